@@ -1,0 +1,56 @@
+"""Image operations, data sets and the input pipeline.
+
+Public names are resolved lazily from their submodules, so importing
+``cutblur_jax.data`` does not import TensorFlow Datasets or scikit-image until
+they are needed.
+"""
+
+import importlib
+
+# Public name -> submodule that defines it. Add a name here when you add a public
+# function or class to a submodule of this package.
+_EXPORTS = {
+    # Folder data sets, TFDS, pipeline and selection by config (issue 5).
+    "FolderDataset": "folders",
+    "Degradation": "folders",
+    "align_pair": "folders",
+    "benchmark_dataset": "folders",
+    "bicubic_downsample": "folders",
+    "div2k_dataset": "folders",
+    "folder_dataset": "folders",
+    "gaussian_noise": "folders",
+    "jpeg_compress": "folders",
+    "list_images": "folders",
+    "modcrop": "folders",
+    "parse_div2k_range": "folders",
+    "realsr_dataset": "folders",
+    "TfdsDataset": "tfds_sources",
+    "tfds_dataset": "tfds_sources",
+    "CutblurFolders": "tfds_builders",
+    "FolderSetConfig": "tfds_builders",
+    "build_folder_tfds": "tfds_builders",
+    "folder_config_name": "tfds_builders",
+    "folder_set_config": "tfds_builders",
+    "DevicePrefetcher": "pipeline",
+    "TrainPipeline": "pipeline",
+    "load_pairs": "pipeline",
+    "prefetch_to_device": "pipeline",
+    "DATASET_NAMES": "registry",
+    "create_dataset": "registry",
+    "create_pipeline": "registry",
+    "data_options": "registry",
+}
+
+
+def __getattr__(name):
+  if name in _EXPORTS:
+    module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+    return getattr(module, name)
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+  return sorted(list(globals()) + list(_EXPORTS))
+
+
+__all__ = sorted(_EXPORTS)

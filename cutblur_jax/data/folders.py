@@ -1,0 +1,697 @@
+"""Folder data sets in their published layouts: DIV2K, RealSR, benchmark sets, DN, JPEG.
+
+Every data set here is a ``Sequence[ImagePair]`` that reads (and, when asked,
+synthesises) one pair per ``__getitem__``; nothing is cached, the training
+pipeline caches decoded images.
+
+Invariants of every pair a data set returns:
+
+* ``hr`` and ``lr`` are ``uint8 [H, W, 3]`` (``read_image`` turns grayscale,
+  RGBA and 16-bit files into that, as it documents).
+* ``hr.shape[:2] == lr.shape[:2] * input_scale`` exactly, where ``input_scale``
+  is ``scale`` for bicubic SR and RealSR v3, and 1 for the same-size tasks
+  (RealSR v1, denoising, JPEG). An HR image that is less than ``input_scale``
+  pixels off (not mod-cropped, or an LR made with MATLAB's ``ceil`` size rule)
+  is aligned by dropping its bottom/right remainder, as ``modcrop`` does; a
+  larger mismatch is rejected with both file paths.
+* HR and LR files are paired by name (``0001.png`` with ``0001x4.png``,
+  ``Canon_001_HR.png`` with ``Canon_001_LR4.png``, ``baby.png`` with
+  ``babyx4.png``), which equals the reference's pairing of sorted lists on
+  well-formed folders and names the file when a folder is not.
+* Synthesised inputs are deterministic: bicubic LR is MATLAB ``imresize`` of
+  the mod-cropped HR, Gaussian noise is seeded by ``(noise_seed, crc32(name))``
+  so an image's noise does not depend on the split or the order, JPEG is
+  Pillow's encoder at ``quality``.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import io as _io
+import os
+import pathlib
+import re
+import zlib
+from typing import Callable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from cutblur_jax.data.imresize import imresize
+from cutblur_jax.data.io import read_image
+from cutblur_jax.data.types import ImagePair
+
+PathLike = str | os.PathLike
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+# The reference's default train/validation split of DIV2K (1-based, inclusive).
+DEFAULT_DIV2K_RANGE = "1-800/801-810"
+
+BENCHMARK_SETS = ("Set5", "Set14", "B100", "Urban100", "Manga109")
+# Other names the same benchmark set is published under.
+_BENCHMARK_ALIASES = {"B100": ("BSD100", "BSDS100")}
+
+_SUFFIX_HINT = "pass synthesize_lr=True to make it from HR"
+
+
+# ----------------------------------------------------------------------------
+# Degradations used to synthesise the low-quality input from HR.
+# ----------------------------------------------------------------------------
+
+
+def _round_to_uint8(image: np.ndarray) -> np.ndarray:
+  """Rounds half away from zero (MATLAB's uint8 conversion) and clips."""
+  image = np.asarray(image)
+  if image.dtype == np.uint8:
+    return image
+  return np.floor(np.clip(image, 0.0, 255.0) + 0.5).astype(np.uint8)
+
+
+def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
+  """Crops the bottom/right so that height and width are multiples of ``scale``.
+
+  Args:
+    image: ``[H, W, C]`` array.
+    scale: positive integer.
+
+  Returns:
+    ``image[:H - H % scale, :W - W % scale]`` (a view).
+
+  Examples:
+    >>> modcrop(np.zeros((10, 7, 3), np.uint8), 4).shape
+    (8, 4, 3)
+  """
+  height, width = image.shape[:2]
+  return image[:height - height % scale, :width - width % scale]
+
+
+def bicubic_downsample(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+  """Makes a DIV2K-style bicubic LR image from HR with MATLAB ``imresize``.
+
+  Args:
+    hr: ``uint8 [H, W, 3]`` image.
+    scale: integer downscaling factor.
+
+  Returns:
+    ``(hr_cropped, lr)``: HR mod-cropped to a multiple of ``scale`` and its
+    ``uint8 [H // scale, W // scale, 3]`` LR (MATLAB rounding).
+
+  Examples:
+    >>> hr, lr = bicubic_downsample(np.zeros((10, 9, 3), np.uint8), 2)
+    >>> hr.shape, lr.shape
+    ((10, 8, 3), (5, 4, 3))
+  """
+  hr = modcrop(hr, scale)
+  return hr, _round_to_uint8(imresize(hr, 1.0 / scale))
+
+
+def gaussian_noise(image: np.ndarray, sigma: float, *, seed) -> np.ndarray:
+  """Adds white Gaussian noise of standard deviation ``sigma`` (on [0, 255]).
+
+  Args:
+    image: ``uint8`` image.
+    sigma: noise standard deviation in pixel units (the reference's ``sigma``).
+    seed: anything ``np.random.default_rng`` accepts (an int or a sequence of
+      ints); the same seed gives the same noise.
+
+  Returns:
+    ``uint8`` image: ``image + noise`` rounded and clipped to [0, 255].
+
+  Examples:
+    >>> noisy = gaussian_noise(np.full((4, 4, 3), 128, np.uint8), 10, seed=0)
+    >>> noisy.dtype
+    dtype('uint8')
+  """
+  if sigma < 0:
+    raise ValueError(f"`sigma` must be non-negative, got {sigma}.")
+  rng = np.random.default_rng(seed)
+  noisy = image.astype(np.float64) + rng.normal(0.0, sigma, size=image.shape)
+  return _round_to_uint8(noisy)
+
+
+def jpeg_compress(image: np.ndarray, quality: int) -> np.ndarray:
+  """Encodes with Pillow's JPEG encoder at ``quality`` and decodes again.
+
+  Pillow's defaults apply (4:2:0 chroma subsampling, its quantisation tables);
+  MATLAB ``imwrite`` differs slightly, so use a prepared folder to compare with
+  published numbers exactly.
+
+  Args:
+    image: ``uint8 [H, W, 3]`` image.
+    quality: JPEG quality, 1 to 100 (Pillow's scale, as the reference's ``quality``).
+
+  Returns:
+    The decoded ``uint8 [H, W, 3]`` image with JPEG artifacts.
+
+  Examples:
+    >>> jpeg_compress(np.zeros((8, 8, 3), np.uint8), 10).shape
+    (8, 8, 3)
+  """
+  if not 1 <= int(quality) <= 100:
+    raise ValueError(f"`quality` must be in [1, 100], got {quality}.")
+  buffer = _io.BytesIO()
+  Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="JPEG", quality=int(quality))
+  buffer.seek(0)
+  with Image.open(buffer) as decoded:
+    return np.asarray(decoded.convert("RGB"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Degradation:
+  """Synthesises the low-quality input of a pair from its HR image.
+
+  Attributes:
+    kind: "bicubic" (``scale``), "noise" (``sigma``, ``noise_seed``) or "jpeg"
+      (``quality``).
+  """
+
+  kind: str
+  scale: int = 1
+  sigma: float = 0.0
+  noise_seed: int = 0
+  quality: int = 10
+
+  def __post_init__(self):
+    if self.kind not in ("bicubic", "noise", "jpeg"):
+      raise ValueError(f"Degradation `kind` must be bicubic, noise or jpeg, got {self.kind!r}.")
+
+  def __call__(self, name: str, hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Returns ``(hr, lr)`` for the image called ``name``."""
+    if self.kind == "bicubic":
+      return bicubic_downsample(hr, self.scale)
+    if self.kind == "noise":
+      seed = (int(self.noise_seed), zlib.crc32(name.encode("utf-8")))
+      return hr, gaussian_noise(hr, self.sigma, seed=seed)
+    return hr, jpeg_compress(hr, self.quality)
+
+
+# ----------------------------------------------------------------------------
+# Pairing and alignment.
+# ----------------------------------------------------------------------------
+
+
+def align_pair(hr: np.ndarray, lr: np.ndarray, input_scale: int, *,
+               hr_source: str = "HR", lr_source: str = "LR") -> tuple[np.ndarray, np.ndarray]:
+  """Checks that ``hr`` is ``input_scale`` times ``lr`` and aligns a small remainder.
+
+  Args:
+    hr: ``[H, W, C]`` HR image.
+    lr: ``[h, w, C]`` LR image.
+    input_scale: size ratio HR / LR (1 for same-size pairs).
+    hr_source: the HR file (or record) named in errors.
+    lr_source: the LR file named in errors.
+
+  Returns:
+    ``(hr, lr)`` cropped at the bottom/right so that
+    ``hr.shape[:2] == (lr.shape[0] * input_scale, lr.shape[1] * input_scale)``.
+
+  Raises:
+    ValueError: if a side is off by ``input_scale`` pixels or more, naming both sources.
+
+  Examples:
+    >>> hr, lr = align_pair(np.zeros((9, 8, 3)), np.zeros((4, 4, 3)), 2)
+    >>> hr.shape
+    (8, 8, 3)
+  """
+  rows, cols = [], []
+  for axis, out in ((0, rows), (1, cols)):
+    big, small = hr.shape[axis], lr.shape[axis]
+    if abs(big - small * input_scale) >= input_scale:
+      raise ValueError(
+          f"HR {hr_source} has shape {hr.shape[:2]} but LR {lr_source} has shape "
+          f"{lr.shape[:2]}: HR must be {input_scale} times LR.")
+    small = min(small, big // input_scale)
+    out.append(small)
+  return (hr[:rows[0] * input_scale, :cols[0] * input_scale],
+          lr[:rows[0], :cols[0]])
+
+
+def _infer_input_scale(hr_size: tuple[int, int], lr_size: tuple[int, int], scale: int, *,
+                       hr_source: str, lr_source: str) -> int:
+  """Returns 1 for same-size pairs, else ``scale`` when the sizes match it."""
+  if tuple(hr_size) == tuple(lr_size):
+    return 1
+  if all(abs(big - small * scale) < scale for big, small in zip(hr_size, lr_size)):
+    return scale
+  raise ValueError(
+      f"HR {hr_source} is {hr_size[1]}x{hr_size[0]} (WxH) but LR {lr_source} is "
+      f"{lr_size[1]}x{lr_size[0]}: expected the same size or {scale} times larger (scale={scale}).")
+
+
+def _image_size(path: pathlib.Path) -> tuple[int, int]:
+  """(height, width) from the file header, without decoding pixels."""
+  try:
+    with Image.open(path) as image:
+      width, height = image.size
+  except (OSError, ValueError, Image.DecompressionBombError) as error:
+    raise ValueError(f"Cannot read image {path}: {error}") from error
+  return height, width
+
+
+def _pair_key(stem: str, scale: int) -> str:
+  """Name shared by an HR file and its LR file (lowercase, size tags removed)."""
+  stem = stem.lower()
+  stem = re.sub(r"_hr$", "", stem)
+  stem = re.sub(rf"(_lr{scale}|_lr|_?x{scale})$", "", stem)
+  return stem
+
+
+def _display_name(path: pathlib.Path) -> str:
+  return re.sub(r"_HR$", "", path.stem)
+
+
+def list_images(folder: PathLike, *, what: str = "images") -> list[pathlib.Path]:
+  """Sorted image files (``IMAGE_EXTENSIONS``) directly inside ``folder``.
+
+  Args:
+    folder: directory to list.
+    what: description used in error messages (e.g. "DIV2K HR images").
+
+  Returns:
+    Sorted paths.
+
+  Raises:
+    ValueError: if the folder does not exist or holds no image.
+
+  Examples:
+    >>> list_images("/data/DIV2K/DIV2K_train_HR")  # doctest: +SKIP
+  """
+  folder = pathlib.Path(folder)
+  if not folder.is_dir():
+    raise ValueError(f"Folder of {what} not found: {folder}")
+  paths = sorted(p for p in folder.iterdir()
+                 if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+  if not paths:
+    raise ValueError(f"No {what} ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
+  return paths
+
+
+def _pair_by_name(hr_paths: Sequence[pathlib.Path], lr_paths: Sequence[pathlib.Path], scale: int,
+                  *, lr_folder: str, strict_count: bool) -> list[pathlib.Path]:
+  """LR path for each HR path, matched by ``_pair_key``."""
+  if strict_count and len(hr_paths) != len(lr_paths):
+    raise ValueError(
+        f"{len(hr_paths)} HR images in {hr_paths[0].parent} but {len(lr_paths)} LR images "
+        f"in {lr_folder}: every HR image needs exactly one LR image.")
+  by_key: dict[str, pathlib.Path] = {}
+  for path in lr_paths:
+    key = _pair_key(path.stem, scale)
+    if key in by_key:
+      raise ValueError(f"LR images {by_key[key]} and {path} both pair with the same HR name {key!r}.")
+    by_key[key] = path
+  paired = []
+  for path in hr_paths:
+    key = _pair_key(path.stem, scale)
+    if key not in by_key:
+      raise ValueError(f"HR image {path} has no LR image named like it in {lr_folder}.")
+    paired.append(by_key[key])
+  return paired
+
+
+# ----------------------------------------------------------------------------
+# The data set.
+# ----------------------------------------------------------------------------
+
+
+class FolderDataset(collections.abc.Sequence):
+  """Paired HR/LR images read from files on access.
+
+  Attributes:
+    description: what the data set is, e.g. "DIV2K_SR x4 train".
+    scale: the model's upscaling factor for this data (1 for DN/JPEG).
+    input_scale: HR size / LR size of every pair (``scale``, or 1 for
+      same-size pairs).
+    hr_paths: HR file of each pair.
+    lr_paths: LR file of each pair, or ``None`` where LR is synthesised.
+    names: name of each pair (HR file stem without ``_HR``).
+
+  Examples:
+    >>> data = div2k_dataset("/data/DIV2K", split="validation", scale=4)  # doctest: +SKIP
+    >>> pair = data[0]; pair.hr.shape, pair.lr.shape  # doctest: +SKIP
+    ((1356, 2040, 3), (339, 510, 3))
+  """
+
+  def __init__(self, hr_paths: Sequence[PathLike], lr_paths: Sequence[PathLike] | None = None, *,
+               scale: int, input_scale: int | None = None,
+               degradation: Callable[[str, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+               description: str = "folder"):
+    """Pairs ``hr_paths[i]`` with ``lr_paths[i]`` (or ``degradation`` of the HR image).
+
+    Args:
+      hr_paths: HR image files.
+      lr_paths: LR image files in the same order, or ``None`` to synthesise.
+      scale: model scale.
+      input_scale: HR / LR size ratio; inferred from the first pair's file
+        headers when ``None`` (RealSR v1 vs v3) and checked for every pair.
+      degradation: ``(name, hr) -> (hr, lr)``, used when ``lr_paths`` is None.
+      description: shown in errors and ``repr``.
+    """
+    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
+      raise ValueError(f"`scale` must be a positive integer, got {scale!r}.")
+    self.hr_paths = [pathlib.Path(p) for p in hr_paths]
+    self.lr_paths = None if lr_paths is None else [pathlib.Path(p) for p in lr_paths]
+    if not self.hr_paths:
+      raise ValueError(f"{description}: no HR images.")
+    if self.lr_paths is None and degradation is None:
+      raise ValueError(f"{description}: give `lr_paths` or a `degradation` to synthesise LR.")
+    if self.lr_paths is not None and len(self.lr_paths) != len(self.hr_paths):
+      raise ValueError(
+          f"{description}: {len(self.hr_paths)} HR images but {len(self.lr_paths)} LR images.")
+    self.scale = int(scale)
+    self.degradation = degradation
+    self.description = description
+    self.names = [_display_name(p) for p in self.hr_paths]
+    if self.lr_paths is None:
+      self.input_scale = int(input_scale) if input_scale is not None else (
+          self.scale if getattr(degradation, "kind", "bicubic") == "bicubic" else 1)
+    else:
+      self.input_scale = self._check_sizes(input_scale)
+
+  def _check_sizes(self, input_scale: int | None) -> int:
+    """Checks every pair's header sizes; returns the common input scale."""
+    for hr_path, lr_path in zip(self.hr_paths, self.lr_paths):
+      hr_size, lr_size = _image_size(hr_path), _image_size(lr_path)
+      pair_scale = _infer_input_scale(hr_size, lr_size, self.scale,
+                                      hr_source=str(hr_path), lr_source=str(lr_path))
+      if input_scale is None:
+        input_scale = pair_scale
+      elif pair_scale != input_scale:
+        raise ValueError(
+            f"{self.description}: {hr_path} / {lr_path} have size ratio {pair_scale} but other "
+            f"pairs have {input_scale}; a data set cannot mix same-size and scaled pairs.")
+    return int(input_scale)
+
+  def __len__(self) -> int:
+    return len(self.hr_paths)
+
+  def __getitem__(self, index: int) -> ImagePair:
+    if not isinstance(index, (int, np.integer)):
+      raise TypeError(f"{type(self).__name__} indices must be integers, got {type(index).__name__}.")
+    if not -len(self) <= index < len(self):
+      raise IndexError(f"index {index} out of range for {len(self)} pairs of {self.description}")
+    index = int(index) % len(self)
+    name, hr_path = self.names[index], self.hr_paths[index]
+    hr = read_image(hr_path)
+    if self.lr_paths is None:
+      hr, lr = self.degradation(name, hr)
+      lr_source = f"synthesised from {hr_path}"
+    else:
+      lr_source = str(self.lr_paths[index])
+      lr = read_image(self.lr_paths[index])
+    hr, lr = align_pair(hr, lr, self.input_scale, hr_source=str(hr_path), lr_source=lr_source)
+    return ImagePair(name=name, hr=np.ascontiguousarray(hr), lr=np.ascontiguousarray(lr))
+
+  def __repr__(self) -> str:
+    source = "synthesised LR" if self.lr_paths is None else "LR files"
+    return (f"FolderDataset({self.description!r}, {len(self)} pairs, scale={self.scale}, "
+            f"input_scale={self.input_scale}, {source})")
+
+
+# ----------------------------------------------------------------------------
+# Published layouts.
+# ----------------------------------------------------------------------------
+
+
+def parse_div2k_range(div2k_range: str) -> tuple[tuple[int, int], tuple[int, int]]:
+  """Parses the reference's ``div2k_range`` ("1-800/801-810").
+
+  Args:
+    div2k_range: ``"a-b/c-d"``: 1-based inclusive train and validation ranges
+      over the sorted DIV2K HR images.
+
+  Returns:
+    ``((a, b), (c, d))``.
+
+  Examples:
+    >>> parse_div2k_range("1-800/801-810")
+    ((1, 800), (801, 810))
+  """
+  match = re.fullmatch(r"\s*(\d+)-(\d+)/(\d+)-(\d+)\s*", str(div2k_range))
+  if not match:
+    raise ValueError(f"`div2k_range` must look like '1-800/801-810', got {div2k_range!r}.")
+  a, b, c, d = (int(g) for g in match.groups())
+  if not (1 <= a <= b and 1 <= c <= d):
+    raise ValueError(f"`div2k_range` ranges must be 1-based and increasing, got {div2k_range!r}.")
+  return (a, b), (c, d)
+
+
+def _check_split(split: str) -> str:
+  if split not in ("train", "validation", "test"):
+    raise ValueError(f"`split` must be 'train', 'validation' or 'test', got {split!r}.")
+  return split
+
+
+def _task_degradation(task: str, scale: int, sigma: float, quality: int,
+                      noise_seed: int) -> Degradation:
+  return {
+      "SR": Degradation("bicubic", scale=scale),
+      "DN": Degradation("noise", sigma=sigma, noise_seed=noise_seed),
+      "JPEG": Degradation("jpeg", quality=quality),
+  }[task]
+
+
+def _check_task(task: str, scale: int) -> None:
+  if task not in ("SR", "DN", "JPEG"):
+    raise ValueError(f"`task` must be 'SR', 'DN' or 'JPEG', got {task!r}.")
+  if task != "SR" and scale != 1:
+    raise ValueError(
+        f"{task} is a same-size task: set scale=1 (got scale={scale}); the model keeps the size.")
+
+
+def div2k_dataset(root: PathLike, *, split: str = "train", task: str = "SR", scale: int = 4,
+                  div2k_range: str = DEFAULT_DIV2K_RANGE, sigma: float = 10, quality: int = 10,
+                  synthesize_lr: bool = False, noise_seed: int = 0) -> FolderDataset:
+  """DIV2K in its published layout (the reference's ``DIV2K_SR/DN/JPEG``).
+
+  Layout under ``root`` (``DIV2K_valid_*`` are optional; when present they are
+  appended, so ``801-900`` works with the official zips as with the merged
+  folder the reference uses)::
+
+    DIV2K_train_HR/0001.png ...            DIV2K_valid_HR/0801.png ...
+    DIV2K_train_LR_bicubic/X4/0001x4.png   DIV2K_valid_LR_bicubic/X4/0801x4.png   (task "SR")
+    DIV2K_train_DN/{sigma}/0001.png                                               (task "DN")
+    DIV2K_train_JPEG/{quality}/0001.jpg                                           (task "JPEG")
+
+  Args:
+    root: the reference's ``dataset_root``.
+    split: "train" takes the first range of ``div2k_range``; "validation" and
+      "test" take the second, over the sorted HR images.
+    task: "SR" (bicubic), "DN" (Gaussian noise) or "JPEG".
+    scale: SR scale; must be 1 for DN and JPEG.
+    div2k_range: e.g. "1-800/801-810".
+    sigma: noise level for DN (folder name, or synthesis sigma).
+    quality: JPEG quality (folder name, or Pillow quality).
+    synthesize_lr: when the LR folder is missing, synthesise LR from HR
+      (MATLAB-bicubic ``imresize``, seeded Gaussian noise, or Pillow JPEG)
+      instead of raising.
+    noise_seed: seed of the synthesised noise (DN only).
+
+  Returns:
+    A ``FolderDataset``.
+
+  Examples:
+    >>> train = div2k_dataset("/data/DIV2K", split="train", scale=4)  # doctest: +SKIP
+  """
+  root = pathlib.Path(root)
+  _check_split(split)
+  _check_task(task, scale)
+  train_range, valid_range = parse_div2k_range(div2k_range)
+  first, last = train_range if split == "train" else valid_range
+  hr_dirs = [root / "DIV2K_train_HR", root / "DIV2K_valid_HR"]
+  if not hr_dirs[0].is_dir() and not hr_dirs[1].is_dir():
+    raise ValueError(f"DIV2K HR folder not found: {hr_dirs[0]} (dataset_root={root}).")
+  hr_paths = sorted((p for d in hr_dirs if d.is_dir() for p in list_images(d, what="DIV2K HR images")),
+                    key=lambda p: p.name)
+  if last > len(hr_paths):
+    raise ValueError(
+        f"div2k_range {div2k_range!r} asks for image {last} but {', '.join(map(str, hr_dirs))} "
+        f"hold {len(hr_paths)} HR images.")
+  hr_paths = hr_paths[first - 1:last]
+  sub = {"SR": f"LR_bicubic/X{scale}", "DN": f"DN/{sigma:g}", "JPEG": f"JPEG/{quality}"}[task]
+  lr_dirs = [root / f"DIV2K_train_{sub}", root / f"DIV2K_valid_{sub}"]
+  description = f"DIV2K_{task}{f' x{scale}' if task == 'SR' else ''} {split} [{first}-{last}]"
+  if not any(d.is_dir() for d in lr_dirs):
+    if not synthesize_lr:
+      raise ValueError(
+          f"LR folder not found: {lr_dirs[0]}; {_SUFFIX_HINT} "
+          f"({_synthesis_words(task, scale, sigma, quality)}) or prepare the folder.")
+    return FolderDataset(hr_paths, None, scale=scale,
+                         degradation=_task_degradation(task, scale, sigma, quality, noise_seed),
+                         description=description + " (synthesised LR)")
+  lr_candidates = [p for d in lr_dirs if d.is_dir() for p in list_images(d, what="DIV2K LR images")]
+  lr_paths = _pair_by_name(hr_paths, lr_candidates, scale if task == "SR" else 1,
+                           lr_folder=" or ".join(str(d) for d in lr_dirs if d.is_dir()),
+                           strict_count=False)
+  return FolderDataset(hr_paths, lr_paths, scale=scale,
+                       input_scale=scale if task == "SR" else 1, description=description)
+
+
+def _synthesis_words(task: str, scale: int, sigma: float, quality: int) -> str:
+  return {"SR": f"MATLAB-bicubic imresize x1/{scale}",
+          "DN": f"Gaussian noise sigma={sigma}",
+          "JPEG": f"Pillow JPEG quality={quality}"}[task]
+
+
+def realsr_dataset(root: PathLike, *, split: str = "train", scale: int = 4,
+                   camera: str = "all") -> FolderDataset:
+  """RealSR (v1 or v3) in its published layout (the reference's ``RealSR``).
+
+  Layout under ``root``::
+
+    Canon/Train/4/Canon_001_HR.png, Canon_001_LR4.png, ...
+    Canon/Test/4/...   Nikon/Train/4/...   Nikon/Test/4/...
+
+  Version 1 pairs have LR at HR size (``input_scale`` 1: the pipeline crops
+  ``patch_size * scale`` from both, as the reference does); version 3 pairs
+  have LR ``scale`` times smaller (``input_scale == scale``). The version is
+  read from the files' sizes.
+
+  Args:
+    root: the reference's ``dataset_root`` (the folder holding Canon/ and Nikon/).
+    split: "train" reads ``Train/``; "validation" and "test" read ``Test/``.
+    scale: 2, 3 or 4 (the folder name).
+    camera: "canon", "nikon" or "all" (Canon then Nikon, as the reference).
+
+  Returns:
+    A ``FolderDataset``.
+
+  Examples:
+    >>> test = realsr_dataset("/data/RealSR", split="test", scale=4, camera="canon")  # doctest: +SKIP
+  """
+  root = pathlib.Path(root)
+  _check_split(split)
+  cameras = {"canon": ["Canon"], "nikon": ["Nikon"], "all": ["Canon", "Nikon"]}
+  if camera not in cameras:
+    raise ValueError(f"`camera` must be one of canon, nikon, all; got {camera!r}.")
+  subdir = "Train" if split == "train" else "Test"
+  hr_paths, lr_paths = [], []
+  for name in cameras[camera]:
+    folder = root / name / subdir / str(scale)
+    files = list_images(folder, what=f"RealSR {name} {subdir} x{scale} images")
+    hrs = [p for p in files if re.search(r"_HR$", p.stem)]
+    lrs = [p for p in files if re.search(r"_LR\d*$", p.stem)]
+    if not hrs:
+      raise ValueError(f"No *_HR images in {folder}.")
+    hr_paths += hrs
+    lr_paths += _pair_by_name(hrs, lrs, scale, lr_folder=str(folder), strict_count=True)
+  return FolderDataset(hr_paths, lr_paths, scale=scale,
+                       description=f"RealSR {camera} x{scale} {split}")
+
+
+def _benchmark_folder(root: pathlib.Path, name: str | None) -> pathlib.Path:
+  """``root`` itself, or ``root/<name>`` (or an alias) when it exists."""
+  if name is None:
+    return root
+  for candidate in (name, *_BENCHMARK_ALIASES.get(name, ())):
+    if (root / candidate).is_dir():
+      return root / candidate
+  return root
+
+
+def benchmark_dataset(root: PathLike, *, name: str | None = None, task: str = "SR", scale: int = 4,
+                      sigma: float = 10, quality: int = 10, synthesize_lr: bool = False,
+                      noise_seed: int = 0) -> FolderDataset:
+  """A benchmark set (Set5, Set14, B100, Urban100, Manga109, or any set) in a published layout.
+
+  ``root`` is the set's folder, or a folder that holds it as ``root/<name>``.
+  Recognised layouts (first match wins)::
+
+    SR:   HR/ + X{s}/                 (the reference's layout)
+          HR/ + LR_bicubic/X{s}/      (EDSR / BasicSR "benchmark" layout, files like babyx4.png)
+          GTmod12/ + LRbicx{s}/       (BasicSR's Set5/Set14 archives)
+    DN:   HQ/ + {sigma}/              (the reference's layout)
+    JPEG: HQ/ + {quality}/
+
+  Args:
+    root: set folder or its parent.
+    name: set name ("Set5", ...), used to find ``root/<name>`` and in messages.
+    task: "SR", "DN" or "JPEG".
+    scale: SR scale (1 for DN/JPEG).
+    sigma: DN noise level.
+    quality: JPEG quality.
+    synthesize_lr: when HR is found but not the LR folder, synthesise LR
+      instead of raising.
+    noise_seed: seed of synthesised noise.
+
+  Returns:
+    A ``FolderDataset`` (the same images for every split, like the reference).
+
+  Examples:
+    >>> set5 = benchmark_dataset("/data/benchmark", name="Set5", scale=4)  # doctest: +SKIP
+  """
+  _check_task(task, scale)
+  folder = _benchmark_folder(pathlib.Path(root), name)
+  if task == "SR":
+    layouts = [("HR", f"X{scale}"), ("HR", f"LR_bicubic/X{scale}"), ("GTmod12", f"LRbicx{scale}")]
+  else:
+    level = f"{sigma:g}" if task == "DN" else f"{quality}"
+    layouts = [("HQ", level), ("HR", level)]
+  description = f"{name or folder.name}_{task}{f' x{scale}' if task == 'SR' else ''}"
+  hr_only = None
+  for hr_sub, lr_sub in layouts:
+    if not (folder / hr_sub).is_dir():
+      continue
+    hr_paths = list_images(folder / hr_sub, what=f"{description} HR images")
+    if not (folder / lr_sub).is_dir():
+      hr_only = hr_only or (hr_paths, folder / lr_sub)
+      continue
+    lr_folder = folder / lr_sub
+    lr_paths = _pair_by_name(hr_paths, list_images(lr_folder, what=f"{description} LR images"),
+                             scale, lr_folder=str(lr_folder), strict_count=True)
+    return FolderDataset(hr_paths, lr_paths, scale=scale, input_scale=scale if task == "SR" else 1,
+                         description=description)
+  expected = " or ".join(f"{folder / h} + {folder / l}" for h, l in layouts)
+  if hr_only is None:
+    raise ValueError(f"No {description} images found: expected {expected}.")
+  if not synthesize_lr:
+    raise ValueError(f"LR folder not found: {hr_only[1]}; {_SUFFIX_HINT} "
+                     f"({_synthesis_words(task, scale, sigma, quality)}) or prepare the folder.")
+  return FolderDataset(hr_only[0], None, scale=scale,
+                       degradation=_task_degradation(task, scale, sigma, quality, noise_seed),
+                       description=description + " (synthesised LR)")
+
+
+def folder_dataset(dataset: str, root: PathLike, *, split: str = "train", scale: int = 4,
+                   div2k_range: str = DEFAULT_DIV2K_RANGE, camera: str = "all", sigma: float = 10,
+                   quality: int = 10, synthesize_lr: bool = False,
+                   noise_seed: int = 0) -> FolderDataset:
+  """A folder data set chosen by the reference's ``--dataset`` name.
+
+  Args:
+    dataset: "DIV2K_SR", "DIV2K_DN", "DIV2K_JPEG", "RealSR", or
+      "<Set>_SR" / "<Set>_DN" / "<Set>_JPEG" for a benchmark set (e.g.
+      "Set5_SR", "Urban100_SR", "CBSD68_DN").
+    root: the reference's ``dataset_root``.
+    split: "train", "validation" or "test".
+    scale, div2k_range, camera, sigma, quality: the reference's options.
+    synthesize_lr: synthesise missing LR folders instead of raising.
+    noise_seed: seed of synthesised noise.
+
+  Returns:
+    A ``FolderDataset``.
+
+  Examples:
+    >>> folder_dataset("Set5_SR", "/data/benchmark/Set5", split="test", scale=4)  # doctest: +SKIP
+  """
+  if not str(root):
+    raise ValueError(f"`dataset_root` is empty: set it to the folder that holds {dataset}.")
+  if dataset.startswith("DIV2K_"):
+    task = dataset[len("DIV2K_"):]
+    if task not in ("SR", "DN", "JPEG"):
+      raise ValueError(f"Unknown DIV2K task in dataset {dataset!r}: use DIV2K_SR, DIV2K_DN or DIV2K_JPEG.")
+    return div2k_dataset(root, split=split, task=task, scale=scale, div2k_range=div2k_range,
+                         sigma=sigma, quality=quality, synthesize_lr=synthesize_lr,
+                         noise_seed=noise_seed)
+  if dataset == "RealSR":
+    return realsr_dataset(root, split=split, scale=scale, camera=camera)
+  match = re.fullmatch(r"([A-Za-z0-9]+)_(SR|DN|JPEG)", dataset)
+  if not match:
+    raise ValueError(
+        f"Unknown folder dataset {dataset!r}: use DIV2K_SR, DIV2K_DN, DIV2K_JPEG, RealSR or "
+        f"<Set>_SR/_DN/_JPEG (e.g. Set5_SR).")
+  _check_split(split)
+  return benchmark_dataset(root, name=match.group(1), task=match.group(2), scale=scale,
+                           sigma=sigma, quality=quality, synthesize_lr=synthesize_lr,
+                           noise_seed=noise_seed)

@@ -1,0 +1,162 @@
+"""Data set and pipeline selection by config, with the official CLI's names.
+
+One field picks the data: ``dataset`` is one of the reference's names
+(``DIV2K_SR``, ``DIV2K_DN``, ``DIV2K_JPEG``, ``RealSR``, ``Set5_SR``,
+``Set14_SR``, ``B100_SR``, ``Urban100_SR``, ``Manga109_SR``, or any
+``<Set>_SR/_DN/_JPEG`` benchmark folder), ``tfds:<name>`` for a prepared TFDS
+data set (``dataset_root`` is then the TFDS ``data_dir``), or ``embedded`` for
+the photos shipped with scikit-image (no download).
+
+The other fields keep the reference's names and defaults (``option.py``):
+``dataset_root`` (""), ``scale`` (4), ``div2k_range`` ("1-800/801-810"),
+``camera`` ("all"), ``sigma`` (10), ``quality`` (10), ``patch_size`` (48),
+``batch_size`` (16), ``num_workers`` (2), ``seed`` (1); plus ours:
+``synthesize_lr`` (False), ``noise_seed`` (0). A config is an
+``ml_collections.ConfigDict``, a dict or any object with these attributes; other
+fields are ignored, and a config without ``dataset`` but with a ``data``
+sub-config is read from ``data``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from cutblur_jax.data.types import ImagePair
+
+DATASET_NAMES = ("DIV2K_SR", "DIV2K_DN", "DIV2K_JPEG", "RealSR", "Set5_SR", "Set14_SR", "B100_SR",
+                 "Urban100_SR", "Manga109_SR", "tfds:NAME", "embedded")
+
+DEFAULTS: Mapping[str, Any] = {
+    "dataset": "DIV2K_SR",
+    "dataset_root": "",
+    "scale": 4,
+    "div2k_range": "1-800/801-810",
+    "camera": "all",
+    "sigma": 10,
+    "quality": 10,
+    "patch_size": 48,
+    "batch_size": 16,
+    "num_workers": 2,
+    "seed": 1,
+    "synthesize_lr": False,
+    "noise_seed": 0,
+}
+
+
+def _lookup(config: Any, key: str) -> tuple[bool, Any]:
+  """(found, value) for a ConfigDict, a mapping or an attribute object."""
+  if config is None:
+    return False, None
+  if hasattr(config, "get") and hasattr(config, "__contains__"):
+    return (True, config.get(key)) if key in config else (False, None)
+  if hasattr(config, key):
+    return True, getattr(config, key)
+  return False, None
+
+
+def data_options(config_or_kwargs: Any = None, **overrides: Any) -> dict[str, Any]:
+  """The data fields of a config, with the reference's defaults filled in.
+
+  Args:
+    config_or_kwargs: a ConfigDict, dict or attribute object (or None).
+    **overrides: fields that take precedence over the config.
+
+  Returns:
+    A dict with every key of ``DEFAULTS``.
+
+  Examples:
+    >>> data_options({"dataset": "Set5_SR", "scale": 2})["patch_size"]
+    48
+  """
+  config = config_or_kwargs
+  found, _ = _lookup(config, "dataset")
+  if not found:
+    has_data, data = _lookup(config, "data")
+    if has_data and data is not None and _lookup(data, "dataset")[0]:
+      config = data
+  unknown = set(overrides) - set(DEFAULTS)
+  if unknown:
+    raise TypeError(f"Unknown data options {sorted(unknown)}; known: {sorted(DEFAULTS)}.")
+  options = {}
+  for key, default in DEFAULTS.items():
+    found, value = _lookup(config, key)
+    options[key] = overrides.get(key, value if found and value is not None else default)
+  options["dataset_root"] = str(options["dataset_root"] or "")
+  for key in ("scale", "quality", "patch_size", "batch_size", "num_workers", "seed", "noise_seed"):
+    options[key] = int(options[key])
+  return options
+
+
+def create_dataset(config_or_kwargs: Any = None, split: str = "train",
+                   **overrides: Any) -> Sequence[ImagePair]:
+  """The data set a config names, as a sequence of full-image ``ImagePair``.
+
+  Args:
+    config_or_kwargs: a ConfigDict / dict / object with the data fields (see
+      the module docstring), or None for the defaults.
+    split: "train", "validation" or "test" (benchmark sets give the same
+      images for every split, like the reference).
+    **overrides: data fields that take precedence over the config.
+
+  Returns:
+    A ``FolderDataset``, ``TfdsDataset`` or the embedded data set; each has a
+    ``scale`` attribute.
+
+  Raises:
+    ValueError: for an unknown ``dataset`` (listing the names) or bad data.
+
+  Examples:
+    >>> data = create_dataset({"dataset": "embedded", "scale": 4}, "train")  # doctest: +SKIP
+    >>> data = create_dataset(config.data, "validation")  # a ConfigDict  # doctest: +SKIP
+  """
+  options = data_options(config_or_kwargs, **overrides)
+  name = str(options["dataset"])
+  if name == "embedded":
+    from cutblur_jax.data import embedded  # pylint: disable=g-import-not-at-top
+    return embedded.embedded_dataset(split=split, scale=options["scale"])
+  if name.startswith("tfds:"):
+    from cutblur_jax.data.tfds_sources import tfds_dataset  # pylint: disable=g-import-not-at-top
+    return tfds_dataset(name[len("tfds:"):], split=split, data_dir=options["dataset_root"] or None,
+                        scale=options["scale"])
+  if not (name.startswith("DIV2K_") or name == "RealSR" or name.rsplit("_", 1)[-1] in ("SR", "DN", "JPEG")):
+    raise ValueError(f"Unknown dataset {name!r}; use one of {', '.join(DATASET_NAMES)} "
+                     "(or <Set>_SR/_DN/_JPEG for another benchmark folder).")
+  from cutblur_jax.data.folders import folder_dataset  # pylint: disable=g-import-not-at-top
+  return folder_dataset(name, options["dataset_root"], split=split, scale=options["scale"],
+                        div2k_range=options["div2k_range"], camera=options["camera"],
+                        sigma=options["sigma"], quality=options["quality"],
+                        synthesize_lr=bool(options["synthesize_lr"]),
+                        noise_seed=options["noise_seed"])
+
+
+def create_pipeline(config_or_kwargs: Any = None, *, dataset: Sequence[ImagePair] | None = None,
+                    process_index: int | None = None, process_count: int | None = None,
+                    flip_and_rotate: bool = False, prefetch: int = 2, **overrides: Any):
+  """The training ``TrainPipeline`` for a config (its train split, patch and batch sizes, seed).
+
+  Args:
+    config_or_kwargs: as for ``create_dataset``.
+    dataset: an already built train data set (default: ``create_dataset(config, "train")``).
+    process_index, process_count: this host and the number of hosts (default: JAX's).
+    flip_and_rotate: host-side flips/transposes (the train step does them on device).
+    prefetch: batches built ahead.
+    **overrides: data fields that take precedence over the config.
+
+  Returns:
+    A ``TrainPipeline``; ``get_state()``/``set_state()`` give its position.
+
+  Examples:
+    >>> pipeline = create_pipeline({"dataset": "embedded", "scale": 2, "batch_size": 4})  # doctest: +SKIP
+    >>> next(pipeline)["hr"].shape  # doctest: +SKIP
+    (4, 96, 96, 3)
+  """
+  from cutblur_jax.data.pipeline import TrainPipeline  # pylint: disable=g-import-not-at-top
+
+  options = data_options(config_or_kwargs, **overrides)
+  if dataset is None:
+    dataset = create_dataset(options, "train")
+  scale = getattr(dataset, "scale", options["scale"])
+  return TrainPipeline(dataset, patch_size=options["patch_size"], batch_size=options["batch_size"],
+                       scale=scale, seed=options["seed"], num_workers=options["num_workers"],
+                       prefetch=prefetch, process_index=process_index, process_count=process_count,
+                       flip_and_rotate=flip_and_rotate)
