@@ -1,20 +1,25 @@
 """Input pipeline throughput beside what one EDSR-baseline train step consumes.
 
 Writes DIV2K-sized (2040x1356) PNGs in the DIV2K layout to a temporary folder,
-then for each scale measures
+then for each scale measures, on whatever JAX finds (CPU here):
 
-* the one-off load: decoding every HR and LR image into the uint8 cache;
-* the pipeline: random aligned patches per second (batch 16, LR patch 48) with
-  0 and ``--workers`` threads, after a warm-up batch;
-* the step: patches per second of a jitted L1 + Adam step of
-  ``ModelConfig.preset("EDSR-baseline", scale)`` on batch 16 (the trainer's
-  step when ``cutblur_jax.train`` provides one);
+* load: decoding every HR and LR image into the pipeline's uint8 cache;
+* pipeline: random aligned patches per second (batch 16, LR patch 48) with 0, 1
+  and ``--workers`` threads, after a warm-up batch, and without the cache
+  (``cache=False``: every sample decodes its PNG pair);
+* step: patches per second of a jitted L1 + Adam forward/backward step of
+  EDSR-baseline (``create_model(model_arch("EDSR", s, num_blocks=16,
+  num_channels=64, res_scale=1.0))``) on a fixed device batch of 16;
+* fed step: the same step fed by the pipeline through ``prefetch_to_device``,
+  which shows whether the pipeline stalls the step when both share the machine
+  (fixed and fed steps alternate; medians are reported);
 
-and prints the ratio pipeline / step (goal: at least 3).
+and prints a Markdown table with the ratio pipeline / step (goal: at least 3).
 
 Usage:
-  python benchmarks/data.py                      # x2 and x4, 8 images
-  python benchmarks/data.py --scales 4 --images 4 --steps 2   # quick check
+  python benchmarks/data.py                          # x4, 6 images
+  python benchmarks/data.py --scales 2 4 --steps 5
+  python benchmarks/data.py --skip_step               # pipeline only
 """
 
 from __future__ import annotations
@@ -25,42 +30,43 @@ import tempfile
 import time
 
 import numpy as np
-from PIL import Image
 
 from cutblur_jax.data.folders import div2k_dataset
-from cutblur_jax.data.pipeline import TrainPipeline, load_pairs
+from cutblur_jax.data.io import write_image
+from cutblur_jax.data.pipeline import TrainPipeline, load_pairs, prefetch_to_device
 
 HEIGHT, WIDTH = 1356, 2040  # DIV2K's most common HR size.
 
 
 def write_div2k(root: pathlib.Path, count: int, scales: list[int]) -> None:
-  """Writes ``count`` textured HR images and their LR (block mean) in the DIV2K layout."""
+  """Writes ``count`` textured HR images and their LR (block means) in the DIV2K layout."""
   rng = np.random.default_rng(0)
-  (root / "DIV2K_train_HR").mkdir(parents=True)
   yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
   for i in range(1, count + 1):
     # Smooth structure plus noise: PNG sizes and decode times close to photos'.
     base = (np.sin(xx / (40 + 7 * i))[..., None] * 60 + np.cos(yy / (25 + 5 * i))[..., None] * 60
             + np.array([120, 110, 100]))
     hr = np.clip(base + rng.normal(0, 12, (HEIGHT, WIDTH, 3)), 0, 255).astype(np.uint8)
-    Image.fromarray(hr).save(root / "DIV2K_train_HR" / f"{i:04d}.png", compress_level=6)
+    write_image(root / "DIV2K_train_HR" / f"{i:04d}.png", hr)
     for scale in scales:
-      folder = root / "DIV2K_train_LR_bicubic" / f"X{scale}"
-      folder.mkdir(parents=True, exist_ok=True)
       lr = hr.reshape(HEIGHT // scale, scale, WIDTH // scale, scale, 3).mean((1, 3))
-      Image.fromarray(lr.round().astype(np.uint8)).save(folder / f"{i:04d}x{scale}.png")
+      write_image(root / "DIV2K_train_LR_bicubic" / f"X{scale}" / f"{i:04d}x{scale}.png",
+                  np.round(lr).astype(np.uint8))
 
 
-def pipeline_rate(dataset, *, scale: int, workers: int, batches: int, batch_size: int,
-                  patch_size: int, pairs) -> float:
-  """Patches per second delivered by ``TrainPipeline`` over ``batches`` batches."""
-  class Cached(list):
-    pass
+class _Cached(list):
+  """Decoded pairs with the data set's ``scale``, so each rate run skips decoding."""
 
-  cached = Cached(pairs)
-  cached.scale = scale
-  with TrainPipeline(cached, patch_size=patch_size, batch_size=batch_size, seed=0,
-                     num_workers=workers, prefetch=max(2, workers)) as pipeline:
+  def __init__(self, pairs, scale):
+    super().__init__(pairs)
+    self.scale = scale
+
+
+def pipeline_rate(dataset, *, workers: int, batches: int, batch_size: int, patch_size: int,
+                  cache: bool = True) -> float:
+  """Patches per second ``TrainPipeline`` delivers over ``batches`` batches."""
+  with TrainPipeline(dataset, patch_size=patch_size, batch_size=batch_size, seed=0,
+                     num_workers=workers, prefetch=max(2, workers), cache=cache) as pipeline:
     next(pipeline)  # Warm-up: thread start, first permutation.
     start = time.perf_counter()
     for _ in range(batches):
@@ -69,48 +75,74 @@ def pipeline_rate(dataset, *, scale: int, workers: int, batches: int, batch_size
   return batches * batch_size / elapsed
 
 
-def step_rate(scale: int, *, steps: int, batch_size: int, patch_size: int) -> tuple[float, str]:
-  """Patches per second of a jitted EDSR-baseline L1 + Adam step (CPU/GPU/TPU as JAX finds)."""
-  import jax
-  import jax.numpy as jnp
-  import optax
-  from cutblur_jax.image import upsample_nearest
-  from cutblur_jax.models import ModelConfig, init_params
+def make_step(scale: int, patch_size: int):
+  """A jitted EDSR-baseline L1 + Adam step and its initial state."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  import optax  # pylint: disable=import-outside-toplevel
 
-  config = ModelConfig.preset("EDSR-baseline", scale)
-  model = config.build()
-  params = init_params(config, jax.random.key(0), image_size=patch_size * scale)
+  from cutblur_jax.image import upsample_nearest  # pylint: disable=import-outside-toplevel
+  from cutblur_jax.models import create_model, model_arch  # pylint: disable=import-outside-toplevel
+
+  model = create_model(model_arch("EDSR", scale, num_blocks=16, num_channels=64, res_scale=1.0))
+  hr_size = patch_size * scale
+  params = model.init(jax.random.key(0), jnp.zeros((1, hr_size, hr_size, 3)))["params"]
   optimizer = optax.adam(1e-4)
-  opt_state = optimizer.init(params)
 
   @jax.jit
-  def step(params, opt_state, hr, lr):
+  def step(params, opt_state, batch):
+    hr = batch["hr"].astype(jnp.float32)
+    inputs = upsample_nearest(batch["lr"].astype(jnp.float32), scale)
+
     def loss_fn(params):
-      inputs = upsample_nearest(lr.astype(jnp.float32), scale)
-      return jnp.mean(jnp.abs(model.apply({"params": params}, inputs) - hr.astype(jnp.float32)))
+      return jnp.mean(jnp.abs(model.apply({"params": params}, inputs) - hr))
+
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
 
-  rng = np.random.default_rng(0)
-  hr_size = patch_size * scale
-  hr = jnp.asarray(rng.integers(0, 256, (batch_size, hr_size, hr_size, 3), dtype=np.uint8))
-  lr = jnp.asarray(rng.integers(0, 256, (batch_size, patch_size, patch_size, 3), dtype=np.uint8))
-  params, opt_state, loss = step(params, opt_state, hr, lr)  # Compile.
-  loss.block_until_ready()
-  start = time.perf_counter()
-  for _ in range(steps):
-    params, opt_state, loss = step(params, opt_state, hr, lr)
-  loss.block_until_ready()
-  elapsed = time.perf_counter() - start
-  return steps * batch_size / elapsed, jax.devices()[0].device_kind
+  return step, (params, optimizer.init(params))
+
+
+def step_rates(scale: int, dataset, *, steps: int, batch_size: int, patch_size: int,
+               workers: int) -> tuple[float, float, str]:
+  """(patches/s on a fixed batch, patches/s fed by the pipeline, device kind)."""
+  import jax  # pylint: disable=import-outside-toplevel
+
+  step, (params, opt_state) = make_step(scale, patch_size)
+  # Auto axes: jax.make_mesh defaults to Explicit ones, under which the models'
+  # space-to-depth reshape of a batch-sharded input needs an out_sharding.
+  mesh = jax.make_mesh((jax.device_count(),), ("data",),
+                       axis_types=(jax.sharding.AxisType.Auto,))
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+  with TrainPipeline(dataset, patch_size=patch_size, batch_size=batch_size, seed=0,
+                     num_workers=workers, prefetch=max(2, workers)) as pipeline:
+    batches = prefetch_to_device(pipeline, sharding, size=2)
+    fixed = next(batches)
+    params, opt_state, loss = step(params, opt_state, fixed)  # Compile.
+    loss.block_until_ready()
+
+    # Fixed and fed steps alternate, each timed to completion, and the medians are
+    # compared: other processes sharing the machine then slow both alike.
+    fixed_times, fed_times = [], []
+    for _ in range(steps):
+      for times, batch in ((fixed_times, fixed), (fed_times, None)):
+        start = time.perf_counter()
+        batch = next(batches) if batch is None else batch
+        params, opt_state, loss = step(params, opt_state, batch)
+        loss.block_until_ready()
+        times.append(time.perf_counter() - start)
+    fixed_rate = batch_size / float(np.median(fixed_times))
+    fed_rate = batch_size / float(np.median(fed_times))
+  return fixed_rate, fed_rate, jax.devices()[0].device_kind
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--images", type=int, default=8)
-  parser.add_argument("--scales", type=int, nargs="+", default=[2, 4])
-  parser.add_argument("--batches", type=int, default=200)
+  parser.add_argument("--images", type=int, default=6)
+  parser.add_argument("--scales", type=int, nargs="+", default=[4])
+  parser.add_argument("--batches", type=int, default=300)
+  parser.add_argument("--uncached_batches", type=int, default=3)
   parser.add_argument("--workers", type=int, default=2)
   parser.add_argument("--steps", type=int, default=3)
   parser.add_argument("--batch_size", type=int, default=16)
@@ -118,35 +150,47 @@ def main() -> None:
   parser.add_argument("--skip_step", action="store_true", help="only measure the pipeline")
   args = parser.parse_args()
 
+  rows = []
   with tempfile.TemporaryDirectory() as tmp:
     root = pathlib.Path(tmp)
     start = time.perf_counter()
     write_div2k(root, args.images, args.scales)
     print(f"wrote {args.images} HR images {WIDTH}x{HEIGHT} (+LR x{args.scales}) "
           f"in {time.perf_counter() - start:.1f} s")
-    rows = []
     for scale in args.scales:
       dataset = div2k_dataset(root, split="train", scale=scale,
                               div2k_range=f"1-{args.images}/1-1")
       start = time.perf_counter()
-      pairs = load_pairs(dataset, num_workers=args.workers)
+      pairs = _Cached(load_pairs(dataset, num_workers=args.workers), scale)
       load_s = time.perf_counter() - start
-      rates = {w: pipeline_rate(dataset, scale=scale, workers=w, batches=args.batches,
-                                batch_size=args.batch_size, patch_size=args.patch_size, pairs=pairs)
-               for w in sorted({0, args.workers})}
-      step, device = (float("nan"), "-") if args.skip_step else step_rate(
-          scale, steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size)
-      rows.append((scale, load_s / args.images, rates, step, device))
+      rates = {w: pipeline_rate(pairs, workers=w, batches=args.batches,
+                                batch_size=args.batch_size, patch_size=args.patch_size)
+               for w in sorted({0, 1, args.workers})}
+      uncached = pipeline_rate(dataset, workers=args.workers, batches=args.uncached_batches,
+                               batch_size=args.batch_size, patch_size=args.patch_size, cache=False)
+      print(f"x{scale}: load {load_s:.2f} s, pipeline {rates}, uncached {uncached:.1f}")
+      if args.skip_step:
+        fixed, fed, device = float("nan"), float("nan"), "-"
+      else:
+        fixed, fed, device = step_rates(scale, pairs, steps=args.steps,
+                                        batch_size=args.batch_size, patch_size=args.patch_size,
+                                        workers=args.workers)
+        print(f"x{scale}: step {fixed:.2f} patches/s, fed {fed:.2f} patches/s ({device})")
+      rows.append((scale, load_s / args.images, rates, uncached, fixed, fed, device))
 
   print()
-  print("| scale | decode+cache per image | pipeline patches/s (threads: rate) | "
-        "EDSR-baseline step patches/s | pipeline / step |")
-  print("|---|---|---|---|---|")
-  for scale, load_per_image, rates, step, device in rows:
+  print(f"batch {args.batch_size}, LR patch {args.patch_size}, {args.images} images "
+        f"{WIDTH}x{HEIGHT}")
+  print()
+  print("| scale | decode into cache, per image | pipeline patches/s by threads (cached) | "
+        "uncached | EDSR-baseline step patches/s (device) | step fed by pipeline | "
+        "pipeline / step |")
+  print("|---|---|---|---|---|---|---|")
+  for scale, per_image, rates, uncached, fixed, fed, device in rows:
     best = max(rates.values())
     rate_text = ", ".join(f"{w}: {r:,.0f}" for w, r in rates.items())
-    print(f"| x{scale} | {load_per_image * 1000:.0f} ms | {rate_text} | {step:,.1f} ({device}) | "
-          f"{best / step:,.0f}x |")
+    print(f"| x{scale} | {per_image * 1000:.0f} ms | {rate_text} | {uncached:,.1f} | "
+          f"{fixed:,.2f} ({device}) | {fed:,.2f} | {best / fixed:,.0f}x |")
 
 
 if __name__ == "__main__":

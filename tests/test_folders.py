@@ -228,3 +228,48 @@ def test_grayscale_rgba_and_16_bit_files_become_rgb_uint8(tmp_path):
   np.testing.assert_array_equal(a.lr, rgba[..., :3])
   np.testing.assert_array_equal(b.hr, a.hr)
   assert a.hr.dtype == b.hr.dtype == np.uint8
+
+
+def test_div2k_names_in_both_merged_and_official_valid_folders_count_once(tmp_path):
+  images = _div2k(tmp_path, count=5, scale=2)  # the reference's merged DIV2K_train_HR
+  for name in ("0004", "0005"):  # ...and the official valid zip extracted beside it
+    _save(tmp_path / "DIV2K_valid_HR" / f"{name}.png", images[name][0])
+    _save(tmp_path / "DIV2K_valid_LR_bicubic" / "X2" / f"{name}x2.png", images[name][1])
+  valid = folders.div2k_dataset(tmp_path, split="validation", scale=2, div2k_range="1-3/4-5")
+  assert valid.names == ["0004", "0005"]
+  assert all("DIV2K_train" in str(p) for p in valid.hr_paths + valid.lr_paths)
+  with pytest.raises(ValueError, match="asks for image 6 .* hold 5"):
+    folders.div2k_dataset(tmp_path, split="validation", scale=2, div2k_range="1-3/4-6")
+
+
+def test_write_lr_folder_prepares_a_folder_that_reads_back(tmp_path):
+  _div2k(tmp_path, count=3, scale=2, lr=False)
+  synthesised = folders.div2k_dataset(tmp_path, scale=2, div2k_range="1-3/1-1", synthesize_lr=True)
+  folder = tmp_path / "DIV2K_train_LR_bicubic" / "X2"
+  paths = folders.write_lr_folder(synthesised, folder)
+  assert [p.name for p in paths] == ["0001x2.png", "0002x2.png", "0003x2.png"]
+  prepared = folders.div2k_dataset(tmp_path, scale=2, div2k_range="1-3/1-1")
+  assert prepared.lr_paths == paths
+  for a, b in zip(prepared, synthesised):
+    np.testing.assert_array_equal(a.lr, b.lr)
+    np.testing.assert_array_equal(a.hr, b.hr)
+  # Existing files are kept unless overwrite=True (an interrupted run resumes).
+  _save(paths[0], np.zeros((6, 8, 3), np.uint8))
+  folders.write_lr_folder(synthesised, folder, num_workers=0)
+  assert not Image.open(paths[0]).getextrema()[0][1]
+  folders.write_lr_folder(synthesised, folder, overwrite=True)
+  np.testing.assert_array_equal(np.asarray(Image.open(paths[0])), synthesised[0].lr)
+  noisy = folders.div2k_dataset(tmp_path, task="DN", scale=1, sigma=5, div2k_range="1-1/2-2",
+                                synthesize_lr=True)
+  (path,) = folders.write_lr_folder(noisy, tmp_path / "DIV2K_train_DN" / "5")
+  assert path.name == "0001.png"
+  np.testing.assert_array_equal(
+      folders.div2k_dataset(tmp_path, task="DN", scale=1, sigma=5, div2k_range="1-1/2-2")[0].lr,
+      noisy[0].lr)
+
+
+def test_realsr_hr_lr_count_mismatch_names_the_folder(tmp_path):
+  _realsr(tmp_path, 2, same_size=True, cameras=("Canon",))
+  (tmp_path / "Canon" / "Train" / "2" / "Canon_002_LR2.png").unlink()
+  with pytest.raises(ValueError, match=r"2 HR images in .*Canon/Train/2 but 1 LR"):
+    folders.realsr_dataset(tmp_path, scale=2, camera="canon")

@@ -92,7 +92,7 @@ def test_resume_from_json_state_continues_identically():
   with TrainPipeline(data, patch_size=4, batch_size=3, seed=11, num_workers=2) as first:
     _take(first, 3)
     state = json.loads(json.dumps(first.get_state()))
-    assert state == {"seed": 11, "next_batch": 3}
+    assert state == {"seed": 11, "next_batch": 3, "batch_size": 3}
     expected = _take(first, 4)
   with TrainPipeline(data, patch_size=4, batch_size=3, seed=0, num_workers=2) as resumed:
     _take(resumed, 1)  # Position and seed both come from the state.
@@ -100,6 +100,22 @@ def test_resume_from_json_state_continues_identically():
     assert _equal_batches(expected, _take(resumed, 4))
   with pytest.raises(ValueError, match="state"):
     resumed.set_state({"next_batch": 1})
+  with pytest.raises(ValueError, match="batch_size 3 .* has 6"):
+    TrainPipeline(data, patch_size=4, batch_size=6, num_workers=0).set_state(state)
+
+
+def test_resume_of_a_threaded_pipeline_mid_prefetch():
+  """k batches, state, m more; a fresh pipeline restored from the state yields the same m."""
+  data = _nearest_pairs(count=3)
+  kwargs = dict(patch_size=4, batch_size=4, seed=21)
+  with TrainPipeline(data, num_workers=2, prefetch=4, **kwargs) as run:
+    _take(run, 5)  # Batches 5..8 are already being built by the workers.
+    state = run.get_state()
+    expected = _take(run, 3)
+  restored = TrainPipeline(data, num_workers=0, **kwargs)
+  restored.set_state(state)
+  assert _equal_batches(expected, _take(restored, 3))
+  assert not _equal_batches(expected, [restored.batch(k) for k in range(3)])
 
 
 def test_each_epoch_visits_every_image_once():
@@ -122,6 +138,27 @@ def test_hosts_build_disjoint_rows_of_the_same_global_batch():
   assert not np.array_equal(hosts[0]["lr"], hosts[1]["lr"])
   with pytest.raises(ValueError, match="divisible"):
     TrainPipeline(data, process_index=0, process_count=3, **kwargs)
+  with pytest.raises(ValueError, match="process_index"):
+    TrainPipeline(data, process_index=2, process_count=2, **kwargs)
+
+
+def test_host_shards_are_disjoint_and_cover_every_sample():
+  data = _nearest_pairs(count=7)
+  kwargs = dict(patch_size=2, batch_size=8, seed=13, num_workers=0)
+  single = TrainPipeline(data, process_count=1, process_index=0, **kwargs)
+  hosts = [TrainPipeline(data, process_index=p, process_count=4, **kwargs) for p in range(4)]
+  assert all(h.local_batch_size == 2 for h in hosts)
+  for k in range(4):
+    shards = [h.sample_indices(k) for h in hosts]
+    np.testing.assert_array_equal(np.concatenate(shards), single.sample_indices(k))
+    rows = [h.batch(k)["lr"] for h in hosts]
+    # Rows of different hosts are different samples (distinct crops), all of them present.
+    keys = [row.tobytes() for shard in rows for row in shard]
+    assert len(set(keys)) == 8
+    np.testing.assert_array_equal(np.concatenate(rows), single.batch(k)["lr"])
+  # Over 7 batches (56 samples, 8 epochs of 7 images) the union is every image 8 times.
+  union = np.concatenate([h.sample_indices(k) for k in range(7) for h in hosts])
+  np.testing.assert_array_equal(np.bincount(union, minlength=7), [8] * 7)
 
 
 def test_host_flips_keep_alignment():
@@ -164,9 +201,41 @@ def test_prefetch_to_device_shards_batches_and_resumes_at_the_consumed_batch():
   np.testing.assert_array_equal(np.asarray(first["lr"]), pipeline.batch(0)["lr"])
   assert pipeline.get_state()["next_batch"] == 3  # Two batches are in flight...
   state = batches.get_state()
-  assert state == {"seed": 3, "next_batch": 1}  # ...but the consumer has seen one.
+  assert state["next_batch"] == 1  # ...but the consumer has seen one.
   second = next(batches)
   fresh = TrainPipeline(data, patch_size=4, batch_size=4, seed=0, num_workers=0)
   resumed = prefetch_to_device(fresh, sharding)
   resumed.set_state(state)
   np.testing.assert_array_equal(np.asarray(next(resumed)["hr"]), np.asarray(second["hr"]))
+
+
+def _coordinate_pairs(scale=2, height=10, width=12):
+  """One image whose LR pixel holds its own (row, col) in channels 0 and 1."""
+  rows, cols = np.mgrid[0:height, 0:width]
+  lr = np.stack([rows, cols, np.zeros_like(rows)], -1).astype(np.uint8)
+  return _Pairs([ImagePair("grid", lr.repeat(scale, 0).repeat(scale, 1), lr)], scale)
+
+
+def test_crop_offsets_are_uniform():
+  pipeline = TrainPipeline(_coordinate_pairs(), patch_size=4, batch_size=500, seed=17,
+                           num_workers=0)
+  lr = np.concatenate([pipeline.batch(k)["lr"] for k in range(4)])  # 2000 crops
+  for channel, positions in ((0, 7), (1, 9)):  # 10 - 4 + 1 rows, 12 - 4 + 1 columns.
+    counts = np.bincount(lr[:, 0, 0, channel], minlength=positions)
+    assert len(counts) == positions
+    expected = len(lr) / positions
+    assert np.all(np.abs(counts - expected) < 0.25 * expected), counts
+
+
+def test_host_flips_each_fire_half_the_time():
+  pipeline = TrainPipeline(_coordinate_pairs(), patch_size=4, batch_size=500, seed=19,
+                           num_workers=0, flip_and_rotate=True)
+  batch = [pipeline.batch(k) for k in range(4)]
+  lr = np.concatenate([b["lr"] for b in batch]).astype(int)
+  hr = np.concatenate([b["hr"] for b in batch])
+  np.testing.assert_array_equal(hr, lr.astype(np.uint8).repeat(2, 1).repeat(2, 2))
+  transposed = lr[:, 1, 0, 0] == lr[:, 0, 0, 0]  # rows no longer change down axis 0
+  vflip = np.where(transposed, lr[:, 0, 1, 0] < lr[:, 0, 0, 0], lr[:, 1, 0, 0] < lr[:, 0, 0, 0])
+  hflip = np.where(transposed, lr[:, 1, 0, 1] < lr[:, 0, 0, 1], lr[:, 0, 1, 1] < lr[:, 0, 0, 1])
+  for fired in (transposed, vflip, hflip):
+    assert abs(fired.mean() - 0.5) < 0.05  # 4.5 standard deviations for 2000 draws

@@ -98,6 +98,8 @@ def test_embedded_by_config_needs_no_files():
   assert len(train) > 0 and train[0].hr.shape[:2] == tuple(2 * n for n in train[0].lr.shape[:2])
   batch = next(registry.create_pipeline(config, dataset=train))
   assert batch["hr"].shape == (2, 16, 16, 3) and batch["lr"].dtype == np.uint8
+  valid, test = registry.create_dataset(config, "validation"), registry.create_dataset(config, "test")
+  assert valid.names == test.names and not set(valid.names) & set(train.names)
 
 
 def test_unknown_dataset_lists_the_names():
@@ -105,3 +107,38 @@ def test_unknown_dataset_lists_the_names():
     registry.create_dataset({"dataset": "DIV3K"})
   with pytest.raises(ValueError, match="dataset_root"):
     registry.create_dataset({"dataset": "Set5_SR"})
+
+
+def test_pipeline_by_config_is_deterministic_and_takes_overrides(tmp_path):
+  _write_pairs(tmp_path / "Set14" / "HR", tmp_path / "Set14" / "X2", ["a", "b", "c"], 2,
+               size=(10, 12))
+  config = _config(dataset="Set14_SR", dataset_root=str(tmp_path), scale=2, patch_size=4,
+                   batch_size=3, num_workers=0, seed=5)
+  first = registry.create_pipeline(config)
+  lazy = registry.create_pipeline(config, cache=False, num_workers=2)
+  assert (first.seed, first.batch_size, first.patch_size, first.num_workers) == (5, 3, 4, 0)
+  assert lazy.num_workers == 2
+  for _ in range(2):
+    a, b = next(first), next(lazy)
+    np.testing.assert_array_equal(a["hr"], b["hr"])
+    np.testing.assert_array_equal(a["lr"], b["lr"])
+  lazy.close()
+  other = registry.create_pipeline(config, seed=6)
+  assert not np.array_equal(next(other)["lr"], registry.create_pipeline(config).batch(0)["lr"])
+
+
+def test_same_size_task_with_sr_scale_is_rejected(tmp_path):
+  _write_pairs(tmp_path / "DIV2K_train_HR", tmp_path / "DIV2K_train_DN" / "10", ["0001"], 1)
+  with pytest.raises(ValueError, match="scale=1"):
+    registry.create_dataset({"dataset": "DIV2K_DN", "dataset_root": str(tmp_path)})
+
+
+def test_every_public_name_resolves_and_is_documented():
+  import cutblur_jax.data as data  # pylint: disable=import-outside-toplevel
+  assert sorted(data._EXPORTS) == data.__all__  # pylint: disable=protected-access
+  for name in data.__all__:
+    value = getattr(data, name)
+    assert value.__doc__, name
+    assert name in dir(data)
+  with pytest.raises(AttributeError, match="no_such_name"):
+    getattr(data, "no_such_name")

@@ -14,27 +14,35 @@ from cutblur_jax.data.tfds_builders import build_folder_tfds, folder_config_name
 from cutblur_jax.data.tfds_sources import scale_from_name, tfds_dataset
 
 
-def _fixed_shape_info(self):
-  """DIV2K's features with fixed shapes, so mock_data's random records are x2 pairs."""
-  return tfds.core.DatasetInfo(
-      builder=self,
-      features=tfds.features.FeaturesDict({
-          "lr": tfds.features.Image(shape=(6, 8, 3)),
-          "hr": tfds.features.Image(shape=(12, 16, 3)),
-      }),
-      supervised_keys=("lr", "hr"))
+def _fixed_shape_info(scale):
+  """DIV2K's features with fixed shapes, so mock_data's random records are x``scale`` pairs."""
+
+  def info(self):
+    return tfds.core.DatasetInfo(
+        builder=self,
+        features=tfds.features.FeaturesDict({
+            "lr": tfds.features.Image(shape=(6, 8, 3)),
+            "hr": tfds.features.Image(shape=(6 * scale, 8 * scale, 3)),
+        }),
+        supervised_keys=("lr", "hr"))
+
+  return info
 
 
-def test_mocked_div2k_reads_through_data_source_without_tensorflow(tmp_path):
-  with mock.patch.object(tfds.builder_cls("div2k"), "_info", _fixed_shape_info), \
+@pytest.mark.parametrize("name", ["div2k/bicubic_x2", "div2k/unknown_x3",
+                                  "div2k/realistic_mild_x4"])
+def test_mocked_div2k_reads_through_data_source_without_tensorflow(tmp_path, name):
+  scale = int(name[-1])
+  with mock.patch.object(tfds.builder_cls("div2k"), "_info", _fixed_shape_info(scale)), \
       tfds.testing.mock_data(num_examples=5):
-    data = tfds_dataset("div2k/bicubic_x2", split="validation", data_dir=tmp_path)
-    assert len(data) == 5 and data.scale == 2
+    data = tfds_dataset(name, split="validation", data_dir=tmp_path)
+    assert len(data) == 5 and data.scale == scale and data.split == "validation"
     pair = data[3]
     assert pair.name == "validation/3"
-    assert pair.hr.shape == (12, 16, 3) and pair.lr.shape == (6, 8, 3) and pair.hr.dtype == np.uint8
-    batch = next(TrainPipeline(data, patch_size=4, batch_size=2, seed=0, num_workers=0))
-  assert batch["hr"].shape == (2, 8, 8, 3) and batch["lr"].shape == (2, 4, 4, 3)
+    assert pair.hr.shape == (6 * scale, 8 * scale, 3) and pair.lr.shape == (6, 8, 3)
+    assert pair.hr.dtype == np.uint8
+    batch = next(TrainPipeline(data, patch_size=4, batch_size=2, seed=0, num_workers=2))
+  assert batch["hr"].shape == (2, 4 * scale, 4 * scale, 3) and batch["lr"].shape == (2, 4, 4, 3)
   assert "tensorflow" not in sys.modules
 
 
@@ -103,3 +111,22 @@ def test_builder_stores_synthesised_and_cropped_images_and_custom_ranges(tmp_pat
   np.testing.assert_array_equal(by_name["0002"].hr, source[1].hr)
   np.testing.assert_array_equal(by_name["0002"].lr, source[1].lr)
   assert by_name["0002"].hr.shape == (8, 12, 3)
+
+
+def test_builder_reencodes_16_bit_png_instead_of_copying_it(tmp_path):
+  from test_io import _write_png16  # pylint: disable=import-outside-toplevel
+
+  root = tmp_path / "Set14"
+  samples = np.random.default_rng(2).integers(0, 65536, (8, 10, 3), dtype=np.uint16)
+  (root / "HR").mkdir(parents=True)
+  _write_png16(root / "HR" / "a.png", samples)
+  Image.fromarray(np.zeros((4, 5, 3), np.uint8)).save(_mkdir(root / "X2") / "a.png")
+  name = build_folder_tfds("Set14_SR", manual_dir=root, data_dir=tmp_path / "tfds", scale=2)
+  (pair,) = list(tfds_dataset(name, split="test", data_dir=tmp_path / "tfds"))
+  np.testing.assert_array_equal(pair.hr, folders.benchmark_dataset(root, scale=2)[0].hr)
+  np.testing.assert_array_equal(pair.hr, np.floor(samples / 257 + 0.5).astype(np.uint8))
+
+
+def _mkdir(path):
+  path.mkdir(parents=True, exist_ok=True)
+  return path

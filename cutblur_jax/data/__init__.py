@@ -10,6 +10,13 @@ import importlib
 # Public name -> submodule that defines it. Add a name here when you add a public
 # function or class to a submodule of this package.
 _EXPORTS = {
+    # Image operations (image-ops area).
+    "imresize": "imresize",
+    "embedded_dataset": "embedded",
+    # Records and image files.
+    "ImagePair": "types",
+    "read_image": "io",
+    "write_image": "io",
     # Folder data sets, TFDS, pipeline and selection by config (issue 5).
     "FolderDataset": "folders",
     "Degradation": "folders",
@@ -24,6 +31,7 @@ _EXPORTS = {
     "modcrop": "folders",
     "parse_div2k_range": "folders",
     "realsr_dataset": "folders",
+    "write_lr_folder": "folders",
     "TfdsDataset": "tfds_sources",
     "tfds_dataset": "tfds_sources",
     "CutblurFolders": "tfds_builders",

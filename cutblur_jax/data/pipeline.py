@@ -2,10 +2,12 @@
 
 Invariants:
 
-* Batch ``k`` is a pure function of ``(seed, k)`` and the data set: no hidden
-  state, so a run resumed from ``get_state()`` (``{"seed", "next_batch"}``, JSON)
-  sees exactly the batches the interrupted run would have seen, whatever the
-  number of workers or the prefetch depth.
+* Batch ``k`` is a pure function of ``(seed, k)`` and the data set (this host's
+  rows also of ``process_index`` and ``process_count``): no hidden state and no
+  dependence on thread scheduling, so a run resumed from ``get_state()``
+  (``{"seed", "next_batch", "batch_size"}``, JSON) sees exactly the batches the
+  interrupted run would have seen, whatever the number of workers or the
+  prefetch depth.
 * Sampling: global sample ``g = k * batch_size + j`` takes image
   ``permutation_e[g mod N]`` where ``e = g // N`` and ``permutation_e`` is a
   permutation of the ``N`` images seeded by ``(seed, e)``. Each "epoch" of
@@ -18,7 +20,8 @@ Invariants:
   ``hr_patch = patch_size * scale`` pixels at ``(y, x) * input_scale``. For SR
   ``lr_patch == patch_size``; for same-size pairs (RealSR v1, DN, JPEG)
   ``lr_patch == hr_patch``, which is the reference's ``patch_size *= scale``
-  for RealSR.
+  for RealSR. (For RealSR v3, whose LR is ``scale`` times smaller, the
+  reference would crop a ``48 * scale`` LR patch; we crop the usual ``48``.)
 * Multi-host: process ``p`` of ``n`` builds rows ``[p * B/n, (p+1) * B/n)`` of
   every global batch, so the global batch does not depend on ``n`` and hosts
   never overlap.
@@ -82,7 +85,7 @@ class TrainPipeline:
   Examples:
     >>> pipeline = TrainPipeline(dataset, patch_size=48, batch_size=16, seed=1)  # doctest: +SKIP
     >>> batch = next(pipeline)  # {"hr": uint8 [16, 192, 192, 3], "lr": uint8 [16, 48, 48, 3]}
-    >>> state = pipeline.get_state()  # {"seed": 1, "next_batch": 1}, store as JSON
+    >>> state = pipeline.get_state()  # {"seed": 1, "next_batch": 1, "batch_size": 16}
   """
 
   def __init__(self, dataset: Sequence[ImagePair], *, patch_size: int = 48, batch_size: int = 16,
@@ -271,17 +274,32 @@ class TrainPipeline:
     return batch
 
   def get_state(self) -> dict[str, int]:
-    """The position: ``{"seed", "next_batch"}`` (JSON-able)."""
-    return {"seed": self.seed, "next_batch": self._next_batch}
+    """The position: ``{"seed", "next_batch", "batch_size"}`` (JSON-able ints).
+
+    ``batch_size`` (global) is recorded so that resuming with another batch size,
+    which would change every later batch, fails loudly instead.
+    """
+    return {"seed": self.seed, "next_batch": self._next_batch, "batch_size": self.batch_size}
 
   def set_state(self, state: Mapping[str, Any]) -> None:
-    """Moves to a position returned by ``get_state`` (drops batches built ahead)."""
+    """Moves to a position returned by ``get_state`` (drops batches built ahead).
+
+    Raises:
+      ValueError: ``state`` is malformed or was saved with another global batch size.
+    """
     try:
       seed, next_batch = int(state["seed"]), int(state["next_batch"])
-    except (KeyError, TypeError, ValueError) as error:
-      raise ValueError(f"`state` must be {{'seed': int, 'next_batch': int}}, got {state!r}.") from error
+      batch_size = int(state.get("batch_size", self.batch_size))
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+      raise ValueError(
+          f"`state` must be {{'seed': int, 'next_batch': int, 'batch_size': int}}, got {state!r}."
+      ) from error
     if seed < 0 or next_batch < 0:
       raise ValueError(f"`state` values must be non-negative, got {state!r}.")
+    if batch_size != self.batch_size:
+      raise ValueError(
+          f"`state` was saved with global batch_size {batch_size} but this pipeline has "
+          f"{self.batch_size}; resuming would not reproduce the same batches.")
     self._drop_pending()
     self.seed, self._next_batch = seed, next_batch
 
@@ -383,7 +401,8 @@ def prefetch_to_device(iterator: Iterable[Mapping[str, np.ndarray]], sharding: j
     ``iterator`` has them).
 
   Examples:
-    >>> mesh = jax.make_mesh((jax.device_count(),), ("data",))
+    >>> mesh = jax.make_mesh((jax.device_count(),), ("data",),
+    ...                      axis_types=(jax.sharding.AxisType.Auto,))
     >>> sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
     >>> batches = prefetch_to_device(pipeline, sharding)  # doctest: +SKIP
     >>> batch = next(batches)  # {"hr": jax.Array, "lr": jax.Array}  # doctest: +SKIP

@@ -113,7 +113,9 @@ def create_dataset(config_or_kwargs: Any = None, split: str = "train",
   name = str(options["dataset"])
   if name == "embedded":
     from cutblur_jax.data import embedded  # pylint: disable=g-import-not-at-top
-    return embedded.embedded_dataset(split=split, scale=options["scale"])
+    # Like the folder sets, "test" reads the held-out images.
+    return embedded.embedded_dataset(split="train" if split == "train" else "validation",
+                                     scale=options["scale"])
   if name.startswith("tfds:"):
     from cutblur_jax.data.tfds_sources import tfds_dataset  # pylint: disable=g-import-not-at-top
     return tfds_dataset(name[len("tfds:"):], split=split, data_dir=options["dataset_root"] or None,
@@ -131,7 +133,8 @@ def create_dataset(config_or_kwargs: Any = None, split: str = "train",
 
 def create_pipeline(config_or_kwargs: Any = None, *, dataset: Sequence[ImagePair] | None = None,
                     process_index: int | None = None, process_count: int | None = None,
-                    flip_and_rotate: bool = False, prefetch: int = 2, **overrides: Any):
+                    flip_and_rotate: bool = False, prefetch: int = 2, cache: bool = True,
+                    **overrides: Any):
   """The training ``TrainPipeline`` for a config (its train split, patch and batch sizes, seed).
 
   Args:
@@ -140,6 +143,8 @@ def create_pipeline(config_or_kwargs: Any = None, *, dataset: Sequence[ImagePair
     process_index, process_count: this host and the number of hosts (default: JAX's).
     flip_and_rotate: host-side flips/transposes (the train step does them on device).
     prefetch: batches built ahead.
+    cache: decode every image once and keep it as uint8 (the reference does);
+      ``False`` decodes per sample, for data sets larger than memory.
     **overrides: data fields that take precedence over the config.
 
   Returns:
@@ -159,4 +164,4 @@ def create_pipeline(config_or_kwargs: Any = None, *, dataset: Sequence[ImagePair
   return TrainPipeline(dataset, patch_size=options["patch_size"], batch_size=options["batch_size"],
                        scale=scale, seed=options["seed"], num_workers=options["num_workers"],
                        prefetch=prefetch, process_index=process_index, process_count=process_count,
-                       flip_and_rotate=flip_and_rotate)
+                       flip_and_rotate=flip_and_rotate, cache=cache)

@@ -139,7 +139,10 @@ def _png_bytes(image: np.ndarray, path: pathlib.Path | None) -> bytes:
   """The file's bytes when it is an 8-bit RGB PNG of exactly ``image``'s size, else a new PNG."""
   if path is not None and path.suffix.lower() == ".png":
     with Image.open(path) as header:
-      if header.format == "PNG" and header.mode == "RGB" and header.size == (image.shape[1], image.shape[0]):
+      # 16-bit RGB PNGs also open as mode "RGB"; their raw mode ("RGB;16B") tells them apart.
+      eight_bit = bool(header.tile) and all(tile.args in ("RGB", ("RGB",)) for tile in header.tile)
+      if (header.format == "PNG" and header.mode == "RGB" and eight_bit
+          and header.size == (image.shape[1], image.shape[0])):
         return path.read_bytes()
   buffer = _io.BytesIO()
   Image.fromarray(image).save(buffer, format="PNG", compress_level=1)

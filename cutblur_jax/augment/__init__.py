@@ -1,0 +1,66 @@
+"""Stateless, jit-compiled CutBlur, the MoA policy and their companions.
+
+The names mirror the official ``augments.py`` so code ports line by line, but
+everything is a pure function of a JAX PRNG key:
+
+* Ops, ``op(key, hr, lr, *, options) -> (hr, lr)`` (``cutout`` also returns the
+  loss mask): ``blend``, ``rgb``, ``mixup``, ``cutout``, ``cutmix``,
+  ``cutmixup``, ``cutblur`` and the new ``soft_cutblur`` and
+  ``degradation_mixup``. Each has a deterministic half,
+  ``apply_<op>(params, hr, lr)``, under a sampler
+  ``sample_<op>_params(key, shape, *, options, per_sample=False)``.
+* ``Policy`` (a frozen, hashable dataclass), ``moa(dataset, model)`` (the
+  paper's presets) and ``apply_augment(key, hr, lr, policy) -> (hr, lr, mask,
+  index)``.
+* Combinators ``chain(*ops)`` and ``one_of(ops, weights)`` for custom policies.
+* Boxes: ``Box``, ``sample_box``, ``box_mask``.
+
+Images are ``[N, H, W, C]`` floats in [0, 255]; ``hr`` and ``lr`` have the
+same shape (bring LR to HR size with ``cutblur_jax.image.upsample_nearest``).
+See the submodules' docstrings for the exact draws and invariants.
+
+Examples:
+  >>> import jax, jax.numpy as jnp
+  >>> from cutblur_jax import augment
+  >>> hr = jnp.full((4, 16, 16, 3), 128.0); lr = jnp.full((4, 16, 16, 3), 64.0)
+  >>> step = jax.jit(augment.apply_augment, static_argnames="policy")
+  >>> hr2, lr2, mask, index = step(jax.random.key(0), hr, lr, policy=augment.moa())
+"""
+
+from __future__ import annotations
+
+from cutblur_jax.augment.boxes import Box, box_mask, sample_box
+from cutblur_jax.augment.combinators import Chain, OneOf, chain, one_of
+from cutblur_jax.augment.ops import (
+    BlendParams, CutBlurParams, CutMixParams, CutMixupParams, CutoutParams,
+    DegradationMixupParams, MixupParams, RGBParams, SoftCutBlurParams,
+    apply_blend, apply_cutblur, apply_cutmix, apply_cutmixup, apply_cutout,
+    apply_degradation_mixup, apply_mixup, apply_rgb, apply_soft_cutblur,
+    blend, cutblur, cutmix, cutmixup, cutout, degradation_mixup, mixup, rgb, soft_cutblur,
+    sample_blend_params, sample_cutblur_params, sample_cutmix_params, sample_cutmixup_params,
+    sample_cutout_params, sample_degradation_mixup_params, sample_mixup_params,
+    sample_rgb_params, sample_soft_cutblur_params,
+)
+from cutblur_jax.augment.policy import OP_NAMES, Policy, apply_augment, moa, normalize_output
+
+__all__ = [
+    # ops
+    "blend", "rgb", "mixup", "cutout", "cutmix", "cutmixup", "cutblur", "soft_cutblur",
+    "degradation_mixup",
+    # samplers
+    "sample_blend_params", "sample_rgb_params", "sample_mixup_params", "sample_cutout_params",
+    "sample_cutmix_params", "sample_cutmixup_params", "sample_cutblur_params",
+    "sample_soft_cutblur_params", "sample_degradation_mixup_params",
+    # deterministic applies
+    "apply_blend", "apply_rgb", "apply_mixup", "apply_cutout", "apply_cutmix",
+    "apply_cutmixup", "apply_cutblur", "apply_soft_cutblur", "apply_degradation_mixup",
+    # params
+    "BlendParams", "RGBParams", "MixupParams", "CutoutParams", "CutMixParams",
+    "CutMixupParams", "CutBlurParams", "SoftCutBlurParams", "DegradationMixupParams",
+    # boxes
+    "Box", "sample_box", "box_mask",
+    # policies
+    "Policy", "moa", "apply_augment", "OP_NAMES", "normalize_output",
+    # combinators
+    "chain", "one_of", "Chain", "OneOf",
+]

@@ -1,0 +1,423 @@
+"""``Policy``, the MoA presets and ``apply_augment``: one random op per batch, inside jit.
+
+A ``Policy`` is the reference's ``(augs, probs, alphas, aux_prob, aux_alpha,
+mix_p)`` as a frozen, hashable dataclass, validated when it is built, so it can
+be a static argument of ``jax.jit`` (equal policies hit the same compiled
+function). ``apply_augment(key, hr, lr, policy)`` then:
+
+1. splits ``key`` into a choice key and an op key;
+2. draws the op index ``i ~ Categorical(mix_p)`` (uniform when ``mix_p`` is
+   None), as the reference's ``np.random.choice(len(augs), p=mix_p)``;
+3. runs op ``i`` with ``probs[i]`` and ``alphas[i]`` (and ``aux_prob``,
+   ``aux_alpha`` where they apply) on the op key folded with ``i``.
+
+Batch mode (default, the reference's semantics): one index and one set of draws
+for the batch. The ops are branches of one ``lax.switch``, so only the chosen
+op runs. Outputs: ``hr, lr`` of the input shape and dtype, ``mask``
+``[N, H, W, 1]`` of the image dtype (all ones unless cutout fired) and
+``index``, an int32 scalar (the position in ``policy.augs``).
+
+Per-sample mode (``Policy(..., per_sample=True)``): each image draws its own op
+and parameters; partners for mixup and the cut ops still come from one random
+permutation of the batch. Every op of the policy is computed for the whole
+batch and the results selected per image, so it costs about one pass per op
+(a ``switch`` cannot pick a different branch per image). ``index`` is then an
+int32 ``[N]`` vector. User functions in a per-sample policy are vmapped over
+single-image batches ``[1, H, W, C]``.
+
+Op names: ``"none"``, the seven of ``augments.py`` (``"blend"``, ``"rgb"``,
+``"mixup"``, ``"cutout"``, ``"cutmix"``, ``"cutmixup"``, ``"cutblur"``) and
+the two new ones (``"soft_cutblur"``, ``"degradation_mixup"``). How a policy
+entry's numbers reach the op:
+
+==================  ==========================================================
+none                nothing (prob and alpha ignored).
+rgb                 ``prob``; ``alpha`` ignored (the reference's ``rgb`` has none).
+cutmixup            ``cutmix_prob=prob``, ``cutmix_alpha=alpha``,
+                    ``mixup_prob=aux_prob``, ``mixup_alpha=aux_alpha``.
+soft_cutblur        ``prob``, ``alpha`` (box), ``mix_alpha=aux_alpha``.
+others              ``prob``, ``alpha``.
+a callable          ``fn(key, hr, lr) -> (hr, lr)`` or ``(hr, lr, mask)``, run
+                    with probability ``prob``; ``alpha`` ignored (bind options
+                    with ``functools.partial``). Functions hash by identity:
+                    build the policy once and reuse it to avoid recompiles.
+==================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import functools
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from cutblur_jax.augment import _checks
+from cutblur_jax.augment import ops
+
+# The op of a policy entry: (key, hr, lr, entry) -> (hr, lr, mask), mask [N, H, W, 1].
+Output = tuple[jax.Array, jax.Array, jax.Array]
+
+MOA_AUGS = ("blend", "rgb", "mixup", "cutout", "cutmix", "cutmixup", "cutblur")
+MOA_ALPHAS = (0.6, 1.0, 1.2, 0.001, 0.7, 0.7, 0.7)
+# RealSR's MoA favours CutBlur (option.py).
+MOA_REALSR_MIX_P = (0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.4)
+
+
+class _Entry(NamedTuple):
+  prob: float
+  alpha: float
+  aux_prob: float
+  aux_alpha: float
+
+
+class _Builtin(NamedTuple):
+  sample: Callable[..., Any]  # (key, shape, entry, per_sample) -> params
+  apply: Callable[..., tuple]  # (params, hr, lr) -> (hr, lr) or (hr, lr, mask)
+
+
+def _simple(sample_fn, apply_fn) -> _Builtin:
+  return _Builtin(
+      lambda key, shape, e, per_sample: sample_fn(key, shape, prob=e.prob, alpha=e.alpha,
+                                                  per_sample=per_sample),
+      apply_fn)
+
+
+_BUILTINS: dict[str, _Builtin | None] = {
+    "none": None,
+    "blend": _simple(ops.sample_blend_params, ops.apply_blend),
+    "rgb": _Builtin(
+        lambda key, shape, e, per_sample: ops.sample_rgb_params(
+            key, shape, prob=e.prob, per_sample=per_sample),
+        ops.apply_rgb),
+    "mixup": _simple(ops.sample_mixup_params, ops.apply_mixup),
+    "cutout": _simple(ops.sample_cutout_params, ops.apply_cutout),
+    "cutmix": _simple(ops.sample_cutmix_params, ops.apply_cutmix),
+    "cutmixup": _Builtin(
+        lambda key, shape, e, per_sample: ops.sample_cutmixup_params(
+            key, shape, mixup_prob=e.aux_prob, mixup_alpha=e.aux_alpha,
+            cutmix_prob=e.prob, cutmix_alpha=e.alpha, per_sample=per_sample),
+        ops.apply_cutmixup),
+    "cutblur": _simple(ops.sample_cutblur_params, ops.apply_cutblur),
+    "soft_cutblur": _Builtin(
+        lambda key, shape, e, per_sample: ops.sample_soft_cutblur_params(
+            key, shape, prob=e.prob, alpha=e.alpha, mix_alpha=e.aux_alpha,
+            per_sample=per_sample),
+        ops.apply_soft_cutblur),
+    "degradation_mixup": _simple(ops.sample_degradation_mixup_params,
+                                 ops.apply_degradation_mixup),
+}
+
+#: Every op name a ``Policy`` accepts.
+OP_NAMES = tuple(_BUILTINS)
+
+
+def _as_float(value: Any, name: str) -> float:
+  if isinstance(value, bool) or np.ndim(value) != 0:
+    raise TypeError(f"Policy: `{name}` must be a Python number, got {value!r}.")
+  try:
+    number = float(value)
+  except jax.errors.ConcretizationTypeError as error:
+    raise TypeError(f"Policy: `{name}` must be a Python number (a Policy is static "
+                    f"configuration), got a traced value.") from error
+  except (TypeError, ValueError) as error:
+    raise TypeError(f"Policy: `{name}` must be a Python number, got {value!r}.") from error
+  if not math.isfinite(number):
+    raise ValueError(f"Policy: `{name}` must be finite, got {number!r}.")
+  return number
+
+
+def _as_tuple(values: Any, name: str) -> tuple:
+  if isinstance(values, (str, bytes)) or not isinstance(values, (collections.abc.Sequence, np.ndarray)):
+    raise TypeError(f"Policy: `{name}` must be a sequence (list or tuple), got {values!r}.")
+  return tuple(values)
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+  """A mixture of augmentations: which ops, how often, and with which strengths.
+
+  Attributes:
+    augs: op names (see ``OP_NAMES``) or callables ``fn(key, hr, lr) -> (hr, lr)``
+      or ``(hr, lr, mask)``.
+    probs: per op, the probability that it is applied once chosen, in [0, 1].
+    alphas: per op, its strength (``alpha``; ignored by ``none``, ``rgb`` and callables).
+    aux_prob: CutMixup's mixup probability, in [0, 1]. (The reference's
+      ``solver.py`` passes ``aux_alpha`` here, a "probability" of 1.2 that acts
+      as 1.0; 1.0 reproduces it.)
+    aux_alpha: CutMixup's mixup Beta parameter, and soft CutBlur's ``mix_alpha``.
+    mix_p: probabilities of choosing each op (non-negative, summing to 1), or
+      None for uniform.
+    per_sample: draw the op and its parameters per image instead of per batch.
+
+  Examples:
+    >>> policy = Policy(["cutblur", "none"], [1.0, 1.0], [0.7, 0.0], mix_p=[0.8, 0.2])
+    >>> policy.augs, hash(policy) == hash(Policy(("cutblur", "none"), (1, 1), (0.7, 0),
+    ...                                          mix_p=(0.8, 0.2)))
+    (('cutblur', 'none'), True)
+  """
+  augs: tuple[str | Callable[..., Any], ...]
+  probs: tuple[float, ...]
+  alphas: tuple[float, ...]
+  aux_prob: float = 1.0
+  aux_alpha: float = 1.2
+  mix_p: tuple[float, ...] | None = None
+  per_sample: bool = False
+
+  def __post_init__(self):
+    augs = _as_tuple(self.augs, "augs")
+    if not augs:
+      raise ValueError("Policy: `augs` must name at least one op.")
+    for aug in augs:
+      if isinstance(aug, str):
+        if aug not in _BUILTINS:
+          raise ValueError(f"Policy: unknown op {aug!r} in `augs`; valid names are "
+                           f"{', '.join(OP_NAMES)} (or pass a callable).")
+      elif not callable(aug):
+        raise TypeError(f"Policy: `augs` entries must be op names or callables, got {aug!r}.")
+      else:
+        try:
+          hash(aug)
+        except TypeError as error:
+          raise TypeError(f"Policy: callable {aug!r} in `augs` must be hashable.") from error
+    probs = tuple(_as_float(p, "probs") for p in _as_tuple(self.probs, "probs"))
+    alphas = tuple(_as_float(a, "alphas") for a in _as_tuple(self.alphas, "alphas"))
+    for name, values in (("probs", probs), ("alphas", alphas)):
+      if len(values) != len(augs):
+        raise ValueError(f"Policy: `{name}` must have one value per op in `augs` "
+                         f"({len(augs)}), got {len(values)}: {values!r}.")
+    for aug, p in zip(augs, probs):
+      if not 0.0 <= p <= 1.0:
+        raise ValueError(f"Policy: `probs` must be probabilities in [0, 1], got {p!r} for "
+                         f"{aug!r}.")
+    aux_prob = _as_float(self.aux_prob, "aux_prob")
+    if not 0.0 <= aux_prob <= 1.0:
+      raise ValueError(f"Policy: `aux_prob` must be a probability in [0, 1], got {aux_prob!r} "
+                       "(the reference passes aux_alpha = 1.2 there, which acts as 1.0).")
+    aux_alpha = _as_float(self.aux_alpha, "aux_alpha")
+    for aug, alpha in zip(augs, alphas):
+      upper = 1.0 if aug in ("blend", "cutout") else None
+      if upper is not None and alpha > upper:
+        raise ValueError(f"Policy: `alphas` for {aug!r} must be at most {upper}, got {alpha!r}.")
+    mix_p = _checks.check_distribution(self.mix_p, "mix_p", len(augs), op="Policy")
+    if not isinstance(self.per_sample, (bool, np.bool_)):
+      raise TypeError(f"Policy: `per_sample` must be a bool, got {self.per_sample!r}.")
+    for name, value in (("augs", augs), ("probs", probs), ("alphas", alphas),
+                        ("aux_prob", aux_prob), ("aux_alpha", aux_alpha), ("mix_p", mix_p),
+                        ("per_sample", bool(self.per_sample))):
+      object.__setattr__(self, name, value)
+
+  def __len__(self) -> int:
+    return len(self.augs)
+
+  def __call__(self, key: jax.Array, hr: jax.Array, lr: jax.Array) -> Output:
+    """The policy as an op: ``apply_augment`` without the index, for ``chain``/``one_of``."""
+    hr, lr, mask, _ = apply_augment(key, hr, lr, self)
+    return hr, lr, mask
+
+
+def moa(dataset: str = "DIV2K_SR", model: str = "EDSR") -> Policy:
+  """The paper's MoA policy, as ``option.py``'s ``make_template`` sets it for ``--use_moa``.
+
+  All seven ops with alphas ``(0.6, 1.0, 1.2, 0.001, 0.7, 0.7, 0.7)`` for
+  ``blend, rgb, mixup, cutout, cutmix, cutmixup, cutblur``, ``aux_alpha = 1.2``,
+  chosen uniformly; then, by substring as ``make_template`` tests them:
+
+  * ``"RealSR"`` in ``dataset``: ``mix_p = (0.1,) * 6 + (0.4,)`` (CutBlur 40%).
+  * ``"DN"`` or ``"JPEG"`` in ``dataset``: every prob 0.6.
+  * ``"CARN"`` in ``model`` and not RealSR: every prob 0.2 (overrides 0.6).
+  * otherwise every prob 1.0.
+
+  ``aux_prob`` is 1.0. The reference's ``solver.py`` passes ``aux_alpha``
+  (1.2) as the mixup probability of CutMixup, which acts as 1.0: the same
+  behaviour.
+
+  Args:
+    dataset: the reference's ``--dataset`` (``DIV2K_SR``, ``RealSR``, ``DIV2K_DN``,
+      ``DIV2K_JPEG``, ...).
+    model: the reference's ``--model`` (``EDSR``, ``RCAN``, ``CARN``).
+
+  Returns:
+    A batch-mode ``Policy``; ``dataclasses.replace(moa(), per_sample=True)`` for per-image draws.
+
+  Examples:
+    >>> moa("RealSR", "CARN").mix_p[-1], moa("DIV2K_DN").probs[0], moa(model="CARN").probs[0]
+    (0.4, 0.6, 0.2)
+  """
+  for name, value in (("dataset", dataset), ("model", model)):
+    if not isinstance(value, str):
+      raise TypeError(f"moa: `{name}` must be a string, got {value!r}.")
+  prob = 1.0
+  if "DN" in dataset or "JPEG" in dataset:
+    prob = 0.6
+  if "CARN" in model and "RealSR" not in dataset:
+    prob = 0.2
+  mix_p = MOA_REALSR_MIX_P if "RealSR" in dataset else None
+  return Policy(MOA_AUGS, (prob,) * len(MOA_AUGS), MOA_ALPHAS, aux_prob=1.0, aux_alpha=1.2,
+                mix_p=mix_p)
+
+
+# ----------------------------------------------------------------------------- running ops
+
+
+def normalize_output(output: Any, hr: jax.Array, lr: jax.Array, *, name: str) -> Output:
+  """Brings an op's ``(hr, lr)`` or ``(hr, lr, mask)`` to ``(hr, lr, mask)``.
+
+  The mask becomes ``[N, H, W, 1]`` of the image dtype (all ones when the op
+  returned none), so ops can be branches of one ``lax.switch``.
+
+  Raises:
+    TypeError: the op returned something else, or changed a shape or dtype.
+  """
+  if not isinstance(output, (tuple, list)) or len(output) not in (2, 3):
+    raise TypeError(f"{name} must return (hr, lr) or (hr, lr, mask), got {type(output)}.")
+  new_hr, new_lr = output[0], output[1]
+  for arg, new, old in (("hr", new_hr, hr), ("lr", new_lr, lr)):
+    if getattr(new, "shape", None) != old.shape or getattr(new, "dtype", None) != old.dtype:
+      raise TypeError(f"{name} must return `{arg}` with its input shape and dtype "
+                      f"{old.shape} {old.dtype}, got {getattr(new, 'shape', None)} "
+                      f"{getattr(new, 'dtype', None)}.")
+  mask_shape = hr.shape[:3] + (1,)
+  if len(output) == 2 or output[2] is None:
+    mask = jnp.ones(mask_shape, hr.dtype)
+  else:
+    mask = jnp.asarray(output[2])
+    try:
+      mask = jnp.broadcast_to(mask, mask_shape).astype(hr.dtype)
+    except ValueError as error:
+      raise TypeError(f"{name} returned a mask of shape {mask.shape}, which does not "
+                      f"broadcast to {mask_shape}.") from error
+  return new_hr, new_lr, mask
+
+
+def _op_name(aug: Any) -> str:
+  return aug if isinstance(aug, str) else getattr(aug, "__name__", repr(aug))
+
+
+def _run_batch(aug: Any, entry: _Entry, key: jax.Array, hr: jax.Array, lr: jax.Array) -> Output:
+  """Runs one policy entry with one draw for the batch."""
+  if isinstance(aug, str):
+    builtin = _BUILTINS[aug]
+    if builtin is None:
+      return hr, lr, jnp.ones(hr.shape[:3] + (1,), hr.dtype)
+    params = builtin.sample(key, hr.shape, entry, False)
+    return normalize_output(builtin.apply(params, hr, lr), hr, lr, name=aug)
+
+  key_gate, key_fn = jax.random.split(key)
+
+  def run(hr, lr):
+    return normalize_output(aug(key_fn, hr, lr), hr, lr, name=_op_name(aug))
+
+  if entry.prob >= 1.0:
+    return run(hr, lr)
+
+  def skip(hr, lr):
+    return hr, lr, jnp.ones(hr.shape[:3] + (1,), hr.dtype)
+
+  return lax.cond(jax.random.uniform(key_gate) < entry.prob, run, skip, hr, lr)
+
+
+def _run_per_sample(aug: Any, entry: _Entry, key: jax.Array, hr: jax.Array,
+                    lr: jax.Array) -> Output:
+  """Runs one policy entry with one draw per image (the whole batch is computed)."""
+  if isinstance(aug, str):
+    builtin = _BUILTINS[aug]
+    if builtin is None:
+      return hr, lr, jnp.ones(hr.shape[:3] + (1,), hr.dtype)
+    params = builtin.sample(key, hr.shape, entry, True)
+    return normalize_output(builtin.apply(params, hr, lr), hr, lr, name=aug)
+
+  n = hr.shape[0]
+  key_gate, key_fn = jax.random.split(key)
+
+  def run_one(key, hr1, lr1):
+    hr1, lr1 = hr1[None], lr1[None]
+    out = normalize_output(aug(key, hr1, lr1), hr1, lr1, name=_op_name(aug))
+    return tuple(x[0] for x in out)
+
+  new_hr, new_lr, mask = jax.vmap(run_one)(jax.random.split(key_fn, n), hr, lr)
+  applied = (jax.random.uniform(key_gate, (n,)) < entry.prob).reshape(n, 1, 1, 1)
+  return (jnp.where(applied, new_hr, hr), jnp.where(applied, new_lr, lr),
+          jnp.where(applied, mask, jnp.ones((), hr.dtype)))
+
+
+def _draw_index(key: jax.Array, mix_p: tuple[float, ...] | None, count: int,
+                shape: tuple[int, ...]) -> jax.Array:
+  if count == 1:
+    return jnp.zeros(shape, jnp.int32)
+  if mix_p is None:
+    logits = jnp.zeros((count,), jnp.float32)
+  else:
+    with np.errstate(divide="ignore"):
+      logits = jnp.asarray(np.log(np.asarray(mix_p, np.float64)), jnp.float32)
+  return jax.random.categorical(key, logits, shape=shape).astype(jnp.int32)
+
+
+def apply_augment(key: jax.Array, hr: jax.Array, lr: jax.Array,
+                  policy: Policy) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+  """Applies one op of ``policy``, chosen at random, to a batch (the reference's ``apply_augment``).
+
+  Jit it with the policy static, e.g. ``jax.jit(apply_augment, static_argnames="policy")``,
+  or call it inside a jitted train step.
+
+  Args:
+    key: a JAX PRNG key.
+    hr: ``[N, H, W, C]`` float batch in [0, 255].
+    lr: LR batch of the same shape and dtype (upsampled to HR size).
+    policy: a ``Policy`` (e.g. ``moa()``).
+
+  Returns:
+    ``(hr, lr, mask, index)``: hr and lr of the input shape and dtype; ``mask``
+    ``[N, H, W, 1]`` of the image dtype (1 kept, 0 dropped; all ones unless
+    cutout fired), to multiply both the prediction and hr by before the loss;
+    ``index``, the chosen entry of ``policy.augs``: an int32 scalar, or an
+    int32 ``[N]`` vector in per-sample mode.
+
+  Examples:
+    >>> hr = jnp.full((4, 16, 16, 3), 128.0)
+    >>> lr = jnp.full((4, 16, 16, 3), 64.0)
+    >>> hr2, lr2, mask, index = apply_augment(jax.random.key(0), hr, lr, moa())
+    >>> mask.shape, index.dtype
+    ((4, 16, 16, 1), dtype('int32'))
+  """
+  if not isinstance(policy, Policy):
+    raise TypeError(f"apply_augment: `policy` must be a cutblur_jax.augment.Policy "
+                    f"(e.g. moa()), got {type(policy).__name__}.")
+  hr, lr = _checks.check_images(hr, lr, op="apply_augment")
+  for aug in policy.augs:
+    if aug == "rgb" and hr.shape[-1] != 3:
+      raise ValueError(f"apply_augment: the policy contains 'rgb', which needs 3 channels, "
+                       f"but `hr` has {hr.shape[-1]} channels.")
+  key_choice, key_op = jax.random.split(key)
+  entries = [_Entry(p, a, policy.aux_prob, policy.aux_alpha)
+             for p, a in zip(policy.probs, policy.alphas)]
+
+  if policy.per_sample:
+    index = _draw_index(key_choice, policy.mix_p, len(policy), (hr.shape[0],))
+    outputs = [_run_per_sample(aug, entry, jax.random.fold_in(key_op, i), hr, lr)
+               for i, (aug, entry) in enumerate(zip(policy.augs, entries))]
+    if len(outputs) == 1:
+      new_hr, new_lr, mask = outputs[0]
+    else:
+      which = index.reshape(-1, 1, 1, 1)
+      new_hr, new_lr, mask = (
+          lax.select_n(jnp.broadcast_to(which, outs[0].shape), *outs)
+          for outs in zip(*outputs))
+    return new_hr, new_lr, mask, index
+
+  index = _draw_index(key_choice, policy.mix_p, len(policy), ())
+
+  def branch(i, key, hr, lr):
+    return _run_batch(policy.augs[i], entries[i], jax.random.fold_in(key, i), hr, lr)
+
+  branches = [functools.partial(branch, i) for i in range(len(policy))]
+  if len(branches) == 1:
+    new_hr, new_lr, mask = branches[0](key_op, hr, lr)
+  else:
+    new_hr, new_lr, mask = lax.switch(index, branches, key_op, hr, lr)
+  return new_hr, new_lr, mask, index

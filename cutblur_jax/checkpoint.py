@@ -1,0 +1,229 @@
+"""Model checkpoints: orbax directories holding the params and the arch that built them.
+
+Format: an orbax composite checkpoint with two items, ``params`` (the params pytree,
+``StandardSave``) and ``arch`` (the arch dict, ``JsonSave``), so a checkpoint alone rebuilds
+its network (``models.create_model(arch)``). Invariants:
+
+* ``load_model(save_model(d, params, arch))`` returns equal params and the canonical arch.
+* ``load_model`` reads (a) a ``save_model`` directory, (b) an orbax ``CheckpointManager``
+  root whose step directories hold ``params`` and ``arch`` (the latest step), and (c) a
+  training workdir: ``WORKDIR/checkpoints/best`` if it has a step, else
+  ``WORKDIR/checkpoints/latest``. Any other path raises ``ValueError`` naming it, and
+  params that do not fit the stored arch raise ``ValueError`` naming the tensor.
+* ``save_model`` is atomic: it writes a temporary sibling directory and renames it, so a
+  failure leaves nothing at the destination.
+
+Examples:
+  >>> arch = models.model_arch("CARN", 2, num_groups=1, num_blocks=1, num_channels=8)
+  >>> params = models.create_model(arch).init(jax.random.key(0), jnp.zeros((1, 4, 4, 3)))
+  >>> path = save_model("/tmp/carn_x2", params["params"], arch)
+  >>> params, arch = load_model(path)
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pathlib
+import re
+import shutil
+import uuid
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+from cutblur_jax import models
+
+PARAMS_ITEM = "params"
+ARCH_ITEM = "arch"
+# Step directory names as orbax writes them by default ("1000") or with a prefix ("ckpt_1000").
+_STEP_NAME = re.compile(r"^(?:.*_)?(\d+)$")
+# The reference's fine-tuning (solver.py load()) lets only these modules differ in shape.
+_HEAD_AND_TAIL = ("head", "upsampler", "tail")
+
+
+def _checkpointer() -> ocp.Checkpointer:
+  return ocp.Checkpointer(ocp.CompositeCheckpointHandler())
+
+
+def save_model(directory: str | os.PathLike, params: Any, arch: Mapping[str, Any], *,
+               overwrite: bool = False) -> pathlib.Path:
+  """Writes ``params`` and ``arch`` as a model checkpoint at ``directory``, atomically.
+
+  Args:
+    directory: the checkpoint directory to create.
+    params: the params pytree of ``models.create_model(arch)``.
+    arch: the arch dict (``models.model_arch``); stored in canonical form.
+    overwrite: replace an existing ``directory`` (otherwise it is an error).
+
+  Returns:
+    The absolute path of the checkpoint.
+
+  Raises:
+    FileExistsError: ``directory`` exists and ``overwrite`` is False.
+    ValueError: ``params`` does not fit ``arch`` (naming the first tensor that differs).
+  """
+  arch = models.canonical_arch(arch)
+  check_params(params, arch)
+  directory = pathlib.Path(directory).absolute()
+  if directory.exists() and not overwrite:
+    raise FileExistsError(f"Checkpoint directory {str(directory)!r} exists; pass overwrite=True "
+                          "(--overwrite) to replace it.")
+  directory.parent.mkdir(parents=True, exist_ok=True)
+  tag = uuid.uuid4().hex[:8]
+  temporary = directory.with_name(f".{directory.name}.tmp-{tag}")
+  trash = directory.with_name(f".{directory.name}.old-{tag}")
+  try:
+    params = jax.tree.map(np.asarray, params)
+    _checkpointer().save(temporary, args=ocp.args.Composite(**{
+        PARAMS_ITEM: ocp.args.StandardSave(params), ARCH_ITEM: ocp.args.JsonSave(arch)}))
+    if directory.exists():
+      os.replace(directory, trash)
+    os.replace(temporary, directory)
+  finally:
+    # Also orbax's own unfinished "<temporary>.orbax-checkpoint-tmp-*" after a crash.
+    for leftover in directory.parent.glob(f".{glob.escape(directory.name)}.*-{tag}*"):
+      shutil.rmtree(leftover, ignore_errors=True)
+  return directory
+
+
+def _is_model_checkpoint(path: pathlib.Path) -> bool:
+  return (path / PARAMS_ITEM).is_dir() and (path / ARCH_ITEM).is_dir()
+
+
+def latest_step_directory(root: str | os.PathLike) -> pathlib.Path | None:
+  """The highest-step directory of a ``CheckpointManager`` root that holds a model, or None.
+
+  Unfinished orbax saves (``*.orbax-checkpoint-tmp-*``) do not match a step name.
+  """
+  root = pathlib.Path(root)
+  if not root.is_dir():
+    return None
+  steps = []
+  for child in root.iterdir():
+    match = _STEP_NAME.match(child.name)
+    if match and child.is_dir() and _is_model_checkpoint(child):
+      steps.append((int(match.group(1)), child))
+  return max(steps)[1] if steps else None
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
+  """The model checkpoint directory that ``path`` names in layout (a), (b) or (c).
+
+  Raises:
+    ValueError: ``path`` is none of them, naming the path.
+  """
+  path = pathlib.Path(path)
+  if not path.is_dir():
+    raise ValueError(f"Checkpoint {str(path)!r} does not exist or is not a directory.")
+  if _is_model_checkpoint(path):
+    return path
+  checkpoints = path / "checkpoints"
+  if checkpoints.is_dir():
+    for kind in ("best", "latest"):
+      step = latest_step_directory(checkpoints / kind)
+      if step is not None:
+        return step
+    raise ValueError(f"Training workdir {str(path)!r} has no saved step under "
+                     f"{str(checkpoints / 'best')!r} or {str(checkpoints / 'latest')!r}.")
+  step = latest_step_directory(path)
+  if step is not None:
+    return step
+  raise ValueError(
+      f"{str(path)!r} is not a model checkpoint: expected a directory with items "
+      f"'{PARAMS_ITEM}' and '{ARCH_ITEM}', a CheckpointManager root with such steps, or a "
+      "training workdir with checkpoints/best or checkpoints/latest.")
+
+
+def _flatten(tree: Any) -> dict[str, Any]:
+  flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+  return {"/".join(str(getattr(k, "key", k)) for k in keys): leaf for keys, leaf in flat}
+
+
+def check_params(params: Any, arch: Mapping[str, Any]) -> None:
+  """Raises ValueError unless ``params`` has exactly the tensors and shapes of ``arch``."""
+  expected = _flatten(models.abstract_params(arch))
+  given = _flatten(params)
+  missing, extra = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
+  if missing:
+    raise ValueError(f"Params lack {missing[:8]} of {dict(arch)}.")
+  if extra:
+    raise ValueError(f"Params have {extra[:8]}, which {dict(arch)} does not have.")
+  for name, leaf in given.items():
+    if tuple(np.shape(leaf)) != tuple(expected[name].shape):
+      raise ValueError(f"Param {name!r} has shape {tuple(np.shape(leaf))}, expected "
+                       f"{tuple(expected[name].shape)} for {dict(arch)}.")
+
+
+def load_model(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
+  """Reads ``(params, arch)`` from a checkpoint in layout (a), (b) or (c).
+
+  Args:
+    path: a ``save_model`` directory, a ``CheckpointManager`` root or a training workdir.
+
+  Returns:
+    The params pytree (float32 ``jax.Array`` leaves) and the canonical arch dict.
+
+  Raises:
+    ValueError: ``path`` is not a checkpoint, or its params do not fit its arch.
+  """
+  directory = resolve_checkpoint(path)
+  checkpointer = _checkpointer()
+  try:
+    arch = checkpointer.restore(
+        directory, args=ocp.args.Composite(**{ARCH_ITEM: ocp.args.JsonRestore()}))[ARCH_ITEM]
+    arch = models.canonical_arch(arch)
+  except (TypeError, ValueError, KeyError, FileNotFoundError) as error:
+    raise ValueError(f"Checkpoint {str(directory)!r} has no valid arch: {error}") from error
+  try:
+    params = checkpointer.restore(
+        directory, args=ocp.args.Composite(**{PARAMS_ITEM: ocp.args.StandardRestore()})
+    )[PARAMS_ITEM]
+  except Exception as error:  # orbax raises many types for a damaged checkpoint.
+    raise ValueError(f"Could not read the params of {str(directory)!r}: {error}") from error
+  try:
+    check_params(params, arch)
+  except ValueError as error:
+    raise ValueError(f"Checkpoint {str(directory)!r}: {error}") from error
+  return params, arch
+
+
+def merge_pretrained(init_params: Any, pretrained_params: Any) -> Any:
+  """Fine-tuning start: ``init_params`` with every tensor of ``pretrained_params`` copied in.
+
+  The reference's ``Solver.load`` (``strict_load`` off): a pretrained tensor whose shape
+  matches is copied; one in the head, upsampler or tail whose shape differs keeps its
+  initial value (e.g. x4 from a x2 checkpoint: the space-to-depth head conv has 48 instead
+  of 12 input channels, and the second x2 stage is new); a tensor ``init_params`` lacks or a
+  body tensor of another shape is an error.
+
+  Args:
+    init_params: freshly initialised params of the network to train.
+    pretrained_params: params of the pretrained network.
+
+  Returns:
+    A new params pytree with the structure of ``init_params``.
+
+  Raises:
+    ValueError: naming the pretrained tensor that has no place in ``init_params``.
+  """
+  targets = _flatten(init_params)
+  for name, value in _flatten(pretrained_params).items():
+    if name not in targets:
+      raise ValueError(f"Pretrained tensor {name!r} does not exist in the model to fine-tune.")
+    target_shape, shape = tuple(np.shape(targets[name])), tuple(np.shape(value))
+    if shape == target_shape:
+      targets[name] = value
+    elif name.split("/")[0] not in _HEAD_AND_TAIL:
+      raise ValueError(f"Pretrained tensor {name!r} has shape {shape}, the model's has "
+                       f"{target_shape}; only head and tail tensors may differ.")
+
+  def pick(keys, leaf):
+    name = "/".join(str(getattr(k, "key", k)) for k in keys)
+    value = targets[name]
+    return value if value is leaf else jnp.asarray(value, leaf.dtype)
+
+  return jax.tree_util.tree_map_with_path(pick, init_params)

@@ -1,0 +1,336 @@
+"""Evaluation as papers report it: model vs bicubic PSNR/SSIM, and the HR-input test.
+
+``evaluate_model(params, arch, dataset)`` super-resolves every LR image of a data set
+(``inference.super_resolve``: nearest upsampling, the network, ``uint8`` rounding as
+the official code), measures PSNR and SSIM against HR with ``cutblur_jax.metrics``
+(``crop_border``/``y_only`` from ``metrics.eval_protocol`` of the data set name), and
+measures plain bicubic upsampling of the same LR images the same way: MATLAB
+``imresize(lr, scale)`` rounded to ``uint8``. For same-size tasks (``scale == 1``:
+denoising, JPEG) the baseline is the degraded input itself.
+
+The HR-input test (paper, Sec. 4): the network is given the HR image itself where it
+normally gets the nearest-upsampled LR image (both are HR-sized), and PSNR(output,
+HR input) is reported. A model that has learned *where* to super-resolve returns the
+image nearly unchanged (high PSNR); models trained without CutBlur over-sharpen it.
+
+The report is a plain dict, also what ``experiments/evaluate.py --json`` writes::
+
+  {"images": [{"name", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim",
+               "hr_input_psnr"}, ...],
+   "mean": {"psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "hr_input_psnr"},
+   "scale": int, "crop_border": int, "y_only": bool, "round_y": bool}
+
+(``hr_input_psnr`` only when the test ran.) PSNR of identical images is ``inf``; a
+mean over images that contains one is ``inf`` too.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import pathlib
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cutblur_jax import metrics
+from cutblur_jax.data.imresize import imresize
+from cutblur_jax.data.types import ImagePair
+
+__all__ = ["METRIC_KEYS", "bicubic_upscale", "center_crop_pair", "evaluate_images",
+           "evaluate_model", "format_report", "hr_input_forward", "hr_pairs", "write_report"]
+
+METRIC_KEYS = ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "hr_input_psnr")
+# HR-input canvases are padded to multiples of this many LR pixels (shared compilations).
+_HR_BUCKET = 64
+
+
+def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
+  """The bicubic baseline: MATLAB ``imresize(lr, scale)``, ``uint8`` (half away from zero).
+
+  For ``scale == 1`` (same-size tasks) the input itself is the baseline.
+
+  Examples:
+    >>> bicubic_upscale(np.full((3, 5, 3), 7, np.uint8), 4).shape
+    (12, 20, 3)
+  """
+  lr = metrics.to_uint8(lr, "lr")
+  return lr.copy() if scale == 1 else imresize(lr, int(scale))
+
+
+@functools.lru_cache(maxsize=16)
+def _hr_forward(arch_items: tuple, dtype_name: str) -> Callable:
+  from cutblur_jax import image as image_lib  # pylint: disable=g-import-not-at-top
+  from cutblur_jax import models  # pylint: disable=g-import-not-at-top
+
+  model = models.create_model(dict(arch_items), dtype=jnp.dtype(dtype_name))
+
+  @jax.jit
+  def forward(params, hr, valid_size):
+    return image_lib.quantize(model.apply({"params": params}, hr, valid_size=valid_size))
+
+  return forward
+
+
+def hr_input_forward(params: Any, arch: Mapping[str, Any], hr: np.ndarray, *,
+                     dtype: Any = jnp.float32) -> np.ndarray:
+  """Runs the network on the HR image itself (the HR-input test); returns ``uint8``.
+
+  The network normally sees the LR image upsampled to HR size; here it sees HR.
+  The image is zero-padded at the bottom/right to a multiple of 64 LR pixels so
+  nearby sizes share a compilation; the network's ``valid_size`` masking makes
+  the padding invisible. The whole image runs at once (no tiles): the body works
+  at LR resolution, so this fits wherever ``super_resolve`` of the LR image fits
+  untiled.
+
+  Args:
+    params: network params.
+    arch: its arch dict (``scale`` must divide the HR height and width).
+    hr: ``uint8 [H, W, 3]`` (or float on [0, 255]).
+    dtype: computation dtype.
+
+  Returns:
+    ``uint8 [H, W, 3]``.
+  """
+  from cutblur_jax import models  # pylint: disable=g-import-not-at-top
+
+  arch = models.canonical_arch(arch)
+  scale = arch["scale"]
+  hr = np.asarray(hr)
+  if hr.ndim != 3 or hr.shape[-1] != 3:
+    raise ValueError(f"`hr` must be [H, W, 3], got shape {hr.shape}.")
+  height, width = hr.shape[:2]
+  if height % scale or width % scale:
+    raise ValueError(f"`hr` of size {height}x{width} is not a multiple of the model's "
+                     f"scale {scale}; mod-crop it first.")
+  step = _HR_BUCKET * scale
+  canvas = np.zeros((1, -(-height // step) * step, -(-width // step) * step, 3), np.float32)
+  canvas[0, :height, :width] = hr
+  forward = _hr_forward(tuple(sorted(arch.items())), jnp.dtype(dtype).name)
+  output = forward(params, canvas, np.array([height, width], np.int32))
+  return np.asarray(output)[0, :height, :width]
+
+
+def center_crop_pair(pair: ImagePair, max_size: int, input_scale: int) -> ImagePair:
+  """Centre-crops a pair to at most ``max_size`` HR pixels a side, keeping HR and LR aligned.
+
+  The crop offsets are multiples of ``input_scale`` so the LR crop covers
+  exactly the HR crop. A quick-look option, not the papers' protocol.
+
+  Examples:
+    >>> pair = ImagePair("x", np.zeros((40, 64, 3), np.uint8), np.zeros((10, 16, 3), np.uint8))
+    >>> cropped = center_crop_pair(pair, 32, 4)
+    >>> cropped.hr.shape, cropped.lr.shape
+    ((32, 32, 3), (8, 8, 3))
+  """
+  lr_h, lr_w = pair.lr.shape[:2]
+  size = max(1, max_size // input_scale)
+  new_h, new_w = min(lr_h, size), min(lr_w, size)
+  top, left = (lr_h - new_h) // 2, (lr_w - new_w) // 2
+  s = input_scale
+  return ImagePair(pair.name,
+                   np.ascontiguousarray(pair.hr[top * s:(top + new_h) * s,
+                                                left * s:(left + new_w) * s]),
+                   np.ascontiguousarray(pair.lr[top:top + new_h, left:left + new_w]))
+
+
+def hr_pairs(path: str | os.PathLike, scale: int) -> list[ImagePair]:
+  """Pairs made from HR images alone: an image file or a folder of images.
+
+  Each HR image is read as RGB (``data.io.read_image``: grayscale, RGBA and
+  16-bit converted), mod-cropped to a multiple of ``scale`` and its LR image
+  made with MATLAB ``imresize(hr, 1/scale)``, ``uint8``, as DIV2K's.
+
+  Args:
+    path: an image file or a folder (its images, sorted by name; not recursive).
+    scale: the downscaling factor.
+
+  Returns:
+    A list of ``ImagePair`` named by file stem.
+
+  Raises:
+    ValueError: the path does not exist, holds no image, or an image cannot be
+      read or is smaller than ``scale``; the message names the path.
+  """
+  from cutblur_jax.data import folders  # pylint: disable=g-import-not-at-top
+  from cutblur_jax.data.io import read_image  # pylint: disable=g-import-not-at-top
+
+  path = pathlib.Path(path)
+  if path.is_dir():
+    paths = folders.list_images(path, what="HR images")
+  elif path.is_file():
+    paths = [path]
+  else:
+    raise ValueError(f"HR path {str(path)!r} does not exist.")
+  pairs = []
+  for image_path in paths:
+    hr = read_image(image_path)
+    if min(hr.shape[:2]) < scale:
+      raise ValueError(f"HR image {str(image_path)!r} ({hr.shape[0]}x{hr.shape[1]}) is smaller "
+                       f"than the scale {scale}.")
+    hr = folders.modcrop(hr, scale)
+    lr = hr.copy() if scale == 1 else imresize(hr, 1.0 / scale)
+    pairs.append(ImagePair(image_path.stem, np.ascontiguousarray(hr), lr))
+  return pairs
+
+
+def _mean(values: Iterable[float]) -> float:
+  values = list(values)
+  return float(np.mean(values)) if values else math.nan
+
+
+def evaluate_images(dataset: Sequence[ImagePair], super_resolve: Callable[[np.ndarray], Any], *,
+                    scale: int, crop_border: int, y_only: bool, round_y: bool = True,
+                    hr_input: Callable[[np.ndarray], Any] | None = None,
+                    progress: Callable[[Iterable], Iterable] | None = None) -> dict[str, Any]:
+  """Measures any super-resolution function against HR, beside bicubic.
+
+  Args:
+    dataset: a sequence of ``ImagePair`` (HR ``scale`` times LR).
+    super_resolve: ``lr uint8 [h, w, 3] -> sr [h*scale, w*scale, 3]`` (uint8, or
+      float on [0, 255], rounded before measuring).
+    scale: the super-resolution factor (1 for same-size tasks).
+    crop_border, y_only, round_y: the metric protocol (``metrics.psnr``).
+    hr_input: optional ``hr -> output`` for the HR-input test.
+    progress: optional wrapper of the image loop (e.g. ``tqdm``).
+
+  Returns:
+    The report dict described in the module docstring.
+
+  Raises:
+    ValueError: an output or LR image has the wrong size (naming the image).
+  """
+  options = dict(crop_border=crop_border, y_only=y_only, round_y=round_y)
+  indices = range(len(dataset))
+  rows = []
+  for index in (progress(indices) if progress else indices):
+    pair = dataset[index]
+    hr, lr = metrics.to_uint8(pair.hr, "hr"), metrics.to_uint8(pair.lr, "lr")
+    expected = (lr.shape[0] * scale, lr.shape[1] * scale)
+    if hr.shape[:2] != expected:
+      raise ValueError(f"Image {pair.name!r}: HR is {hr.shape[0]}x{hr.shape[1]} but LR is "
+                       f"{lr.shape[0]}x{lr.shape[1]}; expected HR {scale} times LR.")
+    sr = np.asarray(super_resolve(lr))
+    if sr.shape != hr.shape:
+      raise ValueError(f"Image {pair.name!r}: the model output has shape {sr.shape}, "
+                       f"HR has {hr.shape}.")
+    bicubic = bicubic_upscale(lr, scale)
+    row = {"name": str(pair.name),
+           "psnr": metrics.psnr(sr, hr, **options), "ssim": metrics.ssim(sr, hr, **options),
+           "bicubic_psnr": metrics.psnr(bicubic, hr, **options),
+           "bicubic_ssim": metrics.ssim(bicubic, hr, **options)}
+    if hr_input is not None:
+      row["hr_input_psnr"] = metrics.psnr(np.asarray(hr_input(hr)), hr, **options)
+    rows.append(row)
+  if not rows:
+    raise ValueError("The data set has no images to evaluate.")
+  keys = [key for key in METRIC_KEYS if key in rows[0]]
+  return {"images": rows, "mean": {key: _mean(row[key] for row in rows) for key in keys},
+          "scale": int(scale), "crop_border": int(crop_border), "y_only": bool(y_only),
+          "round_y": bool(round_y)}
+
+
+def evaluate_model(params: Any, arch: Mapping[str, Any], dataset: Sequence[ImagePair], *,
+                   protocol: str | None = None, crop_border: int | None = None,
+                   y_only: bool | None = None, round_y: bool = True,
+                   hr_input_test: bool = True, tile: int | None = -1, dtype: Any = jnp.float32,
+                   progress: Callable[[Iterable], Iterable] | None = None) -> dict[str, Any]:
+  """Evaluates a network on a data set: model vs bicubic, plus the HR-input test.
+
+  Args:
+    params: network params (``checkpoint.load_model``).
+    arch: its arch dict; ``arch["scale"]`` is the evaluation scale.
+    dataset: a sequence of ``ImagePair`` at that scale.
+    protocol: a data set name for ``metrics.eval_protocol`` (e.g. "Set5_SR",
+      "DIV2K_SR"); default: an SR benchmark (crop ``scale``, Y channel).
+    crop_border, y_only: override the protocol.
+    round_y: Y rounded to integers (official) or float (BasicSR).
+    hr_input_test: also run the HR-input test.
+    tile: ``inference.super_resolve``'s tile option.
+    dtype: computation dtype.
+    progress: optional wrapper of the image loop (e.g. ``tqdm``).
+
+  Returns:
+    The report dict (module docstring).
+
+  Examples:
+    >>> params, arch = checkpoint.load_model("workdir")  # doctest: +SKIP
+    >>> report = evaluate_model(params, arch, embedded_dataset("validation", arch["scale"]))
+    ... # doctest: +SKIP
+    >>> report["mean"]["psnr"] - report["mean"]["bicubic_psnr"]  # doctest: +SKIP
+  """
+  from cutblur_jax import inference, models  # pylint: disable=g-import-not-at-top
+
+  arch = models.canonical_arch(arch)
+  scale = arch["scale"]
+  preset = metrics.eval_protocol(protocol or ("benchmark_SR" if scale > 1 else "benchmark_DN"),
+                                 scale)
+  crop_border = preset["crop_border"] if crop_border is None else crop_border
+  y_only = preset["y_only"] if y_only is None else y_only
+
+  def run(lr):
+    return inference.super_resolve(params, arch, lr, tile=tile, dtype=dtype)
+
+  def run_hr(hr):
+    return hr_input_forward(params, arch, hr, dtype=dtype)
+
+  return evaluate_images(dataset, run, scale=scale, crop_border=crop_border, y_only=y_only,
+                         round_y=round_y, hr_input=run_hr if hr_input_test else None,
+                         progress=progress)
+
+
+def _fmt(value: float, digits: int) -> str:
+  return "inf" if value == math.inf else f"{value:.{digits}f}"
+
+
+def format_report(report: Mapping[str, Any]) -> str:
+  """The report as a text table: one row per image and the mean.
+
+  Examples:
+    >>> report = {"images": [{"name": "a", "psnr": 30.0, "ssim": 0.9, "bicubic_psnr": 28.0,
+    ...                       "bicubic_ssim": 0.85}],
+    ...           "mean": {"psnr": 30.0, "ssim": 0.9, "bicubic_psnr": 28.0, "bicubic_ssim": 0.85}}
+    >>> print(format_report(report))  # doctest: +NORMALIZE_WHITESPACE
+    image  PSNR   SSIM    bicubic PSNR  bicubic SSIM
+    a      30.00  0.9000  28.00         0.8500
+    mean   30.00  0.9000  28.00         0.8500
+  """
+  columns = [("psnr", "PSNR", 2), ("ssim", "SSIM", 4), ("bicubic_psnr", "bicubic PSNR", 2),
+             ("bicubic_ssim", "bicubic SSIM", 4), ("hr_input_psnr", "HR-input PSNR", 2)]
+  columns = [c for c in columns if c[0] in report["mean"]]
+  table = [["image"] + [title for _, title, _ in columns]]
+  for row in list(report["images"]) + [dict(report["mean"], name="mean")]:
+    table.append([str(row["name"])] + [_fmt(row[key], digits) for key, _, digits in columns])
+  widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+  return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
+                   for line in table)
+
+
+def write_report(report: Mapping[str, Any], path: str | os.PathLike) -> pathlib.Path:
+  """Writes the report as JSON, atomically (temporary file, then rename).
+
+  Infinite PSNR (identical images) is written as ``Infinity``, which Python's
+  ``json`` reads back as ``inf``.
+  """
+  path = pathlib.Path(path)
+  if path.is_dir():
+    raise ValueError(f"--json path {str(path)!r} is a directory.")
+  parent = path.parent
+  if not parent.is_dir():
+    raise ValueError(f"Folder {str(parent)!r} for {str(path)!r} does not exist.")
+  handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+  try:
+    with os.fdopen(handle, "w") as file:
+      json.dump(report, file, indent=2)
+      file.write("\n")
+    os.replace(temporary, path)
+  except BaseException:
+    pathlib.Path(temporary).unlink(missing_ok=True)
+    raise
+  return path

@@ -1,0 +1,174 @@
+"""Whole-image super-resolution: tiled, size-bucketed, exact.
+
+``super_resolve(params, arch, lr_image)`` returns what the official inference
+(``inference.py``: nearest upsampling, the network on the whole image, ``clamp(0, 255)
+.round().byte()``) returns, while bounding memory and compilations:
+
+* Size buckets: each image (or tile) is zero-padded at the bottom and right to a canvas
+  whose sides are multiples of ``bucket`` LR pixels, so images of nearby sizes share one
+  compiled function. The network runs with ``valid_size`` (see ``models.layers``): every
+  3x3 conv sees zeros beyond the image as it would at the real border, so padding changes
+  no output pixel (up to float rounding).
+* Tiles: a side longer than ``tile`` LR pixels is cut into cores of ``tile`` pixels, each
+  run with ``overlap`` LR pixels of context on each side, and only the cores are kept. A
+  tile edge inside the image changes outputs up to ``models.receptive_radius(arch)`` LR
+  pixels away; the default overlap is that radius for EDSR and CARN, so tiled output
+  equals untiled output. RCAN's channel attention averages over the whole input, which a
+  tile cannot see: tiled RCAN is close to (a fraction of an intensity level in our tests),
+  not equal to, untiled RCAN; its default overlap is capped at ``RCAN_MAX_OVERLAP``.
+  Tiles share one canvas size, hence one compilation.
+
+Examples:
+  >>> arch = models.model_arch("CARN", 2, num_groups=1, num_blocks=1, num_channels=8)
+  >>> params = models.create_model(arch).init(jax.random.key(0), jnp.zeros((1, 4, 4, 3)))
+  >>> lr = np.zeros((30, 41, 3), np.uint8)
+  >>> super_resolve(params["params"], arch, lr).shape
+  (60, 82, 3)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cutblur_jax import image as image_lib
+from cutblur_jax import models
+
+DEFAULT_BUCKET = 64
+# RCAN's conv receptive field (414 LR pixels for the preset) is far wider than useful
+# context; channel attention makes tiles inexact anyway.
+RCAN_MAX_OVERLAP = 48
+# Default tile: the widest activation (num_channels at the HR size) of one tile stays
+# under this many values (2 GiB in float32).
+ACTIVATION_BUDGET = 2**29
+
+
+def default_overlap(arch: Mapping[str, Any]) -> int:
+  """LR pixels of context around each tile: the receptive radius (capped for RCAN)."""
+  arch = models.canonical_arch(arch)
+  radius = models.receptive_radius(arch)
+  return min(radius, RCAN_MAX_OVERLAP) if arch["model"] == "RCAN" else radius
+
+
+def default_tile(arch: Mapping[str, Any], overlap: int | None = None) -> int:
+  """Largest tile side (LR pixels, a multiple of 8, at least 32) within ``ACTIVATION_BUDGET``.
+
+  Examples:
+    >>> default_tile(models.model_arch("EDSR", 4))  # canvas 362 = 226 + 2 * 68
+    224
+  """
+  arch = models.canonical_arch(arch)
+  overlap = default_overlap(arch) if overlap is None else overlap
+  canvas = math.isqrt(ACTIVATION_BUDGET // (arch["scale"] ** 2 * arch["num_channels"]))
+  return max(32, (canvas - 2 * overlap) // 8 * 8)
+
+
+@functools.lru_cache(maxsize=32)
+def _forward(arch_items: tuple, dtype_name: str, quantized: bool) -> Callable:
+  arch = dict(arch_items)
+  model = models.create_model(arch, dtype=jnp.dtype(dtype_name))
+  scale = arch["scale"]
+
+  @jax.jit
+  def forward(params, lr, valid_lr):
+    inputs = image_lib.upsample_nearest(lr, scale)
+    output = model.apply({"params": params}, inputs, valid_size=valid_lr * scale)
+    return image_lib.quantize(output) if quantized else output
+
+  return forward
+
+
+def forward_fn(arch: Mapping[str, Any], *, dtype: Any = jnp.float32,
+               quantized: bool = True) -> Callable:
+  """The jitted ``(params, lr [N, h, w, 3] float32, valid_lr int32 [2]) -> SR`` function.
+
+  One function per (arch, dtype, quantized), cached: ``super_resolve`` calls reuse its
+  compilations (inspect them with ``forward_fn(arch)._cache_size()``). ``valid_lr`` is the
+  (height, width) of the image in the top-left of ``lr``; the rest is padding.
+  """
+  arch = models.canonical_arch(arch)
+  return _forward(tuple(sorted(arch.items())), jnp.dtype(dtype).name, bool(quantized))
+
+
+def _round_up(n: int, multiple: int) -> int:
+  return -(-n // multiple) * multiple
+
+
+def _segments(length: int, tile: int | None, overlap: int,
+              bucket: int) -> tuple[int, list[tuple[int, int, int, int]]]:
+  """Canvas size and (window start, window stop, core start, core stop) along one axis."""
+  if tile is None or length <= tile:
+    return _round_up(length, bucket), [(0, length, 0, length)]
+  segments = []
+  for start in range(0, length, tile):
+    stop = min(start + tile, length)
+    segments.append((max(0, start - overlap), min(length, stop + overlap), start, stop))
+  return tile + 2 * overlap, segments
+
+
+def _check_positive(name: str, value: Any, *, allow_zero: bool = False) -> int:
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    raise TypeError(f"`{name}` must be an int, got {value!r}.")
+  if value < (0 if allow_zero else 1):
+    raise ValueError(f"`{name}` must be {'>= 0' if allow_zero else 'positive'}, got {value}.")
+  return int(value)
+
+
+def super_resolve(params: Any, arch: Mapping[str, Any], image: Any, *,
+                  tile: int | None = -1, overlap: int | None = None,
+                  bucket: int = DEFAULT_BUCKET, dtype: Any = jnp.float32,
+                  quantize: bool = True) -> np.ndarray:
+  """Super-resolves one LR image with the network ``arch``.
+
+  Args:
+    params: the network's params (``checkpoint.load_model``).
+    arch: its arch dict.
+    image: the LR image, ``[h, w, 3]``, uint8 or float on [0, 255].
+    tile: core size of a tile in LR pixels; ``None`` or 0: never tile; -1 (default):
+      ``default_tile(arch, overlap)``.
+    overlap: LR pixels of context around each tile (default ``default_overlap(arch)``).
+    bucket: canvas sides are rounded up to a multiple of this many LR pixels.
+    dtype: computation dtype (``jnp.bfloat16`` on GPU/TPU is faster, not exact).
+    quantize: return ``uint8`` as the official code saves it (clip, round half to even);
+      False returns the float32 network output.
+
+  Returns:
+    The SR image, ``[h * scale, w * scale, 3]``, uint8 (or float32).
+
+  Raises:
+    ValueError: ``image`` is not ``[h, w, 3]``, or a size option is not positive.
+  """
+  arch = models.canonical_arch(arch)
+  image = np.asarray(image)
+  if image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
+    raise ValueError(f"`image` must be a non-empty [h, w, 3] RGB image, got shape {image.shape}.")
+  if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
+    raise TypeError(f"`image` must be numeric, got dtype {image.dtype}.")
+  overlap = default_overlap(arch) if overlap is None else _check_positive(
+      "overlap", overlap, allow_zero=True)
+  if tile == -1:
+    tile = default_tile(arch, overlap)
+  tile = None if tile in (None, 0) else _check_positive("tile", tile)
+  bucket = _check_positive("bucket", bucket)
+  scale = arch["scale"]
+  height, width = image.shape[:2]
+  canvas_h, rows = _segments(height, tile, overlap, bucket)
+  canvas_w, cols = _segments(width, tile, overlap, bucket)
+  forward = forward_fn(arch, dtype=dtype, quantized=quantize)
+  lr = image.astype(np.float32)
+  output = np.empty((height * scale, width * scale, 3), np.uint8 if quantize else np.float32)
+  canvas = np.zeros((1, canvas_h, canvas_w, 3), np.float32)
+  for y0, y1, core_y0, core_y1 in rows:
+    for x0, x1, core_x0, core_x1 in cols:
+      canvas[...] = 0.0  # Padding is masked in the network; zeros keep it finite.
+      canvas[0, :y1 - y0, :x1 - x0] = lr[y0:y1, x0:x1]
+      result = np.asarray(forward(params, canvas, np.array([y1 - y0, x1 - x0], np.int32)))
+      output[core_y0 * scale:core_y1 * scale, core_x0 * scale:core_x1 * scale] = result[
+          0, (core_y0 - y0) * scale:(core_y1 - y0) * scale,
+          (core_x0 - x0) * scale:(core_x1 - x0) * scale]
+  return output

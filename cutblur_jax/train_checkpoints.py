@@ -1,0 +1,161 @@
+"""Training checkpoints in a work directory: the latest N and the best by validation PSNR.
+
+Layout (``cutblur_jax.checkpoint.load_model(workdir)`` reads it, "layout (c)")::
+
+  WORKDIR/checkpoints/latest/<step>/params      parameters (orbax StandardSave)
+                                   /arch        architecture dict (JSON)
+                                   /opt_state   optax state (StandardSave)
+                                   /train_meta  step, run key, input position, best PSNR (JSON)
+  WORKDIR/checkpoints/best/<step>/params, arch, eval (JSON: step, psnr, ssim, ...)
+
+Invariants:
+
+* Saves are asynchronous (orbax ``CheckpointManager``): the call returns once
+  the arrays are copied off the training buffers, and the files are written in
+  the background. Orbax writes a step into a temporary directory and renames
+  it when complete, so a process killed mid-save leaves no step behind; the
+  temporary directory is removed on the next start (``cleanup_tmp_directories``).
+* The arrays handed to orbax are private copies, so the train step may donate
+  (overwrite) its state while a save is still being written.
+* ``stored_arch`` reads only the small JSON item, so a work directory holding
+  another architecture is rejected before anything is compiled.
+
+Examples:
+  >>> ckpt = TrainCheckpointer("/tmp/run", keep=2)  # doctest: +SKIP
+  >>> ckpt.save_latest(1000, params, opt_state, arch, {"pipeline": {...}})  # doctest: +SKIP
+  >>> ckpt.wait(); ckpt.close()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import orbax.checkpoint as ocp
+
+CHECKPOINTS_DIR = "checkpoints"
+LATEST_DIR = "latest"
+BEST_DIR = "best"
+
+
+def _private_copy(tree: Any) -> Any:
+  """Fresh device buffers, so donating the originals cannot race an async save."""
+  return jax.tree.map(lambda x: jnp.copy(x) if isinstance(x, jax.Array) else x, tree)
+
+
+def _manager(directory: pathlib.Path, items: Mapping[str, ocp.CheckpointHandler], *, keep: int,
+             async_save: bool, read_only: bool = False) -> ocp.CheckpointManager:
+  options = ocp.CheckpointManagerOptions(
+      max_to_keep=keep, create=not read_only, cleanup_tmp_directories=not read_only,
+      enable_async_checkpointing=async_save, read_only=read_only)
+  return ocp.CheckpointManager(directory, options=options, item_handlers=dict(items))
+
+
+def _latest_items() -> dict[str, ocp.CheckpointHandler]:
+  return {"params": ocp.StandardCheckpointHandler(), "arch": ocp.JsonCheckpointHandler(),
+          "opt_state": ocp.StandardCheckpointHandler(), "train_meta": ocp.JsonCheckpointHandler()}
+
+
+def _best_items() -> dict[str, ocp.CheckpointHandler]:
+  return {"params": ocp.StandardCheckpointHandler(), "arch": ocp.JsonCheckpointHandler(),
+          "eval": ocp.JsonCheckpointHandler()}
+
+
+class TrainCheckpointer:
+  """The ``latest`` and ``best`` checkpoint managers of one work directory.
+
+  Args:
+    workdir: the run's work directory.
+    keep: how many ``latest`` steps to keep (``best`` keeps one).
+    async_save: write in a background thread.
+  """
+
+  def __init__(self, workdir: str | os.PathLike, *, keep: int = 2, async_save: bool = True):
+    root = pathlib.Path(workdir).absolute() / CHECKPOINTS_DIR
+    self.directory = root
+    self.latest = _manager(root / LATEST_DIR, _latest_items(), keep=keep, async_save=async_save)
+    self.best = _manager(root / BEST_DIR, _best_items(), keep=1, async_save=async_save)
+
+  # -- reading -------------------------------------------------------------------------
+
+  def latest_step(self) -> int | None:
+    """The newest complete ``latest`` step, or None."""
+    return self.latest.latest_step()
+
+  def stored_arch(self) -> dict[str, Any] | None:
+    """The architecture stored in the work directory (latest, else best), or None."""
+    for manager in (self.latest, self.best):
+      step = manager.latest_step()
+      if step is not None:
+        restored = manager.restore(step, args=ocp.args.Composite(arch=ocp.args.JsonRestore()))
+        return dict(restored["arch"])
+    return None
+
+  def best_eval(self) -> dict[str, Any] | None:
+    """The ``eval`` record of the best checkpoint (with ``step`` and ``psnr``), or None."""
+    step = self.best.latest_step()
+    if step is None:
+      return None
+    restored = self.best.restore(step, args=ocp.args.Composite(eval=ocp.args.JsonRestore()))
+    return dict(restored["eval"])
+
+  def restore_latest(self, abstract_params: Any, abstract_opt_state: Any,
+                     step: int | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """Restores ``(params, opt_state, train_meta)`` of ``step`` (default: the newest).
+
+    Args:
+      abstract_params, abstract_opt_state: trees of ``jax.ShapeDtypeStruct``
+        with shardings (e.g. from ``jax.eval_shape``) that the arrays are
+        restored into.
+      step: the step to restore.
+    """
+    step = self.latest.latest_step() if step is None else step
+    if step is None:
+      raise ValueError(f"No checkpoint to restore in {self.directory / LATEST_DIR}.")
+    restored = self.latest.restore(step, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(abstract_params),
+        opt_state=ocp.args.StandardRestore(abstract_opt_state),
+        train_meta=ocp.args.JsonRestore()))
+    return restored["params"], restored["opt_state"], dict(restored["train_meta"])
+
+  # -- writing -------------------------------------------------------------------------
+
+  def save_latest(self, step: int, params: Any, opt_state: Any, arch: Mapping[str, Any],
+                  train_meta: Mapping[str, Any]) -> None:
+    """Saves the full training state of ``step`` (asynchronously); drops the oldest beyond ``keep``."""
+    if step in self.latest.all_steps():
+      return
+    self.latest.save(int(step), args=ocp.args.Composite(
+        params=ocp.args.StandardSave(_private_copy(params)),
+        arch=ocp.args.JsonSave(dict(arch)),
+        opt_state=ocp.args.StandardSave(_private_copy(opt_state)),
+        train_meta=ocp.args.JsonSave(dict(train_meta))), force=True)
+
+  def save_best(self, step: int, params: Any, arch: Mapping[str, Any],
+                eval_record: Mapping[str, Any]) -> None:
+    """Saves the parameters of ``step`` as the best (replacing the previous best)."""
+    if step in self.best.all_steps():
+      return
+    self.best.save(int(step), args=ocp.args.Composite(
+        params=ocp.args.StandardSave(_private_copy(params)),
+        arch=ocp.args.JsonSave(dict(arch)),
+        eval=ocp.args.JsonSave(dict(eval_record))), force=True)
+
+  def wait(self) -> None:
+    """Blocks until every pending save is on disk."""
+    self.latest.wait_until_finished()
+    self.best.wait_until_finished()
+
+  def close(self) -> None:
+    """Waits for pending saves and releases the managers."""
+    self.latest.close()
+    self.best.close()
+
+  def __enter__(self) -> "TrainCheckpointer":
+    return self
+
+  def __exit__(self, *exc_info) -> None:
+    self.close()

@@ -1,0 +1,314 @@
+"""Training configuration: the fields every config has, and the reference's presets.
+
+A training config is an ``ml_collections.ConfigDict`` with the flax-examples
+fields (``num_train_steps``, ``batch_size``, ``seed``, ``eval_every_steps``,
+``checkpoint_every_steps``, ``log_every_steps``) and the official CLI's names
+(``option.py``) for everything it sets, so a user of the reference finds their
+flags: ``model``, ``dataset``, ``dataset_root``, ``scale``, ``div2k_range``,
+``camera``, ``sigma``, ``quality``, ``patch_size``, ``use_moa``, ``augs``,
+``prob``, ``alpha``, ``mix_p``, ``aux_prob``, ``aux_alpha``, ``lr``,
+``decay``, ``gamma``, ``gclip``, ``pretrain`` and the model template's
+``num_blocks``, ``num_channels``, ``res_scale``, ``num_groups``, ``reduction``.
+
+Presets are applied in one place, ``resolve_config``, the way ``option.py``'s
+``make_template`` does, with one difference: a field you set explicitly always
+wins. Fields whose preset depends on other fields default to ``None``
+(meaning "the preset"):
+
+* model template (``cutblur_jax.models.model_arch``): EDSR 32 blocks x 256
+  channels, res_scale 0.1; RCAN 10 groups x 20 blocks x 64 channels,
+  reduction 16; CARN 3 groups x 3 blocks x 64 channels.
+* ``num_train_steps`` 700k (RCAN and denoising/JPEG: 1M); ``decay``
+  "200-400-600" (RCAN "200-400-600-800", CARN "400", denoising/JPEG
+  "300-550-800"); ``batch_size`` 16 (CARN 64); ``gclip`` 0 (RCAN fine-tuned
+  from ``pretrain``: 0.5).
+* ``use_moa=True``: the MoA policy of ``cutblur_jax.augment.moa(dataset, model)``
+  fills ``augs``, ``prob``, ``alpha``, ``mix_p``, ``aux_prob``, ``aux_alpha``
+  (setting ``augs``/``prob``/``alpha``/``mix_p`` to something else as well is
+  an error). Without MoA, ``augs`` defaults to ``("none",)`` and a single
+  ``prob``/``alpha`` value applies to every listed augmentation.
+* RealSR's ``patch_size *= scale`` is not a config change here: the input
+  pipeline crops ``patch_size * scale`` pixels from same-size pairs, which is
+  the same thing.
+
+``resolve_config`` is idempotent, and everything downstream reads only the
+resolved config (``config.json`` in the work directory is the resolved config).
+
+Examples:
+  >>> config = base_config()
+  >>> config.model, config.dataset = "RCAN", "DIV2K_SR"
+  >>> resolved = resolve_config(config)  # doctest: +SKIP
+  >>> resolved.decay, resolved.num_train_steps  # doctest: +SKIP
+  ('200-400-600-800', 1000000)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import ml_collections
+from ml_collections import config_dict
+
+MODEL_NAMES = ("EDSR", "RCAN", "CARN")
+ARCH_FIELDS = ("num_blocks", "num_channels", "res_scale", "num_groups", "reduction")
+POLICY_FIELDS = ("augs", "prob", "alpha", "mix_p")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every field with ``option.py``'s default (``None`` where a preset decides).
+
+  Returns:
+    An unlocked ``ConfigDict`` to edit in a config file's ``get_config()``.
+
+  Examples:
+    >>> base_config().lr
+    0.0001
+  """
+  c = ml_collections.ConfigDict()
+  # --- run length and cadence (flax examples' names) -----------------------------------
+  c.num_train_steps = config_dict.placeholder(int)  # option.py max_steps (preset)
+  c.batch_size = config_dict.placeholder(int)  # 16 (CARN 64)
+  c.seed = 1
+  c.eval_every_steps = 1000  # option.py eval_steps
+  c.checkpoint_every_steps = 1000
+  c.log_every_steps = 100
+  c.keep_checkpoints = 2  # latest N kept in WORKDIR/checkpoints/latest
+  c.num_eval_images = config_dict.placeholder(int)  # None: the whole validation split
+  c.num_sample_images = 2  # LR/SR/HR triples written to TensorBoard per evaluation
+  c.progress_bar = True
+  # --- model (option.py) --------------------------------------------------------------
+  c.model = "EDSR"
+  c.pretrain = ""  # a checkpoint or work directory to fine-tune from (head/tail may differ)
+  c.num_blocks = config_dict.placeholder(int)
+  c.num_channels = config_dict.placeholder(int)
+  c.res_scale = config_dict.placeholder(float)
+  c.num_groups = config_dict.placeholder(int)
+  c.reduction = config_dict.placeholder(int)
+  c.dtype = "float32"  # compute dtype; parameters stay float32
+  # --- data (option.py; read by cutblur_jax.data.registry) -----------------------------
+  c.dataset = "DIV2K_SR"
+  c.dataset_root = ""
+  c.scale = 4
+  c.div2k_range = "1-800/801-810"
+  c.camera = "all"
+  c.sigma = 10
+  c.quality = 10
+  c.patch_size = 48
+  c.num_workers = 2
+  c.synthesize_lr = False
+  c.noise_seed = 0
+  c.prefetch = 2
+  # --- augmentation (option.py) ---------------------------------------------------------
+  c.use_moa = False
+  c.augs = config_dict.placeholder(tuple)  # e.g. --config.augs=cutblur --config.augs=mixup
+  c.prob = config_dict.placeholder(tuple)
+  c.alpha = config_dict.placeholder(tuple)
+  c.mix_p = config_dict.placeholder(tuple)
+  c.aux_prob = 1.0
+  c.aux_alpha = 1.2
+  c.flip_and_rotate = True  # utils.flip_and_rotate, done on device in the train step
+  # --- optimisation (option.py) ---------------------------------------------------------
+  c.lr = 1e-4
+  c.decay = config_dict.placeholder(str)  # milestones in thousands of steps, "200-400-600"
+  c.gamma = 0.5
+  c.gclip = config_dict.placeholder(float)  # gradient clip by value; 0 disables
+  # --- devices -------------------------------------------------------------------------
+  c.distributed = "auto"  # "auto", "on" or "off": jax.distributed.initialize
+  c.coordinator_address = config_dict.placeholder(str)  # "host:port" of process 0
+  c.num_processes = config_dict.placeholder(int)
+  c.process_id = config_dict.placeholder(int)
+  return c
+
+
+def parse_decay(decay: str) -> tuple[int, ...]:
+  """Milestone steps of ``option.py``'s ``decay`` string (thousands of steps).
+
+  Args:
+    decay: "200-400-600" (or "" for no decay).
+
+  Returns:
+    ``(200000, 400000, 600000)``.
+
+  Raises:
+    ValueError: for anything but dash-separated non-negative integers in increasing order.
+
+  Examples:
+    >>> parse_decay("300-550-800")
+    (300000, 550000, 800000)
+  """
+  if not isinstance(decay, str):
+    raise ValueError(f"`decay` must be a string like '200-400-600', got {decay!r}.")
+  if not decay.strip():
+    return ()
+  try:
+    thousands = [int(part) for part in decay.split("-")]
+  except ValueError:
+    raise ValueError(f"`decay` must be like '200-400-600' (thousands of steps), got {decay!r}.") from None
+  if any(t < 0 for t in thousands) or thousands != sorted(set(thousands)):
+    raise ValueError(f"`decay` milestones must be non-negative and increasing, got {decay!r}.")
+  return tuple(1000 * t for t in thousands)
+
+
+def task_of(dataset: str) -> str:
+  """"SR", "DN" or "JPEG": the task a dataset name selects (the reference's suffixes)."""
+  suffix = str(dataset).rsplit("_", 1)[-1]
+  return suffix if suffix in ("DN", "JPEG") else "SR"
+
+
+def _floats(values: Any, name: str) -> tuple[float, ...]:
+  if isinstance(values, (int, float, str)):
+    values = (values,)
+  try:
+    return tuple(float(v) for v in values)
+  except (TypeError, ValueError):
+    raise ValueError(f"`{name}` must be numbers, got {values!r}.") from None
+
+
+def _broadcast(values: tuple[float, ...], count: int, name: str) -> tuple[float, ...]:
+  if len(values) == 1:
+    return values * count
+  if len(values) != count:
+    raise ValueError(f"`{name}` has {len(values)} values for {count} augmentations.")
+  return values
+
+
+def _positive_int(config: Any, name: str, low: int = 1) -> None:
+  value = config[name]
+  if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}.")
+
+
+def resolve_config(config: Any) -> ml_collections.ConfigDict:
+  """Fills presets (``option.py``'s ``make_template``) and checks every field.
+
+  Args:
+    config: a ``ConfigDict`` (or dict) with the fields of ``base_config``;
+      missing fields take ``base_config``'s values.
+
+  Returns:
+    A new, locked ``ConfigDict`` with no ``None`` left in the preset fields,
+    ``augs``/``prob``/``alpha``/``mix_p`` holding the policy actually used and
+    the model template fields holding the architecture.
+
+  Raises:
+    ValueError: an unknown model, augmentation or dtype, bad numbers, or
+      ``use_moa`` together with a different explicit policy. No JAX device is
+      touched, so this is safe before ``jax.distributed.initialize``.
+
+  Examples:
+    >>> c = resolve_config({"model": "CARN", "dataset": "DIV2K_SR", "use_moa": True})  # doctest: +SKIP
+    >>> c.batch_size, c.decay, c.prob[0]  # doctest: +SKIP
+    (64, '400', 0.2)
+  """
+  from cutblur_jax import augment, models  # pylint: disable=g-import-not-at-top
+
+  given = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
+  resolved = base_config()
+  unknown = sorted(set(given) - set(resolved.keys()))
+  if unknown:
+    raise ValueError(f"Unknown config fields {unknown}; known: {sorted(resolved.keys())}.")
+  for key, value in given.items():
+    resolved[key] = tuple(value) if isinstance(value, list) else value
+  c = resolved
+
+  if c.model not in MODEL_NAMES:
+    raise ValueError(f"Unknown model {c.model!r}; use one of {', '.join(MODEL_NAMES)}.")
+  if c.dtype not in DTYPES:
+    raise ValueError(f"`dtype` must be one of {', '.join(DTYPES)}, got {c.dtype!r}.")
+  for name in ("scale", "patch_size"):
+    _positive_int(c, name)
+  for name in ("eval_every_steps", "checkpoint_every_steps", "log_every_steps", "num_workers",
+               "prefetch", "num_sample_images", "seed"):
+    _positive_int(c, name, 0)
+  _positive_int(c, "keep_checkpoints", 1)
+  if c.num_eval_images is not None:
+    _positive_int(c, "num_eval_images")
+  task = task_of(c.dataset)
+
+  # Model template: option.py's presets, explicit fields win.
+  explicit = {name: c[name] for name in ARCH_FIELDS if c[name] is not None}
+  arch = models.model_arch(c.model, c.scale, **explicit)
+  for name in ARCH_FIELDS:
+    if name in arch:
+      c[name] = arch[name]
+
+  # Training presets (make_template's order: model first, then task).
+  presets = {"num_train_steps": 700_000, "decay": "200-400-600", "gclip": 0.0, "batch_size": 16}
+  if c.model == "RCAN":
+    presets.update(num_train_steps=1_000_000, decay="200-400-600-800",
+                   gclip=0.5 if c.pretrain else 0.0)
+  if c.model == "CARN":
+    presets.update(batch_size=64, decay="400")
+  if task in ("DN", "JPEG"):
+    presets.update(num_train_steps=1_000_000, decay="300-550-800")
+  for name, value in presets.items():
+    if c[name] is None:
+      c[name] = value
+  _positive_int(c, "num_train_steps", 0)
+  _positive_int(c, "batch_size")
+  parse_decay(c.decay)
+  if not c.lr > 0 or not c.gamma > 0 or c.gclip < 0:
+    raise ValueError(f"Need lr > 0, gamma > 0 and gclip >= 0; got lr={c.lr}, gamma={c.gamma}, "
+                     f"gclip={c.gclip}.")
+
+  # Augmentation policy.
+  if c.use_moa:
+    policy = augment.moa(c.dataset, c.model)
+    ours = {"augs": tuple(policy.augs), "prob": tuple(policy.probs), "alpha": tuple(policy.alphas),
+            "mix_p": None if policy.mix_p is None else tuple(policy.mix_p)}
+    for name in POLICY_FIELDS:
+      value = c[name]
+      if value is not None and _normalise(value) != _normalise(ours[name]):
+        raise ValueError(
+            f"use_moa=True sets `{name}` to {ours[name]!r}, but the config sets it to {value!r}; "
+            "unset it or set use_moa=False.")
+  else:
+    augs = c.augs if c.augs is not None else ("none",)
+    augs = (augs,) if isinstance(augs, str) else tuple(str(a) for a in augs)
+    prob = _broadcast(_floats(c.prob if c.prob is not None else (1.0,), "prob"), len(augs), "prob")
+    alpha = _broadcast(_floats(c.alpha if c.alpha is not None else (1.0,), "alpha"), len(augs),
+                       "alpha")
+    mix_p = None if c.mix_p is None else _floats(c.mix_p, "mix_p")
+    policy = augment.Policy(augs, prob, alpha, aux_prob=float(c.aux_prob),
+                            aux_alpha=float(c.aux_alpha), mix_p=mix_p)
+  c.augs = tuple(policy.augs)
+  c.prob = tuple(float(p) for p in policy.probs)
+  c.alpha = tuple(float(a) for a in policy.alphas)
+  c.mix_p = None if policy.mix_p is None else tuple(float(p) for p in policy.mix_p)
+  c.aux_prob, c.aux_alpha = float(policy.aux_prob), float(policy.aux_alpha)
+  c.lock()
+  return c
+
+
+def _normalise(value: Any) -> Any:
+  if value is None:
+    return None
+  if isinstance(value, str):
+    return (value,)
+  return tuple(float(v) if not isinstance(v, str) else v for v in value)
+
+
+def model_arch_from_config(config: Any) -> dict[str, Any]:
+  """The architecture dict (``models.model_arch``) a resolved config describes."""
+  from cutblur_jax import models  # pylint: disable=g-import-not-at-top
+
+  explicit = {name: config[name] for name in ARCH_FIELDS if config.get(name) is not None}
+  return dict(models.model_arch(config.model, config.scale, **explicit))
+
+
+def policy_from_config(config: Any):
+  """The ``augment.Policy`` a resolved config describes."""
+  from cutblur_jax import augment  # pylint: disable=g-import-not-at-top
+
+  mix_p = config.mix_p
+  return augment.Policy(tuple(config.augs), tuple(config.prob), tuple(config.alpha),
+                        aux_prob=float(config.aux_prob), aux_alpha=float(config.aux_alpha),
+                        mix_p=None if mix_p is None else tuple(mix_p))
+
+
+def config_summary(config: Any, names: Sequence[str] = ("model", "dataset", "scale", "use_moa",
+                                                        "batch_size", "patch_size",
+                                                        "num_train_steps", "lr", "decay")) -> str:
+  """One line naming the fields a user checks first."""
+  return ", ".join(f"{name}={config.get(name)!r}" for name in names)

@@ -1,0 +1,33 @@
+r"""CARN on DIV2K bicubic SR, with MoA: the reference's recipe (x2 first, then x4 from x2).
+
+Reproduces the CARN rows of the paper's comparison of the baseline and MoA on
+the DIV2K-trained SR models (evaluated on the SR benchmarks: Set14, Urban100,
+Manga109; see the reference README). The reference trains x2 from scratch and
+fine-tunes x4 from that checkpoint (head/tail re-initialised as in its
+``solver.load``).
+
+  # x2, from scratch (700k steps, lr 1e-4 halved at 400k, batch 64, patch 48;
+  # 3 groups x 3 blocks x 64 channels; MoA with every probability 0.2)
+  python experiments/train.py --config experiments/configs/carn_div2k.py \
+      --config.dataset_root=/data/DIV2K --workdir workdirs/carn_div2k_x2
+  # x4, fine-tuned from the x2 run
+  python experiments/train.py --config experiments/configs/carn_div2k.py \
+      --config.dataset_root=/data/DIV2K --config.scale=4 \
+      --config.pretrain=workdirs/carn_div2k_x2 --workdir workdirs/carn_div2k_x4
+  # the baseline without augmentation: add --config.use_moa=False
+
+``dataset_root`` holds ``DIV2K_train_HR`` and ``DIV2K_train_LR_bicubic/X{2,4}``
+(valid images 801-900 in the same folders, as the reference README says, or
+the official ``DIV2K_valid_*`` folders next to them).
+"""
+
+from cutblur_jax.train_config import base_config
+
+
+def get_config():
+  config = base_config()
+  config.model = "CARN"
+  config.dataset = "DIV2K_SR"
+  config.scale = 2
+  config.use_moa = True
+  return config

@@ -1,0 +1,28 @@
+r"""EDSR for JPEG artifact removal on DIV2K, with MoA (the reference's ``DIV2K_JPEG`` task).
+
+Reproduces the EDSR JPEG-deblocking experiment of the paper (MoA on a
+same-size restoration task); ``option.py``'s presets for it: 1M steps, lr 1e-4
+halved at 300k/550k/800k, MoA with every probability 0.6, RGB evaluation with
+10 pixels cropped (``option.py``: 6 for DIV2K + 4 for a non-SR task). The network keeps the image size
+(``scale=1``), patches are 48x48.
+
+  python experiments/train.py --config experiments/configs/edsr_div2k_jpeg.py \
+      --config.dataset_root=/data/DIV2K --config.quality=10 --workdir workdirs/edsr_jpeg10
+  # JPEG inputs made from HR with Pillow when DIV2K_train_JPEG/<quality> is absent:
+  #   --config.synthesize_lr=True
+  # the baseline without augmentation: add --config.use_moa=False
+
+``dataset_root`` holds ``DIV2K_train_HR`` and ``DIV2K_train_JPEG/<quality>``.
+"""
+
+from cutblur_jax.train_config import base_config
+
+
+def get_config():
+  config = base_config()
+  config.model = "EDSR"
+  config.dataset = "DIV2K_JPEG"
+  config.scale = 1
+  config.quality = 10
+  config.use_moa = True
+  return config

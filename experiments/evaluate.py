@@ -1,0 +1,169 @@
+"""Evaluates a cutblur-jax checkpoint: PSNR/SSIM beside bicubic, and the HR-input test.
+
+The checkpoint (a ``save_model`` directory, a CheckpointManager root or a training
+workdir) records its network and scale. The images come from one of:
+
+* ``--dataset NAME``: a data set name of ``cutblur_jax.data.registry`` (``embedded``,
+  ``Set5_SR``, ``DIV2K_SR``, ``RealSR``, ``tfds:NAME``, ...; folder sets need
+  ``--dataset_root``). Metrics follow the official protocol of that name
+  (``metrics.eval_protocol``: DIV2K crop 6 + scale on RGB, benchmarks crop scale on Y).
+* ``--dataset PATH``: a folder in a benchmark layout (``HR/`` + ``X{s}/``,
+  ``HR/`` + ``LR_bicubic/X{s}/``, ``GTmod12/`` + ``LRbicx{s}/``; LR synthesised
+  when only ``HR/`` is there) or a folder of HR images.
+* ``--hr PATH``: an HR image or a folder of them; LR is synthesised with MATLAB
+  bicubic ``imresize`` at the checkpoint's scale (HR mod-cropped first).
+Paths are evaluated as an SR benchmark: crop ``scale`` pixels, Y channel.
+
+It prints one row per image and the mean: model PSNR/SSIM, bicubic PSNR/SSIM (MATLAB
+``imresize`` of the LR image, rounded), and the HR-input PSNR (the network fed the
+HR image itself; skip with ``--no_hr_input_test``). ``--json FILE`` writes the same
+numbers (format in ``cutblur_jax.evaluation``). Bad input exits with status 1 and a
+one-line message.
+
+Usage:
+  python experiments/evaluate.py --checkpoint workdir --dataset embedded
+  python experiments/evaluate.py --checkpoint ckpt/edsr_x4 --dataset Set5_SR \\
+      --dataset_root /data/benchmark --json set5.json
+  python experiments/evaluate.py --checkpoint ckpt/edsr_x4 --hr photos/
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections.abc
+import pathlib
+import re
+import sys
+from typing import Any, Sequence
+
+import jax.numpy as jnp
+
+from cutblur_jax import evaluation
+
+_NAME = re.compile(r"^(embedded|RealSR|DIV2K_(SR|DN|JPEG)|[A-Za-z0-9]+_(SR|DN|JPEG)|tfds:.+)$")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--checkpoint", required=True,
+                      help="model checkpoint, CheckpointManager root or training workdir")
+  source = parser.add_mutually_exclusive_group(required=True)
+  source.add_argument("--dataset", help="data set name (embedded, Set5_SR, DIV2K_SR, ...) or a "
+                      "folder (benchmark layout, or HR images)")
+  source.add_argument("--hr", help="HR image or folder of HR images; LR made with imresize")
+  parser.add_argument("--dataset_root", default="", help="root folder for named folder data sets")
+  parser.add_argument("--split", default="validation",
+                      help="split of a named data set (default: validation)")
+  parser.add_argument("--div2k_range", default=None, help="DIV2K train/validation ranges")
+  parser.add_argument("--camera", default=None, help="RealSR camera (all, Canon, Nikon)")
+  parser.add_argument("--sigma", type=float, default=None, help="DN noise level")
+  parser.add_argument("--quality", type=int, default=None, help="JPEG quality")
+  parser.add_argument("--crop_border", type=int, default=None,
+                      help="pixels cropped per side (default: the protocol of the data set)")
+  parser.add_argument("--channels", choices=("y", "rgb"), default=None,
+                      help="measure the Y channel or RGB (default: the protocol)")
+  parser.add_argument("--float_y", action="store_true",
+                      help="keep Y as float (BasicSR) instead of rounding it (official code)")
+  parser.add_argument("--max_size", type=int, default=None,
+                      help="centre-crop each HR image to at most this size (quick look only)")
+  parser.add_argument("--no_hr_input_test", action="store_true",
+                      help="skip the HR-input test (the network fed the HR image)")
+  parser.add_argument("--tile", type=int, default=-1,
+                      help="tile core in LR pixels; 0: whole image; default: from the model")
+  parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                      help="computation dtype (bfloat16: faster on GPU/TPU, not exact)")
+  parser.add_argument("--json", default=None, help="write the report as JSON to this file")
+  return parser.parse_args(argv)
+
+
+class _Cropped(collections.abc.Sequence):
+  """A lazy view of a data set with every pair centre-cropped (``--max_size``)."""
+
+  def __init__(self, dataset, max_size: int, input_scale: int):
+    self._dataset, self._max_size, self._input_scale = dataset, max_size, input_scale
+
+  def __len__(self) -> int:
+    return len(self._dataset)
+
+  def __getitem__(self, index):
+    return evaluation.center_crop_pair(self._dataset[index], self._max_size, self._input_scale)
+
+
+def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
+  """(data set, protocol name, description) from ``--dataset`` / ``--hr``."""
+  if args.hr is not None:
+    pairs = evaluation.hr_pairs(args.hr, scale)
+    return pairs, "benchmark_SR", f"{args.hr} (LR: imresize x1/{scale})"
+  value = args.dataset
+  path = pathlib.Path(value)
+  if path.is_dir():
+    if scale == 1:
+      raise ValueError("Same-size (scale 1) models need a named data set, e.g. "
+                       "--dataset DIV2K_DN --dataset_root DIR.")
+    if any((path / sub).is_dir() for sub in ("HR", "GTmod12")):
+      from cutblur_jax.data import folders  # pylint: disable=g-import-not-at-top
+      dataset = folders.benchmark_dataset(path, task="SR", scale=scale, synthesize_lr=True)
+      return dataset, "benchmark_SR", f"{value} x{scale}"
+    return evaluation.hr_pairs(path, scale), "benchmark_SR", f"{value} (LR: imresize x1/{scale})"
+  if not _NAME.match(value):
+    if path.exists():
+      raise ValueError(f"--dataset {value!r} is a file; use --hr for single images.")
+    raise ValueError(f"--dataset {value!r} is neither an existing folder nor a data set name "
+                     "(embedded, DIV2K_SR, Set5_SR, RealSR, tfds:NAME, ...).")
+  from cutblur_jax.data import registry  # pylint: disable=g-import-not-at-top
+  config = {"dataset": value, "dataset_root": args.dataset_root, "scale": scale}
+  for key in ("div2k_range", "camera", "sigma", "quality"):
+    if getattr(args, key) is not None:
+      config[key] = getattr(args, key)
+  dataset = registry.create_dataset(config, args.split)
+  data_scale = getattr(dataset, "scale", scale)
+  if data_scale != scale:
+    raise ValueError(f"--dataset {value!r} has scale {data_scale} but the checkpoint's model "
+                     f"has scale {scale}.")
+  return dataset, value, f"{value} {args.split} x{scale}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  args = parse_args(argv)
+  try:
+    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+
+    from cutblur_jax import checkpoint  # pylint: disable=g-import-not-at-top
+
+    if args.max_size is not None and args.max_size < 1:
+      raise ValueError(f"--max_size must be positive, got {args.max_size}.")
+    if args.json is not None:
+      json_parent = pathlib.Path(args.json).resolve().parent
+      if not json_parent.is_dir():
+        raise ValueError(f"--json {args.json!r}: folder {str(json_parent)!r} does not exist.")
+    params, arch = checkpoint.load_model(args.checkpoint)
+    scale = int(arch["scale"])
+    dataset, protocol, description = load_dataset(args, scale)
+    if args.max_size is not None:
+      input_scale = getattr(dataset, "input_scale", scale)
+      dataset = _Cropped(dataset, args.max_size, input_scale)
+    y_only = None if args.channels is None else args.channels == "y"
+    report = evaluation.evaluate_model(
+        params, arch, dataset, protocol=protocol, crop_border=args.crop_border, y_only=y_only,
+        round_y=not args.float_y, hr_input_test=not args.no_hr_input_test,
+        tile=args.tile or None, dtype=jnp.dtype(args.dtype),
+        progress=lambda it: tqdm(it, desc="evaluate", unit="image", file=sys.stderr,
+                                 leave=False))
+    report["checkpoint"] = str(args.checkpoint)
+    report["arch"] = dict(arch)
+    report["dataset"] = description
+    channels = ("Y (float)" if args.float_y else "Y") if report["y_only"] else "RGB"
+    print(f"{arch['model']} x{scale} on {description}: {len(report['images'])} images, "
+          f"crop {report['crop_border']}, {channels}")
+    print(evaluation.format_report(report))
+    if args.json is not None:
+      evaluation.write_report(report, args.json)
+  except (ValueError, TypeError, OSError) as error:
+    message = " ".join(str(error).split())
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
