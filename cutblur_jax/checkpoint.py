@@ -16,8 +16,10 @@ its network (``models.create_model(arch)``). Invariants:
 Examples:
   >>> arch = models.model_arch("CARN", 2, num_groups=1, num_blocks=1, num_channels=8)
   >>> params = models.create_model(arch).init(jax.random.key(0), jnp.zeros((1, 4, 4, 3)))
-  >>> path = save_model("/tmp/carn_x2", params["params"], arch)
+  >>> path = save_model(tempfile.mkdtemp() + "/carn_x2", params["params"], arch)
   >>> params, arch = load_model(path)
+  >>> arch["model"], sorted(params)[:2]
+  ('CARN', ['fusions_0', 'groups_0'])
 """
 
 from __future__ import annotations

@@ -270,7 +270,9 @@ def _prepare_jax(img1: jax.Array, img2: jax.Array, crop_border: int, y_only: boo
     if y_only:
       if image.shape[-1] != 3:
         raise ValueError(f"`y_only=True` needs RGB images [..., 3], got shape {image.shape}.")
-      luma = (image @ jnp.asarray(_Y_WEIGHTS, jnp.float32)) / 255.0 + 16.0
+      # Elementwise, not a matmul: GPUs may run float32 matmuls in TF32.
+      luma = (image[..., 0] * _Y_WEIGHTS[0] + image[..., 1] * _Y_WEIGHTS[1] +
+              image[..., 2] * _Y_WEIGHTS[2]) / 255.0 + 16.0
       image = (jnp.round(luma) if round_y else luma)[..., None]
     return image
 

@@ -301,8 +301,9 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array],
 
   Returns:
     ``(new_state, metrics)`` with scalar metrics ``loss`` (masked L1 on [0, 255]),
-    ``grad_norm`` (before clipping), ``learning_rate`` (of this update) and
-    ``aug_index`` (the policy's augmentation drawn this step).
+    ``grad_norm`` (before clipping), ``params_finite`` (no NaN/inf in the new
+    parameters), ``learning_rate`` (of this update) and ``aug_index`` (the
+    policy's augmentation drawn this step).
 
   Examples:
     >>> state, metrics = train_step(state, next(batches), run_key)  # doctest: +SKIP
@@ -322,9 +323,13 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array],
   loss, grads = jax.value_and_grad(loss_fn)(state.params)
   updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
+  # One cheap reduction over the parameters: lets the loop refuse to checkpoint a state
+  # whose update overflowed even though its loss and gradient were still finite.
+  params_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
   metrics = {
       "loss": loss,
-      "grad_norm": optax.global_norm(grads),
+      "grad_norm": jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads))),
+      "params_finite": params_finite,
       "learning_rate": learning_rate_schedule(state.optimizer)(state.step),
       "aug_index": jnp.asarray(aug_index, jnp.int32),
   }
@@ -362,6 +367,38 @@ def baseline_metrics(pairs: Sequence[Any], protocol: Mapping[str, Any]) -> dict[
   return {f"{name}_psnr": float(np.mean(psnrs)), f"{name}_ssim": float(np.mean(ssims))}
 
 
+@functools.lru_cache(maxsize=8)
+def _same_size_forward(arch_items: tuple) -> Callable:
+  from cutblur_jax import image as image_lib, models  # pylint: disable=g-import-not-at-top
+  model = models.create_model(dict(arch_items))
+
+  @jax.jit
+  def forward(params, canvas, valid_size):
+    return image_lib.quantize(model.apply({"params": params}, canvas, valid_size=valid_size))
+
+  return forward
+
+
+def _restore_same_size(params: Any, arch: Mapping[str, Any], image: np.ndarray,
+                       bucket: int = 64) -> np.ndarray:
+  """The network on an HR-sized input (RealSR v1 with ``scale > 1``), size-bucketed.
+
+  ``inference.super_resolve`` always upsamples its input by ``scale``; here the
+  input already has the output size. The image is edge-padded to a multiple of
+  ``scale`` and zero-padded to a bucket; ``valid_size`` makes the padding invisible.
+  """
+  scale = int(arch["scale"])
+  height, width = image.shape[:2]
+  valid_h, valid_w = -(-height // scale) * scale, -(-width // scale) * scale
+  step = bucket * scale
+  canvas = np.zeros((1, -(-valid_h // step) * step, -(-valid_w // step) * step, 3), np.float32)
+  canvas[0, :valid_h, :valid_w] = np.pad(image, ((0, valid_h - height), (0, valid_w - width),
+                                                 (0, 0)), mode="edge")
+  forward = _same_size_forward(_frozen_arch(arch))
+  output = forward(params, canvas, np.array([valid_h, valid_w], np.int32))
+  return np.asarray(output)[0, :height, :width]
+
+
 def evaluate_model(params: Any, arch: Mapping[str, Any], pairs: Sequence[Any],
                    protocol: Mapping[str, Any], *, num_samples: int = 0,
                    sample_size: int = 256) -> tuple[dict[str, float], dict[str, np.ndarray]]:
@@ -384,7 +421,10 @@ def evaluate_model(params: Any, arch: Mapping[str, Any], pairs: Sequence[Any],
   local_params = sharding_lib.to_local(params)
   psnrs, ssims, images = [], [], {}
   for index, pair in enumerate(pairs):
-    sr = np.asarray(inference.super_resolve(local_params, dict(arch), pair.lr))
+    if _input_scale(pair) == 1 and int(arch["scale"]) > 1:
+      sr = _restore_same_size(local_params, arch, pair.lr)
+    else:
+      sr = np.asarray(inference.super_resolve(local_params, dict(arch), pair.lr))
     if sr.shape != pair.hr.shape:
       raise ValueError(f"super_resolve gave {sr.shape} for {pair.name!r}, expected {pair.hr.shape}.")
     psnrs.append(float(metrics.psnr(sr, pair.hr, **protocol)))
@@ -427,6 +467,15 @@ def _host_scalar(value: jax.Array) -> float:
 
 def _is_due(step: int, every: int, last: int) -> bool:
   return step == last or (every > 0 and step % every == 0)
+
+
+def _echo(config: Any, message: str) -> None:
+  """Prints a run event on process 0 (with the progress bar; logs it otherwise)."""
+  if jax.process_index() == 0 and config.progress_bar:
+    from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+    tqdm.write(message)
+  else:
+    logger.info(message)
 
 
 def _config_json(config: Any) -> dict[str, Any]:
@@ -512,7 +561,10 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
     if is_chief:
       write_json_atomic(workdir / "config.json", _config_json(config))
       writer.write_text(0, "config", "```\n" + str(config) + "\n```")
-    logger.info("Training %s in %s", config_summary(config), workdir)
+    _echo(config, f"Training {config_summary(config)} on {mesh.devices.size} device(s) "
+                  f"({jax.process_count()} process(es)) in {workdir}")
+    _echo(config, f"Validation: {len(valid_pairs)} images, {protocol}; baseline "
+                  f"{_baseline_words(baseline)}")
 
     # State: fresh, fine-tuned from `pretrain`, or resumed.
     seed_key = jax.random.key(config.seed)
@@ -528,7 +580,7 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
                          arch=_frozen_arch(arch), optimizer=optimizer, policy=policy,
                          flip_and_rotate=bool(config.flip_and_rotate), dtype=config.dtype)
       start_step = int(meta["step"])
-      logger.info("Resumed from step %d of %s", start_step, checkpoints.directory)
+      _echo(config, f"Resumed from step {start_step} of {checkpoints.directory / 'latest'}")
     else:
       state = create_train_state(init_key, arch, optimizer=optimizer, policy=policy,
                                  flip_and_rotate=config.flip_and_rotate, dtype=config.dtype,
@@ -539,6 +591,7 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
         merged = checkpoint.merge_pretrained(jax.device_get(sharding_lib.to_local(state.params)),
                                              pretrained)
         del pretrained
+        _echo(config, f"Fine-tuning from {config.pretrain}")
         state = create_train_state(init_key, arch, optimizer=optimizer, policy=policy,
                                    flip_and_rotate=config.flip_and_rotate, dtype=config.dtype,
                                    params=merged, mesh=mesh)
@@ -588,14 +641,15 @@ def _train_loop(config, state, run_key, pipeline, mesh, checkpoints, writer, arc
     host = [(s, {k: _host_scalar(v) for k, v in m.items()}) for s, m in pending]
     pending.clear()
     for s, m in host:
-      if not (math.isfinite(m["loss"]) and math.isfinite(m["grad_norm"])):
+      if not (math.isfinite(m["loss"]) and math.isfinite(m["grad_norm"]) and m["params_finite"]):
         good = checkpoints.latest_step()
         checkpoints.wait()
         writer.write_scalars(s, {"loss": m["loss"], "grad_norm": m["grad_norm"]}, split="train")
         where = (f"the last good checkpoint is step {good} in {checkpoints.directory / 'latest'}"
                  if good is not None else "no checkpoint was written yet")
         raise NonFiniteLossError(
-            f"Non-finite training loss ({m['loss']}, gradient norm {m['grad_norm']}) at step {s}: "
+            f"Non-finite training step {s} (loss {m['loss']}, gradient norm {m['grad_norm']}, "
+            f"parameters finite: {bool(m['params_finite'])}): "
             f"stopped without saving this state; {where}. Lower `lr`, set `gclip`, or check "
             "the data.")
     last_loss = float(np.mean([m["loss"] for _, m in host]))
@@ -637,7 +691,7 @@ def _train_loop(config, state, run_key, pipeline, mesh, checkpoints, writer, arc
         record = {**scores, **baseline, "best_psnr": best_psnr}
         writer.write_scalars(step, record, split="eval")
         writer.write_images(step, {f"samples/{k}": v for k, v in images.items()})
-        bar.write(f"step {step}: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f} "
+        _echo(config, f"step {step}: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f} "
                   f"(baseline {_baseline_words(baseline)}; best {best_psnr:.2f} @ {best_step})")
       if checkpoint_due:
         meta = {"step": step, "pipeline": batches.get_state(),

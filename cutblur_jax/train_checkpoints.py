@@ -15,8 +15,10 @@ Invariants:
   the background. Orbax writes a step into a temporary directory and renames
   it when complete, so a process killed mid-save leaves no step behind; the
   temporary directory is removed on the next start (``cleanup_tmp_directories``).
-* The arrays handed to orbax are private copies, so the train step may donate
-  (overwrite) its state while a save is still being written.
+* The arrays handed to orbax are host (NumPy) copies: the train step may donate
+  (overwrite) its device state while a save is still being written, and the files
+  do not depend on the device topology, so a run saved on one mesh resumes or
+  loads on another.
 * ``stored_arch`` reads only the small JSON item, so a work directory holding
   another architecture is rejected before anything is compiled.
 
@@ -33,7 +35,7 @@ import pathlib
 from typing import Any, Mapping
 
 import jax
-import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -41,9 +43,21 @@ LATEST_DIR = "latest"
 BEST_DIR = "best"
 
 
-def _private_copy(tree: Any) -> Any:
-  """Fresh device buffers, so donating the originals cannot race an async save."""
-  return jax.tree.map(lambda x: jnp.copy(x) if isinstance(x, jax.Array) else x, tree)
+def _host_copy(tree: Any) -> Any:
+  """NumPy copies of replicated arrays: topology-free on disk, and safe from buffer donation.
+
+  Saved as plain arrays, a checkpoint written by a pod restores on a laptop
+  (``checkpoint.load_model``) and vice versa; parameters and optimizer state are
+  replicated in data-parallel training, so every process holds the whole value.
+  """
+  def copy(leaf):
+    if isinstance(leaf, jax.Array):
+      if not leaf.is_fully_replicated:
+        raise ValueError(f"Only replicated arrays are checkpointed here, got {leaf.sharding}.")
+      leaf = leaf.addressable_data(0)
+    return np.array(leaf, copy=True)
+
+  return jax.tree.map(copy, tree)
 
 
 def _manager(directory: pathlib.Path, items: Mapping[str, ocp.CheckpointHandler], *, keep: int,
@@ -129,9 +143,9 @@ class TrainCheckpointer:
     if step in self.latest.all_steps():
       return
     self.latest.save(int(step), args=ocp.args.Composite(
-        params=ocp.args.StandardSave(_private_copy(params)),
+        params=ocp.args.StandardSave(_host_copy(params)),
         arch=ocp.args.JsonSave(dict(arch)),
-        opt_state=ocp.args.StandardSave(_private_copy(opt_state)),
+        opt_state=ocp.args.StandardSave(_host_copy(opt_state)),
         train_meta=ocp.args.JsonSave(dict(train_meta))), force=True)
 
   def save_best(self, step: int, params: Any, arch: Mapping[str, Any],
@@ -140,7 +154,7 @@ class TrainCheckpointer:
     if step in self.best.all_steps():
       return
     self.best.save(int(step), args=ocp.args.Composite(
-        params=ocp.args.StandardSave(_private_copy(params)),
+        params=ocp.args.StandardSave(_host_copy(params)),
         arch=ocp.args.JsonSave(dict(arch)),
         eval=ocp.args.JsonSave(dict(eval_record))), force=True)
 

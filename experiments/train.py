@@ -18,11 +18,11 @@ checkpoint.
 from __future__ import annotations
 
 import datetime
-import logging
 import pathlib
 import sys
 
 from absl import app, flags
+from absl import logging as absl_logging
 from ml_collections import config_flags
 
 # Runs from a clean clone without installing the package.
@@ -52,7 +52,8 @@ def _default_workdir(config) -> pathlib.Path:
 def main(argv) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  logging.getLogger("cutblur_jax").setLevel(logging.INFO)
+  if not flags.FLAGS["verbosity"].present:
+    absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save at INFO
   config = _CONFIG.value
   workdir = pathlib.Path(_WORKDIR.value) if _WORKDIR.value else _default_workdir(config)
   print(f"Work directory: {workdir.absolute()}  "

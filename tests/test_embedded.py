@@ -108,3 +108,10 @@ def test_public_api():
                                    "embedded_dataset", "load_photo"}
   for name in ("EmbeddedDataset", "embedded_dataset", "load_photo"):
     assert getattr(embedded, name).__doc__
+
+
+def test_docstring_examples_run():
+  import doctest  # pylint: disable=g-import-not-at-top
+
+  results = doctest.testmod(embedded, optionflags=doctest.NORMALIZE_WHITESPACE)
+  assert results.attempted > 0 and results.failed == 0

@@ -251,3 +251,10 @@ def test_public_api():
       "format_report", "hr_input_forward", "hr_pairs", "write_report"}
   for name in evaluation.__all__[1:]:
     assert getattr(evaluation, name).__doc__
+
+
+def test_docstring_examples_run():
+  import doctest  # pylint: disable=g-import-not-at-top
+
+  results = doctest.testmod(evaluation, optionflags=doctest.NORMALIZE_WHITESPACE)
+  assert results.attempted > 0 and results.failed == 0

@@ -10,6 +10,13 @@ from cutblur_jax.data import folders
 from cutblur_jax.data.imresize import imresize
 
 
+
+def _load(path):
+  """A fully read Pillow image whose file is closed."""
+  with Image.open(path) as image:
+    image.load()
+    return image.copy()
+
 def _save(path: pathlib.Path, image: np.ndarray) -> np.ndarray:
   path.parent.mkdir(parents=True, exist_ok=True)
   Image.fromarray(image).save(path)
@@ -98,8 +105,10 @@ def test_jpeg_synthesis_uses_pillow_quality_and_reads_prepared_jpg(tmp_path):
   np.testing.assert_array_equal(data[0].lr, folders.jpeg_compress(images["0001"][0], 10))
   assert not np.array_equal(data[0].lr, images["0001"][0])
   for name, (hr, _) in images.items():
-    Image.fromarray(hr).save(_mkdir(tmp_path / "DIV2K_train_JPEG" / "20") / f"{name}.jpg", quality=20)
-  prepared = folders.div2k_dataset(tmp_path, div2k_range="1-1/2-2", task="JPEG", scale=1, quality=20)
+    folder = _mkdir(tmp_path / "DIV2K_train_JPEG" / "20")
+    Image.fromarray(hr).save(folder / f"{name}.jpg", quality=20)
+  prepared = folders.div2k_dataset(tmp_path, div2k_range="1-1/2-2", task="JPEG", scale=1,
+                                   quality=20)
   assert prepared.lr_paths[0].suffix == ".jpg" and prepared[0].lr.shape == images["0001"][0].shape
 
 
@@ -133,7 +142,8 @@ def test_realsr_versions_and_cameras(tmp_path, same_size):
   assert both.input_scale == (1 if same_size else 3)
   assert both[2].hr.shape == (15, 18, 3)
   assert both[2].lr.shape == ((15, 18, 3) if same_size else (5, 6, 3))
-  assert folders.realsr_dataset(tmp_path, scale=3, camera="nikon").names == ["Nikon_001", "Nikon_002"]
+  nikon = folders.realsr_dataset(tmp_path, scale=3, camera="nikon")
+  assert nikon.names == ["Nikon_001", "Nikon_002"]
   with pytest.raises(ValueError, match="camera"):
     folders.realsr_dataset(tmp_path, scale=3, camera="sony")
   with pytest.raises(ValueError, match=r"Canon/Test/3"):
@@ -256,9 +266,9 @@ def test_write_lr_folder_prepares_a_folder_that_reads_back(tmp_path):
   # Existing files are kept unless overwrite=True (an interrupted run resumes).
   _save(paths[0], np.zeros((6, 8, 3), np.uint8))
   folders.write_lr_folder(synthesised, folder, num_workers=0)
-  assert not Image.open(paths[0]).getextrema()[0][1]
+  assert not _load(paths[0]).getextrema()[0][1]
   folders.write_lr_folder(synthesised, folder, overwrite=True)
-  np.testing.assert_array_equal(np.asarray(Image.open(paths[0])), synthesised[0].lr)
+  np.testing.assert_array_equal(np.asarray(_load(paths[0])), synthesised[0].lr)
   noisy = folders.div2k_dataset(tmp_path, task="DN", scale=1, sigma=5, div2k_range="1-1/2-2",
                                 synthesize_lr=True)
   (path,) = folders.write_lr_folder(noisy, tmp_path / "DIV2K_train_DN" / "5")

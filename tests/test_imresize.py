@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from cutblur_jax.data import imresize as imresize_lib
+import cutblur_jax.data.imresize as imresize_lib
 from cutblur_jax.data.imresize import contributions, cubic, imresize, output_size
 
 
@@ -311,3 +311,10 @@ def test_public_api():
                                        "output_size"}
   for name in imresize_lib.__all__:
     assert getattr(imresize_lib, name).__doc__
+
+
+def test_docstring_examples_run():
+  import doctest  # pylint: disable=g-import-not-at-top
+
+  results = doctest.testmod(imresize_lib, optionflags=doctest.NORMALIZE_WHITESPACE)
+  assert results.attempted > 0 and results.failed == 0

@@ -16,6 +16,13 @@ from cutblur_jax.data.io import read_image, write_image
 from cutblur_jax.data.types import ImagePair
 
 
+
+def _load(path):
+  """A fully read Pillow image whose file is closed."""
+  with Image.open(path) as image:
+    image.load()
+    return image.copy()
+
 def _rng(seed=0):
   return np.random.default_rng(seed)
 
@@ -77,7 +84,8 @@ def test_rgb_round_trip(tmp_path):
   got = read_image(path)
   np.testing.assert_array_equal(got, image)
   assert got.dtype == np.uint8 and got.flags.c_contiguous and got.flags.writeable
-  assert Image.open(path).format == "PNG"
+  with Image.open(path) as image:
+    assert image.format == "PNG"
 
 
 @pytest.mark.parametrize("mode", ["L", "1"])
@@ -85,7 +93,7 @@ def test_grayscale_is_replicated(tmp_path, mode):
   gray = _rng().integers(0, 256, (9, 11), dtype=np.uint8)
   Image.fromarray(gray).convert(mode).save(tmp_path / "gray.png")
   got = read_image(tmp_path / "gray.png")
-  expected = np.asarray(Image.open(tmp_path / "gray.png").convert("L"))
+  expected = np.asarray(_load(tmp_path / "gray.png").convert("L"))
   assert got.shape == (9, 11, 3)
   for channel in range(3):
     np.testing.assert_array_equal(got[..., channel], expected)
@@ -108,11 +116,11 @@ def test_palette_and_cmyk_are_converted(tmp_path):
   palette = Image.fromarray(image).quantize(colors=16)
   palette.info["transparency"] = 0
   palette.save(tmp_path / "palette.png")
-  expected = np.asarray(Image.open(tmp_path / "palette.png").convert("RGB"))
+  expected = np.asarray(_load(tmp_path / "palette.png").convert("RGB"))
   np.testing.assert_array_equal(read_image(tmp_path / "palette.png"), expected)
   assert len(np.unique(expected.reshape(-1, 3), axis=0)) > 1
   Image.fromarray(image).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=95)
-  expected = np.asarray(Image.open(tmp_path / "cmyk.jpg").convert("RGB"))
+  expected = np.asarray(_load(tmp_path / "cmyk.jpg").convert("RGB"))
   np.testing.assert_array_equal(read_image(tmp_path / "cmyk.jpg"), expected)
 
 
@@ -121,7 +129,7 @@ def test_16_bit_grayscale_rounds(tmp_path):
   samples = np.concatenate([edge_values, _rng().integers(0, 65536, 90, dtype=np.uint16)])
   samples = samples.reshape(10, 10)
   Image.fromarray(samples).save(tmp_path / "gray16.png")
-  assert Image.open(tmp_path / "gray16.png").mode.startswith("I;16")
+  assert _load(tmp_path / "gray16.png").mode.startswith("I;16")
   got = read_image(tmp_path / "gray16.png")
   np.testing.assert_array_equal(got, np.repeat(_round_257(samples)[..., None], 3, -1))
   # Hand-checked: 128/257 = 0.498 -> 0, 129/257 = 0.502 -> 1, 65535 -> 255.

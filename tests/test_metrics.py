@@ -265,3 +265,10 @@ def test_public_api():
                                   "ssim_jax", "to_uint8"}
   for name in metrics.__all__:
     assert getattr(metrics, name).__doc__
+
+
+def test_docstring_examples_run():
+  import doctest  # pylint: disable=g-import-not-at-top
+
+  results = doctest.testmod(metrics, optionflags=doctest.NORMALIZE_WHITESPACE)
+  assert results.attempted > 0 and results.failed == 0

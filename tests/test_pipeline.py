@@ -53,7 +53,8 @@ def test_crops_align_with_bicubic_lr_of_a_folder_set(tmp_path):
   rng = np.random.default_rng(1)
   for name in ("a", "b"):
     (tmp_path / "HR").mkdir(exist_ok=True)
-    Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(tmp_path / "HR" / f"{name}.png")
+    image = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "HR" / f"{name}.png")
   data = folders.benchmark_dataset(tmp_path, scale=4, synthesize_lr=True)
   pipeline = TrainPipeline(data, patch_size=2, batch_size=4, seed=3, num_workers=0)
   pairs = load_pairs(data, num_workers=2)
@@ -239,3 +240,69 @@ def test_host_flips_each_fire_half_the_time():
   hflip = np.where(transposed, lr[:, 1, 0, 1] < lr[:, 0, 0, 1], lr[:, 0, 1, 1] < lr[:, 0, 0, 1])
   for fired in (transposed, vflip, hflip):
     assert abs(fired.mean() - 0.5) < 0.05  # 4.5 standard deviations for 2000 draws
+
+
+def test_sample_bits_are_a_pure_uniform_function_of_seed_and_sample():
+  from cutblur_jax.data.pipeline import sample_bits  # pylint: disable=import-outside-toplevel
+
+  bits = sample_bits(3, np.arange(20000))
+  assert bits.shape == (20000, 5) and bits.dtype == np.uint64
+  np.testing.assert_array_equal(sample_bits(3, np.array([7, 19999])), bits[[7, 19999]])
+  assert not np.array_equal(sample_bits(4, np.arange(10)), bits[:10])
+  for column in range(5):
+    assert abs((bits[:, column] >> np.uint64(63)).mean() - 0.5) < 0.02  # 5.7 sigma
+    counts = np.bincount((bits[:, column] % np.uint64(7)).astype(np.int64), minlength=7)
+    assert np.all(np.abs(counts / 20000 * 7 - 1) < 0.07), counts
+  # Columns are not copies of each other.
+  assert np.mean(bits[:, 0] >> np.uint64(63) == bits[:, 1] >> np.uint64(63)) < 0.52
+
+
+_FOUR_DEVICE_SCRIPT = r"""
+import os
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+import jax
+import numpy as np
+from cutblur_jax.data.pipeline import TrainPipeline, prefetch_to_device
+from cutblur_jax.data.types import ImagePair
+
+class Pairs(list):
+  scale = 2
+
+rng = np.random.default_rng(0)
+data = Pairs(ImagePair(str(i), rng.integers(0, 256, (20, 24, 3), dtype=np.uint8),
+                       rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)) for i in range(3))
+assert jax.device_count() == 4
+mesh = jax.make_mesh((4,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+pipeline = TrainPipeline(data, patch_size=4, batch_size=8, seed=1, num_workers=2)
+batches = prefetch_to_device(pipeline, sharding)
+for k in range(3):
+  batch = next(batches)
+  expected = pipeline.batch(k)
+  for key in ("hr", "lr"):
+    array = batch[key]
+    assert array.sharding == sharding and array.shape[0] == 8, (key, array.sharding)
+    shards = sorted(array.addressable_shards, key=lambda s: s.index[0].start)
+    assert [s.data.shape[0] for s in shards] == [2, 2, 2, 2]
+    assert len({s.device for s in shards}) == 4
+    np.testing.assert_array_equal(np.concatenate([np.asarray(s.data) for s in shards]),
+                                  expected[key])
+pipeline.close()
+print("OK")
+"""
+
+
+def test_prefetch_shards_each_batch_over_four_devices(tmp_path):
+  import os  # pylint: disable=import-outside-toplevel
+  import pathlib  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+
+  script = tmp_path / "four_devices.py"
+  script.write_text(_FOUR_DEVICE_SCRIPT)
+  root = pathlib.Path(__file__).resolve().parents[1]
+  env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+         "JAX_PLATFORMS": "cpu"}
+  result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                          timeout=300, check=False)
+  assert result.returncode == 0 and result.stdout.strip().endswith("OK"), result.stderr[-3000:]

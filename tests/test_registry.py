@@ -51,8 +51,10 @@ def test_div2k_tasks_by_config(tmp_path):
   _write_pairs(tmp_path / "unused", tmp_path / "DIV2K_train_DN" / "30", ["0001", "0002", "0003"], 2,
                lr_name="{}same")
   config = _config(dataset="DIV2K_SR", dataset_root=str(tmp_path), scale=2, div2k_range="1-2/3-3")
-  train, valid = registry.create_dataset(config, "train"), registry.create_dataset(config, "validation")
-  assert isinstance(train, FolderDataset) and train.names == ["0001", "0002"] and valid.names == ["0003"]
+  train = registry.create_dataset(config, "train")
+  valid = registry.create_dataset(config, "validation")
+  assert isinstance(train, FolderDataset)
+  assert train.names == ["0001", "0002"] and valid.names == ["0003"]
   config.dataset, config.scale, config.sigma = "DIV2K_DN", 1, 30
   dn = registry.create_dataset(config, "train")
   assert dn.input_scale == 1 and "DN/30" in str(dn.lr_paths[0])
@@ -64,7 +66,8 @@ def test_div2k_tasks_by_config(tmp_path):
 def test_realsr_by_config_and_its_pipeline_patch(tmp_path):
   for camera in ("Canon", "Nikon"):
     folder = tmp_path / camera / "Train" / "2"
-    _write_pairs(folder, folder, [f"{camera}_001_HR"], 2, lr_name=f"{camera}_001_LR2same", size=(8, 8))
+    _write_pairs(folder, folder, [f"{camera}_001_HR"], 2, lr_name=f"{camera}_001_LR2same",
+                 size=(8, 8))
   config = _config(dataset="RealSR", dataset_root=str(tmp_path), scale=2, camera="nikon",
                    patch_size=3, batch_size=2, num_workers=0)
   data = registry.create_dataset(config, "train")
@@ -83,7 +86,8 @@ def test_benchmark_sets_by_config(tmp_path, name):
 
 def test_tfds_by_config(tmp_path):
   _write_pairs(tmp_path / "Set5" / "HR", tmp_path / "Set5" / "X2", ["a", "b"], 2)
-  name = build_folder_tfds("Set5_SR", manual_dir=tmp_path / "Set5", data_dir=tmp_path / "tfds", scale=2)
+  name = build_folder_tfds("Set5_SR", manual_dir=tmp_path / "Set5", data_dir=tmp_path / "tfds",
+                           scale=2)
   config = _config(dataset=f"tfds:{name}", dataset_root=str(tmp_path / "tfds"), scale=2,
                    patch_size=4, batch_size=2, num_workers=0)
   data = registry.create_dataset(config, "test")
@@ -98,7 +102,8 @@ def test_embedded_by_config_needs_no_files():
   assert len(train) > 0 and train[0].hr.shape[:2] == tuple(2 * n for n in train[0].lr.shape[:2])
   batch = next(registry.create_pipeline(config, dataset=train))
   assert batch["hr"].shape == (2, 16, 16, 3) and batch["lr"].dtype == np.uint8
-  valid, test = registry.create_dataset(config, "validation"), registry.create_dataset(config, "test")
+  valid = registry.create_dataset(config, "validation")
+  test = registry.create_dataset(config, "test")
   assert valid.names == test.names and not set(valid.names) & set(train.names)
 
 

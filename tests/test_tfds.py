@@ -80,9 +80,11 @@ def _benchmark(root, scale=2, count=3):
 
 def test_builder_packs_folders_into_array_record_and_reads_back(tmp_path):
   _benchmark(tmp_path / "Set5")
-  name = build_folder_tfds("Set5_SR", manual_dir=tmp_path / "Set5", data_dir=tmp_path / "tfds", scale=2)
+  name = build_folder_tfds("Set5_SR", manual_dir=tmp_path / "Set5", data_dir=tmp_path / "tfds",
+                           scale=2)
   assert name == "cutblur_folders/set5_sr_x2"
-  assert list((tmp_path / "tfds" / "cutblur_folders" / "set5_sr_x2" / "1.0.0").glob("*.array_record*"))
+  version_dir = tmp_path / "tfds" / "cutblur_folders" / "set5_sr_x2" / "1.0.0"
+  assert list(version_dir.glob("*.array_record*"))
   packed = tfds_dataset(name, split="validation", data_dir=tmp_path / "tfds")  # falls back to test
   assert packed.split == "test"
   expected = {pair.name: pair for pair in folders.benchmark_dataset(tmp_path / "Set5", scale=2)}
@@ -99,7 +101,8 @@ def test_builder_stores_synthesised_and_cropped_images_and_custom_ranges(tmp_pat
   for i in range(1, 4):
     Image.fromarray(rng.integers(0, 256, (9, 13), dtype=np.uint8)).save(
         tmp_path / "DIV2K_train_HR" / f"{i:04d}.png")  # grayscale, not mod-cropped
-  main(["--dataset", "DIV2K_SR", "--dataset_root", str(tmp_path), "--data_dir", str(tmp_path / "tfds"),
+  main(["--dataset", "DIV2K_SR", "--dataset_root", str(tmp_path),
+        "--data_dir", str(tmp_path / "tfds"),
         "--scale", "2", "--div2k_range", "1-2/3-3", "--synthesize_lr"])
   name = "cutblur_folders/" + folder_config_name("DIV2K_SR", scale=2, div2k_range="1-2/3-3",
                                                  synthesize_lr=True)

@@ -18,6 +18,10 @@ Draws (``sample_box``), as ``augments.py``'s ``cutblur`` and ``_cutmix`` do:
 * ``top ~ U{0, ..., H - height}`` and ``left ~ U{0, ..., W - width}``, inclusive
   (``np.random.randint(0, H - h + 1)``).
 
+The three draws come from three random 32-bit words (``box_from_bits``; see
+``_sampling`` for the transforms: the normal by its inverse CDF, the offsets as
+``floor(u * (H - height + 1))``).
+
 Invariants: ``0 <= top``, ``top + height <= H``, ``0 <= left``,
 ``left + width <= W``; fields are int32 with shape ``()`` (batch mode: one box
 for the whole batch, like the reference) or ``[N]`` (per-sample mode).
@@ -25,16 +29,19 @@ for the whole batch, like the reference) or ``[N]`` (per-sample mode).
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from cutblur_jax.augment import _checks
+from cutblur_jax.augment import _sampling
 
 # Standard deviation of the box ratio around ``alpha`` (hard-coded in augments.py).
 RATIO_STDDEV = 0.01
+#: Random uint32 words one box uses (see ``box_from_bits``).
+BOX_WORDS = 3
 
 
 class Box(NamedTuple):
@@ -70,17 +77,26 @@ def sample_box(key: jax.Array, shape: Sequence[int], *, alpha: float,
   n, h, w, _ = _checks.check_shape(shape, op="sample_box")
   _checks.check_alpha(alpha, "alpha", op="sample_box")
   batch_shape = (n,) if per_sample else ()
-  key_ratio, key_top, key_left = jax.random.split(key, 3)
-  ratio = alpha + RATIO_STDDEV * jax.random.normal(key_ratio, batch_shape, jnp.float32)
+  (bits,) = _sampling.split_bits(key, [batch_shape + (BOX_WORDS,)])
+  return box_from_bits(bits, h, w, alpha=alpha)
+
+
+def box_from_bits(bits: jax.Array, height: int, width: int, *, alpha: Any) -> Box:
+  """The box of ``sample_box`` from ``[..., BOX_WORDS]`` random uint32 words.
+
+  Word 0 gives the ratio (a normal draw), words 1 and 2 the top and left offsets.
+  Samplers that draw all their words at once use this directly.
+  """
+  ratio = alpha + RATIO_STDDEV * _sampling.normal(bits[..., 0])
 
   def side(size: int) -> jax.Array:
     # int(size * ratio) truncates toward zero; clip where the reference would crash.
     return jnp.clip(jnp.trunc(jnp.float32(size) * ratio), 0, size).astype(jnp.int32)
 
-  height, width = side(h), side(w)
-  top = jax.random.randint(key_top, batch_shape, 0, h - height + 1, jnp.int32)
-  left = jax.random.randint(key_left, batch_shape, 0, w - width + 1, jnp.int32)
-  return Box(top=top, left=left, height=height, width=width)
+  box_height, box_width = side(height), side(width)
+  top = _sampling.randint(bits[..., 1], height - box_height + 1)
+  left = _sampling.randint(bits[..., 2], width - box_width + 1)
+  return Box(top=top, left=left, height=box_height, width=box_width)
 
 
 def _per_image(value: jax.Array) -> jax.Array:

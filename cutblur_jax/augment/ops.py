@@ -72,13 +72,16 @@ partner instead of raising in ``np.random.beta``.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from cutblur_jax.augment import _checks
-from cutblur_jax.augment.boxes import Box, box_mask, sample_box
+from cutblur_jax.augment import _sampling
+from cutblur_jax.augment.boxes import BOX_WORDS, Box, box_from_bits, box_mask
 
 __all__ = [
     "BlendParams", "RGBParams", "MixupParams", "CutoutParams", "CutMixParams",
@@ -170,23 +173,21 @@ class DegradationMixupParams(NamedTuple):
 # ----------------------------------------------------------------------------- helpers
 
 
-def _batch_shape(shape: Sequence[int], per_sample: bool) -> tuple[int, ...]:
-  return (shape[0],) if per_sample else ()
+def _words(key: jax.Array, shape: Sequence[int], per_sample: bool, count: int,
+           *extra: tuple[int, ...]) -> list[jax.Array]:
+  """All random words of a sampler, from one call: ``[B, count]`` then ``extra`` blocks."""
+  batch_shape = (shape[0],) if per_sample else ()
+  return _sampling.split_bits(key, [batch_shape + (count,), *extra])
 
 
-def _gate(key: jax.Array, prob: Any, batch_shape: tuple[int, ...], enabled: Any = True):
+def _gate(bits: jax.Array, prob: Any, enabled: Any = True) -> jax.Array:
   """``u < prob`` for ``u ~ U[0, 1)``, and'ed with ``enabled`` (e.g. ``alpha > 0``)."""
-  return jnp.logical_and(jax.random.uniform(key, batch_shape) < prob, enabled)
+  return jnp.logical_and(_sampling.unit(bits) < prob, enabled)
 
 
-def _beta(key: jax.Array, alpha: Any, batch_shape: tuple[int, ...]) -> jax.Array:
+def _beta(bits: jax.Array, alpha: Any) -> jax.Array:
   """``Beta(alpha, alpha)``; a parameter of 1 stands in where ``alpha <= 0`` (op disabled)."""
-  a = jnp.where(jnp.asarray(alpha) > 0, alpha, 1.0).astype(jnp.float32)
-  return jax.random.beta(key, a, a, batch_shape, jnp.float32)
-
-
-def _partner(key: jax.Array, n: int) -> jax.Array:
-  return jax.random.permutation(key, n).astype(jnp.int32)
+  return _sampling.beta(bits, jnp.where(jnp.asarray(alpha) > 0, alpha, 1.0))
 
 
 def _per_image(value: jax.Array) -> jax.Array:
@@ -232,12 +233,11 @@ def sample_blend_params(key: jax.Array, shape: Sequence[int], *, prob: float = 1
   n, _, _, c = _checks.check_shape(shape, op="blend")
   _checks.check_prob(prob, "prob", op="blend")
   _checks.check_alpha(alpha, "alpha", op="blend", upper=1.0)
-  batch_shape = _batch_shape(shape, per_sample)
-  key_gate, key_v, key_colour = jax.random.split(key, 3)
-  return BlendParams(
-      applied=_gate(key_gate, prob, batch_shape, jnp.asarray(alpha) > 0),
-      v=jax.random.uniform(key_v, batch_shape, jnp.float32, minval=alpha, maxval=1.0),
-      colour=jax.random.uniform(key_colour, (n, c), jnp.float32, minval=0.0, maxval=255.0))
+  words, colour_words = _words(key, shape, per_sample, 2, (n, c))
+  v = alpha + (1.0 - alpha) * _sampling.unit(words[..., 1])
+  return BlendParams(applied=_gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
+                     v=v.astype(jnp.float32),
+                     colour=255.0 * _sampling.unit(colour_words))
 
 
 def apply_blend(params: BlendParams, hr: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -283,6 +283,10 @@ def _check_rgb_channels(channels: int, name: str, op: str) -> None:
         f"{op}: `{name}` must have 3 channels to permute them, got {channels}.")
 
 
+# The 3! channel orders; a uniform index into this table is a uniform permutation.
+_RGB_PERMUTATIONS = np.array(list(itertools.permutations(range(3))), np.int32)
+
+
 def sample_rgb_params(key: jax.Array, shape: Sequence[int], *, prob: float = 1.0,
                       per_sample: bool = False) -> RGBParams:
   """Draws ``rgb``'s gate and a uniformly random permutation of the 3 channels.
@@ -299,26 +303,24 @@ def sample_rgb_params(key: jax.Array, shape: Sequence[int], *, prob: float = 1.0
   n, _, _, c = _checks.check_shape(shape, op="rgb")
   _check_rgb_channels(c, "shape", "rgb")
   _checks.check_prob(prob, "prob", op="rgb")
-  batch_shape = _batch_shape(shape, per_sample)
-  key_gate, key_perm = jax.random.split(key)
-  # argsort of i.i.d. uniforms: a uniformly random permutation per row, batched.
-  scores = jax.random.uniform(key_perm, batch_shape + (3,))
-  return RGBParams(applied=_gate(key_gate, prob, batch_shape),
-                   perm=jnp.argsort(scores, axis=-1).astype(jnp.int32))
+  (words,) = _words(key, shape, per_sample, 2)
+  perm = jnp.asarray(_RGB_PERMUTATIONS)[_sampling.randint(words[..., 1], 6)]
+  return RGBParams(applied=_gate(words[..., 0], prob), perm=perm)
 
 
 def _permute_channels(x: jax.Array, perm: jax.Array) -> jax.Array:
-  """``x[..., perm]`` with a select chain (no gather): fuses into one elementwise pass."""
-  channels = [x[..., i] for i in range(x.shape[-1])]
-  out = []
-  for j in range(x.shape[-1]):
-    source = perm[..., j]
-    source = source if source.ndim == 0 else source.reshape(-1, 1, 1)
-    picked = channels[-1]
-    for i in range(x.shape[-1] - 2, -1, -1):
-      picked = jnp.where(source == i, channels[i], picked)
-    out.append(picked)
-  return jnp.stack(out, axis=-1)
+  """``x[..., perm]`` as a select over broadcast channel slices.
+
+  No gather and no concatenate: each output element picks one of its pixel's
+  channels, so XLA emits a single elementwise pass (a gather or a stack of
+  channel slices measured 2-4x slower on CPU).
+  """
+  channels = x.shape[-1]
+  source = jnp.asarray(perm).reshape(-1, 1, 1, channels)  # [1 or N, 1, 1, C]
+  picked = x[..., channels - 1:]
+  for i in range(channels - 2, -1, -1):
+    picked = jnp.where(source == i, x[..., i:i + 1], picked)
+  return picked
 
 
 def apply_rgb(params: RGBParams, hr: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -374,11 +376,10 @@ def sample_mixup_params(key: jax.Array, shape: Sequence[int], *, prob: float = 1
   n = _checks.check_shape(shape, op="mixup")[0]
   _checks.check_prob(prob, "prob", op="mixup")
   _checks.check_alpha(alpha, "alpha", op="mixup")
-  batch_shape = _batch_shape(shape, per_sample)
-  key_gate, key_v, key_partner = jax.random.split(key, 3)
-  return MixupParams(applied=_gate(key_gate, prob, batch_shape, jnp.asarray(alpha) > 0),
-                     v=_beta(key_v, alpha, batch_shape),
-                     partner=_partner(key_partner, n))
+  words, partner_words = _words(key, shape, per_sample, 1 + _sampling.BETA_WORDS, (n,))
+  return MixupParams(applied=_gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
+                     v=_beta(words[..., 1:], alpha),
+                     partner=_sampling.permutation(partner_words))
 
 
 def apply_mixup(params: MixupParams, hr: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -433,11 +434,9 @@ def sample_cutout_params(key: jax.Array, shape: Sequence[int], *, prob: float = 
   n, h, w, _ = _checks.check_shape(shape, op="cutout")
   _checks.check_prob(prob, "prob", op="cutout")
   _checks.check_alpha(alpha, "alpha", op="cutout", upper=1.0)
-  batch_shape = _batch_shape(shape, per_sample)
-  key_gate, key_drop = jax.random.split(key)
-  drop_rate = jnp.clip(jnp.asarray(alpha, jnp.float32), 0.0, 1.0)
-  return CutoutParams(applied=_gate(key_gate, prob, batch_shape, jnp.asarray(alpha) > 0),
-                      keep=~jax.random.bernoulli(key_drop, drop_rate, (n, h, w, 1)))
+  words, pixel_words = _words(key, shape, per_sample, 1, (n, h, w, 1))
+  return CutoutParams(applied=_gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
+                      keep=_sampling.unit(pixel_words) >= alpha)
 
 
 def apply_cutout(params: CutoutParams, hr: jax.Array,
@@ -499,11 +498,10 @@ def sample_cutmix_params(key: jax.Array, shape: Sequence[int], *, prob: float = 
   n = _checks.check_shape(shape, op="cutmix")[0]
   _checks.check_prob(prob, "prob", op="cutmix")
   _checks.check_alpha(alpha, "alpha", op="cutmix")
-  batch_shape = _batch_shape(shape, per_sample)
-  key_gate, key_box, key_partner = jax.random.split(key, 3)
-  return CutMixParams(applied=_gate(key_gate, prob, batch_shape, jnp.asarray(alpha) > 0),
-                      box=sample_box(key_box, shape, alpha=alpha, per_sample=per_sample),
-                      partner=_partner(key_partner, n))
+  words, partner_words = _words(key, shape, per_sample, 1 + BOX_WORDS, (n,))
+  return CutMixParams(applied=_gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
+                      box=box_from_bits(words[..., 1:], shape[1], shape[2], alpha=alpha),
+                      partner=_sampling.permutation(partner_words))
 
 
 def apply_cutmix(params: CutMixParams, hr: jax.Array,
@@ -568,15 +566,16 @@ def sample_cutmixup_params(key: jax.Array, shape: Sequence[int], *, mixup_prob: 
   _checks.check_alpha(mixup_alpha, "mixup_alpha", op="cutmixup")
   _checks.check_prob(cutmix_prob, "cutmix_prob", op="cutmixup")
   _checks.check_alpha(cutmix_alpha, "cutmix_alpha", op="cutmixup")
-  batch_shape = _batch_shape(shape, per_sample)
-  keys = jax.random.split(key, 6)
+  count = 3 + BOX_WORDS + _sampling.BETA_WORDS
+  words, partner_words = _words(key, shape, per_sample, count, (n,))
   return CutMixupParams(
-      applied=_gate(keys[0], cutmix_prob, batch_shape, jnp.asarray(cutmix_alpha) > 0),
-      box=sample_box(keys[1], shape, alpha=cutmix_alpha, per_sample=per_sample),
-      partner=_partner(keys[2], n),
-      mixup_applied=_gate(keys[3], mixup_prob, batch_shape, jnp.asarray(mixup_alpha) > 0),
-      v=_beta(keys[4], mixup_alpha, batch_shape),
-      inside=jax.random.bernoulli(keys[5], 0.5, batch_shape))
+      applied=_gate(words[..., 0], cutmix_prob, jnp.asarray(cutmix_alpha) > 0),
+      box=box_from_bits(words[..., 1:1 + BOX_WORDS], shape[1], shape[2], alpha=cutmix_alpha),
+      partner=_sampling.permutation(partner_words),
+      mixup_applied=_gate(words[..., 1 + BOX_WORDS], mixup_prob,
+                          jnp.asarray(mixup_alpha) > 0),
+      v=_beta(words[..., 3 + BOX_WORDS:], mixup_alpha),
+      inside=_sampling.unit(words[..., 2 + BOX_WORDS]) < 0.5)
 
 
 def apply_cutmixup(params: CutMixupParams, hr: jax.Array,
@@ -647,11 +646,11 @@ def sample_cutblur_params(key: jax.Array, shape: Sequence[int], *, prob: float =
   _checks.check_shape(shape, op="cutblur")
   _checks.check_prob(prob, "prob", op="cutblur")
   _checks.check_alpha(alpha, "alpha", op="cutblur")
-  batch_shape = _batch_shape(shape, per_sample)
-  key_gate, key_box, key_side = jax.random.split(key, 3)
-  return CutBlurParams(applied=_gate(key_gate, prob, batch_shape, jnp.asarray(alpha) > 0),
-                       box=sample_box(key_box, shape, alpha=alpha, per_sample=per_sample),
-                       inside=jax.random.bernoulli(key_side, 0.5, batch_shape))
+  (words,) = _words(key, shape, per_sample, 2 + BOX_WORDS)
+  return CutBlurParams(applied=_gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
+                       box=box_from_bits(words[..., 1:1 + BOX_WORDS], shape[1], shape[2],
+                                         alpha=alpha),
+                       inside=_sampling.unit(words[..., 1 + BOX_WORDS]) < 0.5)
 
 
 def apply_cutblur(params: CutBlurParams, hr: jax.Array,
@@ -715,12 +714,12 @@ def sample_soft_cutblur_params(key: jax.Array, shape: Sequence[int], *, prob: fl
   _checks.check_prob(prob, "prob", op="soft_cutblur")
   _checks.check_alpha(alpha, "alpha", op="soft_cutblur")
   _checks.check_alpha(mix_alpha, "mix_alpha", op="soft_cutblur")
-  batch_shape = _batch_shape(shape, per_sample)
-  key_gate, key_box, key_side, key_v = jax.random.split(key, 4)
-  v = jnp.where(jnp.asarray(mix_alpha) > 0, _beta(key_v, mix_alpha, batch_shape), 1.0)
-  return SoftCutBlurParams(applied=_gate(key_gate, prob, batch_shape, jnp.asarray(alpha) > 0),
-                           box=sample_box(key_box, shape, alpha=alpha, per_sample=per_sample),
-                           inside=jax.random.bernoulli(key_side, 0.5, batch_shape),
+  (words,) = _words(key, shape, per_sample, 2 + BOX_WORDS + _sampling.BETA_WORDS)
+  v = jnp.where(jnp.asarray(mix_alpha) > 0, _beta(words[..., 2 + BOX_WORDS:], mix_alpha), 1.0)
+  return SoftCutBlurParams(applied=_gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
+                           box=box_from_bits(words[..., 1:1 + BOX_WORDS], shape[1], shape[2],
+                                             alpha=alpha),
+                           inside=_sampling.unit(words[..., 1 + BOX_WORDS]) < 0.5,
                            v=v.astype(jnp.float32))
 
 
@@ -784,11 +783,9 @@ def sample_degradation_mixup_params(key: jax.Array, shape: Sequence[int], *,
   _checks.check_shape(shape, op="degradation_mixup")
   _checks.check_prob(prob, "prob", op="degradation_mixup")
   _checks.check_alpha(alpha, "alpha", op="degradation_mixup")
-  batch_shape = _batch_shape(shape, per_sample)
-  key_gate, key_v = jax.random.split(key)
-  return DegradationMixupParams(
-      applied=_gate(key_gate, prob, batch_shape, jnp.asarray(alpha) > 0),
-      v=_beta(key_v, alpha, batch_shape))
+  (words,) = _words(key, shape, per_sample, 1 + _sampling.BETA_WORDS)
+  return DegradationMixupParams(applied=_gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
+                                v=_beta(words[..., 1:], alpha))
 
 
 def apply_degradation_mixup(params: DegradationMixupParams, hr: jax.Array,

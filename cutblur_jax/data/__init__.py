@@ -1,4 +1,15 @@
-"""Image operations, data sets and the input pipeline.
+"""Data sets, image files and the training input pipeline.
+
+Entry points:
+
+* ``create_dataset(config, split)``: the data set a config names (DIV2K, RealSR,
+  benchmark folders, DN, JPEG, ``tfds:NAME``, ``embedded``) as a
+  ``Sequence[ImagePair]`` of whole uint8 images.
+* ``create_pipeline(config)``: a deterministic, resumable ``TrainPipeline`` of
+  ``{"hr", "lr"}`` uint8 patch batches; ``prefetch_to_device`` puts them on the
+  devices with the batch's sharding.
+* ``read_image`` / ``write_image``: files <-> ``uint8 [H, W, 3]``;
+  ``imresize``: MATLAB bicubic.
 
 Public names are resolved lazily from their submodules, so importing
 ``cutblur_jax.data`` does not import TensorFlow Datasets or scikit-image until

@@ -21,7 +21,8 @@ Invariants of every pair a data set returns:
 * Synthesised inputs are deterministic: bicubic LR is MATLAB ``imresize`` of
   the mod-cropped HR, Gaussian noise is seeded by ``(noise_seed, crc32(name))``
   so an image's noise does not depend on the split or the order, JPEG is
-  Pillow's encoder at ``quality``.
+  Pillow's encoder at ``quality``. ``write_lr_folder`` saves synthesised LR
+  images once, in a layout these data sets read back.
 """
 
 from __future__ import annotations
@@ -300,7 +301,8 @@ def _pair_by_name(hr_paths: Sequence[pathlib.Path], lr_paths: Sequence[pathlib.P
   for path in lr_paths:
     key = _pair_key(path.stem, scale)
     if key in by_key:
-      raise ValueError(f"LR images {by_key[key]} and {path} both pair with the same HR name {key!r}.")
+      raise ValueError(
+          f"LR images {by_key[key]} and {path} both pair with the same HR name {key!r}.")
     by_key[key] = path
   paired = []
   for path in hr_paths:
@@ -336,7 +338,8 @@ class FolderDataset(collections.abc.Sequence):
 
   def __init__(self, hr_paths: Sequence[PathLike], lr_paths: Sequence[PathLike] | None = None, *,
                scale: int, input_scale: int | None = None,
-               degradation: Callable[[str, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+               degradation: Callable[[str, np.ndarray],
+                                     tuple[np.ndarray, np.ndarray]] | None = None,
                description: str = "folder"):
     """Pairs ``hr_paths[i]`` with ``lr_paths[i]`` (or ``degradation`` of the HR image).
 
@@ -389,7 +392,8 @@ class FolderDataset(collections.abc.Sequence):
 
   def __getitem__(self, index: int) -> ImagePair:
     if not isinstance(index, (int, np.integer)):
-      raise TypeError(f"{type(self).__name__} indices must be integers, got {type(index).__name__}.")
+      raise TypeError(
+          f"{type(self).__name__} indices must be integers, got {type(index).__name__}.")
     if not -len(self) <= index < len(self):
       raise IndexError(f"index {index} out of range for {len(self)} pairs of {self.description}")
     index = int(index) % len(self)
@@ -570,7 +574,7 @@ def realsr_dataset(root: PathLike, *, split: str = "train", scale: int = 4,
     A ``FolderDataset``.
 
   Examples:
-    >>> test = realsr_dataset("/data/RealSR", split="test", scale=4, camera="canon")  # doctest: +SKIP
+    >>> test = realsr_dataset("/data/RealSR", split="test", camera="canon")  # doctest: +SKIP
   """
   root = pathlib.Path(root)
   _check_split(split)
@@ -692,7 +696,8 @@ def folder_dataset(dataset: str, root: PathLike, *, split: str = "train", scale:
   if dataset.startswith("DIV2K_"):
     task = dataset[len("DIV2K_"):]
     if task not in ("SR", "DN", "JPEG"):
-      raise ValueError(f"Unknown DIV2K task in dataset {dataset!r}: use DIV2K_SR, DIV2K_DN or DIV2K_JPEG.")
+      raise ValueError(
+          f"Unknown DIV2K task in dataset {dataset!r}: use DIV2K_SR, DIV2K_DN or DIV2K_JPEG.")
     return div2k_dataset(root, split=split, task=task, scale=scale, div2k_range=div2k_range,
                          sigma=sigma, quality=quality, synthesize_lr=synthesize_lr,
                          noise_seed=noise_seed)
@@ -734,7 +739,7 @@ def write_lr_folder(dataset: Sequence[ImagePair], folder: PathLike, *,
     The paths of the LR files, in data set order.
 
   Examples:
-    >>> data = div2k_dataset(root, scale=4, div2k_range="1-900/1-1", synthesize_lr=True)  # doctest: +SKIP
+    >>> data = div2k_dataset(root, div2k_range="1-900/1-1", synthesize_lr=True)  # doctest: +SKIP
     >>> write_lr_folder(data, f"{root}/DIV2K_train_LR_bicubic/X4")  # doctest: +SKIP
   """
   folder = pathlib.Path(folder)

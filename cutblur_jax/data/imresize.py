@@ -145,14 +145,32 @@ def output_size(input_size: Sequence[int], scale: float) -> tuple[int, ...]:
   return tuple(int(math.ceil(n * scale)) for n in input_size)
 
 
+def _phase_period(raw: np.ndarray, max_period: int = 8) -> int | None:
+  """Smallest P such that every phase ``raw[p::P]`` advances all taps by one constant stride.
+
+  P is 1 for integer downscaling and the factor for integer upscaling; None when
+  no P up to ``max_period`` works (then taps are gathered).
+  """
+  for period in range(1, min(raw.shape[0], max_period) + 1):
+    for phase in range(period):
+      rows = raw[phase::period]
+      step = int(rows[1, 0] - rows[0, 0]) if rows.shape[0] > 1 else 1
+      if step < 1 or not np.array_equal(rows, rows[:1] + step * np.arange(rows.shape[0])[:, None]):
+        break
+    else:
+      return period
+  return None
+
+
 def _resize_axis(image: np.ndarray, weights: np.ndarray, raw: np.ndarray, axis: int,
                  integer_dtype: np.dtype | None) -> np.ndarray:
   """One 1-D pass: ``out[i] = sum_k w[i, k] * in[idx[i, k]]`` along ``axis``.
 
   Taps are summed one at a time in order (MATLAB's accumulation order; no dense
-  ``[out, in]`` matrix). When every tap column advances by a constant stride
-  (integer downscaling), the image is mirror-padded once and each tap reads a
-  strided view; otherwise each tap gathers its rows.
+  ``[out, in]`` matrix), so every path gives bit-identical results. For integer
+  scales the outputs split into phases whose taps advance by a constant stride:
+  the image is mirror-padded once and each tap of a phase reads a strided view.
+  Otherwise each tap gathers its (mirrored) rows.
   """
   length = image.shape[axis]
   out_shape = list(image.shape)
@@ -160,28 +178,37 @@ def _resize_axis(image: np.ndarray, weights: np.ndarray, raw: np.ndarray, axis: 
   weight_shape = [1] * image.ndim
   weight_shape[axis] = -1
   out = np.zeros(out_shape, np.float64)
-  scratch = np.empty_like(out)
-  step = int(raw[1, 0] - raw[0, 0]) if raw.shape[0] > 1 else 1
   before, after = max(0, -int(raw.min())), max(0, int(raw.max()) - (length - 1))
-  strided = (step >= 1 and before <= length and after <= length and
-             np.array_equal(raw, raw[:1] + step * np.arange(raw.shape[0])[:, None]))
-  if strided:
+  # np.pad's symmetric mode equals MATLAB's mirroring for pads up to the length.
+  period = _phase_period(raw) if before <= length and after <= length else None
+  index = [slice(None)] * image.ndim
+  if period is None:
+    source = image.astype(np.float64, copy=False)
+    mirrored = _mirror(raw, length)
+    scratch = np.empty_like(out)
+    for k in range(weights.shape[1]):
+      np.take(source, mirrored[:, k], axis=axis, out=scratch)
+      scratch *= weights[:, k].reshape(weight_shape)
+      out += scratch
+  else:
     pad = [(0, 0)] * image.ndim
     pad[axis] = (before, after)
     source = np.pad(image.astype(np.float64, copy=False), pad, mode="symmetric")
-  else:
-    source = image.astype(np.float64, copy=False)
-    mirrored = _mirror(raw, length)
-  index = [slice(None)] * image.ndim
-  for k in range(weights.shape[1]):
-    if strided:
-      start = int(raw[0, k]) + before
-      index[axis] = slice(start, start + step * (weights.shape[0] - 1) + 1, step)
-      np.multiply(source[tuple(index)], weights[:, k].reshape(weight_shape), out=scratch)
-    else:
-      np.take(source, mirrored[:, k], axis=axis, out=scratch)
-      scratch *= weights[:, k].reshape(weight_shape)
-    out += scratch
+    for phase in range(period):
+      index[axis] = slice(phase, None, period)
+      target = tuple(index)
+      phase_weights, phase_raw = weights[phase::period], raw[phase::period]
+      count = phase_raw.shape[0]
+      step = int(phase_raw[1, 0] - phase_raw[0, 0]) if count > 1 else 1
+      # Accumulate in a contiguous buffer, then write the phase's strided rows once.
+      total = np.zeros(out[target].shape, np.float64)
+      scratch = np.empty_like(total)
+      for k in range(weights.shape[1]):
+        start = int(phase_raw[0, k]) + before
+        index[axis] = slice(start, start + step * (count - 1) + 1, step)
+        np.multiply(source[tuple(index)], phase_weights[:, k].reshape(weight_shape), out=scratch)
+        total += scratch
+      out[target] = total
   if integer_dtype is not None:
     out = _round_half_away(out, integer_dtype)
   return out
@@ -224,7 +251,7 @@ def imresize(image: np.ndarray, scale: float | None = None, *,
     >>> imresize(hr, 1 / 4).shape
     (2, 3, 3)
     >>> imresize(np.arange(4.0).reshape(2, 2), 2)[0]
-    array([-0.140625 ,  0.140625 ,  0.78125  ,  1.0625   ])
+    array([-0.28125 ,  0.015625,  0.609375,  0.90625 ])
   """
   image = np.asarray(image)
   if image.ndim not in (2, 3):
@@ -259,7 +286,10 @@ def imresize(image: np.ndarray, scale: float | None = None, *,
     if out_size[axis] == in_size[axis] and scales[axis] == 1.0:
       continue  # Identity weights: MATLAB's nearest-neighbour shortcut copies.
     weights, raw = _raw_taps(in_size[axis], out_size[axis], scales[axis], antialiasing)
-    result = _resize_axis(result, weights, raw, axis, integer_dtype)
+    # Resizing along the leading axis keeps whole rows contiguous (fast ufunc loops);
+    # transposing costs less than striding over [W, C] in the inner loops.
+    moved = np.ascontiguousarray(np.swapaxes(result, 0, axis))
+    result = np.swapaxes(_resize_axis(moved, weights, raw, 0, integer_dtype), 0, axis)
   if integer_dtype is not None:
-    return np.array(result, dtype=integer_dtype, copy=True)
-  return np.array(result, dtype=float_dtype, copy=True)
+    return np.array(result, dtype=integer_dtype, order="C")
+  return np.array(result, dtype=float_dtype, order="C")

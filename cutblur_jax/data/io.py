@@ -57,9 +57,12 @@ def _from_16_bit(values: np.ndarray) -> np.ndarray:
   return ((values + 128) // 257).astype(np.uint8)
 
 
-def _open(path: Path) -> Image.Image:
+def _open(path: Path) -> tuple[Image.Image, list]:
+  """The decoded image and the raw modes Pillow decoded it with (``load`` clears ``tile``)."""
+  image = None
   try:
     image = Image.open(path)
+    tiles = list(image.tile)
     image.load()
   except FileNotFoundError as error:
     raise ValueError(f"Image file not found: {str(path)!r}.") from error
@@ -70,20 +73,21 @@ def _open(path: Path) -> Image.Image:
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
     # Truncated or corrupt data: Pillow raises OSError ("image file is truncated",
     # "broken data stream") or SyntaxError (bad chunk CRC).
+    if image is not None:
+      image.close()
     raise ValueError(f"Could not decode image file {str(path)!r}: {error}") from error
-  return image
+  return image, tiles
 
 
-def _color_16_bit(path: Path, image: Image.Image) -> np.ndarray | None:
+def _color_16_bit(path: Path, image: Image.Image, tiles: list) -> np.ndarray | None:
   """``uint16 [H, W, 3]`` colour of a 16-bit colour PNG (alpha dropped), else None."""
-  # `load()` cleared `image.tile`; reopen to see how Pillow decodes the file.
+  if not tiles or any(t.args not in _COLOR16_LOW_BYTES for t in tiles):
+    return None
   probe = Image.open(path)
   try:
-    tiles = probe.tile
-    if not tiles or any(t.args not in _COLOR16_LOW_BYTES for t in tiles):
-      return None
     high = np.asarray(image)[..., :3]
-    probe.tile = [t._replace(args=_COLOR16_LOW_BYTES[t.args][0]) for t in tiles]
+    # Decode again, asking for the low byte of every sample instead of the high one.
+    probe.tile = [t._replace(args=_COLOR16_LOW_BYTES[t.args][0]) for t in probe.tile]
     probe.load()
     low = np.asarray(probe)[..., list(_COLOR16_LOW_BYTES[tiles[0].args][1])]
   except (OSError, SyntaxError, ValueError) as error:
@@ -115,9 +119,10 @@ def read_image(path: PathLike) -> np.ndarray:
     ((1404, 2040, 3), dtype('uint8'))
   """
   path = Path(path)
-  with _open(path) as image:
+  image, tiles = _open(path)
+  with image:
     mode = image.mode
-    if mode in ("RGB", "RGBA") and (wide := _color_16_bit(path, image)) is not None:
+    if mode in ("RGB", "RGBA") and (wide := _color_16_bit(path, image, tiles)) is not None:
       array = _from_16_bit(wide)
     elif mode.startswith("I"):
       # "I;16", "I;16B", "I;16L" (16-bit grayscale) and "I" (32-bit integer).
@@ -132,7 +137,12 @@ def read_image(path: PathLike) -> np.ndarray:
     elif mode in ("RGB", "RGBA", "RGBX", "RGBa"):
       array = np.asarray(image)[..., :3]
     elif mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
-      array = np.asarray(image.convert("RGB"))
+      try:
+        array = np.asarray(image.convert("RGB"))
+      except ValueError as error:  # a conversion Pillow does not implement
+        raise ValueError(
+            f"Image file {str(path)!r} has mode {mode!r}, which Pillow cannot convert to RGB: "
+            f"{error}") from error
     else:
       raise ValueError(f"Image file {str(path)!r} has unsupported mode {mode!r}.")
   # Pillow's arrays view immutable bytes; callers get an array they own.

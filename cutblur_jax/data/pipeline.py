@@ -14,8 +14,9 @@ Invariants:
   ``N`` samples visits every image once in a fresh random order, like the
   reference's shuffled ``DataLoader`` over its repeated index list
   (``index % N``); epochs run on across batch boundaries, so nothing is dropped.
-* The crop offset (and optional flips) of sample ``g`` come from a generator
-  seeded by ``(seed, g)``. HR/LR crops are aligned: an LR patch of
+* The crop offset (and optional flips) of sample ``g`` come from a counter-based
+  hash of ``(seed, g)`` (SplitMix64), cheap enough to build thousands of patches per
+  second in one thread. HR/LR crops are aligned: an LR patch of
   ``lr_patch`` pixels at ``(y, x)`` pairs with the HR patch of
   ``hr_patch = patch_size * scale`` pixels at ``(y, x) * input_scale``. For SR
   ``lr_patch == patch_size``; for same-size pairs (RealSR v1, DN, JPEG)
@@ -48,6 +49,32 @@ Batch = dict[str, np.ndarray]
 # Stream tags mixed into the seeds so that orders and crops never share a stream.
 _ORDER_STREAM = 0
 _CROP_STREAM = 1
+# Random draws per sample: crop row, crop column, h-flip, v-flip, transpose.
+_DRAWS = 5
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+  """SplitMix64's finaliser: a bijection of uint64 with full avalanche (wraps mod 2**64)."""
+  x = (x ^ (x >> np.uint64(30))) * _MIX_1
+  x = (x ^ (x >> np.uint64(27))) * _MIX_2
+  return x ^ (x >> np.uint64(31))
+
+
+def sample_bits(seed: int, samples: np.ndarray, draws: int = _DRAWS) -> np.ndarray:
+  """Counter-based random ``uint64 [len(samples), draws]``, a pure function of ``(seed, sample)``.
+
+  Hashing the counter (no generator object per sample) keeps batch building cheap
+  and makes every sample's draws independent of which host or thread builds it.
+  """
+  # One-element arrays, not NumPy scalars: array arithmetic wraps silently.
+  key = _mix64(np.array([(seed * 0x9E3779B97F4A7C15 + _CROP_STREAM) % 2**64], np.uint64))
+  counters = (np.asarray(samples, np.uint64)[:, None] * np.uint64(draws)
+              + np.arange(draws, dtype=np.uint64))
+  return _mix64(_mix64(counters + _GOLDEN) ^ key)
 
 
 def load_pairs(dataset: Sequence[ImagePair], *, num_workers: int = 2) -> list[ImagePair]:
@@ -127,15 +154,17 @@ class TrainPipeline:
     if not 0 <= self.process_index < self.process_count:
       raise ValueError(f"`process_index` {self.process_index} is not in [0, {self.process_count}).")
     if batch_size % self.process_count:
-      raise ValueError(f"`batch_size` {batch_size} is not divisible by process_count {self.process_count}.")
+      raise ValueError(
+          f"`batch_size` {batch_size} is not divisible by process_count {self.process_count}.")
     self.dataset = dataset
     self.patch_size, self.batch_size, self.scale = int(patch_size), int(batch_size), int(scale)
     self.local_batch_size = self.batch_size // self.process_count
     self.seed = int(seed)
     self.flip_and_rotate = bool(flip_and_rotate)
     self.num_workers, self.prefetch = int(num_workers), int(prefetch)
-    self._executor = (concurrent.futures.ThreadPoolExecutor(self.num_workers, thread_name_prefix="train_pipeline")
-                      if self.num_workers else None)
+    self._executor = (
+        concurrent.futures.ThreadPoolExecutor(self.num_workers, thread_name_prefix="train_pipeline")
+        if self.num_workers else None)
     self._cache: list[ImagePair] | None = None
     self._orders: dict[tuple[int, int], np.ndarray] = {}
     self._orders_lock = threading.Lock()
@@ -144,7 +173,8 @@ class TrainPipeline:
       self.input_scale = _pair_input_scale(pairs[0], self.scale)
       self._cache = [self._checked(pair) for pair in pairs]
     else:
-      self.input_scale = getattr(dataset, "input_scale", None) or _pair_input_scale(dataset[0], self.scale)
+      self.input_scale = (getattr(dataset, "input_scale", None)
+                          or _pair_input_scale(dataset[0], self.scale))
     self.hr_patch = self.patch_size * self.scale
     self.lr_patch = self.hr_patch // self.input_scale
     if self._cache is not None:
@@ -163,7 +193,8 @@ class TrainPipeline:
                          f"got {image.dtype} {image.shape}.")
     if _pair_input_scale(pair, self.scale) != self.input_scale:
       raise ValueError(
-          f"Image {pair.name!r}: HR {pair.hr.shape[:2]} / LR {pair.lr.shape[:2]} differs in size ratio "
+          f"Image {pair.name!r}: HR {pair.hr.shape[:2]} / LR {pair.lr.shape[:2]} differs in size "
+          "ratio "
           f"from the other pairs (HR/LR = {self.input_scale}); a batch cannot mix them.")
     hr, lr = align_pair(pair.hr, pair.lr, self.input_scale,
                         hr_source=f"of image {pair.name!r}", lr_source=f"of image {pair.name!r}")
@@ -197,16 +228,20 @@ class TrainPipeline:
     self._check_patch_fits(pair)
     return pair
 
+  def _samples(self, batch_index: int) -> np.ndarray:
+    """Global sample numbers of this host's rows of batch ``batch_index``."""
+    first = batch_index * self.batch_size + self.process_index * self.local_batch_size
+    return np.arange(first, first + self.local_batch_size, dtype=np.int64)
+
   def sample_indices(self, batch_index: int, *, seed: int | None = None) -> np.ndarray:
     """Data set indices of this host's rows of batch ``batch_index``."""
-    seed = self.seed if seed is None else seed
-    size = len(self.dataset)
-    first = batch_index * self.batch_size + self.process_index * self.local_batch_size
-    indices = []
-    for sample in range(first, first + self.local_batch_size):
-      epoch, position = divmod(sample, size)
-      indices.append(self._order(seed, epoch)[position])
-    return np.asarray(indices)
+    seed = self.seed if seed is None else int(seed)
+    epochs, positions = np.divmod(self._samples(batch_index), len(self.dataset))
+    indices = np.empty_like(positions)
+    for epoch in np.unique(epochs):  # One or two epochs per batch.
+      rows = epochs == epoch
+      indices[rows] = self._order(seed, int(epoch))[positions[rows]]
+    return indices
 
   def batch(self, batch_index: int, *, seed: int | None = None) -> Batch:
     """Builds batch ``batch_index`` (this host's rows) without moving the iterator.
@@ -225,23 +260,24 @@ class TrainPipeline:
     rows = self.local_batch_size
     hr = np.empty((rows, self.hr_patch, self.hr_patch, 3), np.uint8)
     lr = np.empty((rows, self.lr_patch, self.lr_patch, 3), np.uint8)
-    first = batch_index * self.batch_size + self.process_index * rows
-    for row, image_index in enumerate(self.sample_indices(batch_index, seed=seed)):
-      rng = np.random.default_rng((seed, _CROP_STREAM, first + row))
-      pair = self._pair(int(image_index))
+    bits = sample_bits(seed, self._samples(batch_index)).tolist()
+    r, hr_size, lr_size = self.input_scale, self.hr_patch, self.lr_patch
+    for row, image_index in enumerate(self.sample_indices(batch_index, seed=seed).tolist()):
+      pair = self._pair(image_index)
       height, width = pair.lr.shape[:2]
-      y = int(rng.integers(0, height - self.lr_patch + 1))
-      x = int(rng.integers(0, width - self.lr_patch + 1))
-      r = self.input_scale
-      hr_patch = pair.hr[y * r:y * r + self.hr_patch, x * r:x * r + self.hr_patch]
-      lr_patch = pair.lr[y:y + self.lr_patch, x:x + self.lr_patch]
+      draws = bits[row]
+      # Modulo of a 64-bit hash: the bias is below size / 2**64.
+      y = draws[0] % (height - lr_size + 1)
+      x = draws[1] % (width - lr_size + 1)
+      hr_patch = pair.hr[y * r:y * r + hr_size, x * r:x * r + hr_size]
+      lr_patch = pair.lr[y:y + lr_size, x:x + lr_size]
       if self.flip_and_rotate:
-        hflip, vflip, transpose = rng.random(3) < 0.5
-        if hflip:
+        # The top bit of each of the last three draws: h-flip, v-flip, transpose.
+        if draws[2] >> 63:
           hr_patch, lr_patch = hr_patch[:, ::-1], lr_patch[:, ::-1]
-        if vflip:
+        if draws[3] >> 63:
           hr_patch, lr_patch = hr_patch[::-1], lr_patch[::-1]
-        if transpose:
+        if draws[4] >> 63:
           hr_patch, lr_patch = hr_patch.transpose(1, 0, 2), lr_patch.transpose(1, 0, 2)
       hr[row] = hr_patch
       lr[row] = lr_patch
@@ -265,7 +301,8 @@ class TrainPipeline:
       ahead = max(self.prefetch, self.num_workers, 1)
       next_submit = self._pending[-1][0] + 1 if self._pending else self._next_batch
       while len(self._pending) < ahead:
-        self._pending.append((next_submit, self._executor.submit(self.batch, next_submit, seed=self.seed)))
+        future = self._executor.submit(self.batch, next_submit, seed=self.seed)
+        self._pending.append((next_submit, future))
         next_submit += 1
       index, future = self._pending.popleft()
       assert index == self._next_batch, (index, self._next_batch)
@@ -322,7 +359,8 @@ class TrainPipeline:
     self.close()
 
   def __repr__(self) -> str:
-    return (f"TrainPipeline({len(self.dataset)} images, batch {self.local_batch_size}/{self.batch_size} "
+    return (f"TrainPipeline({len(self.dataset)} images, "
+            f"batch {self.local_batch_size}/{self.batch_size} "
             f"(process {self.process_index}/{self.process_count}), hr_patch={self.hr_patch}, "
             f"lr_patch={self.lr_patch}, seed={self.seed}, next_batch={self._next_batch})")
 
@@ -345,8 +383,8 @@ class DevicePrefetcher:
     self._queue: collections.deque[tuple[Any, Any]] = collections.deque()
 
   def _put(self, batch):
-    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(self.sharding, np.asarray(x)),
-                        batch)
+    return jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(self.sharding, np.asarray(x)), batch)
 
   def _fill(self) -> None:
     while len(self._queue) < self.size:
@@ -382,8 +420,8 @@ class DevicePrefetcher:
     self._source.set_state(state)
 
 
-def prefetch_to_device(iterator: Iterable[Mapping[str, np.ndarray]], sharding: jax.sharding.Sharding,
-                       size: int = 2) -> DevicePrefetcher:
+def prefetch_to_device(iterator: Iterable[Mapping[str, np.ndarray]],
+                       sharding: jax.sharding.Sharding, size: int = 2) -> DevicePrefetcher:
   """Puts host batches on the devices ahead of use, sharded by ``sharding``.
 
   Each leaf becomes a global ``jax.Array`` via

@@ -120,7 +120,8 @@ def create_dataset(config_or_kwargs: Any = None, split: str = "train",
     from cutblur_jax.data.tfds_sources import tfds_dataset  # pylint: disable=g-import-not-at-top
     return tfds_dataset(name[len("tfds:"):], split=split, data_dir=options["dataset_root"] or None,
                         scale=options["scale"])
-  if not (name.startswith("DIV2K_") or name == "RealSR" or name.rsplit("_", 1)[-1] in ("SR", "DN", "JPEG")):
+  if not (name.startswith("DIV2K_") or name == "RealSR"
+          or name.rsplit("_", 1)[-1] in ("SR", "DN", "JPEG")):
     raise ValueError(f"Unknown dataset {name!r}; use one of {', '.join(DATASET_NAMES)} "
                      "(or <Set>_SR/_DN/_JPEG for another benchmark folder).")
   from cutblur_jax.data.folders import folder_dataset  # pylint: disable=g-import-not-at-top
@@ -151,7 +152,8 @@ def create_pipeline(config_or_kwargs: Any = None, *, dataset: Sequence[ImagePair
     A ``TrainPipeline``; ``get_state()``/``set_state()`` give its position.
 
   Examples:
-    >>> pipeline = create_pipeline({"dataset": "embedded", "scale": 2, "batch_size": 4})  # doctest: +SKIP
+    >>> config = {"dataset": "embedded", "scale": 2, "batch_size": 4}
+    >>> pipeline = create_pipeline(config)  # doctest: +SKIP
     >>> next(pipeline)["hr"].shape  # doctest: +SKIP
     (4, 96, 96, 3)
   """

@@ -222,7 +222,8 @@ def build_folder_tfds(dataset: str, *, manual_dir: str | os.PathLike, data_dir: 
     (``dataset="tfds:<that>"``, ``dataset_root=data_dir``).
 
   Examples:
-    >>> build_folder_tfds("Set5_SR", manual_dir="/data/benchmark/Set5", data_dir="/data/tfds")  # doctest: +SKIP
+    >>> build_folder_tfds("Set5_SR", manual_dir="/data/Set5",
+    ...                   data_dir="/data/tfds")  # doctest: +SKIP
     'cutblur_folders/set5_sr_x4'
   """
   config = folder_set_config(dataset, scale=scale, div2k_range=div2k_range, camera=camera,
@@ -238,7 +239,12 @@ def build_folder_tfds(dataset: str, *, manual_dir: str | os.PathLike, data_dir: 
 
 
 def main(argv: list[str] | None = None) -> None:
-  """``python -m cutblur_jax.data.tfds_builders --dataset DIV2K_SR --dataset_root ... --data_dir ...``."""
+  """The CLI: ``python -m cutblur_jax.data.tfds_builders --dataset DIV2K_SR ...``.
+
+  Required flags: ``--dataset``, ``--dataset_root`` (the folder set, TFDS's
+  ``manual_dir``) and ``--data_dir`` (where to write); the others are the
+  reference's options.
+  """
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--dataset", required=True)
   parser.add_argument("--dataset_root", required=True, help="the folder set (TFDS manual_dir)")

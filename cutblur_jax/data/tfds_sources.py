@@ -64,8 +64,11 @@ class TfdsDataset(collections.abc.Sequence):
     description: for messages.
 
   Examples:
-    >>> data = TfdsDataset("div2k/bicubic_x4", split="validation", data_dir="~/tensorflow_datasets")  # doctest: +SKIP
-    >>> pair = data[0]  # ImagePair(name="validation/0", hr=uint8 [H, W, 3], lr=uint8 [H/4, W/4, 3])  # doctest: +SKIP
+    >>> data = TfdsDataset("div2k/bicubic_x4", split="validation",
+    ...                    data_dir="~/tensorflow_datasets")  # doctest: +SKIP
+    >>> pair = data[0]  # doctest: +SKIP
+    >>> pair.name, pair.hr.shape, pair.lr.shape  # doctest: +SKIP
+    ('validation/0', (1356, 2040, 3), (339, 510, 3))
   """
 
   def __init__(self, name: str, *, split: str = "train", data_dir: str | os.PathLike | None = None,
@@ -117,14 +120,16 @@ class TfdsDataset(collections.abc.Sequence):
     else:
       hint = _PREPARE_HINT.format(name=self.name, data_dir=data_dir)
     if _is_missing_split(error):
-      return ValueError(f"TFDS data set {self.name!r} in {data_dir} has no split {split!r}: {error}")
+      return ValueError(
+          f"TFDS data set {self.name!r} in {data_dir} has no split {split!r}: {error}")
     prepared = self._prepared_dir()
     if isinstance(error, NotImplementedError) and prepared is not None:
       return ValueError(
           f"TFDS data set {self.name!r} is prepared at {prepared} but not as array_record, which "
           f"tfds.data_source needs. {hint}")
+    said = str(error).splitlines()[0] if str(error) else type(error).__name__
     return ValueError(f"TFDS data set {self.name!r} is not prepared in data_dir={data_dir}. {hint} "
-                      f"(TFDS said: {str(error).splitlines()[0] if str(error) else type(error).__name__})")
+                      f"(TFDS said: {said})")
 
   def _prepared_dir(self) -> pathlib.Path | None:
     """The version folder holding dataset_info.json, if any."""
@@ -160,7 +165,8 @@ class TfdsDataset(collections.abc.Sequence):
     return ImagePair(name=name, hr=np.ascontiguousarray(hr), lr=np.ascontiguousarray(lr))
 
   def __repr__(self) -> str:
-    return f"TfdsDataset({self.name!r}, split={self.split!r}, {len(self)} records, scale={self.scale})"
+    return (f"TfdsDataset({self.name!r}, split={self.split!r}, {len(self)} records, "
+            f"scale={self.scale})")
 
 
 def _is_missing_split(error: Exception | None) -> bool:
@@ -196,6 +202,7 @@ def tfds_dataset(name: str, *, split: str = "train", data_dir: str | os.PathLike
     A ``TfdsDataset``.
 
   Examples:
-    >>> valid = tfds_dataset("div2k/bicubic_x4", split="validation", data_dir="/data/tfds")  # doctest: +SKIP
+    >>> valid = tfds_dataset("div2k/bicubic_x4", split="validation",
+    ...                      data_dir="/data/tfds")  # doctest: +SKIP
   """
   return TfdsDataset(name, split=split, data_dir=data_dir, scale=scale)

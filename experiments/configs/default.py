@@ -24,11 +24,11 @@ def get_config():
   config.num_blocks = 4
   config.num_channels = 32
   config.res_scale = 1.0
-  config.patch_size = 32
+  config.patch_size = 24  # LR patches (HR 48x48)
   config.batch_size = 16
-  config.num_train_steps = 1000
-  config.lr = 5e-4
-  config.decay = ""
+  config.num_train_steps = 1500
+  config.lr = 1e-3  # a small network tolerates 10x the paper's rate, and needs it here
+  config.decay = "1"  # halve it after 1k steps (milestones are in thousands, as option.py)
   config.eval_every_steps = 500
   config.checkpoint_every_steps = 500
   config.log_every_steps = 50

@@ -1,0 +1,174 @@
+"""Forward and train-step time of EDSR, EDSR-baseline, RCAN and CARN: JAX beside PyTorch.
+
+For each preset, the Flax network and its PyTorch twin (``tests/torch_twins.py``, the
+official network's module tree) get the same weights, then on this machine:
+
+* forward: one LR image of ``--forward_size``^2 pixels, upsampled by nearest neighbour,
+  through the network (no gradient);
+* train step: L1 loss + Adam (lr 1e-4) on a batch of ``--batch_size`` LR patches of
+  ``--patch_size``^2 pixels and their HR targets, as ``solver.py`` trains.
+
+JAX runs jitted (params and optimizer state donated), after one compiling call whose time
+is reported separately; PyTorch runs eagerly as the official code does. Times are medians
+over ``--repeats`` calls; the ratio is torch time / JAX time (above 1: JAX is faster).
+
+Usage:
+  python benchmarks/models.py                         # all presets, x4, batch 16, patch 48
+  python benchmarks/models.py --models EDSR-baseline CARN
+  python benchmarks/models.py --models EDSR RCAN --batch_size 2 --forward_size 48
+  python benchmarks/models.py --quick                 # batch 4, patch 24, forward 48
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from cutblur_jax import convert, image, models
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
+import torch_twins  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def median_time(fn, repeats: int) -> float:
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def jax_times(arch, params, lr_fwd, lr, hr, repeats, dtype):
+  """(compile + first forward, forward, compile + first step, step) in seconds."""
+  model = models.create_model(arch, dtype=dtype)
+  scale = arch["scale"]
+
+  @jax.jit
+  def forward(params, lr):
+    return model.apply({"params": params}, image.upsample_nearest(lr.astype(jnp.float32), scale))
+
+  optimizer = optax.adam(1e-4, b1=0.9, b2=0.999, eps=1e-8)
+
+  def step(params, opt_state, lr, hr):
+    def loss_fn(params):
+      sr = model.apply({"params": params}, image.upsample_nearest(lr.astype(jnp.float32), scale))
+      return jnp.mean(jnp.abs(sr - hr.astype(jnp.float32)))
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  step = jax.jit(step, donate_argnums=(0, 1))
+  lr_fwd, lr, hr = jnp.asarray(lr_fwd), jnp.asarray(lr), jnp.asarray(hr)
+  start = time.perf_counter()
+  forward(params, lr_fwd).block_until_ready()
+  forward_compile = time.perf_counter() - start
+  forward_time = median_time(lambda: forward(params, lr_fwd).block_until_ready(), repeats)
+
+  state = {"params": jax.tree.map(jnp.array, params)}
+  state["opt"] = optimizer.init(state["params"])
+
+  def run_step():
+    state["params"], state["opt"], loss = step(state["params"], state["opt"], lr, hr)
+    loss.block_until_ready()
+
+  start = time.perf_counter()
+  run_step()
+  step_compile = time.perf_counter() - start
+  step_time = median_time(run_step, repeats)
+  return forward_compile, forward_time, step_compile, step_time
+
+
+def torch_times(net, lr_fwd, lr, hr, scale, repeats):
+  """(forward, step) in seconds, eager as the official solver."""
+  import torch  # pylint: disable=import-outside-toplevel
+  import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
+
+  def nchw(array):
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(0, 3, 1, 2))).float()
+
+  lr_fwd, lr, hr = nchw(lr_fwd), nchw(lr), nchw(hr)
+
+  def forward():
+    with torch.no_grad():
+      net(F.interpolate(lr_fwd, scale_factor=scale, mode="nearest"))
+
+  optim = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], 1e-4,
+                           betas=(0.9, 0.999), eps=1e-8)
+  loss_fn = torch.nn.L1Loss()
+
+  def step():
+    sr = net(F.interpolate(lr, scale_factor=scale, mode="nearest"))
+    loss = loss_fn(sr, hr)
+    optim.zero_grad()
+    loss.backward()
+    optim.step()
+
+  net.eval()
+  forward()  # Warm-up (allocator, thread pool).
+  forward_time = median_time(forward, repeats)
+  net.train()
+  step()
+  step_time = median_time(step, repeats)
+  return forward_time, step_time
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--models", nargs="+", default=list(models.PRESETS),
+                      choices=list(models.PRESETS))
+  parser.add_argument("--scale", type=int, default=4)
+  parser.add_argument("--batch_size", type=int, default=16)
+  parser.add_argument("--patch_size", type=int, default=48, help="LR patch side (train)")
+  parser.add_argument("--forward_size", type=int, default=96, help="LR image side (forward)")
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
+  parser.add_argument("--no_torch", action="store_true", help="only time JAX")
+  parser.add_argument("--quick", action="store_true", help="batch 4, patch 24, forward 48")
+  args = parser.parse_args(argv)
+  if args.quick:
+    args.batch_size, args.patch_size, args.forward_size = 4, 24, 48
+
+  if not args.no_torch:
+    import torch  # pylint: disable=import-outside-toplevel
+    torch_threads = torch.get_num_threads()
+  device = jax.devices()[0]
+  print(f"JAX {jax.__version__} on {device.platform} ({device.device_kind}), "
+        f"{'torch ' + torch.__version__ + f' on CPU ({torch_threads} threads)' if not args.no_torch else 'no torch'}; "
+        f"x{args.scale}, forward: 1 x {args.forward_size}^2 LR, train: {args.batch_size} x "
+        f"{args.patch_size}^2 LR, {args.dtype}, median of {args.repeats}")
+  header = (f"{'model':<14}{'params':>11}{'fwd jax':>10}{'fwd torch':>11}{'ratio':>7}"
+            f"{'step jax':>10}{'step torch':>12}{'ratio':>7}{'compile fwd/step':>18}")
+  print(header)
+  rng = np.random.default_rng(0)
+  s = args.scale
+  lr_fwd = rng.integers(0, 256, (1, args.forward_size, args.forward_size, 3), dtype=np.uint8)
+  lr = rng.integers(0, 256, (args.batch_size, args.patch_size, args.patch_size, 3),
+                    dtype=np.uint8)
+  hr = rng.integers(0, 256, (args.batch_size, args.patch_size * s, args.patch_size * s, 3),
+                    dtype=np.uint8)
+  for name in args.models:
+    arch = models.model_arch(name, s)
+    net = torch_twins.build_twin(arch)
+    params = convert.torch_to_flax(net.state_dict(), arch)  # The same weights in both.
+    fc, fj, sc, sj = jax_times(arch, params, lr_fwd, lr, hr, args.repeats, jnp.dtype(args.dtype))
+    if args.no_torch:
+      ft = st = float("nan")
+    else:
+      ft, st = torch_times(net, lr_fwd, lr, hr, s, args.repeats)
+    print(f"{name:<14}{models.official_param_count(arch):>11,}{fj * 1e3:>8.0f}ms"
+          f"{ft * 1e3:>9.0f}ms{ft / fj:>7.2f}{sj * 1e3:>8.0f}ms{st * 1e3:>10.0f}ms"
+          f"{st / sj:>7.2f}{fc:>11.1f}s/{sc:.1f}s", flush=True)
+    del net, params
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,179 @@
+"""Subprocess tests: 4 forced CPU devices, two processes on localhost, and kill -9 then resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from cutblur_jax import checkpoint, train
+from test_train_loop import tiny_config, write_div2k  # pylint: disable=wrong-import-order
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _env(devices: int) -> dict[str, str]:
+  env = dict(os.environ)
+  env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+  env["JAX_PLATFORMS"] = "cpu"
+  env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests"), env.get("PYTHONPATH", "")])
+  return env
+
+
+def _python(script: str, devices: int, *args: str, timeout: float = 240) -> str:
+  result = subprocess.run([sys.executable, "-c", textwrap.dedent(script), *args], env=_env(devices),
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+  assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+  return result.stdout
+
+
+@pytest.fixture(scope="module")
+def div2k(tmp_path_factory):
+  return write_div2k(tmp_path_factory.mktemp("div2k"), count=4)
+
+
+def _params(workdir: pathlib.Path) -> list[np.ndarray]:
+  params, _ = checkpoint.load_model(workdir / "checkpoints" / "latest")
+  return [np.asarray(leaf) for leaf in jax.tree.leaves(params)]
+
+
+def test_sharded_step_equals_single_device_step_and_checks_the_batch(div2k, tmp_path):
+  out = _python("""
+    import json, sys
+    import jax, numpy as np
+    from cutblur_jax import augment, models, sharding, train
+    from test_train_loop import tiny_config
+    assert jax.device_count() == 4
+    arch = models.model_arch("EDSR", 2, num_blocks=2, num_channels=8, res_scale=1.0)
+    rng = np.random.default_rng(0)
+    batches = [{"lr": rng.integers(0, 256, (8, 6, 6, 3), dtype=np.uint8),
+                "hr": rng.integers(0, 256, (8, 12, 12, 3), dtype=np.uint8)} for _ in range(3)]
+    params = {}
+    for name, devices in (("one", jax.devices()[:1]), ("four", jax.devices())):
+      mesh = sharding.create_mesh(devices)
+      state = train.create_train_state(jax.random.key(0), arch, policy=augment.moa(), mesh=mesh)
+      for batch in batches:
+        batch = jax.device_put(batch, sharding.batch_sharding(mesh))
+        assert len(batch["hr"].addressable_shards) == len(devices)
+        state, metrics = train.train_step(state, batch, jax.random.key(1))
+      leaf = jax.tree.leaves(state.params)[0]
+      assert leaf.sharding.is_fully_replicated and len(leaf.sharding.device_set) == len(devices)
+      params[name] = [np.asarray(x).tolist() for x in jax.tree.leaves(state.params)]
+    try:
+      sharding.check_batch_size(6, sharding.create_mesh())
+      raise SystemExit("no error for batch 6 on 4 devices")
+    except ValueError as error:
+      assert "not divisible by the number of devices 4" in str(error), error
+    def no_compile(*a, **k):
+      raise SystemExit("compiled")
+    train.create_train_state = no_compile
+    try:
+      train.train_and_evaluate(tiny_config(sys.argv[1], batch_size=6), sys.argv[2])
+      raise SystemExit("no error")
+    except ValueError as error:
+      assert "batch_size` 6 is not divisible" in str(error), error
+    print(json.dumps(params))
+  """, 4, str(div2k), str(tmp_path))
+  params = json.loads(out.strip().splitlines()[-1])
+  for one, four in zip(params["one"], params["four"]):
+    one, four = np.asarray(one), np.asarray(four)
+    # Only the order of the batch reductions differs.
+    np.testing.assert_allclose(four, one, rtol=1e-5, atol=1e-7)
+
+
+def _free_port() -> int:
+  with socket.socket() as sock:
+    sock.bind(("127.0.0.1", 0))
+    return sock.getsockname()[1]
+
+
+_TRAIN_SCRIPT = """
+  import json, sys
+  from cutblur_jax import train
+  from test_train_loop import tiny_config
+  root, workdir, extra = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+  config = tiny_config(root, num_train_steps=3, batch_size=4, use_moa=True, **extra)
+  result = train.train_and_evaluate(config, workdir)
+  print(json.dumps({k: v for k, v in result.items() if isinstance(v, (int, float))}))
+"""
+
+
+def test_two_processes_agree_with_one_process(div2k, tmp_path):
+  port = _free_port()
+  workers = []
+  for process_id in range(2):
+    extra = {"coordinator_address": f"127.0.0.1:{port}", "num_processes": 2,
+             "process_id": process_id}
+    workers.append(subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(_TRAIN_SCRIPT), str(div2k), str(tmp_path / "two"),
+         json.dumps(extra)], env=_env(1), cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True))
+  one = _python(_TRAIN_SCRIPT, 2, str(div2k), str(tmp_path / "one"), "{}")
+  outputs = [worker.communicate(timeout=240) for worker in workers]
+  for worker, (stdout, stderr) in zip(workers, outputs):
+    assert worker.returncode == 0, stdout[-2000:] + stderr[-6000:]
+  results = [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs]
+  single = json.loads(one.strip().splitlines()[-1])
+  assert results[0]["step"] == results[1]["step"] == single["step"] == 3
+  assert results[0]["loss"] == results[1]["loss"]
+  assert results[0]["loss"] == pytest.approx(single["loss"], rel=1e-5)
+  for two, ref in zip(_params(tmp_path / "two"), _params(tmp_path / "one")):
+    np.testing.assert_allclose(two, ref, rtol=1e-5, atol=1e-7)
+  # Only process 0 wrote the logs.
+  assert len(list((tmp_path / "two").glob("events.out.tfevents.*"))) == 1
+
+
+def test_kill_9_mid_run_then_resume_gives_bitwise_the_uninterrupted_parameters(div2k, tmp_path):
+  total, every = 48, 3
+  fields = {"dataset_root": str(div2k), "div2k_range": "1-3/4-4", "patch_size": 8,
+            "num_blocks": 1, "num_channels": 8, "res_scale": 1.0, "num_workers": 0,
+            "eval_every_steps": 0, "num_train_steps": total, "checkpoint_every_steps": every,
+            "log_every_steps": every, "batch_size": 4, "keep_checkpoints": 2}
+  config_file = ROOT / "experiments" / "configs" / "edsr_div2k.py"  # MoA on, x2
+  command = [sys.executable, str(ROOT / "experiments" / "train.py"), "--config", str(config_file),
+             "--workdir", str(tmp_path / "killed")]
+  command += [f"--config.{name}={value}" for name, value in fields.items()]
+  victim = subprocess.Popen(command, env=_env(1), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+  latest = tmp_path / "killed" / "checkpoints" / "latest"
+  deadline = time.monotonic() + 180
+  while time.monotonic() < deadline and victim.poll() is None:
+    steps = [int(p.name) for p in latest.glob("*") if p.name.isdigit()] if latest.exists() else []
+    if steps and max(steps) >= 2 * every:
+      break
+    time.sleep(0.005)
+  assert victim.poll() is None, victim.stdout.read()[-3000:]
+  os.kill(victim.pid, signal.SIGKILL)
+  victim.wait(timeout=30)
+  victim.stdout.close()
+  steps = sorted(int(p.name) for p in latest.glob("*") if p.name.isdigit())
+  assert steps and max(steps) < total  # it really died mid-run
+
+  resumed = subprocess.run(command, env=_env(1), cwd=ROOT, capture_output=True, text=True,
+                           timeout=240)
+  assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-4000:]
+  assert f"Resumed from step {max(steps)}" in resumed.stdout + resumed.stderr
+  assert not [p for p in latest.iterdir() if "tmp" in p.name]
+
+  # The uninterrupted run, in this process, from the same config file and overrides.
+  sys.path.insert(0, str(config_file.parent))
+  try:
+    import edsr_div2k  # pylint: disable=import-outside-toplevel
+  finally:
+    sys.path.pop(0)
+  config = edsr_div2k.get_config()
+  config.update(fields)
+  config.progress_bar = False
+  train.train_and_evaluate(config, tmp_path / "straight")
+  for a, b in zip(_params(tmp_path / "killed"), _params(tmp_path / "straight")):
+    np.testing.assert_array_equal(a, b)

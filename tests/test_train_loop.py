@@ -1,0 +1,175 @@
+"""``train_and_evaluate`` in-process: the default run end to end, logs, checkpoints, NaN, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import sys
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from cutblur_jax import checkpoint, models, sharding, train
+from cutblur_jax.logging_utils import MetricWriter, read_metrics, write_json_atomic
+from cutblur_jax.train_checkpoints import TrainCheckpointer
+
+CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "experiments" / "configs"
+TINY = {"num_blocks": 1, "num_channels": 8, "res_scale": 1.0}
+
+
+def _load_config(name: str):
+  sys.path.insert(0, str(CONFIGS))
+  try:
+    module = __import__(name)
+  finally:
+    sys.path.remove(str(CONFIGS))
+  return module.get_config()
+
+
+def write_div2k(root: pathlib.Path, *, count: int = 4, scale: int = 2, size=(40, 48), seed=0):
+  """A tiny DIV2K_SR folder in the published layout (smooth images a network can fit)."""
+  rng = np.random.default_rng(seed)
+  hr_dir = root / "DIV2K_train_HR"
+  lr_dir = root / "DIV2K_train_LR_bicubic" / f"X{scale}"
+  hr_dir.mkdir(parents=True, exist_ok=True)
+  lr_dir.mkdir(parents=True, exist_ok=True)
+  h, w = size
+  for index in range(1, count + 1):
+    yy, xx = np.mgrid[0:h, 0:w]
+    phase = rng.uniform(0, 2 * np.pi, 3)
+    hr = 127 + 100 * np.sin(xx[..., None] / (3 + index) + yy[..., None] / 5 + phase)
+    hr = hr.astype(np.uint8)
+    Image.fromarray(hr).save(hr_dir / f"{index:04d}.png")
+    Image.fromarray(hr[::scale, ::scale]).save(lr_dir / f"{index:04d}x{scale}.png")
+  return root
+
+
+def tiny_config(root: pathlib.Path, **overrides):
+  config = train.base_config()
+  config.update(dict(model="EDSR", dataset="DIV2K_SR", dataset_root=str(root), scale=2,
+                     div2k_range="1-3/4-4", patch_size=8, batch_size=2, num_train_steps=2,
+                     eval_every_steps=0, checkpoint_every_steps=1, log_every_steps=1,
+                     progress_bar=False, num_workers=0, **TINY))
+  config.update(overrides)
+  return config
+
+
+@pytest.fixture(scope="module")
+def div2k(tmp_path_factory):
+  return write_div2k(tmp_path_factory.mktemp("div2k"))
+
+
+def test_default_config_trains_evaluates_checkpoints_and_resumes(tmp_path):
+  config = _load_config("default")
+  config.update(num_train_steps=4, eval_every_steps=2, checkpoint_every_steps=2,
+                log_every_steps=1, progress_bar=False)
+  result = train.train_and_evaluate(config, tmp_path)
+  for key in ("step", "loss", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "best_psnr",
+              "best_step", "wall_time_s", "workdir"):
+    assert key in result, key
+  assert result["step"] == 4 and math.isfinite(result["loss"])
+  assert 10 < result["psnr"] < 60 and 25 < result["bicubic_psnr"] < 45
+
+  records = read_metrics(tmp_path)
+  train_steps = [r["step"] for r in records if r["split"] == "train"]
+  eval_records = [r for r in records if r["split"] == "eval"]
+  assert train_steps == [1, 2, 3, 4]
+  assert [r["step"] for r in eval_records] == [0, 2, 4]
+  assert "bicubic_psnr" in eval_records[0] and "psnr" in eval_records[-1]
+  assert all(r["steps_per_sec"] > 0 for r in records if r["split"] == "train")
+
+  saved = json.loads((tmp_path / "config.json").read_text())
+  assert saved["augs"] == ["blend", "rgb", "mixup", "cutout", "cutmix", "cutmixup", "cutblur"]
+  assert saved["num_blocks"] == 4 and saved["dataset"] == "embedded"
+  events = list(tmp_path.glob("events.out.tfevents.*"))
+  assert len(events) == 1
+  blob = events[0].read_bytes()
+  for tag in (b"train/loss", b"eval/psnr", b"eval/bicubic_psnr", b"samples/0/sr", b"samples/1/hr"):
+    assert tag in blob, tag
+
+  latest = sorted(int(p.name) for p in (tmp_path / "checkpoints" / "latest").iterdir()
+                  if p.name.isdigit())
+  assert latest == [2, 4]
+  params, arch = checkpoint.load_model(tmp_path)  # layout (c): the best step
+  assert arch == models.model_arch("EDSR", 2, num_blocks=4, num_channels=32, res_scale=1.0)
+  assert models.count_params(params) > 0
+
+  # Same command again: resumes at the end, trains nothing, still reports.
+  again = train.train_and_evaluate(config, tmp_path)
+  assert again["step"] == 4 and again["psnr"] == pytest.approx(result["psnr"], abs=1e-9)
+  assert [r["step"] for r in read_metrics(tmp_path) if r["split"] == "train"] == train_steps
+
+
+def test_nan_loss_stops_without_saving_and_keeps_the_last_good_checkpoint(div2k, tmp_path):
+  train.train_and_evaluate(tiny_config(div2k), tmp_path)
+  with pytest.raises(train.NonFiniteLossError, match=r"step 3 .*last good checkpoint is step 2"):
+    train.train_and_evaluate(tiny_config(div2k, lr=math.inf, num_train_steps=6), tmp_path)
+  steps = sorted(p.name for p in (tmp_path / "checkpoints" / "latest").iterdir())
+  assert steps == ["1", "2"]  # nothing half-written, nothing after the bad step
+  params, _ = checkpoint.load_model(tmp_path / "checkpoints" / "latest")
+  assert all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree.leaves(params))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"model": "VDSR"}, "Unknown model"),
+    ({"dataset": "Nope_XYZ"}, "Unknown dataset"),
+    ({"augs": ("cutblurr",)}, "unknown op"),
+    ({"patch_size": 64}, "smaller than the LR patch"),
+    ({"pretrain": "/nonexistent/run"}, "does not exist"),
+    ({"num_train_steps": -1}, "num_train_steps"),
+    ({"decay": "4-2"}, "decay"),
+])
+def test_bad_input_fails_before_anything_compiles(div2k, tmp_path, monkeypatch, overrides,
+                                                  message):
+  def no_compile(*args, **kwargs):
+    raise AssertionError("reached state creation (compilation)")
+  monkeypatch.setattr(train, "create_train_state", no_compile)
+  monkeypatch.setattr(train, "abstract_train_state", no_compile)
+  with pytest.raises(ValueError, match=message):
+    train.train_and_evaluate(tiny_config(div2k, **overrides), tmp_path)
+
+
+def test_workdir_of_another_architecture_is_rejected_before_compiling(div2k, tmp_path,
+                                                                       monkeypatch):
+  other = models.model_arch("EDSR", 2, num_blocks=2, num_channels=8, res_scale=1.0)
+  params = models.create_model(other).init(jax.random.key(0), np.zeros((1, 8, 8, 3), np.float32))
+  with TrainCheckpointer(tmp_path) as checkpoints:
+    checkpoints.save_best(5, params["params"], other, {"step": 5, "psnr": 20.0})
+  monkeypatch.setattr(train, "create_train_state", lambda *a, **k: pytest.fail("compiled"))
+  with pytest.raises(ValueError, match=r"another architecture \(num_blocks: checkpoint 2 vs "
+                                       r"config 1\)"):
+    train.train_and_evaluate(tiny_config(div2k), tmp_path)
+
+
+def test_metric_writer_and_atomic_json(tmp_path):
+  with MetricWriter(tmp_path, enabled=True) as writer:
+    writer.write_scalars(3, {"loss": np.float32(1.5), "bad": math.nan}, split="train")
+    writer.write_images(3, {"x": np.zeros((4, 4, 3), np.uint8)})
+  with open(tmp_path / "metrics.jsonl", "a") as file:
+    file.write('{"step": 4, "spl')  # a line torn by a crash
+  assert read_metrics(tmp_path) == [{"step": 3, "split": "train", "loss": 1.5, "bad": "nan"}]
+  assert not MetricWriter(tmp_path / "off", enabled=False).enabled
+  assert not (tmp_path / "off").exists()
+  write_json_atomic(tmp_path / "c.json", {"a": 1})
+  assert json.loads((tmp_path / "c.json").read_text()) == {"a": 1}
+  assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_sharding_helpers_on_one_process():
+  assert sharding.initialize_distributed({"distributed": "off"}) is False
+  assert sharding.initialize_distributed({}) is False  # auto, nothing configured
+  with pytest.raises(ValueError, match="coordinator_address"):
+    sharding.initialize_distributed({"num_processes": 2})
+  with pytest.raises(ValueError, match="distributed"):
+    sharding.initialize_distributed({"distributed": "maybe"})
+  mesh = sharding.create_mesh()
+  assert mesh.axis_names == ("data",) and mesh.devices.size == jax.device_count()
+  with pytest.raises(ValueError, match="batch_size"):
+    sharding.check_batch_size(0, mesh)
+  tree = {"a": np.arange(6.0).reshape(2, 3)}
+  replicated = sharding.replicate(tree, mesh)
+  assert replicated["a"].sharding == sharding.replicated_sharding(mesh)
+  np.testing.assert_array_equal(sharding.to_local(replicated)["a"], tree["a"])
