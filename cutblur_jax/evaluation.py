@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cutblur_jax import metrics
-from cutblur_jax.data.imresize import imresize
+from cutblur_jax.data.bicubic import imresize
 from cutblur_jax.data.types import ImagePair
 
 __all__ = ["METRIC_KEYS", "bicubic_upscale", "center_crop_pair", "evaluate_images",

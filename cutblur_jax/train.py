@@ -353,7 +353,7 @@ def baseline_metrics(pairs: Sequence[Any], protocol: Mapping[str, Any]) -> dict[
     for same-size pairs.
   """
   from cutblur_jax import metrics  # pylint: disable=g-import-not-at-top
-  from cutblur_jax.data.imresize import imresize  # pylint: disable=g-import-not-at-top
+  from cutblur_jax.data.bicubic import imresize  # pylint: disable=g-import-not-at-top
 
   psnrs, ssims = [], []
   same_size = all(_input_scale(pair) == 1 for pair in pairs)

@@ -10,7 +10,7 @@ import pytest
 from cutblur_jax.data import embedded
 from cutblur_jax.data.embedded import (TRAIN_IMAGES, VALIDATION_IMAGES, embedded_dataset,
                                        load_photo)
-from cutblur_jax.data.imresize import imresize
+from cutblur_jax.data.bicubic import imresize
 from cutblur_jax.data.types import ImagePair
 
 

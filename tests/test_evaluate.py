@@ -18,7 +18,7 @@ from PIL import Image
 from cutblur_jax import checkpoint, evaluation, metrics, models
 from cutblur_jax import image as image_lib
 from cutblur_jax.data.embedded import embedded_dataset
-from cutblur_jax.data.imresize import imresize
+from cutblur_jax.data.bicubic import imresize
 from cutblur_jax.data.types import ImagePair
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

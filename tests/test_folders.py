@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from cutblur_jax.data import folders
-from cutblur_jax.data.imresize import imresize
+from cutblur_jax.data.bicubic import imresize
 
 
 

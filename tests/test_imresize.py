@@ -8,8 +8,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-import cutblur_jax.data.imresize as imresize_lib
-from cutblur_jax.data.imresize import contributions, cubic, imresize, output_size
+import cutblur_jax.data.bicubic as imresize_lib
+from cutblur_jax.data.bicubic import contributions, cubic, imresize, output_size
 
 
 # --------------------------------------------------------------------------------------

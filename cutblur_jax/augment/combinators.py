@@ -15,8 +15,9 @@ nest freely and still trace into one XLA graph:
   move earlier masks (e.g. CutMix after cutout keeps cutout's mask in place).
 
 Combinators are frozen dataclasses: equal combinators hash equally, so they can
-be fields of a static ``Policy``. Key use: ``one_of`` splits ``key`` into a
-choice key and an op key and runs op ``i`` with ``fold_in(op_key, i)``.
+be fields of a static ``Policy``. Key use: ``one_of`` splits ``key`` into
+``len(ops) + 1`` keys, draws the choice with ``keys[0]`` and runs op ``i`` with
+``keys[1 + i]``, as ``apply_augment`` does.
 
 Examples:
   >>> import functools
@@ -92,20 +93,19 @@ class OneOf:
 
   def __call__(self, key: jax.Array, hr: jax.Array, lr: jax.Array):
     hr, lr = _checks.check_images(hr, lr, op="one_of")
-    key_choice, key_op = jax.random.split(key)
+    keys = jax.random.split(key, len(self.ops) + 1)
 
-    def branch(i, key, hr, lr):
+    def branch(i, op_keys, hr, lr):
       op = self.ops[i]
-      return normalize_output(op(jax.random.fold_in(key, i), hr, lr), hr, lr,
-                              name=_op_name(op))
+      return normalize_output(op(op_keys[i], hr, lr), hr, lr, name=_op_name(op))
 
     if len(self.ops) == 1:
-      return branch(0, key_op, hr, lr)
+      return branch(0, keys[1:], hr, lr)
     with np.errstate(divide="ignore"):
       logits = jnp.asarray(np.log(np.asarray(self.probs, np.float64)), jnp.float32)
-    index = jax.random.categorical(key_choice, logits)
+    index = jax.random.categorical(keys[0], logits)
     branches = [functools.partial(branch, i) for i in range(len(self.ops))]
-    return lax.switch(index, branches, key_op, hr, lr)
+    return lax.switch(index, branches, keys[1:], hr, lr)
 
 
 def chain(*ops: Op) -> Chain:

@@ -5,11 +5,12 @@ mix_p)`` as a frozen, hashable dataclass, validated when it is built, so it can
 be a static argument of ``jax.jit`` (equal policies hit the same compiled
 function). ``apply_augment(key, hr, lr, policy)`` then:
 
-1. splits ``key`` into a choice key and an op key;
+1. splits ``key`` into ``len(augs) + 1`` keys: ``keys[0]`` for the choice and
+   ``keys[1 + i]`` for op ``i``;
 2. draws the op index ``i ~ Categorical(mix_p)`` (uniform when ``mix_p`` is
    None), as the reference's ``np.random.choice(len(augs), p=mix_p)``;
 3. runs op ``i`` with ``probs[i]`` and ``alphas[i]`` (and ``aux_prob``,
-   ``aux_alpha`` where they apply) on the op key folded with ``i``.
+   ``aux_alpha`` where they apply) on ``keys[1 + i]``.
 
 Batch mode (default, the reference's semantics): one index and one set of draws
 for the batch. The ops are branches of one ``lax.switch``, so only the chosen
@@ -393,13 +394,14 @@ def apply_augment(key: jax.Array, hr: jax.Array, lr: jax.Array,
     if aug == "rgb" and hr.shape[-1] != 3:
       raise ValueError(f"apply_augment: the policy contains 'rgb', which needs 3 channels, "
                        f"but `hr` has {hr.shape[-1]} channels.")
-  key_choice, key_op = jax.random.split(key)
+  keys = jax.random.split(key, len(policy) + 1)
+  key_choice, op_keys = keys[0], keys[1:]
   entries = [_Entry(p, a, policy.aux_prob, policy.aux_alpha)
              for p, a in zip(policy.probs, policy.alphas)]
 
   if policy.per_sample:
     index = _draw_index(key_choice, policy.mix_p, len(policy), (hr.shape[0],))
-    outputs = [_run_per_sample(aug, entry, jax.random.fold_in(key_op, i), hr, lr)
+    outputs = [_run_per_sample(aug, entry, op_keys[i], hr, lr)
                for i, (aug, entry) in enumerate(zip(policy.augs, entries))]
     if len(outputs) == 1:
       new_hr, new_lr, mask = outputs[0]
@@ -412,12 +414,12 @@ def apply_augment(key: jax.Array, hr: jax.Array, lr: jax.Array,
 
   index = _draw_index(key_choice, policy.mix_p, len(policy), ())
 
-  def branch(i, key, hr, lr):
-    return _run_batch(policy.augs[i], entries[i], jax.random.fold_in(key, i), hr, lr)
+  def branch(i, op_keys, hr, lr):
+    return _run_batch(policy.augs[i], entries[i], op_keys[i], hr, lr)
 
   branches = [functools.partial(branch, i) for i in range(len(policy))]
   if len(branches) == 1:
-    new_hr, new_lr, mask = branches[0](key_op, hr, lr)
+    new_hr, new_lr, mask = branches[0](op_keys, hr, lr)
   else:
-    new_hr, new_lr, mask = lax.switch(index, branches, key_op, hr, lr)
+    new_hr, new_lr, mask = lax.switch(index, branches, op_keys, hr, lr)
   return new_hr, new_lr, mask, index

@@ -22,8 +22,9 @@ import importlib
 # function or class to a submodule of this package.
 _EXPORTS = {
     # Image operations (image-ops area).
-    "imresize": "imresize",
+    "imresize": "bicubic",
     "embedded_dataset": "embedded",
+    "EmbeddedDataset": "embedded",
     # Records and image files.
     "ImagePair": "types",
     "read_image": "io",

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cutblur_jax.data.imresize import imresize
+from cutblur_jax.data.bicubic import imresize
 from cutblur_jax.data.types import ImagePair
 
 __all__ = ["EmbeddedDataset", "TRAIN_IMAGES", "VALIDATION_IMAGES", "embedded_dataset",

@@ -40,7 +40,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image
 
-from cutblur_jax.data.imresize import imresize
+from cutblur_jax.data.bicubic import imresize
 from cutblur_jax.data.io import read_image, write_image
 from cutblur_jax.data.types import ImagePair
 
