@@ -68,12 +68,13 @@ def jax_times(arch, params, lr_fwd, lr, hr, repeats, dtype):
 
   step = jax.jit(step, donate_argnums=(0, 1))
   lr_fwd, lr, hr = jnp.asarray(lr_fwd), jnp.asarray(lr), jnp.asarray(hr)
+  params = jax.device_put(params)
   start = time.perf_counter()
   forward(params, lr_fwd).block_until_ready()
   forward_compile = time.perf_counter() - start
   forward_time = median_time(lambda: forward(params, lr_fwd).block_until_ready(), repeats)
 
-  state = {"params": jax.tree.map(jnp.array, params)}
+  state = {"params": jax.tree.map(jnp.copy, params)}  # Donated below; keep `params`.
   state["opt"] = optimizer.init(state["params"])
 
   def run_step():
@@ -137,12 +138,12 @@ def main(argv=None) -> None:
   if args.quick:
     args.batch_size, args.patch_size, args.forward_size = 4, 24, 48
 
+  torch_info = "no torch"
   if not args.no_torch:
     import torch  # pylint: disable=import-outside-toplevel
-    torch_threads = torch.get_num_threads()
+    torch_info = f"torch {torch.__version__} on CPU ({torch.get_num_threads()} threads)"
   device = jax.devices()[0]
-  print(f"JAX {jax.__version__} on {device.platform} ({device.device_kind}), "
-        f"{'torch ' + torch.__version__ + f' on CPU ({torch_threads} threads)' if not args.no_torch else 'no torch'}; "
+  print(f"JAX {jax.__version__} on {device.platform} ({device.device_kind}), {torch_info}; "
         f"x{args.scale}, forward: 1 x {args.forward_size}^2 LR, train: {args.batch_size} x "
         f"{args.patch_size}^2 LR, {args.dtype}, median of {args.repeats}")
   header = (f"{'model':<14}{'params':>11}{'fwd jax':>10}{'fwd torch':>11}{'ratio':>7}"

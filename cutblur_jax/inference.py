@@ -4,19 +4,21 @@
 (``inference.py``: nearest upsampling, the network on the whole image, ``clamp(0, 255)
 .round().byte()``) returns, while bounding memory and compilations:
 
-* Size buckets: each image (or tile) is zero-padded at the bottom and right to a canvas
-  whose sides are multiples of ``bucket`` LR pixels, so images of nearby sizes share one
+* Size buckets: an image side of at most ``tile`` LR pixels is zero-padded at the bottom
+  or right to a multiple of ``bucket`` LR pixels, so images of nearby sizes share one
   compiled function. The network runs with ``valid_size`` (see ``models.layers``): every
   3x3 conv sees zeros beyond the image as it would at the real border, so padding changes
-  no output pixel (up to float rounding).
-* Tiles: a side longer than ``tile`` LR pixels is cut into cores of ``tile`` pixels, each
-  run with ``overlap`` LR pixels of context on each side, and only the cores are kept. A
-  tile edge inside the image changes outputs up to ``models.receptive_radius(arch)`` LR
-  pixels away; the default overlap is that radius for EDSR and CARN, so tiled output
-  equals untiled output. RCAN's channel attention averages over the whole input, which a
-  tile cannot see: tiled RCAN is close to (a fraction of an intensity level in our tests),
-  not equal to, untiled RCAN; its default overlap is capped at ``RCAN_MAX_OVERLAP``.
-  Tiles share one canvas size, hence one compilation.
+  no output pixel (up to float rounding). Edge replication, the usual choice, would change
+  the outputs within the receptive radius of the bottom and right borders.
+* Tiles: a longer side is cut into cores of ``tile`` LR pixels, each run with ``overlap``
+  LR pixels of context on both sides (a canvas of ``tile + 2 * overlap``, the same for all
+  tiles: one compilation), and only the cores are kept. A tile edge inside the image
+  changes outputs up to ``models.receptive_radius(arch)`` LR pixels away; the default
+  overlap is that radius for EDSR and CARN, so tiled output equals untiled output.
+  RCAN's channel attention averages over its whole input, which a tile cannot see: tiled
+  RCAN is close to, not equal to, whole-image RCAN (its default overlap is capped at
+  ``RCAN_MAX_OVERLAP``); use ``tile=None`` for exact RCAN output. The default tile
+  (``default_tile``) already covers DIV2K-sized images for RCAN and CARN.
 
 Examples:
   >>> arch = models.model_arch("CARN", 2, num_groups=1, num_blocks=1, num_channels=8)
@@ -160,6 +162,7 @@ def super_resolve(params: Any, arch: Mapping[str, Any], image: Any, *,
   canvas_h, rows = _segments(height, tile, overlap, bucket)
   canvas_w, cols = _segments(width, tile, overlap, bucket)
   forward = forward_fn(arch, dtype=dtype, quantized=quantize)
+  params = jax.device_put(params)  # Once, not once per tile (NumPy params would be copied).
   lr = image.astype(np.float32)
   output = np.empty((height * scale, width * scale, 3), np.uint8 if quantize else np.float32)
   canvas = np.zeros((1, canvas_h, canvas_w, 3), np.float32)

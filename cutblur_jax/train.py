@@ -177,6 +177,27 @@ def _init_input(arch: Mapping[str, Any]) -> jax.ShapeDtypeStruct:
   return jax.ShapeDtypeStruct((1, side, side, 3), jnp.float32)
 
 
+@functools.lru_cache(maxsize=16)
+def _init_fn(arch_items: tuple, dtype: str, optimizer: OptimizerConfig,
+             sharding: jax.sharding.Sharding) -> Callable:
+  """Jitted ``key -> (params, opt_state)``, cached so that rebuilding a state compiles nothing."""
+  from cutblur_jax import models  # pylint: disable=g-import-not-at-top
+  model = models.create_model(dict(arch_items), dtype=jnp.dtype(dtype))
+  tx = create_optimizer(optimizer)
+  shape = _init_input(dict(arch_items)).shape
+
+  def init(key):
+    params = model.init(key, jnp.zeros(shape, jnp.float32))["params"]
+    return params, tx.init(params)
+
+  return jax.jit(init, out_shardings=sharding)
+
+
+@functools.lru_cache(maxsize=16)
+def _optimizer_init_fn(optimizer: OptimizerConfig, sharding: jax.sharding.Sharding) -> Callable:
+  return jax.jit(create_optimizer(optimizer).init, out_shardings=sharding)
+
+
 def create_train_state(key: jax.Array, arch: Mapping[str, Any], *,
                        optimizer: OptimizerConfig = OptimizerConfig(), policy: Any = None,
                        flip_and_rotate: bool = True, dtype: str = "float32",
@@ -200,21 +221,17 @@ def create_train_state(key: jax.Array, arch: Mapping[str, Any], *,
     >>> arch = models.model_arch("EDSR", 2, num_blocks=2, num_channels=8)  # doctest: +SKIP
     >>> state = create_train_state(jax.random.key(0), arch)  # doctest: +SKIP
   """
-  from cutblur_jax import augment, models  # pylint: disable=g-import-not-at-top
+  from cutblur_jax import augment  # pylint: disable=g-import-not-at-top
 
   mesh = sharding_lib.create_mesh() if mesh is None else mesh
   replicated = sharding_lib.replicated_sharding(mesh)
   policy = augment.Policy(("none",), (1.0,), (1.0,)) if policy is None else policy
-  model = models.create_model(dict(arch), dtype=jnp.dtype(dtype))
   if params is None:
-    dummy = jnp.zeros(_init_input(arch).shape, jnp.float32)
-    params = jax.jit(lambda k: model.init(k, dummy)["params"], out_shardings=replicated)(key)
+    params, opt_state = _init_fn(_frozen_arch(arch), str(dtype), optimizer, replicated)(key)
   else:
     params = sharding_lib.replicate(params, mesh)
-  tx = create_optimizer(optimizer)
-  opt_state = jax.jit(tx.init, out_shardings=replicated)(params)
-  step = jax.device_put(np.int32(0), replicated) if jax.process_count() == 1 else \
-      sharding_lib.replicate(np.int32(0), mesh)
+    opt_state = _optimizer_init_fn(optimizer, replicated)(params)
+  step = sharding_lib.replicate(np.int32(0), mesh)
   return TrainState(step=step, params=params, opt_state=opt_state, arch=_frozen_arch(arch),
                     optimizer=optimizer, policy=policy, flip_and_rotate=bool(flip_and_rotate),
                     dtype=str(dtype))
@@ -353,7 +370,7 @@ def baseline_metrics(pairs: Sequence[Any], protocol: Mapping[str, Any]) -> dict[
     for same-size pairs.
   """
   from cutblur_jax import metrics  # pylint: disable=g-import-not-at-top
-  from cutblur_jax.data.bicubic import imresize  # pylint: disable=g-import-not-at-top
+  from cutblur_jax.data import imresize  # pylint: disable=g-import-not-at-top
 
   psnrs, ssims = [], []
   same_size = all(_input_scale(pair) == 1 for pair in pairs)

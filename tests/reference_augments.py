@@ -245,3 +245,23 @@ def apply_degradation_mixup(params, hr, lr):
 def sample_op_index(rng, count, mix_p=None):
   """``np.random.choice(len(augs), p=mix_p)``, as the reference's ``apply_augment``."""
   return int(rng.choice(count, p=mix_p))
+
+
+def moa_template(dataset="DIV2K_SR", model="EDSR"):
+  """The augmentation part of ``option.py``'s ``make_template`` with ``--use_moa``.
+
+  Returns the reference's ``(augs, prob, alpha, aux_prob, aux_alpha, mix_p)``,
+  applying the same substring tests in the same order.
+  """
+  augs = ["blend", "rgb", "mixup", "cutout", "cutmix", "cutmixup", "cutblur"]
+  prob = [1.0] * 7
+  alpha = [0.6, 1.0, 1.2, 0.001, 0.7, 0.7, 0.7]
+  aux_prob, aux_alpha = 1.0, 1.2
+  mix_p = None
+  if "RealSR" in dataset:
+    mix_p = [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.4]
+  if "DN" in dataset or "JPEG" in dataset:
+    prob = [0.6] * 7
+  if "CARN" in model and "RealSR" not in dataset:
+    prob = [0.2] * 7
+  return augs, prob, alpha, aux_prob, aux_alpha, mix_p

@@ -58,7 +58,7 @@ def test_sharded_step_equals_single_device_step_and_checks_the_batch(div2k, tmp_
     rng = np.random.default_rng(0)
     batches = [{"lr": rng.integers(0, 256, (8, 6, 6, 3), dtype=np.uint8),
                 "hr": rng.integers(0, 256, (8, 12, 12, 3), dtype=np.uint8)} for _ in range(3)]
-    params = {}
+    params, losses = {}, {}
     for name, devices in (("one", jax.devices()[:1]), ("four", jax.devices())):
       mesh = sharding.create_mesh(devices)
       state = train.create_train_state(jax.random.key(0), arch, policy=augment.moa(), mesh=mesh)
@@ -66,6 +66,7 @@ def test_sharded_step_equals_single_device_step_and_checks_the_batch(div2k, tmp_
         batch = jax.device_put(batch, sharding.batch_sharding(mesh))
         assert len(batch["hr"].addressable_shards) == len(devices)
         state, metrics = train.train_step(state, batch, jax.random.key(1))
+        losses.setdefault(name, []).append(float(metrics["loss"]))
       leaf = jax.tree.leaves(state.params)[0]
       assert leaf.sharding.is_fully_replicated and len(leaf.sharding.device_set) == len(devices)
       params[name] = [np.asarray(x).tolist() for x in jax.tree.leaves(state.params)]
@@ -82,13 +83,15 @@ def test_sharded_step_equals_single_device_step_and_checks_the_batch(div2k, tmp_
       raise SystemExit("no error")
     except ValueError as error:
       assert "batch_size` 6 is not divisible" in str(error), error
-    print(json.dumps(params))
+    print(json.dumps({"params": params, "losses": losses}))
   """, 4, str(div2k), str(tmp_path))
-  params = json.loads(out.strip().splitlines()[-1])
-  for one, four in zip(params["one"], params["four"]):
-    one, four = np.asarray(one), np.asarray(four)
-    # Only the order of the batch reductions differs.
-    np.testing.assert_allclose(four, one, rtol=1e-5, atol=1e-7)
+  result = json.loads(out.strip().splitlines()[-1])
+  # Only the order of the batch reductions differs: the losses agree to float rounding...
+  np.testing.assert_allclose(result["losses"]["four"], result["losses"]["one"], rtol=1e-6)
+  for one, four in zip(result["params"]["one"], result["params"]["four"]):
+    # ...and so do the parameters, except where Adam's first steps (update ~ lr * sign(g))
+    # meet gradients that are zero up to rounding: bounded by a tenth of 3 updates of lr 1e-4.
+    np.testing.assert_allclose(np.asarray(four), np.asarray(one), rtol=1e-6, atol=3e-5)
 
 
 def _free_port() -> int:
@@ -126,9 +129,9 @@ def test_two_processes_agree_with_one_process(div2k, tmp_path):
   single = json.loads(one.strip().splitlines()[-1])
   assert results[0]["step"] == results[1]["step"] == single["step"] == 3
   assert results[0]["loss"] == results[1]["loss"]
-  assert results[0]["loss"] == pytest.approx(single["loss"], rel=1e-5)
+  assert results[0]["loss"] == pytest.approx(single["loss"], rel=1e-6)
   for two, ref in zip(_params(tmp_path / "two"), _params(tmp_path / "one")):
-    np.testing.assert_allclose(two, ref, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(two, ref, rtol=1e-6, atol=3e-5)  # as in the 4-device test
   # Only process 0 wrote the logs.
   assert len(list((tmp_path / "two").glob("events.out.tfevents.*"))) == 1
 

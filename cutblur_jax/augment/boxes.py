@@ -29,6 +29,7 @@ for the whole batch, like the reference) or ``[N]`` (per-sample mode).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple, Sequence
 
 import jax
@@ -74,10 +75,15 @@ def sample_box(key: jax.Array, shape: Sequence[int], *, alpha: float,
     >>> bool(45 <= box.height <= 55 and box.top + box.height <= 100)
     True
   """
-  n, h, w, _ = _checks.check_shape(shape, op="sample_box")
+  shape = _checks.check_shape(shape, op="sample_box")
   _checks.check_alpha(alpha, "alpha", op="sample_box")
-  batch_shape = (n,) if per_sample else ()
-  (bits,) = _sampling.split_bits(key, [batch_shape + (BOX_WORDS,)])
+  return _draw_box(key, shape=shape, alpha=alpha, per_sample=bool(per_sample))
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "per_sample"))
+def _draw_box(key, *, shape, alpha, per_sample):
+  n, h, w, _ = shape
+  (bits,) = _sampling.split_bits(key, [((n,) if per_sample else ()) + (BOX_WORDS,)])
   return box_from_bits(bits, h, w, alpha=alpha)
 
 

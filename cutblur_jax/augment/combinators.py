@@ -54,7 +54,8 @@ def _op_name(op: Any) -> str:
 
 
 def _check_ops(ops: Any, name: str) -> tuple[Op, ...]:
-  if callable(ops) or isinstance(ops, (str, bytes)) or not isinstance(ops, collections.abc.Sequence):
+  if (callable(ops) or isinstance(ops, (str, bytes))
+      or not isinstance(ops, collections.abc.Sequence)):
     raise TypeError(f"{name}: `ops` must be a sequence of callables, got {ops!r}.")
   ops = tuple(ops)
   if not ops:

@@ -134,7 +134,8 @@ def _as_float(value: Any, name: str) -> float:
 
 
 def _as_tuple(values: Any, name: str) -> tuple:
-  if isinstance(values, (str, bytes)) or not isinstance(values, (collections.abc.Sequence, np.ndarray)):
+  if (isinstance(values, (str, bytes))
+      or not isinstance(values, (collections.abc.Sequence, np.ndarray))):
     raise TypeError(f"Policy: `{name}` must be a sequence (list or tuple), got {values!r}.")
   return tuple(values)
 
