@@ -20,8 +20,11 @@ alike. Rows:
 * one row per op: a one-op policy through ``apply_augment`` (``--per-op``).
 * ``MoA per-sample``: ``moa()`` with ``per_sample=True`` (``--per-sample``).
 
-The ratio column divides by ``copy hr, lr``. Speed is reported here and in
-the README, never asserted in tests.
+Columns: the median wall time per batch, batches/s from it, and its ratio to
+``copy hr, lr``; the best round's wall time and ratio; the median process CPU
+time (all threads) and its ratio. On a shared machine the CPU-time ratio is
+the steadiest. Speed is reported here and in the README, never asserted in
+tests.
 """
 
 from __future__ import annotations
@@ -45,25 +48,27 @@ from cutblur_jax import augment  # pylint: disable=g-import-not-at-top,wrong-imp
 
 
 def time_rows(rows: Sequence[tuple[str, Callable[[jax.Array], object]]],
-              keys: Sequence[jax.Array], rounds: int) -> dict[str, list[float]]:
-  """Seconds per call of every row, ``rounds`` times, the rows interleaved.
+              keys: Sequence[jax.Array], rounds: int) -> dict[str, tuple[list[float], list[float]]]:
+  """Wall and process-CPU seconds per call of every row, ``rounds`` times, interleaved.
 
   Rows take turns within each round, so a burst of load from other processes
-  hits all of them alike and the ratios stay fair.
+  hits all of them alike. CPU time (all of this process's threads) is less
+  sensitive than wall time to other processes competing for the cores.
   """
   for _, fn in rows:  # compile and warm up
     for key in keys[:3]:
       jax.block_until_ready(fn(key))
-  times: dict[str, list[float]] = {name: [] for name, _ in rows}
+  times = {name: ([], []) for name, _ in rows}
   for _ in range(rounds):
     for name, fn in rows:
       calls = keys if "per-sample" not in name else keys[: max(7, len(keys) // 10)]
-      start = time.perf_counter()
+      wall, cpu = time.perf_counter(), time.process_time()
       out = None
       for key in calls:
         out = fn(key)
       jax.block_until_ready(out)
-      times[name].append((time.perf_counter() - start) / len(calls))
+      times[name][0].append((time.perf_counter() - wall) / len(calls))
+      times[name][1].append((time.process_time() - cpu) / len(calls))
   return times
 
 
@@ -101,20 +106,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     policy = dataclasses.replace(augment.moa(), per_sample=True)
     rows.append(("MoA per-sample", lambda key: apply(key, hr, lr, policy=policy)))
 
+  load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
   print(f"# {args.batch}x{args.size}x{args.size}x3 {args.dtype}, jax {jax.__version__}, "
         f"{jax.devices()[0].device_kind} ({platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs), {args.calls} calls x {args.rounds} rounds, median")
+        f"{os.cpu_count()} CPUs, load {load:.1f}), {args.calls} calls x {args.rounds} rounds")
   times = time_rows(rows, keys, args.rounds)
-  print(f"| {'function':28s} | {'ms/batch':>9s} | {'batches/s':>9s} | {'x copy':>7s} "
-        f"| {'best ms':>8s} | {'best x copy':>11s} |")
-  print(f"|{'-' * 30}|{'-' * 10}:|{'-' * 10}:|{'-' * 8}:|{'-' * 9}:|{'-' * 12}:|")
-  base_median = statistics.median(times[rows[0][0]])
-  base_best = min(times[rows[0][0]])
+  print(f"| {'function':26s} | {'ms/batch':>8s} | {'batches/s':>9s} | {'x copy':>6s} "
+        f"| {'best ms':>7s} | {'x copy':>6s} | {'CPU ms':>6s} | {'x copy':>6s} |")
+  print(f"|{'-' * 28}|{'-' * 9}:|{'-' * 10}:|{'-' * 7}:|{'-' * 8}:|{'-' * 7}:|{'-' * 7}:|"
+        f"{'-' * 7}:|")
+  wall0, cpu0 = times[rows[0][0]]
+  base = statistics.median(wall0), min(wall0), statistics.median(cpu0)
   for name, _ in rows:
-    median, best = statistics.median(times[name]), min(times[name])
-    print(f"| {name:28s} | {median * 1e3:9.3f} | {1 / median:9.1f} | "
-          f"{median / base_median:7.2f} | {best * 1e3:8.3f} | {best / base_best:11.2f} |")
-
+    wall, cpu = times[name]
+    median, best, cpu_median = statistics.median(wall), min(wall), statistics.median(cpu)
+    print(f"| {name:26s} | {median * 1e3:8.3f} | {1 / median:9.1f} | {median / base[0]:6.2f} "
+          f"| {best * 1e3:7.3f} | {best / base[1]:6.2f} | {cpu_median * 1e3:6.3f} "
+          f"| {cpu_median / base[2]:6.2f} |")
 
 if __name__ == "__main__":
   main()

@@ -9,8 +9,10 @@ official network's module tree) get the same weights, then on this machine:
   ``--patch_size``^2 pixels and their HR targets, as ``solver.py`` trains.
 
 JAX runs jitted (params and optimizer state donated), after one compiling call whose time
-is reported separately; PyTorch runs eagerly as the official code does. Times are medians
-over ``--repeats`` calls; the ratio is torch time / JAX time (above 1: JAX is faster).
+is reported separately (it includes that call's run); PyTorch runs eagerly as the official
+code does, after one warm-up call. The timed calls alternate between the frameworks and
+each time is the best of ``--repeats``, so a load from other processes on a shared machine
+hits both alike; the ratio is torch time / JAX time (above 1: JAX is faster).
 
 Usage:
   python benchmarks/models.py                         # all presets, x4, batch 16, patch 48
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import statistics
 import sys
 import time
 
@@ -38,17 +39,14 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
 import torch_twins  # noqa: E402  pylint: disable=wrong-import-position
 
 
-def median_time(fn, repeats: int) -> float:
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
+def timed(fn) -> float:
+  start = time.perf_counter()
+  fn()
+  return time.perf_counter() - start
 
 
-def jax_times(arch, params, lr_fwd, lr, hr, repeats, dtype):
-  """(compile + first forward, forward, compile + first step, step) in seconds."""
+def jax_runners(arch, params, lr_fwd, lr, hr, dtype):
+  """Compiled (forward, step) closures and their compile times (first-call seconds)."""
   model = models.create_model(arch, dtype=dtype)
   scale = arch["scale"]
 
@@ -69,27 +67,21 @@ def jax_times(arch, params, lr_fwd, lr, hr, repeats, dtype):
   step = jax.jit(step, donate_argnums=(0, 1))
   lr_fwd, lr, hr = jnp.asarray(lr_fwd), jnp.asarray(lr), jnp.asarray(hr)
   params = jax.device_put(params)
-  start = time.perf_counter()
-  forward(params, lr_fwd).block_until_ready()
-  forward_compile = time.perf_counter() - start
-  forward_time = median_time(lambda: forward(params, lr_fwd).block_until_ready(), repeats)
-
   state = {"params": jax.tree.map(jnp.copy, params)}  # Donated below; keep `params`.
   state["opt"] = optimizer.init(state["params"])
+
+  def run_forward():
+    forward(params, lr_fwd).block_until_ready()
 
   def run_step():
     state["params"], state["opt"], loss = step(state["params"], state["opt"], lr, hr)
     loss.block_until_ready()
 
-  start = time.perf_counter()
-  run_step()
-  step_compile = time.perf_counter() - start
-  step_time = median_time(run_step, repeats)
-  return forward_compile, forward_time, step_compile, step_time
+  return run_forward, run_step, timed(run_forward), timed(run_step)
 
 
-def torch_times(net, lr_fwd, lr, hr, scale, repeats):
-  """(forward, step) in seconds, eager as the official solver."""
+def torch_runners(net, lr_fwd, lr, hr, scale):
+  """(forward, step) closures, eager as the official solver, after one warm-up call each."""
   import torch  # pylint: disable=import-outside-toplevel
   import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
 
@@ -97,29 +89,26 @@ def torch_times(net, lr_fwd, lr, hr, scale, repeats):
     return torch.from_numpy(np.ascontiguousarray(array.transpose(0, 3, 1, 2))).float()
 
   lr_fwd, lr, hr = nchw(lr_fwd), nchw(lr), nchw(hr)
-
-  def forward():
-    with torch.no_grad():
-      net(F.interpolate(lr_fwd, scale_factor=scale, mode="nearest"))
-
   optim = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], 1e-4,
                            betas=(0.9, 0.999), eps=1e-8)
   loss_fn = torch.nn.L1Loss()
 
+  def forward():
+    net.eval()
+    with torch.no_grad():
+      net(F.interpolate(lr_fwd, scale_factor=scale, mode="nearest"))
+
   def step():
+    net.train()
     sr = net(F.interpolate(lr, scale_factor=scale, mode="nearest"))
     loss = loss_fn(sr, hr)
     optim.zero_grad()
     loss.backward()
     optim.step()
 
-  net.eval()
   forward()  # Warm-up (allocator, thread pool).
-  forward_time = median_time(forward, repeats)
-  net.train()
   step()
-  step_time = median_time(step, repeats)
-  return forward_time, step_time
+  return forward, step
 
 
 def main(argv=None) -> None:
@@ -145,7 +134,7 @@ def main(argv=None) -> None:
   device = jax.devices()[0]
   print(f"JAX {jax.__version__} on {device.platform} ({device.device_kind}), {torch_info}; "
         f"x{args.scale}, forward: 1 x {args.forward_size}^2 LR, train: {args.batch_size} x "
-        f"{args.patch_size}^2 LR, {args.dtype}, median of {args.repeats}")
+        f"{args.patch_size}^2 LR, {args.dtype}, best of {args.repeats}")
   header = (f"{'model':<14}{'params':>11}{'fwd jax':>10}{'fwd torch':>11}{'ratio':>7}"
             f"{'step jax':>10}{'step torch':>12}{'ratio':>7}{'compile fwd/step':>18}")
   print(header)
@@ -160,15 +149,27 @@ def main(argv=None) -> None:
     arch = models.model_arch(name, s)
     net = torch_twins.build_twin(arch)
     params = convert.torch_to_flax(net.state_dict(), arch)  # The same weights in both.
-    fc, fj, sc, sj = jax_times(arch, params, lr_fwd, lr, hr, args.repeats, jnp.dtype(args.dtype))
-    if args.no_torch:
-      ft = st = float("nan")
-    else:
-      ft, st = torch_times(net, lr_fwd, lr, hr, s, args.repeats)
+    jax_fwd, jax_step, compile_fwd, compile_step = jax_runners(
+        arch, params, lr_fwd, lr, hr, jnp.dtype(args.dtype))
+    runs = {"jax_fwd": jax_fwd}
+    if not args.no_torch:
+      torch_fwd, torch_step = torch_runners(net, lr_fwd, lr, hr, s)
+      runs["torch_fwd"] = torch_fwd
+    runs["jax_step"] = jax_step
+    if not args.no_torch:
+      runs["torch_step"] = torch_step
+    # Interleaved, best of --repeats: the machine may be shared, and a background load
+    # then slows both frameworks alike instead of whichever ran during it.
+    best = {key: float("inf") for key in runs}
+    for _ in range(args.repeats):
+      for key, run in runs.items():
+        best[key] = min(best[key], timed(run))
+    fj, sj = best["jax_fwd"], best["jax_step"]
+    ft, st = best.get("torch_fwd", float("nan")), best.get("torch_step", float("nan"))
     print(f"{name:<14}{models.official_param_count(arch):>11,}{fj * 1e3:>8.0f}ms"
           f"{ft * 1e3:>9.0f}ms{ft / fj:>7.2f}{sj * 1e3:>8.0f}ms{st * 1e3:>10.0f}ms"
-          f"{st / sj:>7.2f}{fc:>11.1f}s/{sc:.1f}s", flush=True)
-    del net, params
+          f"{st / sj:>7.2f}{compile_fwd:>11.1f}s/{compile_step:.1f}s", flush=True)
+    del net, params, runs
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ Each process then builds its own rows of every global batch
 
 Examples:
   >>> mesh = create_mesh()
-  >>> batch_sharding(mesh).spec
-  PartitionSpec('data',)
+  >>> tuple(batch_sharding(mesh).spec)
+  ('data',)
 """
 
 from __future__ import annotations

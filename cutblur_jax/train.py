@@ -60,9 +60,10 @@ from cutblur_jax.train_config import (base_config, config_summary, model_arch_fr
                                       parse_decay, policy_from_config, resolve_config)
 
 __all__ = [
-    "NonFiniteLossError", "OptimizerConfig", "TrainState", "base_config", "create_optimizer",
-    "create_train_state", "evaluate_model", "learning_rate_schedule", "random_flip_and_rotate",
-    "resolve_config", "train_and_evaluate", "train_step",
+    "NonFiniteLossError", "OptimizerConfig", "TrainState", "abstract_train_state",
+    "base_config", "baseline_metrics", "create_optimizer", "create_train_state",
+    "evaluate_model", "learning_rate_schedule", "random_flip_and_rotate", "resolve_config",
+    "train_and_evaluate", "train_step",
 ]
 
 logger = logging.getLogger(__name__)
@@ -110,8 +111,8 @@ def learning_rate_schedule(optimizer: OptimizerConfig) -> optax.Schedule:
 
   Examples:
     >>> schedule = learning_rate_schedule(OptimizerConfig(1e-4, (2, 4), 0.5))
-    >>> [float(schedule(i)) for i in (0, 1, 2, 4)]
-    [0.0001, 0.0001, 5e-05, 2.5e-05]
+    >>> [round(float(schedule(i)) * 1e5, 3) for i in (0, 1, 2, 4)]
+    [10.0, 10.0, 5.0, 2.5]
   """
   return optax.piecewise_constant_schedule(
       optimizer.learning_rate, {int(m): float(optimizer.gamma) for m in optimizer.milestones})
@@ -567,6 +568,7 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
   except BaseException:
     checkpoints.close()
     raise
+  writer = None
   try:
     valid_pairs = data.load_pairs(valid_set, num_workers=config.num_workers)
     if config.num_eval_images is not None:
@@ -625,7 +627,7 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
   finally:
     pipeline.close()
     checkpoints.close()
-    if "writer" in locals():
+    if writer is not None:
       writer.close()
   result.update(baseline)
   result["wall_time_s"] = time.perf_counter() - start_time

@@ -34,9 +34,10 @@ and the per-seed paired difference to ``none``) and writes a JSON report::
    "paired_difference": {setting: {metric: {"mean", "std", "n"}}},   # setting - none
    "wall_time_s": float}
 
-(``std`` is ``null`` for a single seed.) Every run lives in
-``WORKDIR/<setting>-seed<seed>``; rerunning the same command resumes unfinished
-runs and only re-measures finished ones.
+(``std`` is ``null`` for a single seed; ``train_wall_time_s`` is this invocation's
+``train_and_evaluate`` time, so a run finished earlier shows only its re-validation.)
+Every run lives in ``WORKDIR/<setting>-seed<seed>``; rerunning the same command resumes
+unfinished runs and only re-measures finished ones.
 
 Usage:
 
@@ -257,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   args = parse_args(argv)
   start = time.perf_counter()
   workdir = pathlib.Path(args.workdir or pathlib.Path("workdirs") / (
-      "hr_input-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S")))
+      "hr_input-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))).absolute()
   output = pathlib.Path(args.output) if args.output else workdir / "report.json"
   progress_bar = sys.stderr.isatty() if args.progress_bar is None else args.progress_bar
   base = load_config(args.config)
@@ -287,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
       runs.append(run)
       print(f"[{setting} seed {seed}] PSNR {run['psnr']:.2f} dB (bicubic "
             f"{run['bicubic_psnr']:.2f}), HR-input PSNR {run['hr_input_psnr']:.2f} dB, "
-            f"trained {run['train_wall_time_s']:.0f} s", flush=True)
+            f"train_and_evaluate {run['train_wall_time_s']:.0f} s", flush=True)
 
   summary, paired = summarize(runs, args.settings)
   overrides = {field: (list(value) if isinstance(value, tuple) else value)

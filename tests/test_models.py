@@ -98,7 +98,8 @@ def test_upsampler_factors_rejects(scale):
 def test_conv_init_matches_torch_bounds():
   arch = models.model_arch("EDSR", 2, num_blocks=1, num_channels=32)
   # An rbg key: threefry's sampler compiles slowly on CPU, and the distribution is the same.
-  params = models.create_model(arch).init(jax.random.key(0, impl="rbg"), jnp.zeros((1, 2, 2, 3)))
+  params = jax.jit(models.create_model(arch).init)(jax.random.key(0, impl="rbg"),
+                                                   jnp.zeros((1, 2, 2, 3)))
   params = params["params"]
   kernel, bias = params["blocks_0"]["conv_0"]["kernel"], params["blocks_0"]["conv_0"]["bias"]
   bound = 1 / math.sqrt(3 * 3 * 32)

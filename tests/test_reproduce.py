@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import pathlib
 
 import pytest
@@ -26,10 +27,17 @@ def script():
 
 @pytest.fixture(scope="module")
 def tiny_run(script, tmp_path_factory):
-  workdir = tmp_path_factory.mktemp("hr_input")
+  # Relative paths, as a user types them (orbax itself needs absolute ones).
+  cwd = tmp_path_factory.mktemp("cwd")
   argv = ["--seeds", "3", "--num_train_steps", "2", "--settings", "none", "moa",
-          "--workdir", str(workdir), "--output", str(workdir / "out" / "report.json"), *TINY]
-  return argv, workdir, script.main(argv)
+          "--workdir", "runs", "--output", "out/report.json", *TINY]
+  previous = os.getcwd()
+  os.chdir(cwd)
+  try:
+    report = script.main(argv)
+  finally:
+    os.chdir(previous)
+  return argv, cwd / "runs", report
 
 
 def _finite(value) -> bool:
@@ -38,7 +46,7 @@ def _finite(value) -> bool:
 
 def test_report_structure_and_finite_numbers(tiny_run):
   argv, workdir, report = tiny_run
-  on_disk = json.loads((workdir / "out" / "report.json").read_text())
+  on_disk = json.loads((workdir.parent / "out" / "report.json").read_text())
   assert on_disk == json.loads(json.dumps(report))
   assert report["seeds"] == [3] and report["settings"] == ["none", "moa"]
   assert report["scale"] == 2 and report["num_train_steps"] == 2
@@ -50,6 +58,7 @@ def test_report_structure_and_finite_numbers(tiny_run):
   assert [(run["setting"], run["seed"]) for run in report["runs"]] == [("none", 3), ("moa", 3)]
   for run in report["runs"]:
     assert run["steps"] == 2
+    assert run["workdir"] == str(workdir / f"{run['setting']}-seed3")
     for key in ("psnr", "ssim", "hr_input_psnr", "train_wall_time_s"):
       assert _finite(run[key]), (key, run[key])
     assert 0 < run["psnr"] < 60 and 0 < run["hr_input_psnr"] < 80 and 0 < run["ssim"] <= 1
@@ -80,8 +89,9 @@ def test_settings_differ_only_in_the_augmentation(tiny_run):
   assert none["seed"] == moa["seed"] == 3 and none["decay"] == moa["decay"]
 
 
-def test_rerun_resumes_and_measures_the_same_models(script, tiny_run):
+def test_rerun_resumes_and_measures_the_same_models(script, tiny_run, monkeypatch):
   argv, workdir, report = tiny_run
+  monkeypatch.chdir(workdir.parent)
   again = script.main(argv)
   for first, second in zip(report["runs"], again["runs"]):
     assert second["steps"] == first["steps"] == 2
@@ -106,7 +116,8 @@ def test_statistics_and_table(script):
   assert lines[0] == "| setting | seeds | PSNR (dB) | SSIM | HR-input PSNR (dB) |"
   assert lines[2] == "| none | 3 | 31.00 ± 1.00 | 0.5000 ± 0.0000 | 41.00 ± 1.00 |"
   assert lines[4] == "| bicubic | - | 29.50 | 0.4000 | - |"
-  assert lines[5] == "| moa - none (paired) | 3 | +0.00 ± 1.00 | +0.0000 ± 0.0000 | +6.00 ± 1.00 |"
+  assert lines[5] == ("| moa - none (paired) | 3 | +0.00 ± 1.00 | +0.0000 ± 0.0000 "
+                      "| +6.00 ± 1.00 |")
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -221,3 +221,19 @@ def test_abstract_train_state_matches_the_real_one(moa_state):
   for abstract, leaf in zip(jax.tree.leaves((params, opt_state)), jax.tree.leaves(real)):
     assert abstract.shape == leaf.shape and abstract.dtype == leaf.dtype
     assert abstract.sharding == leaf.sharding
+
+
+def test_public_api_is_documented():
+  from cutblur_jax import logging_utils, sharding, train_checkpoints, train_config
+  for module in (train, sharding, train_config, train_checkpoints, logging_utils):
+    assert module.__doc__ and len(module.__doc__) > 200, module.__name__
+  for name in train.__all__:
+    obj = getattr(train, name)
+    assert obj.__doc__ and obj.__doc__.strip(), name
+  for module, names in ((sharding, ("initialize_distributed", "create_mesh", "batch_sharding",
+                                    "replicated_sharding", "check_batch_size", "replicate",
+                                    "to_local")),
+                        (train_config, ("base_config", "resolve_config", "parse_decay",
+                                        "model_arch_from_config", "policy_from_config"))):
+    for name in names:
+      assert getattr(module, name).__doc__, (module.__name__, name)

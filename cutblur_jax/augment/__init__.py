@@ -13,7 +13,7 @@ everything is a pure function of a JAX PRNG key:
   paper's presets) and ``apply_augment(key, hr, lr, policy) -> (hr, lr, mask,
   index)``.
 * Combinators ``chain(*ops)`` and ``one_of(ops, weights)`` for custom policies.
-* Boxes: ``Box``, ``sample_box``, ``box_mask``.
+* Boxes: ``Box``, ``sample_box``, ``box_mask``, ``box_row_mask``.
 
 Images are ``[N, H, W, C]`` floats in [0, 255]; ``hr`` and ``lr`` have the
 same shape (bring LR to HR size with ``cutblur_jax.image.upsample_nearest``).
@@ -29,7 +29,7 @@ Examples:
 
 from __future__ import annotations
 
-from cutblur_jax.augment.boxes import Box, box_mask, sample_box
+from cutblur_jax.augment.boxes import Box, box_mask, box_row_mask, sample_box
 from cutblur_jax.augment.combinators import Chain, OneOf, chain, one_of
 from cutblur_jax.augment.ops import (
     BlendParams, CutBlurParams, CutMixParams, CutMixupParams, CutoutParams,
@@ -58,7 +58,7 @@ __all__ = [
     "BlendParams", "RGBParams", "MixupParams", "CutoutParams", "CutMixParams",
     "CutMixupParams", "CutBlurParams", "SoftCutBlurParams", "DegradationMixupParams",
     # boxes
-    "Box", "sample_box", "box_mask",
+    "Box", "sample_box", "box_mask", "box_row_mask",
     # policies
     "Policy", "moa", "apply_augment", "OP_NAMES", "normalize_output",
     # combinators

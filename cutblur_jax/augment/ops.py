@@ -31,7 +31,7 @@ Invariants:
   the samplers): every image gets its own gate, ``v``, box, side and channel
   permutation (fields ``[N]``); partners for mixup/CutMix/CutMixup still come
   from one random permutation of the batch.
-* Shapes never depend on a draw: boxes are iota masks (``boxes.box_mask``),
+* Shapes never depend on a draw: boxes are iota masks (``boxes.box_row_mask``),
   so everything works under ``jit``, ``vmap`` and ``grad``.
 * A sampler makes all its draws from one ``jax.random.bits`` call on its key
   (transforms in ``_sampling``: inverse-CDF normals, loop-free Marsaglia-Tsang
@@ -87,7 +87,7 @@ import numpy as np
 
 from cutblur_jax.augment import _checks
 from cutblur_jax.augment import _sampling
-from cutblur_jax.augment.boxes import BOX_WORDS, Box, box_from_bits, box_mask
+from cutblur_jax.augment.boxes import BOX_WORDS, Box, box_from_bits, box_row_mask
 
 __all__ = [
     "BlendParams", "RGBParams", "MixupParams", "CutoutParams", "CutMixParams",
@@ -196,16 +196,16 @@ def _beta(bits: jax.Array, alpha: Any) -> jax.Array:
   return _sampling.beta(bits, jnp.where(jnp.asarray(alpha) > 0, alpha, 1.0))
 
 
-def _per_image(value: jax.Array) -> jax.Array:
-  """Reshapes a ``()`` or ``[N]`` param to broadcast against ``[N, H, W, C]``."""
+def _per_image(value: jax.Array, ndim: int = 4) -> jax.Array:
+  """Reshapes a ``()`` or ``[N]`` param to broadcast against ``ndim``-D images."""
   value = jnp.asarray(value)
-  return value if value.ndim == 0 else value.reshape(-1, 1, 1, 1)
+  return value if value.ndim == 0 else value.reshape((-1,) + (1,) * (ndim - 1))
 
 
 def _mix(v: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
   """``v * a + (1 - v) * b`` in float32 or wider, cast back to ``a.dtype``."""
   compute = jnp.promote_types(a.dtype, jnp.float32)
-  v = _per_image(v).astype(compute)
+  v = _per_image(v, a.ndim).astype(compute)
   return (v * a.astype(compute) + (1 - v) * b.astype(compute)).astype(a.dtype)
 
 
@@ -213,10 +213,16 @@ def _take_partner(x: jax.Array, partner: jax.Array) -> jax.Array:
   return jnp.take(x, partner, axis=0)
 
 
-def _region(params_box: Box, inside: jax.Array, applied: jax.Array, h: int, w: int):
-  """The pixels an op writes: the box (``inside``) or its complement, where applied."""
-  in_box = box_mask(params_box, h, w)
-  return _per_image(applied) & jnp.where(_per_image(inside), in_box, ~in_box)
+def _rows(x: jax.Array) -> jax.Array:
+  """The ``[N, H, W * C]`` view the box ops select on (see ``boxes.box_row_mask``)."""
+  n, h, w, c = x.shape
+  return x.reshape(n, h, w * c)
+
+
+def _region(box: Box, inside: jax.Array, applied: jax.Array, shape: Sequence[int]):
+  """The pixels an op writes, on the rows view: the box or its complement, where applied."""
+  in_box = box_row_mask(box, shape[1], shape[2], shape[3])
+  return _per_image(applied, 3) & jnp.where(_per_image(inside, 3), in_box, ~in_box)
 
 
 def _draws(fn):
@@ -552,8 +558,9 @@ def apply_cutmix(params: CutMixParams, hr: jax.Array,
                  lr: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Pastes the partner's box at the same place in hr and lr."""
   hr, lr = _checks.check_images(hr, lr, op="apply_cutmix")
-  region = _per_image(params.applied) & box_mask(params.box, hr.shape[1], hr.shape[2])
-  return tuple(jnp.where(region, _take_partner(x, params.partner), x) for x in (hr, lr))
+  region = _per_image(params.applied, 3) & box_row_mask(params.box, *hr.shape[1:])
+  return tuple(jnp.where(region, _take_partner(_rows(x), params.partner), _rows(x))
+               .reshape(x.shape) for x in (hr, lr))
 
 
 def cutmix(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
@@ -635,13 +642,14 @@ def apply_cutmixup(params: CutMixupParams, hr: jax.Array,
                    lr: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Mixes the partner in (or pastes it) inside the box or outside it, in hr and lr alike."""
   hr, lr = _checks.check_images(hr, lr, op="apply_cutmixup")
-  region = _region(params.box, params.inside, params.applied, hr.shape[1], hr.shape[2])
-  mixup_applied = _per_image(params.mixup_applied)
+  region = _region(params.box, params.inside, params.applied, hr.shape)
+  mixup_applied = _per_image(params.mixup_applied, 3)
   outputs = []
   for x in (hr, lr):
-    other = _take_partner(x, params.partner)
-    mixed = jnp.where(mixup_applied, _mix(params.v, x, other), other)
-    outputs.append(jnp.where(region, mixed, x))
+    rows = _rows(x)
+    other = _take_partner(rows, params.partner)
+    mixed = jnp.where(mixup_applied, _mix(params.v, rows, other), other)
+    outputs.append(jnp.where(region, mixed, rows).reshape(x.shape))
   return tuple(outputs)
 
 
@@ -715,8 +723,8 @@ def apply_cutblur(params: CutBlurParams, hr: jax.Array,
                   lr: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Pastes HR into LR inside the box (``inside``) or around it; hr is returned unchanged."""
   hr, lr = _checks.check_images(hr, lr, op="apply_cutblur")
-  region = _region(params.box, params.inside, params.applied, hr.shape[1], hr.shape[2])
-  return hr, jnp.where(region, hr, lr)
+  region = _region(params.box, params.inside, params.applied, hr.shape)
+  return hr, jnp.where(region, _rows(hr), _rows(lr)).reshape(lr.shape)
 
 
 def cutblur(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
@@ -791,8 +799,9 @@ def apply_soft_cutblur(params: SoftCutBlurParams, hr: jax.Array,
                        lr: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Blends HR into LR, ``lr <- v * hr + (1 - v) * lr``, inside the box or around it."""
   hr, lr = _checks.check_images(hr, lr, op="apply_soft_cutblur")
-  region = _region(params.box, params.inside, params.applied, hr.shape[1], hr.shape[2])
-  return hr, jnp.where(region, _mix(params.v, hr, lr), lr)
+  region = _region(params.box, params.inside, params.applied, hr.shape)
+  hr_rows, lr_rows = _rows(hr), _rows(lr)
+  return hr, jnp.where(region, _mix(params.v, hr_rows, lr_rows), lr_rows).reshape(lr.shape)
 
 
 def soft_cutblur(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,

@@ -61,7 +61,7 @@ from jax import lax
 from cutblur_jax.augment import _checks
 from cutblur_jax.augment import ops
 
-# The op of a policy entry: (key, hr, lr, entry) -> (hr, lr, mask), mask [N, H, W, 1].
+# What every policy entry and combinator returns: (hr, lr, mask), mask [N, H, W, 1].
 Output = tuple[jax.Array, jax.Array, jax.Array]
 
 MOA_AUGS = ("blend", "rgb", "mixup", "cutout", "cutmix", "cutmixup", "cutblur")
@@ -383,9 +383,10 @@ def apply_augment(key: jax.Array, hr: jax.Array, lr: jax.Array,
   Examples:
     >>> hr = jnp.full((4, 16, 16, 3), 128.0)
     >>> lr = jnp.full((4, 16, 16, 3), 64.0)
-    >>> hr2, lr2, mask, index = apply_augment(jax.random.key(0), hr, lr, moa())
-    >>> mask.shape, index.dtype
-    ((4, 16, 16, 1), dtype('int32'))
+    >>> policy = Policy(["cutblur", "cutout"], [1.0, 1.0], [0.7, 0.5])
+    >>> hr2, lr2, mask, index = apply_augment(jax.random.key(0), hr, lr, policy)
+    >>> mask.shape, index.dtype, policy.augs[int(index)] in ("cutblur", "cutout")
+    ((4, 16, 16, 1), dtype('int32'), True)
   """
   if not isinstance(policy, Policy):
     raise TypeError(f"apply_augment: `policy` must be a cutblur_jax.augment.Policy "
