@@ -12,6 +12,8 @@ all three alike; each number is the median over rounds.
   cores): the network twin of ``tests/torch_twins.py`` (the official module layout) in
   ``solver.py``'s loop: nearest ``F.interpolate``, forward, ``L1Loss``, backward,
   ``Adam.step`` (no augmentation: the official augmentations run on the host in Python).
+* Wall and CPU time (``time.process_time`` of the process running the step: all its
+  threads) per step; on a shared machine the CPU time is the steadier of the two.
 * FLOPs: XLA's cost analysis of the compiled step; achieved FLOP/s = FLOPs / step time;
   with ``--peak_tflops`` also the model FLOP utilisation.
 
@@ -61,14 +63,14 @@ def _jax_runner(arch, policy, batch, optimizer):
   compile_s = time.perf_counter() - start
   holder = {"state": state}
 
-  def run(steps: int) -> float:
+  def run(steps: int) -> tuple[float, float]:
     state = holder["state"]
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
       state, metrics = train.train_step(state, batch, key)
     jax.block_until_ready((state, metrics))
     holder["state"] = state
-    return (time.perf_counter() - start) / steps
+    return (time.perf_counter() - start) / steps, (time.process_time() - start_cpu) / steps
 
   run(1)  # the first call also loads the executable
   return run, compile_s, _flops(compiled)
@@ -92,8 +94,8 @@ def _torch_worker(connection, arch, batch_np, lr) -> None:
   lr_images = torch.from_numpy(batch_np["lr"]).permute(0, 3, 1, 2).float().contiguous()
   scale = hr.shape[2] // lr_images.shape[2]
 
-  def run(steps: int) -> float:
-    start = time.perf_counter()
+  def run(steps: int) -> tuple[float, float]:
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
       inputs = F.interpolate(lr_images, scale_factor=scale, mode="nearest")
       loss = loss_fn(net(inputs), hr)
@@ -101,7 +103,7 @@ def _torch_worker(connection, arch, batch_np, lr) -> None:
       loss.backward()
       optim.step()
     loss.item()
-    return (time.perf_counter() - start) / steps
+    return (time.perf_counter() - start) / steps, (time.process_time() - start_cpu) / steps
 
   run(1)
   connection.send(("ready", torch.get_num_threads(), torch.__version__))
@@ -123,7 +125,7 @@ def _torch_runner(arch, batch_np, lr):
   process.start()
   _, threads, version = parent.recv()
 
-  def run(steps: int) -> float:
+  def run(steps: int) -> tuple[float, float]:
     parent.send(steps)
     return parent.recv()
 
@@ -177,8 +179,10 @@ def main(argv=None) -> dict:
     close_torch()
   results = {}
   for name, samples in times.items():
-    step_s = statistics.median(samples)
-    row = {"step_s": step_s, "images_per_s": args.batch_size / step_s, "samples_s": samples}
+    step_s = statistics.median(wall for wall, _ in samples)
+    cpu_s = statistics.median(cpu for _, cpu in samples)
+    row = {"step_s": step_s, "cpu_s": cpu_s, "images_per_s": args.batch_size / step_s,
+           "samples_s": [wall for wall, _ in samples], "samples_cpu_s": [cpu for _, cpu in samples]}
     flops = info.get(name, {}).get("flops") or info["jax_none"]["flops"]
     if flops:
       row["flops"] = flops
@@ -198,26 +202,33 @@ def main(argv=None) -> dict:
   }
   print(f"\n{header['setup']}; {header['device']}; {header['host']}; jax {header['jax']}"
         + (f"; torch {torch_threads}" if torch_threads else ""))
-  print("\n| step | time/step (s) | images/s | vs JAX no-aug | XLA GFLOP/step | achieved GFLOP/s |")
-  print("|---|---|---|---|---|---|")
+  print("\n| step | wall s/step | images/s | wall vs JAX no-aug | CPU s/step | CPU vs JAX no-aug "
+        "| XLA GFLOP/step | achieved GFLOP/s |")
+  print("|---|---|---|---|---|---|---|---|")
   labels = {"jax_moa": "JAX, MoA (all 7 augmentations)", "jax_none": "JAX, no augmentation",
             "torch_none": "PyTorch, no augmentation (same network and loop)"}
-  base = results["jax_none"]["step_s"]
+  base, base_cpu = results["jax_none"]["step_s"], results["jax_none"]["cpu_s"]
   for name, row in results.items():
     gflop = f"{row['flops'] / 1e9:.1f}" if row.get("flops") else "n/a"
     achieved = f"{row['tflops_per_s'] * 1e3:.1f}" if row.get("tflops_per_s") else "n/a"
+    if row.get("mfu") is not None:
+      achieved += f" (MFU {100 * row['mfu']:.1f}%)"
     if name == "torch_none":
       gflop += " (XLA's count)"
     print(f"| {labels[name]} | {row['step_s']:.3f} | {row['images_per_s']:.2f} | "
-          f"{row['step_s'] / base:.3f}x | {gflop} | {achieved} |")
+          f"{row['step_s'] / base:.3f}x | {row['cpu_s']:.3f} | {row['cpu_s'] / base_cpu:.3f}x | "
+          f"{gflop} | {achieved} |")
   moa_overhead = results["jax_moa"]["step_s"] / base - 1
-  print(f"\nMoA overhead: {100 * moa_overhead:+.1f}% of the no-augmentation step.")
+  moa_cpu_overhead = results["jax_moa"]["cpu_s"] / base_cpu - 1
+  print(f"\nMoA overhead: {100 * moa_overhead:+.1f}% wall, {100 * moa_cpu_overhead:+.1f}% CPU time "
+        "of the no-augmentation step.")
   if "torch_none" in results:
-    print(f"PyTorch / JAX (no augmentation): {results['torch_none']['step_s'] / base:.2f}x "
-          "the step time.")
+    print(f"PyTorch / JAX (no augmentation): {results['torch_none']['step_s'] / base:.2f}x wall, "
+          f"{results['torch_none']['cpu_s'] / base_cpu:.2f}x CPU time.")
   print(f"Compile: MoA step {info['jax_moa']['compile_s']:.1f} s, no-aug step "
         f"{info['jax_none']['compile_s']:.1f} s.")
-  output = {"header": header, "results": results, "moa_overhead": moa_overhead}
+  output = {"header": header, "results": results, "moa_overhead": moa_overhead,
+            "moa_cpu_overhead": moa_cpu_overhead}
   if args.json:
     pathlib.Path(args.json).write_text(json.dumps(output, indent=2))
   return output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import functools
 import inspect
 
@@ -14,6 +15,7 @@ from absl.testing import parameterized
 
 import reference_augments as ref
 from cutblur_jax import augment
+from cutblur_jax.augment import boxes, combinators, ops, policy
 
 # name -> (op, sampler, apply, NumPy port apply, options used in the tests)
 OPS = {
@@ -438,9 +440,16 @@ def test_api_of_the_rest():
 
 
 def test_docstring_examples_run():
-  import doctest  # pylint: disable=g-import-not-at-top
-  from cutblur_jax.augment import boxes, combinators, ops, policy  # pylint: disable=g-import-not-at-top
   for module in (augment, boxes, combinators, ops, policy):
     result = doctest.testmod(module, extraglobs={"jax": jax, "jnp": jnp},
                              optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def test_legacy_uint32_keys_give_the_same_draws():
+  hr, lr = map(jnp.asarray, make_images())
+  for op in (augment.cutblur, augment.mixup):
+    typed = op(jax.random.key(3), hr, lr)
+    legacy = op(jax.random.PRNGKey(3), hr, lr)
+    for a, b in zip(typed, legacy):
+      np.testing.assert_array_equal(a, b)

@@ -186,6 +186,7 @@ def test_permutations_are_uniform():
 
 
 def test_cutout_drop_rate_and_independence():
+  # draw() passes alpha traced, which takes the dense path (one word per pixel).
   keep = draw(augment.sample_cutout_params, 50, seed=10, shape=(8, 32, 32, 3), alpha=0.1).keep
   assert keep.shape == (50, 8, 32, 32, 1)  # one draw per pixel, shared by the channels
   assert_rate(~keep, 0.1, "drop rate")
@@ -195,6 +196,29 @@ def test_cutout_drop_rate_and_independence():
   # The MoA drop rate, 0.001, over a million pixels.
   keep = draw(augment.sample_cutout_params, 16, seed=11, shape=(16, 64, 64, 3), alpha=0.001).keep
   assert_rate(~keep, 0.001, "drop rate 0.001")
+
+
+def test_sparse_cutout_path_is_the_same_bernoulli_field():
+  shape, alpha, n, pixels = (2, 32, 32, 3), 0.01, 2000, 2 * 32 * 32
+  assert _sampling.sparse_bernoulli_capacity(pixels, alpha) is not None
+  keys = jax.random.split(jax.random.key(19), n)
+  # A Python alpha takes the sparse path (one word per dropped pixel).
+  keep = jax.jit(jax.vmap(lambda k: augment.sample_cutout_params(k, shape, alpha=alpha).keep))(keys)
+  dropped = ~np.asarray(keep)[..., 0]
+  counts = dropped.reshape(n, -1).sum(axis=1)
+  mean, var = pixels * alpha, pixels * alpha * (1 - alpha)  # Binomial(pixels, alpha)
+  assert abs(counts.mean() - mean) < Z * np.sqrt(var / n)
+  assert abs(counts.var() / var - 1) < Z * np.sqrt(2 / (n - 1))
+  # Every pixel equally likely: about n * alpha = 20 drops each.
+  assert scipy.stats.chisquare(dropped.sum(axis=0).ravel()).pvalue > P_MIN
+  assert_rate(dropped[..., 1:] & dropped[..., :-1], alpha ** 2, "neighbours")
+  assert_rate(dropped[:, 0] & dropped[:, 1], alpha ** 2, "images")
+  # The same law as the dense path: drop counts compared by a chi-square contingency test.
+  dense = ~draw(augment.sample_cutout_params, n, seed=20, shape=shape, alpha=alpha).keep
+  dense_counts = dense.reshape(n, -1).sum(axis=1)
+  bins = [0, 14, 17, 19, 21, 23, 26, 10 ** 6]
+  table = [np.histogram(c, bins)[0] for c in (counts, dense_counts)]
+  assert scipy.stats.chi2_contingency(table).pvalue > P_MIN
 
 
 @pytest.mark.parametrize("sampler,options", [

@@ -18,6 +18,15 @@ Transforms (``b`` are uniform uint32 words):
   probability is within ``m / 2^24`` (relative) of ``1 / m``.
 * ``permutation(b)``: ``argsort`` of ``N`` words: uniform up to ties, which
   have probability below ``N^2 / 2^33``.
+* ``sparse_bernoulli(b, p, size)``: ``size`` i.i.d. ``Bernoulli(p)`` flags
+  from one word per *set* flag: the gaps between set flags of a Bernoulli
+  process are i.i.d. geometric, ``floor(log(u) / log(1 - p)) + 1``, so their
+  cumulative sums are the positions. For cutout's ``p = 0.001`` over a
+  16 x 192 x 192 batch that is ~900 words instead of 590k (threefry on CPU
+  costs about 3 ms per million words). The number of flags is capped at
+  ``sparse_bernoulli_capacity(size, p) = ceil(size p + 10 sqrt(size p) + 30)``,
+  which a Bernoulli(p) field exceeds with probability below 1e-18 (Chernoff),
+  far below the 2^-24 resolution of the uniforms themselves.
 * ``beta(b, a)``: ``Beta(a, a)`` as ``G1 / (G1 + G2)`` with ``G ~ Gamma(a)``,
   computed in log space. Each gamma is Marsaglia and Tsang's method for shape
   ``a + 1`` (acceptance at least 95%) with ``GAMMA_PROPOSALS`` proposals
@@ -102,3 +111,33 @@ def beta(bits: jax.Array, a: jax.Array) -> jax.Array:
   a = jnp.asarray(a, jnp.float32)
   half = BETA_WORDS // 2
   return jax.nn.sigmoid(_log_gamma(bits[..., :half], a) - _log_gamma(bits[..., half:], a))
+
+
+def sparse_bernoulli_capacity(size: int, p) -> int | None:
+  """Words ``sparse_bernoulli`` needs for ``size`` flags, or None where dense is cheaper.
+
+  None also for a traced ``p`` (the capacity must be static) and for ``p <= 0``
+  or ``p >= 1``.
+  """
+  try:
+    p = float(p)
+  except (TypeError, jax.errors.ConcretizationTypeError):
+    return None
+  if not 0.0 < p < 1.0:
+    return None
+  mean = size * p
+  capacity = math.ceil(mean + 10.0 * math.sqrt(mean) + 30.0)
+  # Dense wins past ~1/8 of the flags; positions are int32 sums of gaps clipped to size + 1.
+  if capacity > size // 8 or capacity * (size + 1) >= 2 ** 31:
+    return None
+  return capacity
+
+
+def sparse_bernoulli(bits: jax.Array, p, size: int) -> jax.Array:
+  """``size`` i.i.d. ``Bernoulli(p)`` bools from ``[capacity]`` words (see module docstring)."""
+  log_q = jnp.log1p(-jnp.asarray(p, jnp.float32))  # log(1 - p) < 0
+  gaps = jnp.floor(jnp.log(open_unit(bits)) / log_q) + 1.0
+  gaps = jnp.minimum(gaps, size + 1.0).astype(jnp.int32)  # clip: positions stay in int32
+  positions = jnp.cumsum(gaps) - 1
+  # Positions increase strictly, so no two updates collide; those past the end are dropped.
+  return jnp.zeros((size,), bool).at[positions].set(True, mode="drop")

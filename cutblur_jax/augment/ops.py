@@ -52,7 +52,11 @@ rgb                 one permutation of the 3 channels [B, 3] for hr and lr.
 mixup               ``v ~ Beta(alpha, alpha)`` [B]; partner = a permutation
                     of the batch; ``x <- v * x + (1 - v) * x[partner]``.
 cutout              each LR pixel (all channels) dropped with probability
-                    ``alpha``; hr unchanged; the mask is returned.
+                    ``alpha``, independently; hr unchanged; the mask is
+                    returned. A concrete small ``alpha`` (MoA's 0.001) draws
+                    the gaps between dropped pixels instead of one word per
+                    pixel: the same Bernoulli field, ~3x faster on CPU
+                    (``_sampling.sparse_bernoulli``).
 cutmix              a box (``boxes.sample_box``); the partner's box pasted at
                     the same place in hr and lr.
 cutmixup            a box, a partner, ``v ~ Beta(mixup_alpha, mixup_alpha)``
@@ -79,6 +83,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from typing import Any, NamedTuple, Sequence
 
 import jax
@@ -468,19 +473,29 @@ def sample_cutout_params(key: jax.Array, shape: Sequence[int], *, prob: float = 
 
   Returns:
     ``CutoutParams`` with ``keep`` bool ``[N, H, W, 1]``.
+
+  A Python ``alpha`` small enough that few pixels drop draws only the gaps
+  between dropped pixels (one random word each); a large or traced ``alpha``
+  draws one word per pixel. Both give i.i.d. ``Bernoulli(alpha)`` drops, but
+  not the same pixels for the same key.
   """
   shape = _checks.check_shape(shape, op="cutout")
   _checks.check_prob(prob, "prob", op="cutout")
   _checks.check_alpha(alpha, "alpha", op="cutout", upper=1.0)
-  return _draw_cutout(key, shape=shape, per_sample=bool(per_sample), prob=prob, alpha=alpha)
+  return _draw_cutout(key, shape=shape, per_sample=bool(per_sample), prob=prob, alpha=alpha,
+                      max_drops=_sampling.sparse_bernoulli_capacity(math.prod(shape[:3]), alpha))
 
 
-@_draws
-def _draw_cutout(key, *, shape, prob, alpha, per_sample):
+@functools.partial(jax.jit, static_argnames=("shape", "per_sample", "max_drops"))
+def _draw_cutout(key, *, shape, prob, alpha, per_sample, max_drops):
   n, h, w, _ = shape
-  words, pixel_words = _words(key, shape, per_sample, 1, (n, h, w, 1))
-  return CutoutParams(applied=_gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
-                      keep=_sampling.unit(pixel_words) >= alpha)
+  if max_drops is None:  # one word per pixel
+    words, pixel_words = _words(key, shape, per_sample, 1, (n, h, w, 1))
+    keep = _sampling.unit(pixel_words) >= alpha
+  else:  # few drops: one word per dropped pixel (see _sampling.sparse_bernoulli)
+    words, gap_words = _words(key, shape, per_sample, 1, (max_drops,))
+    keep = ~_sampling.sparse_bernoulli(gap_words, alpha, n * h * w).reshape(n, h, w, 1)
+  return CutoutParams(applied=_gate(words[..., 0], prob, jnp.asarray(alpha) > 0), keep=keep)
 
 
 def apply_cutout(params: CutoutParams, hr: jax.Array,
