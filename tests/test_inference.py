@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ import skimage.data
 
 torch = pytest.importorskip("torch")
 
-from cutblur_jax import checkpoint, convert, image, inference, models  # noqa: E402
+from cutblur_jax import image, inference, models  # noqa: E402
 from cutblur_jax.data.io import read_image, write_image  # noqa: E402
 import torch_twins  # noqa: E402
 
