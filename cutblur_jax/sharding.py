@@ -148,7 +148,8 @@ def check_batch_size(batch_size: int, mesh: Mesh) -> None:
     >>> check_batch_size(16, create_mesh())
   """
   devices = mesh.devices.size
-  if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+  if (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+      or batch_size < 1):
     raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
   if batch_size % devices:
     raise ValueError(

@@ -240,7 +240,7 @@ def create_train_state(key: jax.Array, arch: Mapping[str, Any], *,
 
 def abstract_train_state(arch: Mapping[str, Any], optimizer: OptimizerConfig,
                          mesh: jax.sharding.Mesh) -> tuple[Any, Any]:
-  """``(params, opt_state)`` as ``ShapeDtypeStruct`` trees with replicated shardings (for restore)."""
+  """``(params, opt_state)`` as ``ShapeDtypeStruct`` trees replicated over ``mesh`` (for restore)."""
   from cutblur_jax import models  # pylint: disable=g-import-not-at-top
 
   model = models.create_model(dict(arch))
@@ -252,7 +252,8 @@ def abstract_train_state(arch: Mapping[str, Any], optimizer: OptimizerConfig,
   return jax.tree.map(with_sharding, params), jax.tree.map(with_sharding, opt_state)
 
 
-def random_flip_and_rotate(key: jax.Array, hr: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
+def random_flip_and_rotate(key: jax.Array, hr: jax.Array,
+                           lr: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Random h-flip, v-flip and transpose, each with probability 1/2, drawn per sample.
 
   The same transform is applied to a sample's HR and LR patch, as the
@@ -444,13 +445,15 @@ def evaluate_model(params: Any, arch: Mapping[str, Any], pairs: Sequence[Any],
     else:
       sr = np.asarray(inference.super_resolve(local_params, dict(arch), pair.lr))
     if sr.shape != pair.hr.shape:
-      raise ValueError(f"super_resolve gave {sr.shape} for {pair.name!r}, expected {pair.hr.shape}.")
+      raise ValueError(f"super_resolve gave {sr.shape} for {pair.name!r}, expected "
+                       f"{pair.hr.shape}.")
     psnrs.append(float(metrics.psnr(sr, pair.hr, **protocol)))
     ssims.append(float(metrics.ssim(sr, pair.hr, **protocol)))
     if index < num_samples:
       scale = _input_scale(pair)
       height, width = pair.hr.shape[:2]
-      side_y, side_x = min(sample_size, height) // scale * scale, min(sample_size, width) // scale * scale
+      side_y = min(sample_size, height) // scale * scale
+      side_x = min(sample_size, width) // scale * scale
       y0, x0 = (height - side_y) // 2 // scale * scale, (width - side_x) // 2 // scale * scale
       crop = (slice(y0, y0 + side_y), slice(x0, x0 + side_x))
       lr_crop = pair.lr[y0 // scale:(y0 + side_y) // scale, x0 // scale:(x0 + side_x) // scale]
@@ -534,7 +537,8 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
       the last good one.
   """
   from cutblur_jax import data, metrics  # pylint: disable=g-import-not-at-top
-  from cutblur_jax.logging_utils import MetricWriter, write_json_atomic  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from cutblur_jax.logging_utils import MetricWriter, write_json_atomic
   from cutblur_jax.train_checkpoints import TrainCheckpointer  # pylint: disable=g-import-not-at-top
 
   start_time = time.perf_counter()
@@ -555,7 +559,8 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
       differences = _arch_differences(stored_arch, arch)
       if differences:
         raise ValueError(f"Work directory {workdir} holds a checkpoint of another architecture ("
-                         f"{'; '.join(differences)}); use a new --workdir or the same model settings.")
+                         f"{'; '.join(differences)}); use a new --workdir or the same model "
+                         "settings.")
     resume_step = checkpoints.latest_step()
     pretrained = None
     if config.pretrain and resume_step is None:

@@ -139,7 +139,7 @@ class TrainCheckpointer:
 
   def save_latest(self, step: int, params: Any, opt_state: Any, arch: Mapping[str, Any],
                   train_meta: Mapping[str, Any]) -> None:
-    """Saves the full training state of ``step`` (asynchronously); drops the oldest beyond ``keep``."""
+    """Saves the training state of ``step`` (asynchronously); drops the oldest beyond ``keep``."""
     if step in self.latest.all_steps():
       return
     self.latest.save(int(step), args=ocp.args.Composite(

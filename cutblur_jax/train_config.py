@@ -49,7 +49,7 @@ from typing import Any, Sequence
 import ml_collections
 from ml_collections import config_dict
 
-MODEL_NAMES = ("EDSR", "RCAN", "CARN")
+MODEL_NAMES = ("EDSR", "RCAN", "CARN")  # the networks; ``models.PRESETS`` adds "EDSR-baseline"
 ARCH_FIELDS = ("num_blocks", "num_channels", "res_scale", "num_groups", "reduction")
 POLICY_FIELDS = ("augs", "prob", "alpha", "mix_p")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -78,7 +78,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_sample_images = 2  # LR/SR/HR triples written to TensorBoard per evaluation
   c.progress_bar = True
   # --- model (option.py) --------------------------------------------------------------
-  c.model = "EDSR"
+  c.model = "EDSR"  # EDSR, EDSR-baseline (16 x 64), RCAN or CARN
   c.pretrain = ""  # a checkpoint or work directory to fine-tune from (head/tail may differ)
   c.num_blocks = config_dict.placeholder(int)
   c.num_channels = config_dict.placeholder(int)
@@ -144,7 +144,8 @@ def parse_decay(decay: str) -> tuple[int, ...]:
   try:
     thousands = [int(part) for part in decay.split("-")]
   except ValueError:
-    raise ValueError(f"`decay` must be like '200-400-600' (thousands of steps), got {decay!r}.") from None
+    raise ValueError(
+        f"`decay` must be like '200-400-600' (thousands of steps), got {decay!r}.") from None
   if any(t < 0 for t in thousands) or thousands != sorted(set(thousands)):
     raise ValueError(f"`decay` milestones must be non-negative and increasing, got {decay!r}.")
   return tuple(1000 * t for t in thousands)
@@ -197,7 +198,7 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
       touched, so this is safe before ``jax.distributed.initialize``.
 
   Examples:
-    >>> c = resolve_config({"model": "CARN", "dataset": "DIV2K_SR", "use_moa": True})  # doctest: +SKIP
+    >>> c = resolve_config({"model": "CARN", "use_moa": True})  # doctest: +SKIP
     >>> c.batch_size, c.decay, c.prob[0]  # doctest: +SKIP
     (64, '400', 0.2)
   """
@@ -212,8 +213,8 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
     resolved[key] = tuple(value) if isinstance(value, list) else value
   c = resolved
 
-  if c.model not in MODEL_NAMES:
-    raise ValueError(f"Unknown model {c.model!r}; use one of {', '.join(MODEL_NAMES)}.")
+  if c.model not in models.PRESETS:
+    raise ValueError(f"Unknown model {c.model!r}; use one of {', '.join(models.PRESETS)}.")
   if c.dtype not in DTYPES:
     raise ValueError(f"`dtype` must be one of {', '.join(DTYPES)}, got {c.dtype!r}.")
   for name in ("scale", "patch_size"):
@@ -234,11 +235,12 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
       c[name] = arch[name]
 
   # Training presets (make_template's order: model first, then task).
+  network = arch["model"]  # "EDSR-baseline" is an EDSR
   presets = {"num_train_steps": 700_000, "decay": "200-400-600", "gclip": 0.0, "batch_size": 16}
-  if c.model == "RCAN":
+  if network == "RCAN":
     presets.update(num_train_steps=1_000_000, decay="200-400-600-800",
                    gclip=0.5 if c.pretrain else 0.0)
-  if c.model == "CARN":
+  if network == "CARN":
     presets.update(batch_size=64, decay="400")
   if task in ("DN", "JPEG"):
     presets.update(num_train_steps=1_000_000, decay="300-550-800")

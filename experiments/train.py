@@ -34,7 +34,8 @@ from cutblur_jax import train  # pylint: disable=g-import-not-at-top,wrong-impor
 
 _DEFAULT_CONFIG = _ROOT / "experiments" / "configs" / "default.py"
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", str(_DEFAULT_CONFIG), "Training config file (override fields with --config.FIELD=VALUE).",
+    "config", str(_DEFAULT_CONFIG),
+    "Training config file (override fields with --config.FIELD=VALUE).",
     lock_config=True)
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Run directory (resumes if it holds a checkpoint). Default: "

@@ -89,6 +89,10 @@ def test_explicit_fields_win_over_presets():
   config = load("edsr_div2k_dn")
   config.model = "RCAN"  # the task's schedule comes after the model's, as in make_template
   assert train.resolve_config(config).decay == "300-550-800"
+  config = load("edsr_div2k")
+  config.model = "EDSR-baseline"  # the small EDSR preset of cutblur_jax.models
+  resolved = train.resolve_config(config)
+  assert (resolved.num_blocks, resolved.num_channels, resolved.res_scale) == (16, 64, 1.0)
 
 
 def test_policy_fields():

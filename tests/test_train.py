@@ -122,7 +122,8 @@ def test_flip_and_rotate_pairs_hr_with_lr_and_is_uniform_over_the_eight_orientat
 
 def test_flip_and_rotate_rejects_non_square_patches():
   with pytest.raises(ValueError, match="square"):
-    train.random_flip_and_rotate(jax.random.key(0), jnp.zeros((1, 4, 6, 3)), jnp.zeros((1, 2, 3, 3)))
+    train.random_flip_and_rotate(jax.random.key(0), jnp.zeros((1, 4, 6, 3)),
+                                 jnp.zeros((1, 2, 3, 3)))
 
 
 # ------------------------------------------------------------------------------ the step

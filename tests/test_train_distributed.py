@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from cutblur_jax import checkpoint, train
-from test_train_loop import tiny_config, write_div2k  # pylint: disable=wrong-import-order
+from test_train_loop import write_div2k  # pylint: disable=wrong-import-order
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -86,8 +86,11 @@ def test_sharded_step_equals_single_device_step_and_checks_the_batch(div2k, tmp_
     print(json.dumps({"params": params, "losses": losses}))
   """, 4, str(div2k), str(tmp_path))
   result = json.loads(out.strip().splitlines()[-1])
-  # Only the order of the batch reductions differs: the losses agree to float rounding...
-  np.testing.assert_allclose(result["losses"]["four"], result["losses"]["one"], rtol=1e-6)
+  # Only the order of the batch reductions differs: the first loss agrees to float rounding,
+  # the later ones (after Adam steps from slightly different gradients) nearly so...
+  losses = result["losses"]
+  np.testing.assert_allclose(losses["four"][0], losses["one"][0], rtol=1e-6)
+  np.testing.assert_allclose(losses["four"], losses["one"], rtol=1e-5)
   for one, four in zip(result["params"]["one"], result["params"]["four"]):
     # ...and so do the parameters, except where Adam's first steps (update ~ lr * sign(g))
     # meet gradients that are zero up to rounding: bounded by a tenth of 3 updates of lr 1e-4.
@@ -129,7 +132,7 @@ def test_two_processes_agree_with_one_process(div2k, tmp_path):
   single = json.loads(one.strip().splitlines()[-1])
   assert results[0]["step"] == results[1]["step"] == single["step"] == 3
   assert results[0]["loss"] == results[1]["loss"]
-  assert results[0]["loss"] == pytest.approx(single["loss"], rel=1e-6)
+  assert results[0]["loss"] == pytest.approx(single["loss"], rel=1e-5)  # step 3, after 2 updates
   for two, ref in zip(_params(tmp_path / "two"), _params(tmp_path / "one")):
     np.testing.assert_allclose(two, ref, rtol=1e-6, atol=3e-5)  # as in the 4-device test
   # Only process 0 wrote the logs.

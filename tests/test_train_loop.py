@@ -1,4 +1,4 @@
-"""``train_and_evaluate`` in-process: the default run end to end, logs, checkpoints, NaN, bad input."""
+"""``train_and_evaluate`` in-process: the default run, logs, checkpoints, NaN, bad input."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 r"""EDSR for colour Gaussian denoising on DIV2K, with MoA (the reference's ``DIV2K_DN`` task).
 
-Reproduces the EDSR denoising experiment of the paper (MoA on a same-size
-restoration task); ``option.py``'s presets for it: 1M steps, lr 1e-4 halved at
-300k/550k/800k, MoA with every probability 0.6, RGB evaluation with 10 pixels
-cropped. The network keeps the image size (``scale=1``; the data layer
-requires it for same-size tasks), patches are 48x48.
+The paper's colour denoising setting (MoA on a same-size restoration task), here
+with EDSR (``--config.model=RCAN`` or ``CARN`` for the others). ``option.py``'s
+presets for it: 1M steps, lr 1e-4 halved at 300k/550k/800k, MoA with every
+probability 0.6, RGB evaluation with 10 pixels cropped. The network keeps the
+image size (``scale=1``; the data layer requires it for same-size tasks),
+patches are 48x48.
 
   python experiments/train.py --config experiments/configs/edsr_div2k_dn.py \
       --config.dataset_root=/data/DIV2K --config.sigma=30 --workdir workdirs/edsr_dn30

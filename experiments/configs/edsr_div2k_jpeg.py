@@ -1,10 +1,10 @@
 r"""EDSR for JPEG artifact removal on DIV2K, with MoA (the reference's ``DIV2K_JPEG`` task).
 
-Reproduces the EDSR JPEG-deblocking experiment of the paper (MoA on a
-same-size restoration task); ``option.py``'s presets for it: 1M steps, lr 1e-4
-halved at 300k/550k/800k, MoA with every probability 0.6, RGB evaluation with
-10 pixels cropped (``option.py``: 6 for DIV2K + 4 for a non-SR task). The network keeps the image size
-(``scale=1``), patches are 48x48.
+The paper's JPEG artifact-removal setting (MoA on a same-size restoration task),
+here with EDSR (``--config.model=RCAN`` or ``CARN`` for the others). ``option.py``'s
+presets for it: 1M steps, lr 1e-4 halved at 300k/550k/800k, MoA with every
+probability 0.6, RGB evaluation with 10 pixels cropped (6 for DIV2K + 4 for a
+non-SR task). The network keeps the image size (``scale=1``), patches are 48x48.
 
   python experiments/train.py --config experiments/configs/edsr_div2k_jpeg.py \
       --config.dataset_root=/data/DIV2K --config.quality=10 --workdir workdirs/edsr_jpeg10
