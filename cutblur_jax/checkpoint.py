@@ -145,8 +145,17 @@ def _flatten(tree: Any) -> dict[str, Any]:
   return {"/".join(str(getattr(k, "key", k)) for k in keys): leaf for keys, leaf in flat}
 
 
+def _shape(leaf: Any) -> tuple[int, ...]:
+  """The shape of an array, a ``ShapeDtypeStruct`` or orbax's stored ``ArrayMetadata``."""
+  return tuple(leaf.shape) if hasattr(leaf, "shape") else np.shape(leaf)
+
+
 def check_params(params: Any, arch: Mapping[str, Any]) -> None:
-  """Raises ValueError unless ``params`` has exactly the tensors and shapes of ``arch``."""
+  """Raises ValueError unless ``params`` has exactly the tensors and shapes of ``arch``.
+
+  ``params`` may hold arrays or anything with a ``shape`` (``jax.ShapeDtypeStruct``, orbax
+  metadata).
+  """
   expected = _flatten(models.abstract_params(arch))
   given = _flatten(params)
   missing, extra = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
@@ -155,24 +164,37 @@ def check_params(params: Any, arch: Mapping[str, Any]) -> None:
   if extra:
     raise ValueError(f"Params have {extra[:8]}, which {dict(arch)} does not have.")
   for name, leaf in given.items():
-    if tuple(np.shape(leaf)) != tuple(expected[name].shape):
-      raise ValueError(f"Param {name!r} has shape {tuple(np.shape(leaf))}, expected "
+    if _shape(leaf) != tuple(expected[name].shape):
+      raise ValueError(f"Param {name!r} has shape {_shape(leaf)}, expected "
                        f"{tuple(expected[name].shape)} for {dict(arch)}.")
 
 
-def load_model(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
+def load_model(path: str | os.PathLike, *,
+               sharding: jax.sharding.Sharding | None = None) -> tuple[Any, dict[str, Any]]:
   """Reads ``(params, arch)`` from a checkpoint in layout (a), (b) or (c).
+
+  The params are restored against the arch's own shapes with one sharding for every
+  tensor, never with the sharding they were saved with: a checkpoint written from arrays
+  sharded over any devices or processes loads on any machine.
 
   Args:
     path: a ``save_model`` directory, a ``CheckpointManager`` root or a training workdir.
+    sharding: where every params tensor goes, e.g. ``NamedSharding(mesh, PartitionSpec())``
+      to replicate over a mesh; default: the first local device.
 
   Returns:
     The params pytree (float32 ``jax.Array`` leaves) and the canonical arch dict.
 
   Raises:
-    ValueError: ``path`` is not a checkpoint, or its params do not fit its arch.
+    ValueError: ``path`` is not a checkpoint, or its params do not fit its arch (naming
+      the path and the tensor).
+
+  Examples:
+    >>> mesh = jax.make_mesh((jax.device_count(),), ("data",))  # doctest: +SKIP
+    >>> params, arch = load_model("workdir", sharding=NamedSharding(mesh, P()))  # doctest: +SKIP
   """
-  directory = resolve_checkpoint(path)
+  # orbax refuses relative paths.
+  directory = resolve_checkpoint(path).absolute()
   checkpointer = _checkpointer()
   try:
     arch = checkpointer.restore(
@@ -181,15 +203,26 @@ def load_model(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
   except (TypeError, ValueError, KeyError, FileNotFoundError) as error:
     raise ValueError(f"Checkpoint {str(directory)!r} has no valid arch: {error}") from error
   try:
-    params = checkpointer.restore(
-        directory, args=ocp.args.Composite(**{PARAMS_ITEM: ocp.args.StandardRestore()})
-    )[PARAMS_ITEM]
+    # Shapes as stored, checked first: a restore against a target that does not fit fails
+    # with an error that does not name the tensor.
+    stored = ocp.StandardCheckpointHandler().metadata(directory / PARAMS_ITEM).tree
   except Exception as error:  # orbax raises many types for a damaged checkpoint.
     raise ValueError(f"Could not read the params of {str(directory)!r}: {error}") from error
   try:
-    check_params(params, arch)
+    check_params(stored, arch)
   except ValueError as error:
     raise ValueError(f"Checkpoint {str(directory)!r}: {error}") from error
+  if sharding is None:
+    sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = jax.tree.map(
+      lambda leaf: jax.ShapeDtypeStruct(leaf.shape, jnp.float32, sharding=sharding),
+      models.abstract_params(arch))
+  try:
+    params = checkpointer.restore(
+        directory, args=ocp.args.Composite(**{PARAMS_ITEM: ocp.args.StandardRestore(target)})
+    )[PARAMS_ITEM]
+  except Exception as error:  # orbax raises many types for a damaged checkpoint.
+    raise ValueError(f"Could not read the params of {str(directory)!r}: {error}") from error
   return params, arch
 
 

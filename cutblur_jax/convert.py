@@ -157,7 +157,9 @@ def torch_to_flax(state_dict: Mapping[str, Any], arch: Mapping[str, Any]) -> dic
 
   Raises:
     ValueError: a tensor is missing, extra (both listed by name), mis-shaped, non-finite or
-      not floating point, or a mean shift is not the standard one (each naming the tensor).
+      not floating point, or a mean shift is not the standard one (each naming the tensor);
+      or ``arch`` is a CARN with ``res_scale`` other than 1 (which the official CARN
+      ignores).
   """
   arch = models.canonical_arch(arch)
   state_dict = strip_data_parallel_prefix(state_dict)
@@ -165,12 +167,17 @@ def torch_to_flax(state_dict: Mapping[str, Any], arch: Mapping[str, Any]) -> dic
   expected = set(names) | set(MEAN_SHIFT_NAMES)
   missing, extra = expected - set(state_dict), set(state_dict) - expected
   network = f"{arch['model']} {arch}"
-  if missing:
-    raise ValueError(f"The checkpoint lacks tensor(s) {_list(missing)} of {network}. "
-                     "Is the architecture (--model, --scale, sizes) the checkpoint's?")
-  if extra:
-    raise ValueError(f"The checkpoint has tensor(s) {_list(extra)} that {network} does not "
-                     "have. Is the architecture (--model, --scale, sizes) the checkpoint's?")
+  if missing or extra:
+    problems = []
+    if missing:
+      problems.append(f"lacks tensor(s) {_list(missing)} of {network}")
+    if extra:
+      problems.append(f"has tensor(s) {_list(extra)} that {network} does not have")
+    raise ValueError(f"The checkpoint {' and '.join(problems)}. Is the architecture "
+                     "(--model, --scale, sizes) the checkpoint's?")
+  if arch["model"] == "CARN" and arch["res_scale"] != 1.0:
+    raise ValueError(f"The official CARN ignores res_scale (its blocks always use 1.0), so "
+                     f"res_scale {arch['res_scale']} would compute another network.")
   for name, standard in mean_shift_state().items():
     value = _to_numpy(name, state_dict[name])
     if value.shape != standard.shape:

@@ -21,7 +21,8 @@ The report is a plain dict, also what ``experiments/evaluate.py --json`` writes:
    "scale": int, "crop_border": int, "y_only": bool, "round_y": bool}
 
 (``hr_input_psnr`` only when the test ran.) PSNR of identical images is ``inf``; a
-mean over images that contains one is ``inf`` too.
+mean over images that contains one is ``inf`` too. Standard JSON has no ``inf``, so
+``write_report`` writes such values as ``null``.
 """
 
 from __future__ import annotations
@@ -312,11 +313,30 @@ def format_report(report: Mapping[str, Any]) -> str:
                    for line in table)
 
 
-def write_report(report: Mapping[str, Any], path: str | os.PathLike) -> pathlib.Path:
-  """Writes the report as JSON, atomically (temporary file, then rename).
+def _json_safe(value: Any) -> Any:
+  """``value`` with every non-finite float (an identical image's ``inf`` PSNR) as None."""
+  if isinstance(value, Mapping):
+    return {key: _json_safe(item) for key, item in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_json_safe(item) for item in value]
+  if isinstance(value, (float, np.floating)):
+    return float(value) if math.isfinite(value) else None
+  return value
 
-  Infinite PSNR (identical images) is written as ``Infinity``, which Python's
-  ``json`` reads back as ``inf``.
+
+def write_report(report: Mapping[str, Any], path: str | os.PathLike) -> pathlib.Path:
+  """Writes the report as standard JSON, atomically (temporary file, then rename).
+
+  A non-finite number (the ``inf`` PSNR of an output identical to HR, and a mean
+  over such images) is written as ``null``: ``Infinity`` is not JSON, and
+  parsers other than Python's reject it.
+
+  Examples:
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...   path = write_report({"mean": {"psnr": math.inf, "ssim": 1.0}}, f"{folder}/r.json")
+    ...   print(path.read_text().split())
+    ['{', '"mean":', '{', '"psnr":', 'null,', '"ssim":', '1.0', '}', '}']
   """
   path = pathlib.Path(path)
   if path.is_dir():
@@ -327,7 +347,7 @@ def write_report(report: Mapping[str, Any], path: str | os.PathLike) -> pathlib.
   handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
   try:
     with os.fdopen(handle, "w") as file:
-      json.dump(report, file, indent=2)
+      json.dump(_json_safe(report), file, indent=2, allow_nan=False)
       file.write("\n")
     os.replace(temporary, path)
   except BaseException:

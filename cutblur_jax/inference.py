@@ -19,6 +19,11 @@
   RCAN is close to, not equal to, whole-image RCAN (its default overlap is capped at
   ``RCAN_MAX_OVERLAP``); use ``tile=None`` for exact RCAN output. The default tile
   (``default_tile``) already covers DIV2K-sized images for RCAN and CARN.
+* HR-sized inputs (``input_is_hr_size=True``): the image goes into the network as it is,
+  instead of the nearest-upsampled LR image (same-size pairs such as RealSR v1, or the
+  paper's HR-input test). Buckets and tiles work as above on its grid of
+  ``scale x scale`` blocks, so they stay exact; ``super_resolve(upsample_nearest(lr),
+  input_is_hr_size=True)`` equals ``super_resolve(lr)``.
 
 Examples:
   >>> arch = models.model_arch("CARN", 2, num_groups=1, num_blocks=1, num_channels=8)
@@ -71,30 +76,34 @@ def default_tile(arch: Mapping[str, Any], overlap: int | None = None) -> int:
 
 
 @functools.lru_cache(maxsize=32)
-def _forward(arch_items: tuple, dtype_name: str, quantized: bool) -> Callable:
+def _forward(arch_items: tuple, dtype_name: str, upsample: bool) -> Callable:
   arch = dict(arch_items)
   model = models.create_model(arch, dtype=jnp.dtype(dtype_name))
   scale = arch["scale"]
 
   @jax.jit
-  def forward(params, lr, valid_lr):
-    inputs = image_lib.upsample_nearest(lr, scale)
-    output = model.apply({"params": params}, inputs, valid_size=valid_lr * scale)
-    return image_lib.quantize(output) if quantized else output
+  def forward(params, inputs, valid_lr):
+    if upsample:
+      inputs = image_lib.upsample_nearest(inputs, scale)
+    return model.apply({"params": params}, inputs, valid_size=valid_lr * scale)
 
   return forward
 
 
 def forward_fn(arch: Mapping[str, Any], *, dtype: Any = jnp.float32,
-               quantized: bool = True) -> Callable:
-  """The jitted ``(params, lr [N, h, w, 3] float32, valid_lr int32 [2]) -> SR`` function.
+               upsample: bool = True) -> Callable:
+  """The jitted ``(params, inputs [N, h, w, 3] float32, valid_lr int32 [2]) -> SR`` function.
 
-  One function per (arch, dtype, quantized), cached: ``super_resolve`` calls reuse its
-  compilations (inspect them with ``forward_fn(arch)._cache_size()``). ``valid_lr`` is the
-  (height, width) of the image in the top-left of ``lr``; the rest is padding.
+  ``inputs`` is the LR image, upsampled inside by nearest neighbour, or with
+  ``upsample=False`` an HR-sized image (``h`` and ``w`` multiples of the scale).
+  ``valid_lr`` is the (height, width), in LR pixels, of the image in the top-left of
+  ``inputs``; the rest is padding. SR is the float32 network output (``super_resolve``
+  quantizes on the host, so its uint8 and float results share one compilation).
+  One function per (arch, dtype, upsample), cached: ``super_resolve`` calls reuse its
+  compilations (inspect them with ``forward_fn(arch)._cache_size()``).
   """
   arch = models.canonical_arch(arch)
-  return _forward(tuple(sorted(arch.items())), jnp.dtype(dtype).name, bool(quantized))
+  return _forward(tuple(sorted(arch.items())), jnp.dtype(dtype).name, bool(upsample))
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -122,15 +131,22 @@ def _check_positive(name: str, value: Any, *, allow_zero: bool = False) -> int:
 
 
 def super_resolve(params: Any, arch: Mapping[str, Any], image: Any, *,
-                  tile: int | None = -1, overlap: int | None = None,
-                  bucket: int = DEFAULT_BUCKET, dtype: Any = jnp.float32,
-                  quantize: bool = True) -> np.ndarray:
-  """Super-resolves one LR image with the network ``arch``.
+                  input_is_hr_size: bool = False, tile: int | None = -1,
+                  overlap: int | None = None, bucket: int = DEFAULT_BUCKET,
+                  dtype: Any = jnp.float32, quantize: bool = True) -> np.ndarray:
+  """Super-resolves one image with the network ``arch``.
 
   Args:
     params: the network's params (``checkpoint.load_model``).
     arch: its arch dict.
-    image: the LR image, ``[h, w, 3]``, uint8 or float on [0, 255].
+    image: ``[h, w, 3]``, uint8 or float on [0, 255]: the LR image, upsampled here by
+      nearest neighbour to ``[h * scale, w * scale]`` as the official code does.
+    input_is_hr_size: ``image`` already has the output size and goes into the network as
+      it is: a same-size pair's input (RealSR v1 with ``scale`` 4), or the HR image itself
+      (the paper's HR-input test). Sides that are not multiples of ``scale`` (which the
+      official networks cannot take) are edge-padded to the next multiple, and the output
+      cropped back. Tiles, overlap and buckets still count LR pixels, i.e. blocks of
+      ``scale x scale`` input pixels.
     tile: core size of a tile in LR pixels; ``None`` or 0: never tile; -1 (default):
       ``default_tile(arch, overlap)``.
     overlap: LR pixels of context around each tile (default ``default_overlap(arch)``).
@@ -140,10 +156,19 @@ def super_resolve(params: Any, arch: Mapping[str, Any], image: Any, *,
       False returns the float32 network output.
 
   Returns:
-    The SR image, ``[h * scale, w * scale, 3]``, uint8 (or float32).
+    The SR image, uint8 (or float32): ``[h * scale, w * scale, 3]``, or ``[h, w, 3]``
+    with ``input_is_hr_size``.
 
   Raises:
     ValueError: ``image`` is not ``[h, w, 3]``, or a size option is not positive.
+    TypeError: ``image`` is not numeric, or a size option is not an int.
+
+  Examples:
+    >>> arch = models.model_arch("EDSR", 4, num_blocks=1, num_channels=8)
+    >>> params = models.create_model(arch).init(jax.random.key(0), jnp.zeros((1, 4, 4, 3)))
+    >>> hr_sized = np.zeros((61, 82, 3), np.uint8)  # A RealSR v1 input, or an HR image.
+    >>> super_resolve(params["params"], arch, hr_sized, input_is_hr_size=True).shape
+    (61, 82, 3)
   """
   arch = models.canonical_arch(arch)
   image = np.asarray(image)
@@ -159,19 +184,29 @@ def super_resolve(params: Any, arch: Mapping[str, Any], image: Any, *,
   bucket = _check_positive("bucket", bucket)
   scale = arch["scale"]
   height, width = image.shape[:2]
-  canvas_h, rows = _segments(height, tile, overlap, bucket)
-  canvas_w, cols = _segments(width, tile, overlap, bucket)
-  forward = forward_fn(arch, dtype=dtype, quantized=quantize)
+  # Input pixels per LR pixel along each side.
+  cell = scale if input_is_hr_size else 1
+  if height % cell or width % cell:
+    image = np.pad(image, ((0, -height % cell), (0, -width % cell), (0, 0)), mode="edge")
+  lr_height, lr_width = image.shape[0] // cell, image.shape[1] // cell
+  canvas_h, rows = _segments(lr_height, tile, overlap, bucket)
+  canvas_w, cols = _segments(lr_width, tile, overlap, bucket)
+  forward = forward_fn(arch, dtype=dtype, upsample=not input_is_hr_size)
   params = jax.device_put(params)  # Once, not once per tile (NumPy params would be copied).
-  lr = image.astype(np.float32)
-  output = np.empty((height * scale, width * scale, 3), np.uint8 if quantize else np.float32)
-  canvas = np.zeros((1, canvas_h, canvas_w, 3), np.float32)
+  output = np.empty((lr_height * scale, lr_width * scale, 3),
+                    np.uint8 if quantize else np.float32)
+  canvas = np.zeros((1, canvas_h * cell, canvas_w * cell, 3), np.float32)
   for y0, y1, core_y0, core_y1 in rows:
     for x0, x1, core_x0, core_x1 in cols:
       canvas[...] = 0.0  # Padding is masked in the network; zeros keep it finite.
-      canvas[0, :y1 - y0, :x1 - x0] = lr[y0:y1, x0:x1]
+      canvas[0, :(y1 - y0) * cell, :(x1 - x0) * cell] = image[y0 * cell:y1 * cell,
+                                                              x0 * cell:x1 * cell]
       result = np.asarray(forward(params, canvas, np.array([y1 - y0, x1 - x0], np.int32)))
-      output[core_y0 * scale:core_y1 * scale, core_x0 * scale:core_x1 * scale] = result[
-          0, (core_y0 - y0) * scale:(core_y1 - y0) * scale,
-          (core_x0 - x0) * scale:(core_x1 - x0) * scale]
+      core = result[0, (core_y0 - y0) * scale:(core_y1 - y0) * scale,
+                    (core_x0 - x0) * scale:(core_x1 - x0) * scale]
+      if quantize:  # As image.quantize: clip, round half to even.
+        core = np.rint(np.clip(core, 0.0, 255.0))
+      output[core_y0 * scale:core_y1 * scale, core_x0 * scale:core_x1 * scale] = core
+  if input_is_hr_size:
+    output = output[:height, :width]
   return output

@@ -17,7 +17,8 @@ Paths are evaluated as an SR benchmark: crop ``scale`` pixels, Y channel.
 It prints one row per image and the mean: model PSNR/SSIM, bicubic PSNR/SSIM (MATLAB
 ``imresize`` of the LR image, rounded), and the HR-input PSNR (the network fed the
 HR image itself; skip with ``--no_hr_input_test``). ``--json FILE`` writes the same
-numbers (format in ``cutblur_jax.evaluation``). Bad input exits with status 1 and a
+numbers as standard JSON (format in ``cutblur_jax.evaluation``; an infinite PSNR, for an
+output identical to HR, is ``null``). Bad input exits with status 1 and a
 one-line message.
 
 Usage:
@@ -132,10 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.max_size is not None and args.max_size < 1:
       raise ValueError(f"--max_size must be positive, got {args.max_size}.")
-    if args.json is not None:
+    if args.json is not None:  # Fail before the evaluation, not after it.
       json_parent = pathlib.Path(args.json).resolve().parent
       if not json_parent.is_dir():
         raise ValueError(f"--json {args.json!r}: folder {str(json_parent)!r} does not exist.")
+      if pathlib.Path(args.json).is_dir():
+        raise ValueError(f"--json {args.json!r} is a folder; give a file name.")
     params, arch = checkpoint.load_model(args.checkpoint)
     scale = int(arch["scale"])
     dataset, protocol, description = load_dataset(args, scale)

@@ -4,11 +4,15 @@ The checkpoint (from ``convert_torch.py`` or training; a workdir works too) reco
 network, so no model flags are needed. Each LR image is read as RGB (grayscale and RGBA
 converted), upsampled by nearest neighbour and run through the network in overlapping,
 size-bucketed tiles (``cutblur_jax.inference.super_resolve``); the result is written as
-PNG under the input's name (stem + ``.png``) in ``--output``.
+PNG under the input's name (stem + ``.png``) in ``--output``. An image that cannot be read
+is reported by name and skipped; the exit status is then 1. An output never replaces an
+input file.
 
 Usage:
   python experiments/infer.py --checkpoint checkpoints/edsr_x4 --input lr/ --output sr/
   python experiments/infer.py --checkpoint workdir --input photo.jpg --output sr/ --tile 128
+  # A network trained on same-size pairs (RealSR v1), or the HR-input test:
+  python experiments/infer.py --checkpoint workdir --input lr/ --output sr/ --input_is_hr_size
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                       help="model checkpoint, CheckpointManager root or training workdir")
   parser.add_argument("--input", required=True, help="an image file or a folder of images")
   parser.add_argument("--output", required=True, help="folder for the SR PNGs")
+  parser.add_argument("--input_is_hr_size", action="store_true",
+                      help="the inputs already have the output size (same-size pairs such "
+                           "as RealSR v1, or HR images): no upsampling")
   parser.add_argument("--tile", type=int, default=-1,
                       help="tile core in LR pixels; 0: whole image; default: from the model")
   parser.add_argument("--overlap", type=int, default=None,
@@ -41,7 +48,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                       help="pad sides to multiples of this (LR pixels) to share compilations")
   parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                       help="computation dtype (bfloat16: faster on GPU/TPU, not exact)")
-  return parser.parse_args(argv)
+  args = parser.parse_args(argv)
+  if args.tile < -1:
+    parser.error(f"--tile must be positive, 0 (whole image) or -1 (default), got {args.tile}")
+  if args.overlap is not None and args.overlap < 0:
+    parser.error(f"--overlap must be >= 0, got {args.overlap}")
+  if args.bucket < 1:
+    parser.error(f"--bucket must be positive, got {args.bucket}")
+  return args
 
 
 def input_paths(path: pathlib.Path) -> list[pathlib.Path]:
@@ -57,33 +71,47 @@ def input_paths(path: pathlib.Path) -> list[pathlib.Path]:
   return [path]
 
 
+def output_paths(inputs: list[pathlib.Path], output: pathlib.Path) -> list[pathlib.Path]:
+  """``output/<stem>.png`` for each input; refuses clashes and overwriting an input."""
+  if output.exists() and not output.is_dir():
+    raise ValueError(f"Output {str(output)!r} exists and is not a folder.")
+  targets = [output / (p.stem + ".png") for p in inputs]
+  if len(set(targets)) != len(targets):
+    raise ValueError("Several inputs map to the same output name (e.g. a.png and a.jpg).")
+  sources = {p.resolve() for p in inputs}
+  for target in targets:
+    if target.resolve() in sources:
+      raise ValueError(f"The output {str(target)!r} would replace an input image; choose "
+                       "another --output folder.")
+  return targets
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   args = parse_args(argv)
   try:
     paths = input_paths(pathlib.Path(args.input))
+    targets = output_paths(paths, pathlib.Path(args.output))
     params, arch = checkpoint.load_model(args.checkpoint)
   except ValueError as error:
     print(f"error: {error}", file=sys.stderr)
     return 1
-  output = pathlib.Path(args.output)
-  output.mkdir(parents=True, exist_ok=True)
-  names = [p.stem + ".png" for p in paths]
-  if len(set(names)) != len(names):
-    print("error: several inputs map to the same output name (e.g. a.png and a.jpg).",
-          file=sys.stderr)
-    return 1
-  for path, name in zip(tqdm(paths, desc=f"{arch['model']} x{arch['scale']}", unit="image"),
-                        names):
+  pathlib.Path(args.output).mkdir(parents=True, exist_ok=True)
+  failed = 0
+  for path, target in zip(tqdm(paths, desc=f"{arch['model']} x{arch['scale']}", unit="image"),
+                          targets):
     try:
-      lr = read_image(path)
-      sr = inference.super_resolve(params, arch, lr, tile=args.tile or None,
-                                   overlap=args.overlap, bucket=args.bucket,
-                                   dtype=jnp.dtype(args.dtype))
-    except ValueError as error:
-      print(f"error: {error}", file=sys.stderr)
-      return 1
-    write_image(output / name, sr)
-  return 0
+      image = read_image(path)
+    except ValueError as error:  # Names the file.
+      tqdm.write(f"error: {error} Skipped.", file=sys.stderr)
+      failed += 1
+      continue
+    sr = inference.super_resolve(params, arch, image, input_is_hr_size=args.input_is_hr_size,
+                                 tile=args.tile or None, overlap=args.overlap,
+                                 bucket=args.bucket, dtype=jnp.dtype(args.dtype))
+    write_image(target, sr)
+  if failed:
+    print(f"error: {failed} of {len(paths)} images could not be read.", file=sys.stderr)
+  return 1 if failed else 0
 
 
 if __name__ == "__main__":

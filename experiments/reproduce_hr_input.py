@@ -41,8 +41,12 @@ unfinished runs and only re-measures finished ones.
 
 Usage:
 
-  python experiments/reproduce_hr_input.py --seeds 0 1 2 --num_train_steps 3000 \
+  # the README's table (3 seeds x 2 settings, about 50 min on a busy 2-core CPU)
+  python experiments/reproduce_hr_input.py --seeds 0 1 2 --num_train_steps 3000 --decay 2 \
       --workdir workdirs/hr_input --output workdirs/hr_input/report.json
+  # CutBlur alone as a third setting
+  python experiments/reproduce_hr_input.py --settings none moa cutblur --num_train_steps 3000 \
+      --decay 2 --workdir workdirs/hr_input
   python experiments/reproduce_hr_input.py --seeds 0 --num_train_steps 20 \
       --set num_blocks=1 --set num_channels=8 --workdir /tmp/hr_input   # a smoke test
 """
@@ -53,7 +57,6 @@ import argparse
 import ast
 import datetime
 import importlib.util
-import math
 import pathlib
 import shlex
 import sys

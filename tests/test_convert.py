@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import pathlib
+import shutil
+import subprocess
+import sys
+import textwrap
 
 import jax
 import jax.numpy as jnp
@@ -142,6 +147,13 @@ def test_wrong_architecture_is_rejected():
     convert.torch_to_flax(state, models.model_arch("EDSR", 2, num_blocks=3, num_channels=8))
 
 
+def test_carn_res_scale_other_than_one_is_rejected():
+  """The official CARN never passes res_scale to its blocks: 0.5 would be another network."""
+  arch = tiny_arch("CARN", 2)
+  with pytest.raises(ValueError, match="CARN ignores res_scale"):
+    convert.torch_to_flax(twin_state(arch), {**arch, "res_scale": 0.5})
+
+
 def test_flax_to_torch_rejects_bad_params():
   arch = tiny_arch("CARN", 2)
   params = torch_twins.random_flax_params(arch)
@@ -224,6 +236,52 @@ def test_save_model_failure_leaves_nothing(tmp_path, carn):
   assert list(tmp_path.iterdir()) == []
 
 
+def test_load_model_relative_path_and_given_sharding(tmp_path, carn, monkeypatch):
+  params, arch = carn
+  monkeypatch.chdir(tmp_path)
+  checkpoint.save_model("ckpt", params, arch)
+  mesh = jax.make_mesh((1,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  loaded, _ = checkpoint.load_model("ckpt", sharding=replicated)  # orbax wants absolute paths.
+  assert_trees_equal(loaded, params)
+  assert all(leaf.sharding == replicated for leaf in jax.tree.leaves(loaded))
+
+
+def test_load_model_saved_from_arrays_sharded_over_other_devices(tmp_path):
+  """Params saved as device arrays sharded over 2 devices load on this 1-device process."""
+  script = """
+    import sys
+    import jax, numpy as np, orbax.checkpoint as ocp
+    from jax.sharding import NamedSharding, PartitionSpec as P
+    from cutblur_jax import models
+    assert jax.device_count() == 2
+    arch = models.model_arch("CARN", 2, num_groups=1, num_blocks=1, num_channels=8)
+    mesh = jax.make_mesh((2,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+    def put(leaf):  # Split the output channels over the devices where they divide.
+      value = np.arange(leaf.size, dtype=np.float32).reshape(leaf.shape) / leaf.size
+      spec = P(*[None] * (leaf.ndim - 1), "data") if leaf.shape[-1] % 2 == 0 else P()
+      return jax.device_put(value, NamedSharding(mesh, spec))
+    params = jax.tree.map(put, models.abstract_params(arch))
+    with ocp.CheckpointManager(sys.argv[1]) as manager:
+      manager.save(7, args=ocp.args.Composite(params=ocp.args.StandardSave(params),
+                                              arch=ocp.args.JsonSave(arch)))
+  """
+  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+         "JAX_PLATFORMS": "cpu"}
+  result = subprocess.run([sys.executable, "-c", textwrap.dedent(script), str(tmp_path / "run")],
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert jax.device_count() == 1
+  loaded, arch = checkpoint.load_model(tmp_path / "run")
+  expected = jax.tree.map(
+      lambda leaf: np.arange(leaf.size, dtype=np.float32).reshape(leaf.shape) / leaf.size,
+      models.abstract_params(arch))
+  assert_trees_equal(loaded, expected)
+  device = jax.local_devices()[0]
+  assert all(leaf.sharding == jax.sharding.SingleDeviceSharding(device)
+             for leaf in jax.tree.leaves(loaded))
+
+
 def test_load_manager_root_takes_latest_step(tmp_path, carn):
   params, arch = carn
   manager_save(tmp_path / "root", 10, params, arch)
@@ -253,6 +311,14 @@ def test_not_a_checkpoint_is_rejected_naming_the_path(tmp_path, carn):
   (tmp_path / "work" / "checkpoints" / "best").mkdir(parents=True)
   with pytest.raises(ValueError, match="work' has no saved step"):
     checkpoint.load_model(tmp_path / "work")
+
+
+def test_damaged_checkpoint_is_rejected_naming_the_path(tmp_path, carn):
+  params, arch = carn
+  path = checkpoint.save_model(tmp_path / "ckpt", params, arch)
+  shutil.rmtree(path / "params" / "d")  # The tensor data, as an interrupted copy loses it.
+  with pytest.raises(ValueError, match="Could not read the params of .*ckpt"):
+    checkpoint.load_model(path)
 
 
 def test_checkpoint_whose_params_do_not_fit_its_arch(tmp_path, carn):

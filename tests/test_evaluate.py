@@ -155,7 +155,16 @@ def test_format_report_and_atomic_json(tmp_path):
   path = tmp_path / "report.json"
   path.write_text("old")
   evaluation.write_report(report, path)
-  assert json.loads(path.read_text())["mean"]["hr_input_psnr"] == math.inf
+
+  def reject_constant(name):
+    raise ValueError(f"non-standard JSON constant {name}")
+
+  written = json.loads(path.read_text(), parse_constant=reject_constant)  # standard JSON only
+  assert written["mean"]["hr_input_psnr"] is None  # inf (identical images) as null
+  assert [row["hr_input_psnr"] for row in written["images"]] == [None, None]
+  assert written["mean"]["psnr"] == report["mean"]["psnr"] and math.isfinite(
+      written["mean"]["psnr"])
+  assert written["images"][0]["name"] == "img0" and written["y_only"] is True
   with pytest.raises(TypeError):
     evaluation.write_report({"bad": object()}, path)
   assert json.loads(path.read_text())["scale"] == 2  # The old report survives a failed write.
@@ -213,7 +222,7 @@ def test_cli_hr_folder_and_benchmark_layout_agree(tiny, script, tmp_path, capsys
 
 
 @pytest.mark.parametrize("case", ["not_a_checkpoint", "unknown_name", "truncated", "json_folder",
-                                  "folder_name_needs_root"])
+                                  "json_is_a_folder", "folder_name_needs_root"])
 def test_cli_bad_input_exits_1_with_one_line(tiny, script, tmp_path, capsys, case):
   path, _, _ = tiny
   images = tmp_path / "images"
@@ -225,6 +234,8 @@ def test_cli_bad_input_exits_1_with_one_line(tiny, script, tmp_path, capsys, cas
       "truncated": (["--checkpoint", str(path), "--hr", str(images / "cut.png")], "cut.png"),
       "json_folder": (["--checkpoint", str(path), "--hr", str(images), "--json",
                        str(tmp_path / "nowhere" / "r.json")], "nowhere"),
+      "json_is_a_folder": (["--checkpoint", str(path), "--hr", str(images), "--json",
+                            str(images)], "is a folder"),
       "folder_name_needs_root": (["--checkpoint", str(path), "--dataset", "Set5_SR"],
                                  "dataset_root"),
   }

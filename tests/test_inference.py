@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -35,16 +36,21 @@ def load_script(name: str):
 
 @pytest.fixture(scope="module")
 def networks():
-  """name -> (params, untiled reference function) with outputs spread over [0, 255]."""
+  """name -> (params, reference) with outputs spread over [0, 255].
+
+  ``reference(lr)`` is the network on the whole nearest-upsampled image, ``reference(x,
+  upsample=False)`` on an HR-sized image, computed directly (no padding, no tiles).
+  """
   out = {}
   for name, arch in ARCHS.items():
     params = torch_twins.random_flax_params(arch, seed=7)
     params["tail"]["kernel"] = params["tail"]["kernel"] * 0.3
-    model = models.create_model(arch)
+    apply = jax.jit(models.create_model(arch).apply)
 
-    def reference(lr, model=model, params=params, scale=arch["scale"]):
-      x = image.upsample_nearest(jnp.asarray(lr, jnp.float32)[None], scale)
-      return np.asarray(model.apply({"params": params}, x))[0]
+    def reference(x, upsample=True, apply=apply, params=params, scale=arch["scale"]):
+      x = jnp.asarray(x, jnp.float32)[None]
+      x = image.upsample_nearest(x, scale) if upsample else x
+      return np.asarray(apply({"params": params}, x))[0]
 
     out[name] = params, reference
   return out
@@ -90,6 +96,30 @@ def test_tiled_equals_untiled(networks, name):
   short = float_sr(networks, name, lr, tile=9,
                    overlap=models.receptive_radius(arch) - 1)
   assert np.abs(short - expected).max() > 1e-2
+
+
+def test_hr_sized_input_equals_upsampled_lr(networks):
+  """The network on the upsampled LR image given as is: super_resolve(lr), tiled or not."""
+  lr = lr_image(13, 21, seed=5)
+  expected = float_sr(networks, "CARN", lr, tile=None)
+  hr_sized = np.asarray(image.upsample_nearest(lr, ARCHS["CARN"]["scale"]))
+  for tile in (None, 5):  # 5: 3 x 5 tiles.
+    got = float_sr(networks, "CARN", hr_sized, input_is_hr_size=True, tile=tile)
+    assert got.shape == hr_sized.shape
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-3)
+
+
+def test_hr_sized_input_of_any_size(networks):
+  """Sides that are not multiples of the scale: edge-padded to one, the output cropped."""
+  hr = lr_image(40, 50, seed=6)  # CARN x3: padded to 42 x 51.
+  expected = networks["CARN"][1](np.pad(hr, ((0, 2), (0, 1), (0, 0)), mode="edge"),
+                                 upsample=False)[:40, :50]
+  got = float_sr(networks, "CARN", hr, input_is_hr_size=True, tile=5)
+  np.testing.assert_allclose(got, expected, rtol=0, atol=1e-3)
+  sr = inference.super_resolve(networks["CARN"][0], ARCHS["CARN"], hr, input_is_hr_size=True,
+                               tile=5, bucket=BUCKET)
+  assert sr.dtype == np.uint8
+  np.testing.assert_array_equal(sr, image.quantize(got))
 
 
 def test_rcan_tiles_differ_boundedly(networks):
@@ -202,7 +232,7 @@ def test_infer_reproduces_official_network_on_a_photo(converted, tmp_path, tile)
   assert np.mean(difference) < 1e-3
 
 
-def test_infer_folder_with_mixed_inputs(converted, tmp_path):
+def test_infer_folder_with_mixed_inputs(converted, tmp_path, capsys):
   net, ckpt = converted
   folder = tmp_path / "in"
   folder.mkdir()
@@ -214,8 +244,10 @@ def test_infer_folder_with_mixed_inputs(converted, tmp_path):
       folder / "rgba.png")
   Image.fromarray(photo).save(folder / "photo.JPEG", quality=95)
   (folder / "notes.txt").write_text("not an image")
+  (folder / "broken.png").write_bytes(b"\x89PNG broken")  # First in order: skipped, named.
   assert load_script("infer").main(["--checkpoint", str(ckpt), "--input", str(folder),
-                                    "--output", str(tmp_path / "out")]) == 0
+                                    "--output", str(tmp_path / "out")]) == 1
+  assert "broken.png" in capsys.readouterr().err
   assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
       "gray.png", "photo.png", "rgb.png", "rgba.png"]
   for name in ("gray", "rgb", "rgba", "photo"):
@@ -223,6 +255,13 @@ def test_infer_folder_with_mixed_inputs(converted, tmp_path):
     sr = read_image(tmp_path / "out" / f"{name}.png")
     assert sr.shape == (64, 64, 3)
     assert np.abs(sr.astype(int) - official_inference(net, lr).astype(int)).max() <= 1
+  # The same network on the nearest-upsampled image, given as HR-sized input.
+  write_image(tmp_path / "upsampled.png", np.asarray(image.upsample_nearest(photo, 2)))
+  assert load_script("infer").main(["--checkpoint", str(ckpt), "--input_is_hr_size",
+                                    "--input", str(tmp_path / "upsampled.png"),
+                                    "--output", str(tmp_path / "hr_out")]) == 0
+  np.testing.assert_array_equal(read_image(tmp_path / "hr_out" / "upsampled.png"),
+                                read_image(tmp_path / "out" / "rgb.png"))
 
 
 def test_infer_errors(converted, tmp_path, capsys):
@@ -230,13 +269,24 @@ def test_infer_errors(converted, tmp_path, capsys):
   script = load_script("infer")
   (tmp_path / "empty").mkdir()
   write_image(tmp_path / "in.png", lr_image(8, 8))
+
+  def run(*argv):
+    return script.main(["--checkpoint", str(ckpt), *argv])
+
   assert script.main(["--checkpoint", str(tmp_path / "empty"), "--input",
                       str(tmp_path / "in.png"), "--output", str(tmp_path / "out")]) == 1
   assert "empty' is not a model checkpoint" in capsys.readouterr().err
-  assert script.main(["--checkpoint", str(ckpt), "--input", str(tmp_path / "empty"),
-                      "--output", str(tmp_path / "out")]) == 1
+  assert run("--input", str(tmp_path / "empty"), "--output", str(tmp_path / "out")) == 1
   assert "No PNG or JPEG images" in capsys.readouterr().err
-  (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
-  assert script.main(["--checkpoint", str(ckpt), "--input", str(tmp_path / "bad.png"),
-                      "--output", str(tmp_path / "out")]) == 1
-  assert "bad.png" in capsys.readouterr().err
+  # An output folder that holds the inputs would replace them: refused, input intact.
+  before = (tmp_path / "in.png").read_bytes()
+  assert run("--input", str(tmp_path / "in.png"), "--output", str(tmp_path)) == 1
+  assert "would replace an input" in capsys.readouterr().err
+  assert (tmp_path / "in.png").read_bytes() == before
+  assert run("--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "in.png")) == 1
+  assert "not a folder" in capsys.readouterr().err
+  for flag, value in (("--tile", "-2"), ("--bucket", "0"), ("--overlap", "-1")):
+    with pytest.raises(SystemExit):
+      run("--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "out"), flag, value)
+    assert flag in capsys.readouterr().err
+  assert not (tmp_path / "out").exists()  # Nothing was started.

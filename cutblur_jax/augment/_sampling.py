@@ -11,9 +11,12 @@ same (tested with KS and chi-square tests in ``tests/test_augment_sampling.py``)
 Transforms (``b`` are uniform uint32 words):
 
 * ``unit(b)``: ``U[0, 1)`` on the 2^-24 grid, ``open_unit(b)``: ``U(0, 1)``
-  (the grid shifted by half a step, symmetric about 1/2).
+  on the odd multiples of 2^-24 (2^23 values, symmetric about 1/2, exact in
+  float32: a grid shifted by half a step would need 25 significant bits near 1
+  and round the top word up to exactly 1).
 * ``normal(b)``: ``sqrt(2) erfinv(2 u - 1)`` with ``u = open_unit(b)`` (the
-  inverse CDF; as ``jax.random.normal``, tails end near 5.4 sigma).
+  inverse CDF; ``2 u - 1`` is exact, so draws are finite and symmetric; as
+  ``jax.random.normal``, tails end near 5.4 sigma).
 * ``randint(b, m)``: ``floor(u * m)`` on ``{0, ..., m - 1}``; each value's
   probability is within ``m / 2^24`` (relative) of ``1 / m``.
 * ``permutation(b)``: ``argsort`` of ``N`` words: uniform up to ties, which
@@ -26,12 +29,16 @@ Transforms (``b`` are uniform uint32 words):
   costs about 3 ms per million words). The number of flags is capped at
   ``sparse_bernoulli_capacity(size, p) = ceil(size p + 10 sqrt(size p) + 30)``,
   which a Bernoulli(p) field exceeds with probability below 1e-18 (Chernoff),
-  far below the 2^-24 resolution of the uniforms themselves.
+  far below the resolution of the uniforms themselves.
 * ``beta(b, a)``: ``Beta(a, a)`` as ``G1 / (G1 + G2)`` with ``G ~ Gamma(a)``,
   computed in log space. Each gamma is Marsaglia and Tsang's method for shape
   ``a + 1`` (acceptance at least 95%) with ``GAMMA_PROPOSALS`` proposals
   evaluated at once, boosted by ``U^(1/a)``; if all proposals are rejected
-  (probability below 0.05^8 = 4e-11) the proposal ``v = 1`` is used.
+  (probability below 0.05^8 = 4e-11) the proposal ``v = 1`` is used. The two
+  boosts ``log(U) / a`` are subtracted before dividing by ``a``, so a tiny
+  ``a`` gives a clean 0 or 1 (each with probability 1/2, the limit) instead of
+  ``-inf - -inf = NaN``. As for any float32 sampler, draws within 6e-8 of 1
+  round to 1.
 """
 
 from __future__ import annotations
@@ -68,8 +75,8 @@ def unit(bits: jax.Array) -> jax.Array:
 
 
 def open_unit(bits: jax.Array) -> jax.Array:
-  """``U(0, 1)`` float32: the 2^-24 grid shifted by half a step."""
-  return ((bits >> 8).astype(jnp.float32) + 0.5) * _STEP
+  """``U(0, 1)`` float32 on the odd multiples of 2^-24 (never 0 or 1)."""
+  return ((bits >> 8) | 1).astype(jnp.float32) * _STEP
 
 
 def normal(bits: jax.Array) -> jax.Array:
@@ -88,8 +95,11 @@ def permutation(bits: jax.Array) -> jax.Array:
   return jnp.argsort(bits).astype(jnp.int32)
 
 
-def _log_gamma(bits: jax.Array, a: jax.Array) -> jax.Array:
-  """``log Gamma(a)`` draws from ``[..., 2 * GAMMA_PROPOSALS + 1]`` words."""
+def _log_gamma_parts(bits: jax.Array, a: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """``(log Gamma(a + 1), log U)`` draws from ``[..., 2 * GAMMA_PROPOSALS + 1]`` words.
+
+  ``log Gamma(a) = log Gamma(a + 1) + log(U) / a`` (Gamma(a) = Gamma(a + 1) U^(1/a)).
+  """
   k = GAMMA_PROPOSALS
   d = a + (1.0 - 1.0 / 3.0)  # Marsaglia-Tsang for shape a + 1 >= 1
   c = lax.rsqrt(9.0 * d)
@@ -102,15 +112,28 @@ def _log_gamma(bits: jax.Array, a: jax.Array) -> jax.Array:
   chosen = jnp.zeros(bits.shape[:-1], jnp.float32)  # fallback v = 1, p < 4e-11
   for i in range(k - 1, -1, -1):  # the first accepted proposal
     chosen = jnp.where(accept[..., i], log_v[..., i], chosen)
-  boost = jnp.log(open_unit(bits[..., 2 * k])) / a  # Gamma(a) = Gamma(a + 1) U^(1/a)
-  return jnp.log(d) + chosen + boost
+  return jnp.log(d) + chosen, jnp.log(open_unit(bits[..., 2 * k]))
+
+
+def _log_gamma(bits: jax.Array, a: jax.Array) -> jax.Array:
+  """``log Gamma(a)`` draws from ``[..., 2 * GAMMA_PROPOSALS + 1]`` words."""
+  log_gamma_plus_one, log_u = _log_gamma_parts(bits, a)
+  return log_gamma_plus_one + log_u / a
+
+
+def _beta_logit(bits: jax.Array, a: jax.Array) -> jax.Array:
+  """``log(G1 / G2)`` for ``G1, G2 ~ Gamma(a)``: the logit of a ``Beta(a, a)`` draw."""
+  a = jnp.maximum(jnp.asarray(a, jnp.float32), jnp.finfo(jnp.float32).tiny)
+  half = BETA_WORDS // 2
+  log_g1, log_u1 = _log_gamma_parts(bits[..., :half], a)
+  log_g2, log_u2 = _log_gamma_parts(bits[..., half:], a)
+  # Boosts subtracted first: log(U) / a alone overflows to -inf for a tiny a (module docstring).
+  return (log_g1 - log_g2) + (log_u1 - log_u2) / a
 
 
 def beta(bits: jax.Array, a: jax.Array) -> jax.Array:
   """``Beta(a, a)`` float32 draws from ``[..., BETA_WORDS]`` words (``a > 0``)."""
-  a = jnp.asarray(a, jnp.float32)
-  half = BETA_WORDS // 2
-  return jax.nn.sigmoid(_log_gamma(bits[..., :half], a) - _log_gamma(bits[..., half:], a))
+  return jax.nn.sigmoid(_beta_logit(bits, a))
 
 
 def sparse_bernoulli_capacity(size: int, p) -> int | None:
