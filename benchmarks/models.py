@@ -10,7 +10,8 @@ official network's module tree) get the same weights, then on this machine:
 
 JAX runs jitted (params and optimizer state donated), after one compiling call whose time
 is reported separately (it includes that call's run); PyTorch runs eagerly as the official
-code does, after one warm-up call. The timed calls alternate between the frameworks and
+code does, after one warm-up call, on the GPU when it has one (else the CPU), in float32
+(``--dtype`` applies to JAX only). The timed calls alternate between the frameworks and
 each time is the best of ``--repeats``, so a load from other processes on a shared machine
 hits both alike; the ratio is torch time / JAX time (above 1: JAX is faster).
 
@@ -80,13 +81,25 @@ def jax_runners(arch, params, lr_fwd, lr, hr, dtype):
   return run_forward, run_step, timed(run_forward), timed(run_step)
 
 
+def torch_device():
+  import torch  # pylint: disable=import-outside-toplevel
+  return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def torch_runners(net, lr_fwd, lr, hr, scale):
   """(forward, step) closures, eager as the official solver, after one warm-up call each."""
   import torch  # pylint: disable=import-outside-toplevel
   import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
 
+  device = torch_device()
+  net.to(device)
+
   def nchw(array):
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(0, 3, 1, 2))).float()
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(0, 3, 1, 2))).float().to(device)
+
+  def synchronize():  # CUDA runs asynchronously: wait, as block_until_ready does in JAX.
+    if device.type == "cuda":
+      torch.cuda.synchronize()
 
   lr_fwd, lr, hr = nchw(lr_fwd), nchw(lr), nchw(hr)
   optim = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], 1e-4,
@@ -97,6 +110,7 @@ def torch_runners(net, lr_fwd, lr, hr, scale):
     net.eval()
     with torch.no_grad():
       net(F.interpolate(lr_fwd, scale_factor=scale, mode="nearest"))
+    synchronize()
 
   def step():
     net.train()
@@ -105,6 +119,7 @@ def torch_runners(net, lr_fwd, lr, hr, scale):
     optim.zero_grad()
     loss.backward()
     optim.step()
+    synchronize()
 
   forward()  # Warm-up (allocator, thread pool).
   step()
@@ -130,11 +145,14 @@ def main(argv=None) -> None:
   torch_info = "no torch"
   if not args.no_torch:
     import torch  # pylint: disable=import-outside-toplevel
-    torch_info = f"torch {torch.__version__} on CPU ({torch.get_num_threads()} threads)"
+    device = torch_device()
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
+             else f"CPU ({torch.get_num_threads()} threads)")
+    torch_info = f"torch {torch.__version__} on {where}, float32"
   device = jax.devices()[0]
   print(f"JAX {jax.__version__} on {device.platform} ({device.device_kind}), {torch_info}; "
         f"x{args.scale}, forward: 1 x {args.forward_size}^2 LR, train: {args.batch_size} x "
-        f"{args.patch_size}^2 LR, {args.dtype}, best of {args.repeats}")
+        f"{args.patch_size}^2 LR, JAX {args.dtype}, best of {args.repeats}")
   header = (f"{'model':<14}{'params':>11}{'fwd jax':>10}{'fwd torch':>11}{'ratio':>7}"
             f"{'step jax':>10}{'step torch':>12}{'ratio':>7}{'compile fwd/step':>18}")
   print(header)

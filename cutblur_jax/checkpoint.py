@@ -10,6 +10,8 @@ its network (``models.create_model(arch)``). Invariants:
   training workdir: ``WORKDIR/checkpoints/best`` if it has a step, else
   ``WORKDIR/checkpoints/latest``. Any other path raises ``ValueError`` naming it, and
   params that do not fit the stored arch raise ``ValueError`` naming the tensor.
+* ``load_model`` restores onto one device (or a given sharding), whatever device layout
+  the params were saved from.
 * ``save_model`` is atomic: it writes a temporary sibling directory and renames it, so a
   failure leaves nothing at the destination.
 
@@ -80,8 +82,9 @@ def save_model(directory: str | os.PathLike, params: Any, arch: Mapping[str, Any
   trash = directory.with_name(f".{directory.name}.old-{tag}")
   try:
     params = jax.tree.map(np.asarray, params)
-    _checkpointer().save(temporary, args=ocp.args.Composite(**{
-        PARAMS_ITEM: ocp.args.StandardSave(params), ARCH_ITEM: ocp.args.JsonSave(arch)}))
+    with _checkpointer() as checkpointer:
+      checkpointer.save(temporary, args=ocp.args.Composite(**{
+          PARAMS_ITEM: ocp.args.StandardSave(params), ARCH_ITEM: ocp.args.JsonSave(arch)}))
     if directory.exists():
       os.replace(directory, trash)
     os.replace(temporary, directory)
@@ -193,36 +196,38 @@ def load_model(path: str | os.PathLike, *,
     >>> mesh = jax.make_mesh((jax.device_count(),), ("data",))  # doctest: +SKIP
     >>> params, arch = load_model("workdir", sharding=NamedSharding(mesh, P()))  # doctest: +SKIP
   """
-  # orbax refuses relative paths.
-  directory = resolve_checkpoint(path).absolute()
-  checkpointer = _checkpointer()
-  try:
-    arch = checkpointer.restore(
-        directory, args=ocp.args.Composite(**{ARCH_ITEM: ocp.args.JsonRestore()}))[ARCH_ITEM]
-    arch = models.canonical_arch(arch)
-  except (TypeError, ValueError, KeyError, FileNotFoundError) as error:
-    raise ValueError(f"Checkpoint {str(directory)!r} has no valid arch: {error}") from error
-  try:
-    # Shapes as stored, checked first: a restore against a target that does not fit fails
+  directory = resolve_checkpoint(path).absolute()  # orbax refuses relative paths.
+  with _checkpointer() as checkpointer:
+    try:
+      arch = checkpointer.restore(
+          directory, args=ocp.args.Composite(**{ARCH_ITEM: ocp.args.JsonRestore()}))[ARCH_ITEM]
+      arch = models.canonical_arch(arch)
+    except (TypeError, ValueError, KeyError, FileNotFoundError) as error:
+      raise ValueError(f"Checkpoint {str(directory)!r} has no valid arch: {error}") from error
+    # The stored shapes, checked first: a restore against a target that does not fit fails
     # with an error that does not name the tensor.
-    stored = ocp.StandardCheckpointHandler().metadata(directory / PARAMS_ITEM).tree
-  except Exception as error:  # orbax raises many types for a damaged checkpoint.
-    raise ValueError(f"Could not read the params of {str(directory)!r}: {error}") from error
-  try:
-    check_params(stored, arch)
-  except ValueError as error:
-    raise ValueError(f"Checkpoint {str(directory)!r}: {error}") from error
-  if sharding is None:
-    sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  target = jax.tree.map(
-      lambda leaf: jax.ShapeDtypeStruct(leaf.shape, jnp.float32, sharding=sharding),
-      models.abstract_params(arch))
-  try:
-    params = checkpointer.restore(
-        directory, args=ocp.args.Composite(**{PARAMS_ITEM: ocp.args.StandardRestore(target)})
-    )[PARAMS_ITEM]
-  except Exception as error:  # orbax raises many types for a damaged checkpoint.
-    raise ValueError(f"Could not read the params of {str(directory)!r}: {error}") from error
+    handler = ocp.StandardCheckpointHandler()
+    try:
+      stored = handler.metadata(directory / PARAMS_ITEM).tree
+    except Exception as error:  # orbax raises many types for a damaged checkpoint.
+      raise ValueError(f"Could not read the params of {str(directory)!r}: {error}") from error
+    finally:
+      handler.close()
+    try:
+      check_params(stored, arch)
+    except ValueError as error:
+      raise ValueError(f"Checkpoint {str(directory)!r}: {error}") from error
+    if sharding is None:
+      sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    target = jax.tree.map(
+        lambda leaf: jax.ShapeDtypeStruct(leaf.shape, jnp.float32, sharding=sharding),
+        models.abstract_params(arch))
+    try:
+      params = checkpointer.restore(
+          directory, args=ocp.args.Composite(**{PARAMS_ITEM: ocp.args.StandardRestore(target)})
+      )[PARAMS_ITEM]
+    except Exception as error:  # orbax raises many types for a damaged checkpoint.
+      raise ValueError(f"Could not read the params of {str(directory)!r}: {error}") from error
   return params, arch
 
 

@@ -207,6 +207,6 @@ def super_resolve(params: Any, arch: Mapping[str, Any], image: Any, *,
       if quantize:  # As image.quantize: clip, round half to even.
         core = np.rint(np.clip(core, 0.0, 255.0))
       output[core_y0 * scale:core_y1 * scale, core_x0 * scale:core_x1 * scale] = core
-  if input_is_hr_size:
-    output = output[:height, :width]
+  if input_is_hr_size:  # Drop the edge padding to a multiple of the scale.
+    output = np.ascontiguousarray(output[:height, :width])
   return output

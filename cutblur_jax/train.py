@@ -62,8 +62,8 @@ from cutblur_jax.train_config import (base_config, config_summary, model_arch_fr
 __all__ = [
     "NonFiniteLossError", "OptimizerConfig", "TrainState", "abstract_train_state",
     "base_config", "baseline_metrics", "create_optimizer", "create_train_state",
-    "evaluate_model", "learning_rate_schedule", "random_flip_and_rotate", "resolve_config",
-    "train_and_evaluate", "train_step",
+    "learning_rate_schedule", "random_flip_and_rotate", "resolve_config",
+    "train_and_evaluate", "train_step", "validate",
 ]
 
 logger = logging.getLogger(__name__)
@@ -179,24 +179,32 @@ def _init_input(arch: Mapping[str, Any]) -> jax.ShapeDtypeStruct:
 
 
 @functools.lru_cache(maxsize=16)
-def _init_fn(arch_items: tuple, dtype: str, optimizer: OptimizerConfig,
-             sharding: jax.sharding.Sharding) -> Callable:
-  """Jitted ``key -> (params, opt_state)``, cached so that rebuilding a state compiles nothing."""
+def _init_params_fn(arch_items: tuple, sharding: jax.sharding.Sharding) -> Callable:
+  """Jitted ``key -> params``, cached so that rebuilding a state compiles nothing.
+
+  The parameters depend on neither the compute dtype nor the optimizer, so neither is
+  in the cache key. On CPU the program is compiled without LLVM optimisation: it runs
+  once, and optimising the unrolled threefry code of every initialiser is most of its
+  compile time (a tiny model's initialisation compiles about 8x faster; for the paper's
+  EDSR the time saved still exceeds the slower run).
+  """
   from cutblur_jax import models  # pylint: disable=g-import-not-at-top
-  model = models.create_model(dict(arch_items), dtype=jnp.dtype(dtype))
-  tx = create_optimizer(optimizer)
+  model = models.create_model(dict(arch_items))
   shape = _init_input(dict(arch_items)).shape
-
-  def init(key):
-    params = model.init(key, jnp.zeros(shape, jnp.float32))["params"]
-    return params, tx.init(params)
-
-  return jax.jit(init, out_shardings=sharding)
+  on_cpu = all(device.platform == "cpu" for device in sharding.device_set)
+  return jax.jit(lambda key: model.init(key, jnp.zeros(shape, jnp.float32))["params"],
+                 out_shardings=sharding,
+                 compiler_options={"xla_backend_optimization_level": 0} if on_cpu else None)
 
 
 @functools.lru_cache(maxsize=16)
 def _optimizer_init_fn(optimizer: OptimizerConfig, sharding: jax.sharding.Sharding) -> Callable:
   return jax.jit(create_optimizer(optimizer).init, out_shardings=sharding)
+
+
+def _initial_params(key: jax.Array, arch: Mapping[str, Any], mesh: jax.sharding.Mesh) -> Any:
+  """Freshly initialised parameters of ``arch``, replicated over ``mesh``."""
+  return _init_params_fn(_frozen_arch(arch), sharding_lib.replicated_sharding(mesh))(key)
 
 
 def create_train_state(key: jax.Array, arch: Mapping[str, Any], *,
@@ -227,11 +235,9 @@ def create_train_state(key: jax.Array, arch: Mapping[str, Any], *,
   mesh = sharding_lib.create_mesh() if mesh is None else mesh
   replicated = sharding_lib.replicated_sharding(mesh)
   policy = augment.Policy(("none",), (1.0,), (1.0,)) if policy is None else policy
-  if params is None:
-    params, opt_state = _init_fn(_frozen_arch(arch), str(dtype), optimizer, replicated)(key)
-  else:
-    params = sharding_lib.replicate(params, mesh)
-    opt_state = _optimizer_init_fn(optimizer, replicated)(params)
+  params = (_initial_params(key, arch, mesh) if params is None
+            else sharding_lib.replicate(params, mesh))
+  opt_state = _optimizer_init_fn(optimizer, replicated)(params)
   step = sharding_lib.replicate(np.int32(0), mesh)
   return TrainState(step=step, params=params, opt_state=opt_state, arch=_frozen_arch(arch),
                     optimizer=optimizer, policy=policy, flip_and_rotate=bool(flip_and_rotate),
@@ -371,15 +377,12 @@ def baseline_metrics(pairs: Sequence[Any], protocol: Mapping[str, Any]) -> dict[
     ``{"bicubic_psnr", "bicubic_ssim"}`` for SR data, ``{"input_psnr", "input_ssim"}``
     for same-size pairs.
   """
-  from cutblur_jax import metrics  # pylint: disable=g-import-not-at-top
-  from cutblur_jax.data import imresize  # pylint: disable=g-import-not-at-top
+  from cutblur_jax import evaluation, metrics  # pylint: disable=g-import-not-at-top
 
   psnrs, ssims = [], []
   same_size = all(_input_scale(pair) == 1 for pair in pairs)
   for pair in pairs:
-    scale = _input_scale(pair)
-    estimate = pair.lr if scale == 1 else np.asarray(imresize(pair.lr, scale))
-    estimate = estimate[:pair.hr.shape[0], :pair.hr.shape[1]]
+    estimate = evaluation.bicubic_upscale(pair.lr, _input_scale(pair))
     psnrs.append(float(metrics.psnr(estimate, pair.hr, **protocol)))
     ssims.append(float(metrics.ssim(estimate, pair.hr, **protocol)))
   name = "input" if same_size else "bicubic"
@@ -418,10 +421,14 @@ def _restore_same_size(params: Any, arch: Mapping[str, Any], image: np.ndarray,
   return np.asarray(output)[0, :height, :width]
 
 
-def evaluate_model(params: Any, arch: Mapping[str, Any], pairs: Sequence[Any],
-                   protocol: Mapping[str, Any], *, num_samples: int = 0,
-                   sample_size: int = 256) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-  """Mean PSNR and SSIM of the model on full validation images.
+def validate(params: Any, arch: Mapping[str, Any], pairs: Sequence[Any],
+             protocol: Mapping[str, Any], *, num_samples: int = 0,
+             sample_size: int = 256) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+  """Mean PSNR and SSIM of the model on full validation images (the training loop's check).
+
+  ``cutblur_jax.evaluation.evaluate_model`` is the full report (per image, with the
+  bicubic baseline and the HR-input test); this is the cheaper periodic validation,
+  whose baseline ``baseline_metrics`` computes once per run.
 
   Args:
     params: model parameters (replicated arrays are fine).
@@ -503,15 +510,22 @@ def _config_json(config: Any) -> dict[str, Any]:
   return json.loads(config.to_json_best_effort())
 
 
-def _read_pretrained(path: str, arch: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
-  """``(params, arch)`` of the model to fine-tune from; the same model family is required."""
+# Architecture fields that set parameter shapes outside the head and tail: a model to
+# fine-tune from must agree on them (its scale, hence head and tail, may differ).
+_BODY_FIELDS = ("model", "num_blocks", "num_channels", "num_groups", "reduction")
+
+
+def _read_pretrained(path: str, arch: Mapping[str, Any]) -> Any:
+  """The parameters of the model to fine-tune from, checked against ``arch`` before any compile."""
   from cutblur_jax import checkpoint  # pylint: disable=g-import-not-at-top
 
   pretrained, pretrained_arch = checkpoint.load_model(path)
-  if pretrained_arch.get("model") != arch.get("model"):
-    raise ValueError(f"`pretrain` {path} holds a {pretrained_arch.get('model')} model, but the "
-                     f"config trains {arch.get('model')}.")
-  return pretrained, dict(pretrained_arch)
+  differences = _arch_differences({k: pretrained_arch.get(k) for k in _BODY_FIELDS},
+                                  {k: arch.get(k) for k in _BODY_FIELDS})
+  if differences:
+    raise ValueError(f"`pretrain` {path} holds another network ({'; '.join(differences)}); "
+                     "only the scale may differ when fine-tuning.")
+  return pretrained
 
 
 def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any]:
@@ -564,7 +578,7 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
     resume_step = checkpoints.latest_step()
     pretrained = None
     if config.pretrain and resume_step is None:
-      pretrained, _ = _read_pretrained(config.pretrain, arch)
+      pretrained = _read_pretrained(config.pretrain, arch)
 
     # Data: every check on images and patches happens here, before anything compiles.
     train_set = data.create_dataset(config, "train")
@@ -578,7 +592,8 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
     valid_pairs = data.load_pairs(valid_set, num_workers=config.num_workers)
     if config.num_eval_images is not None:
       valid_pairs = valid_pairs[:config.num_eval_images]
-    protocol = dict(metrics.eval_protocol(config.dataset, config.scale))
+    protocol = dict(metrics.eval_protocol(data.reference_dataset_name(config.dataset),
+                                          config.scale))
     baseline = baseline_metrics(valid_pairs, protocol)
 
     writer = MetricWriter(workdir, enabled=is_chief)
@@ -606,19 +621,17 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
       start_step = int(meta["step"])
       _echo(config, f"Resumed from step {start_step} of {checkpoints.directory / 'latest'}")
     else:
-      state = create_train_state(init_key, arch, optimizer=optimizer, policy=policy,
-                                 flip_and_rotate=config.flip_and_rotate, dtype=config.dtype,
-                                 mesh=mesh)
+      params = None
       if pretrained is not None:
         from cutblur_jax import checkpoint  # pylint: disable=g-import-not-at-top
         # Layers whose shapes differ (head/tail of another scale) keep their fresh initialisation.
-        merged = checkpoint.merge_pretrained(jax.device_get(sharding_lib.to_local(state.params)),
-                                             pretrained)
-        del pretrained
+        fresh = sharding_lib.to_local(_initial_params(init_key, arch, mesh))
+        params = checkpoint.merge_pretrained(jax.device_get(fresh), pretrained)
+        del pretrained, fresh
         _echo(config, f"Fine-tuning from {config.pretrain}")
-        state = create_train_state(init_key, arch, optimizer=optimizer, policy=policy,
-                                   flip_and_rotate=config.flip_and_rotate, dtype=config.dtype,
-                                   params=merged, mesh=mesh)
+      state = create_train_state(init_key, arch, optimizer=optimizer, policy=policy,
+                                 flip_and_rotate=config.flip_and_rotate, dtype=config.dtype,
+                                 params=params, mesh=mesh)
       start_step = 0
 
     best = checkpoints.best_eval()
@@ -651,7 +664,7 @@ def _train_loop(config, state, run_key, pipeline, mesh, checkpoints, writer, arc
   batches = data.prefetch_to_device(pipeline, sharding_lib.batch_sharding(mesh),
                                     size=max(1, config.prefetch))
   pending: list[tuple[int, dict[str, jax.Array]]] = []
-  last_loss, last_eval, steps_per_sec = math.nan, {}, math.nan
+  last_loss, last_metrics, last_eval, steps_per_sec = math.nan, {}, {}, math.nan
   interval_start, interval_steps, paused = time.perf_counter(), 0, 0.0
   step = start_step
   bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True, smoothing=0.1,
@@ -659,7 +672,7 @@ def _train_loop(config, state, run_key, pipeline, mesh, checkpoints, writer, arc
 
   def flush_metrics() -> None:
     """Pulls the pending step metrics to the host; stops the run on a non-finite loss."""
-    nonlocal last_loss
+    nonlocal last_loss, last_metrics
     if not pending:
       return
     host = [(s, {k: _host_scalar(v) for k, v in m.items()}) for s, m in pending]
@@ -677,9 +690,8 @@ def _train_loop(config, state, run_key, pipeline, mesh, checkpoints, writer, arc
             f"stopped without saving this state; {where}. Lower `lr`, set `gclip`, or check "
             "the data.")
     last_loss = float(np.mean([m["loss"] for _, m in host]))
-    flush_metrics.last = host[-1][1]
+    last_metrics = host[-1][1]
 
-  flush_metrics.last = {}
   try:
     while step < total:
       batch = next(batches)
@@ -697,16 +709,15 @@ def _train_loop(config, state, run_key, pipeline, mesh, checkpoints, writer, arc
       if log_due:
         elapsed = time.perf_counter() - interval_start - paused
         steps_per_sec = interval_steps / elapsed if elapsed > 0 else math.nan
-        last = flush_metrics.last
         writer.write_scalars(step, {
-            "loss": last_loss, "learning_rate": last["learning_rate"],
-            "grad_norm": last["grad_norm"], "steps_per_sec": steps_per_sec,
+            "loss": last_loss, "learning_rate": last_metrics["learning_rate"],
+            "grad_norm": last_metrics["grad_norm"], "steps_per_sec": steps_per_sec,
             "images_per_sec": steps_per_sec * config.batch_size}, split="train")
         bar.set_postfix(loss=f"{last_loss:.3f}", refresh=False)
         interval_start, interval_steps, paused = time.perf_counter(), 0, 0.0
       pause_start = time.perf_counter()
       if eval_due:
-        scores, images = evaluate_model(state.params, arch, valid_pairs, protocol,
+        scores, images = validate(state.params, arch, valid_pairs, protocol,
                                         num_samples=config.num_sample_images)
         last_eval = dict(scores)
         if scores["psnr"] > best_psnr:
@@ -726,7 +737,7 @@ def _train_loop(config, state, run_key, pipeline, mesh, checkpoints, writer, arc
       writer.flush()
       paused += time.perf_counter() - pause_start
     if not last_eval:  # resumed at (or past) the end: validate what is there
-      last_eval, _ = evaluate_model(state.params, arch, valid_pairs, protocol)
+      last_eval, _ = validate(state.params, arch, valid_pairs, protocol)
     checkpoints.wait()
   finally:
     bar.close()

@@ -357,6 +357,10 @@ def test_other_bad_options_and_inputs():
     augment.sample_cutblur_params(jax.random.key(0), (8, 8, 3))
   with pytest.raises(TypeError, match="`hr`"):
     augment.cutblur(jax.random.key(0), hr.tolist(), lr)
+  with pytest.raises(ValueError, match="`hr` must not be empty"):
+    augment.cutblur(jax.random.key(0), hr[:0], lr[:0])
+  with pytest.raises(ValueError, match="`prob` must be a real scalar"):
+    augment.cutblur(jax.random.key(0), hr, lr, prob="0.5")
 
 
 def test_traced_options_are_accepted():

@@ -153,6 +153,25 @@ def test_apply_augment_runs_the_drawn_op_with_the_documented_keys():
   assert len(seen) >= 5  # most ops were exercised
 
 
+@pytest.mark.parametrize("augs,probs,alphas,aux_prob,aux_alpha", [
+    # Extreme gates tell prob from aux_prob with any key: swapped, cutmixup is the identity.
+    (["cutmixup"], [1.0], [0.45], 0.0, 0.8),
+    (["cutmixup"], [1.0], [0.45], 1.0, 0.3),
+    (["soft_cutblur"], [1.0], [0.45], 1.0, 0.3),
+    (["rgb"], [0.0], [5.0], 1.0, 0.3),  # rgb takes prob (0: the identity), ignores alpha
+])
+def test_policy_numbers_reach_the_ops_as_documented(augs, probs, alphas, aux_prob, aux_alpha):
+  policy = augment.Policy(augs, probs, alphas, aux_prob=aux_prob, aux_alpha=aux_alpha)
+  hr, lr = make_images()
+  for seed in range(3):
+    key = jax.random.key(seed)
+    *got, index = augment.apply_augment(key, hr, lr, policy)  # eager
+    i = int(index)
+    expected = run_entry(policy, i, jax.random.split(key, len(policy) + 1)[1 + i], hr, lr)
+    for g, e in zip(got, expected):
+      np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=0, atol=3.1e-5)
+
+
 def test_no_retrace_on_later_calls_or_equal_policies():
   hr, lr = make_images()
   for seed in (100, 101):

@@ -106,9 +106,10 @@ def test_beta_matches_scipy(a):
   (bits,) = _sampling.split_bits(jax.random.key(2), [(50000, _sampling.BETA_WORDS)])
   v = np.asarray(jax.jit(_sampling.beta)(bits, a), np.float64)
   assert v.min() >= 0 and v.max() <= 1
-  # The probability integral transform of the logit, in float64 and by symmetry on the
-  # upper half: float32 v rounds draws within 6e-8 of 1 to 1 (~2% of them for a = 0.05).
-  z = np.asarray(jax.jit(_sampling._beta_logit)(bits, a), np.float64)  # pylint: disable=protected-access
+  # KS on the probability integral transform of the logit, in float64 and by symmetry on
+  # the upper half: float32 v rounds draws within 6e-8 of 1 to 1 (22% of them for a = 0.05).
+  logit = jax.jit(_sampling._beta_logit)  # pylint: disable=protected-access
+  z = np.asarray(logit(bits, a), np.float64)
   np.testing.assert_allclose(scipy.special.expit(z), v, rtol=1e-6, atol=1e-30)
   lower_tail = scipy.special.betainc(a, a, scipy.special.expit(-np.abs(z)))
   pit = np.where(z < 0, lower_tail, 1.0 - lower_tail)

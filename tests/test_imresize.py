@@ -293,7 +293,7 @@ def test_bad_arguments_are_rejected_by_name():
     imresize(image)
   with pytest.raises(ValueError, match="exactly one"):
     imresize(image, 0.5, output_shape=(4, 4))
-  for scale in (0, -1, float("nan"), True):
+  for scale in (0, -1, float("nan"), True, "0.5", [0.5]):
     with pytest.raises(ValueError, match="`scale`"):
       imresize(image, scale)
   with pytest.raises(ValueError, match="`output_shape`"):

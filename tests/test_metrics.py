@@ -162,16 +162,20 @@ def test_ssim_matches_skimage_rgb_and_gray():
 
 
 def test_ssim_ignores_the_rim_without_valid_windows():
-  # "valid" filtering: a pixel changed in a corner sits in exactly one window of the map.
+  # "valid" filtering: a pixel changed in a corner sits in exactly one of the 11 x 11
+  # windows of the map, the top-left one, with weight w = g[0]^2; the other 120 stay 1.
   a = np.full((21, 21), 128, np.uint8)
   b = a.copy()
   b[0, 0] = 0
-  g = _gaussian_11()
-  assert ssim(a, b) < 1.0
+  w = _gaussian_11()[0] ** 2
+  mu_b = 128 * (1 - w)
+  var_b = 128**2 * (1 - w) - mu_b**2  # E[b^2] - mu_b^2; var_a = cov = 0
+  c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+  corner = (2 * 128 * mu_b + c1) * c2 / ((128**2 + mu_b**2 + c1) * (var_b + c2))
+  assert ssim(a, b) == pytest.approx((120 + corner) / 121, abs=1e-12)
   c, d = a.copy(), a.copy()
   d[10, 10] = 0  # The centre pixel is in every window: it lowers SSIM far more.
-  assert ssim(c, d) < ssim(a, b)
-  assert g[0] ** 2 < 1e-3
+  assert ssim(c, d) < ssim(a, b) < 1.0
 
 
 def test_ssim_needs_an_11x11_image():

@@ -7,7 +7,7 @@ from PIL import Image
 
 from cutblur_jax.data import registry
 from cutblur_jax.data.folders import FolderDataset
-from cutblur_jax.data.tfds_builders import build_folder_tfds
+from cutblur_jax.data.tfds_builders import build_folder_tfds, folder_config_name
 from cutblur_jax.data.tfds_sources import TfdsDataset
 
 
@@ -105,6 +105,22 @@ def test_embedded_by_config_needs_no_files():
   valid = registry.create_dataset(config, "validation")
   test = registry.create_dataset(config, "test")
   assert valid.names == test.names and not set(valid.names) & set(train.names)
+
+
+def test_reference_dataset_name_maps_tfds_names_to_the_data_they_hold():
+  for name in ("DIV2K_SR", "RealSR", "Set5_SR", "embedded", "tfds:something/else"):
+    assert registry.reference_dataset_name(name) == name
+  assert registry.reference_dataset_name("tfds:div2k/bicubic_x4") == "DIV2K_SR"
+  assert registry.reference_dataset_name("tfds:div2k/realistic_wild_x4:2.0.0") == "DIV2K_SR"
+  for dataset, options, expected in [
+      ("DIV2K_SR", dict(scale=2, div2k_range="1-10/11-12"), "DIV2K_SR"),
+      ("DIV2K_DN", dict(scale=1, sigma=30, synthesize_lr=True), "DIV2K_DN"),
+      ("DIV2K_JPEG", dict(scale=1, quality=20), "DIV2K_JPEG"),
+      ("RealSR", dict(camera="canon"), "RealSR"),
+      ("Urban100_SR", dict(scale=4), "URBAN100_SR"),
+      ("My_Set_DN", dict(scale=1, sigma=15), "MY_SET_DN")]:
+    name = f"tfds:cutblur_folders/{folder_config_name(dataset, **options)}"
+    assert registry.reference_dataset_name(name) == expected, name
 
 
 def test_unknown_dataset_lists_the_names():

@@ -41,7 +41,8 @@ def test_mocked_div2k_reads_through_data_source_without_tensorflow(tmp_path, nam
     assert pair.name == "validation/3"
     assert pair.hr.shape == (6 * scale, 8 * scale, 3) and pair.lr.shape == (6, 8, 3)
     assert pair.hr.dtype == np.uint8
-    batch = next(TrainPipeline(data, patch_size=4, batch_size=2, seed=0, num_workers=2))
+    with TrainPipeline(data, patch_size=4, batch_size=2, seed=0, num_workers=2) as pipeline:
+      batch = next(pipeline)
   assert batch["hr"].shape == (2, 4 * scale, 4 * scale, 3) and batch["lr"].shape == (2, 4, 4, 3)
   assert "tensorflow" not in sys.modules
 

@@ -132,16 +132,30 @@ def test_bad_input_fails_before_anything_compiles(div2k, tmp_path, monkeypatch, 
     train.train_and_evaluate(tiny_config(div2k, **overrides), tmp_path)
 
 
-def test_workdir_of_another_architecture_is_rejected_before_compiling(div2k, tmp_path,
-                                                                       monkeypatch):
+def _zero_params(arch):
+  """Parameters of ``arch`` without running (or compiling) its initialisers."""
+  model = models.create_model(arch)
+  shapes = jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct((1, 8, 8, 3),
+                                                                              np.float32))
+  return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes["params"])
+
+
+def test_another_architecture_in_workdir_or_pretrain_is_rejected_before_compiling(
+    div2k, tmp_path, monkeypatch):
   other = models.model_arch("EDSR", 2, num_blocks=2, num_channels=8, res_scale=1.0)
-  params = models.create_model(other).init(jax.random.key(0), np.zeros((1, 8, 8, 3), np.float32))
-  with TrainCheckpointer(tmp_path) as checkpoints:
-    checkpoints.save_best(5, params["params"], other, {"step": 5, "psnr": 20.0})
+  with TrainCheckpointer(tmp_path / "run") as checkpoints:
+    checkpoints.save_best(5, _zero_params(other), other, {"step": 5, "psnr": 20.0})
   monkeypatch.setattr(train, "create_train_state", lambda *a, **k: pytest.fail("compiled"))
+  monkeypatch.setattr(train, "_initial_params", lambda *a, **k: pytest.fail("compiled"))
   with pytest.raises(ValueError, match=r"another architecture \(num_blocks: checkpoint 2 vs "
                                        r"config 1\)"):
-    train.train_and_evaluate(tiny_config(div2k), tmp_path)
+    train.train_and_evaluate(tiny_config(div2k), tmp_path / "run")
+  # Fine-tuning: the scale may differ (head and tail), the body may not.
+  x4 = models.model_arch("EDSR", 4, num_blocks=1, num_channels=16, res_scale=1.0)
+  checkpoint.save_model(tmp_path / "x4", _zero_params(x4), x4)
+  with pytest.raises(ValueError, match=r"`pretrain` .*x4 holds another network \(num_channels: "
+                                       r"checkpoint 16 vs config 8\)"):
+    train.train_and_evaluate(tiny_config(div2k, pretrain=str(tmp_path / "x4")), tmp_path / "new")
 
 
 def test_metric_writer_and_atomic_json(tmp_path):

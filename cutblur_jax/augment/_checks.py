@@ -29,7 +29,7 @@ def check_images(hr: Any, lr: Any, *, op: str) -> tuple[jax.Array, jax.Array]:
 
   Raises:
     TypeError: an argument is not an array or has a non-floating dtype.
-    ValueError: an argument is not 4-D, or the shapes differ.
+    ValueError: an argument is not 4-D or is empty, or the shapes differ.
   """
   arrays = []
   for name, value in (("hr", hr), ("lr", lr)):
@@ -45,6 +45,8 @@ def check_images(hr: Any, lr: Any, *, op: str) -> tuple[jax.Array, jax.Array]:
       raise ValueError(
           f"{op}: `{name}` must be a 4-D [N, H, W, C] batch, got shape {tuple(value.shape)}; "
           f"add a batch axis with `{name}[None]` for a single image.")
+    if 0 in value.shape:
+      raise ValueError(f"{op}: `{name}` must not be empty, got shape {tuple(value.shape)}.")
     arrays.append(jnp.asarray(value))
   hr, lr = arrays
   if hr.shape != lr.shape:
@@ -74,7 +76,8 @@ def check_shape(shape: Any, *, op: str) -> tuple[int, int, int, int]:
 
 def _concrete_float(value: Any, name: str, op: str) -> float | None:
   """Returns ``value`` as a Python float, or None when it is a tracer."""
-  if isinstance(value, bool) or np.ndim(value) != 0:
+  # float("0.5") would accept a string, which then fails deep inside jit.
+  if isinstance(value, (bool, str, bytes)) or np.ndim(value) != 0:
     raise ValueError(f"{op}: `{name}` must be a real scalar, got {value!r}.")
   try:
     return float(value)

@@ -38,7 +38,7 @@ Transforms (``b`` are uniform uint32 words):
   boosts ``log(U) / a`` are subtracted before dividing by ``a``, so a tiny
   ``a`` gives a clean 0 or 1 (each with probability 1/2, the limit) instead of
   ``-inf - -inf = NaN``. As for any float32 sampler, draws within 6e-8 of 1
-  round to 1.
+  round to 1 (for ``a = 0.05``, 22% of them).
 """
 
 from __future__ import annotations

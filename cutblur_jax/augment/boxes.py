@@ -108,10 +108,10 @@ def box_from_bits(bits: jax.Array, height: int, width: int, *, alpha: Any) -> Bo
   return Box(top=top, left=left, height=box_height, width=box_width)
 
 
-def _per_image(value: jax.Array) -> jax.Array:
-  """Reshapes a ``()`` or ``[N]`` field to broadcast against ``[N, H, W, C]``."""
+def _per_image(value: jax.Array, ndim: int) -> jax.Array:
+  """Reshapes a ``()`` or ``[N]`` field to broadcast against ``ndim``-D images."""
   value = jnp.asarray(value)
-  return value if value.ndim == 0 else value.reshape(-1, 1, 1, 1)
+  return value if value.ndim == 0 else value.reshape((-1,) + (1,) * (ndim - 1))
 
 
 def box_mask(box: Box, height: int, width: int) -> jax.Array:
@@ -136,9 +136,9 @@ def box_mask(box: Box, height: int, width: int) -> jax.Array:
   """
   rows = lax.broadcasted_iota(jnp.int32, (1, height, 1, 1), 1)
   cols = lax.broadcasted_iota(jnp.int32, (1, 1, width, 1), 2)
-  top, left = _per_image(box.top), _per_image(box.left)
-  bottom, right = top + _per_image(box.height), left + _per_image(box.width)
-  return (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
+  top, left, box_height, box_width = (_per_image(field, 4) for field in box)
+  return ((rows >= top) & (rows < top + box_height)
+          & (cols >= left) & (cols < left + box_width))
 
 
 def box_row_mask(box: Box, height: int, width: int, channels: int) -> jax.Array:
@@ -154,11 +154,6 @@ def box_row_mask(box: Box, height: int, width: int, channels: int) -> jax.Array:
   """
   rows = lax.broadcasted_iota(jnp.int32, (1, height, 1), 1)
   cols = lax.broadcasted_iota(jnp.int32, (1, 1, width * channels), 2)
-  top, left = _per_row(box.top), _per_row(box.left)
-  bottom, right = top + _per_row(box.height), left + _per_row(box.width)
-  return (rows >= top) & (rows < bottom) & (cols >= left * channels) & (cols < right * channels)
-
-
-def _per_row(value: jax.Array) -> jax.Array:
-  value = jnp.asarray(value)
-  return value if value.ndim == 0 else value.reshape(-1, 1, 1)
+  top, left, box_height, box_width = (_per_image(field, 3) for field in box)
+  return ((rows >= top) & (rows < top + box_height)
+          & (cols >= left * channels) & (cols < (left + box_width) * channels))

@@ -40,17 +40,12 @@ from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from cutblur_jax.augment import _checks
-from cutblur_jax.augment.policy import normalize_output
+from cutblur_jax.augment.policy import _draw_index, _op_name, normalize_output
 
 Op = Callable[..., tuple]
-
-
-def _op_name(op: Any) -> str:
-  return getattr(op, "__name__", None) or repr(op)
 
 
 def _check_ops(ops: Any, name: str) -> tuple[Op, ...]:
@@ -102,9 +97,7 @@ class OneOf:
 
     if len(self.ops) == 1:
       return branch(0, keys[1:], hr, lr)
-    with np.errstate(divide="ignore"):
-      logits = jnp.asarray(np.log(np.asarray(self.probs, np.float64)), jnp.float32)
-    index = jax.random.categorical(keys[0], logits)
+    index = _draw_index(keys[0], self.probs, len(self.ops))
     branches = [functools.partial(branch, i) for i in range(len(self.ops))]
     return lax.switch(index, branches, keys[1:], hr, lr)
 

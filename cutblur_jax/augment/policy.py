@@ -51,7 +51,7 @@ import collections.abc
 import dataclasses
 import functools
 import math
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -297,18 +297,24 @@ def normalize_output(output: Any, hr: jax.Array, lr: jax.Array, *, name: str) ->
   return new_hr, new_lr, mask
 
 
-def _op_name(aug: Any) -> str:
-  return aug if isinstance(aug, str) else getattr(aug, "__name__", repr(aug))
+def _op_name(op: Any) -> str:
+  """A name for an op (a built-in's name, a function's ``__name__``, or its repr) in errors."""
+  return op if isinstance(op, str) else getattr(op, "__name__", None) or repr(op)
+
+
+def _run_builtin(aug: str, entry: _Entry, key: jax.Array, hr: jax.Array, lr: jax.Array,
+                 per_sample: bool) -> Output:
+  builtin = _BUILTINS[aug]
+  if builtin is None:  # "none"
+    return hr, lr, jnp.ones(hr.shape[:3] + (1,), hr.dtype)
+  params = builtin.sample(key, hr.shape, entry, per_sample)
+  return normalize_output(builtin.apply(params, hr, lr), hr, lr, name=aug)
 
 
 def _run_batch(aug: Any, entry: _Entry, key: jax.Array, hr: jax.Array, lr: jax.Array) -> Output:
   """Runs one policy entry with one draw for the batch."""
   if isinstance(aug, str):
-    builtin = _BUILTINS[aug]
-    if builtin is None:
-      return hr, lr, jnp.ones(hr.shape[:3] + (1,), hr.dtype)
-    params = builtin.sample(key, hr.shape, entry, False)
-    return normalize_output(builtin.apply(params, hr, lr), hr, lr, name=aug)
+    return _run_builtin(aug, entry, key, hr, lr, per_sample=False)
 
   key_gate, key_fn = jax.random.split(key)
 
@@ -328,11 +334,7 @@ def _run_per_sample(aug: Any, entry: _Entry, key: jax.Array, hr: jax.Array,
                     lr: jax.Array) -> Output:
   """Runs one policy entry with one draw per image (the whole batch is computed)."""
   if isinstance(aug, str):
-    builtin = _BUILTINS[aug]
-    if builtin is None:
-      return hr, lr, jnp.ones(hr.shape[:3] + (1,), hr.dtype)
-    params = builtin.sample(key, hr.shape, entry, True)
-    return normalize_output(builtin.apply(params, hr, lr), hr, lr, name=aug)
+    return _run_builtin(aug, entry, key, hr, lr, per_sample=True)
 
   n = hr.shape[0]
   key_gate, key_fn = jax.random.split(key)
@@ -348,8 +350,9 @@ def _run_per_sample(aug: Any, entry: _Entry, key: jax.Array, hr: jax.Array,
           jnp.where(applied, mask, jnp.ones((), hr.dtype)))
 
 
-def _draw_index(key: jax.Array, mix_p: tuple[float, ...] | None, count: int,
-                shape: tuple[int, ...]) -> jax.Array:
+def _draw_index(key: jax.Array, mix_p: Sequence[float] | None, count: int,
+                shape: tuple[int, ...] = ()) -> jax.Array:
+  """int32 ``i ~ Categorical(mix_p)`` (uniform when None) over ``count`` ops, of ``shape``."""
   if count == 1:
     return jnp.zeros(shape, jnp.int32)
   if mix_p is None:
@@ -414,7 +417,7 @@ def apply_augment(key: jax.Array, hr: jax.Array, lr: jax.Array,
           for outs in zip(*outputs))
     return new_hr, new_lr, mask, index
 
-  index = _draw_index(key_choice, policy.mix_p, len(policy), ())
+  index = _draw_index(key_choice, policy.mix_p, len(policy))
 
   def branch(i, op_keys, hr, lr):
     return _run_batch(policy.augs[i], entries[i], op_keys[i], hr, lr)

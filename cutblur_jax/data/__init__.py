@@ -59,6 +59,7 @@ _EXPORTS = {
     "create_dataset": "registry",
     "create_pipeline": "registry",
     "data_options": "registry",
+    "reference_dataset_name": "registry",
 }
 
 

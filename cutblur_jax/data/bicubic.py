@@ -35,6 +35,7 @@ float input it is MATLAB's double result to float64 rounding.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -262,7 +263,8 @@ def imresize(image: np.ndarray, scale: float | None = None, *,
     raise ValueError("Give exactly one of `scale` and `output_shape`.")
   in_size = image.shape[:2]
   if scale is not None:
-    if isinstance(scale, bool) or not np.isscalar(scale) or not np.isfinite(scale) or scale <= 0:
+    if (isinstance(scale, bool) or not isinstance(scale, numbers.Real)
+        or not math.isfinite(scale) or scale <= 0):
       raise ValueError(f"`scale` must be a positive finite number, got {scale!r}.")
     scales = (float(scale), float(scale))
     out_size = output_size(in_size, float(scale))

@@ -87,6 +87,38 @@ def data_options(config_or_kwargs: Any = None, **overrides: Any) -> dict[str, An
   return options
 
 
+def reference_dataset_name(dataset: str) -> str:
+  """The reference's ``--dataset`` name of a data set, e.g. for ``metrics.eval_protocol``.
+
+  The reference's names are returned unchanged. ``tfds:`` names map to the
+  data they hold: TFDS's ``div2k/*`` to ``DIV2K_SR``, and our
+  ``cutblur_folders/<config>`` (``tfds_builders.folder_config_name``) back to
+  the folder set's name, so that a TFDS copy of DIV2K is evaluated like
+  DIV2K (crop ``6 + scale``, RGB) and not like a benchmark set.
+
+  Examples:
+    >>> reference_dataset_name("tfds:div2k/bicubic_x4")
+    'DIV2K_SR'
+    >>> reference_dataset_name("tfds:cutblur_folders/div2k_dn_sigma30")
+    'DIV2K_DN'
+    >>> reference_dataset_name("Set5_SR")
+    'Set5_SR'
+  """
+  if not dataset.startswith("tfds:"):
+    return dataset
+  builder, _, config = dataset[len("tfds:"):].split(":")[0].partition("/")
+  if builder == "div2k":
+    return "DIV2K_SR"
+  if builder == "cutblur_folders" and config:
+    parts = config.split("_")  # "<set>_<task>_<level>[_...]" or "realsr_<camera>_x<s>"
+    if parts[0] == "realsr":
+      return "RealSR"
+    for index in range(1, len(parts)):
+      if parts[index] in ("sr", "dn", "jpeg"):
+        return f"{'_'.join(parts[:index]).upper()}_{parts[index].upper()}"
+  return dataset
+
+
 def create_dataset(config_or_kwargs: Any = None, split: str = "train",
                    **overrides: Any) -> Sequence[ImagePair]:
   """The data set a config names, as a sequence of full-image ``ImagePair``.
