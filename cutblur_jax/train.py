@@ -246,7 +246,7 @@ def create_train_state(key: jax.Array, arch: Mapping[str, Any], *,
 
 def abstract_train_state(arch: Mapping[str, Any], optimizer: OptimizerConfig,
                          mesh: jax.sharding.Mesh) -> tuple[Any, Any]:
-  """``(params, opt_state)`` as ``ShapeDtypeStruct`` trees replicated over ``mesh`` (for restore)."""
+  """``(params, opt_state)`` as ``ShapeDtypeStruct`` trees replicated over ``mesh`` (to restore)."""
   from cutblur_jax import models  # pylint: disable=g-import-not-at-top
 
   model = models.create_model(dict(arch))
@@ -718,7 +718,7 @@ def _train_loop(config, state, run_key, pipeline, mesh, checkpoints, writer, arc
       pause_start = time.perf_counter()
       if eval_due:
         scores, images = validate(state.params, arch, valid_pairs, protocol,
-                                        num_samples=config.num_sample_images)
+                                  num_samples=config.num_sample_images)
         last_eval = dict(scores)
         if scores["psnr"] > best_psnr:
           best_psnr, best_step = scores["psnr"], step

@@ -24,9 +24,11 @@ wins. Fields whose preset depends on other fields default to ``None``
   from ``pretrain``: 0.5).
 * ``use_moa=True``: the MoA policy of ``cutblur_jax.augment.moa(dataset, model)``
   fills ``augs``, ``prob``, ``alpha``, ``mix_p``, ``aux_prob``, ``aux_alpha``
-  (setting ``augs``/``prob``/``alpha``/``mix_p`` to something else as well is
-  an error). Without MoA, ``augs`` defaults to ``("none",)`` and a single
-  ``prob``/``alpha`` value applies to every listed augmentation.
+  (setting any of them to something else as well is an error). Without MoA,
+  ``augs`` defaults to ``("none",)`` and a single ``prob``/``alpha`` value
+  applies to every listed augmentation.
+* A ``tfds:`` data set gets the presets (and evaluation protocol) of the data it
+  holds (``data.reference_dataset_name``: ``tfds:div2k/bicubic_x4`` is DIV2K_SR).
 * RealSR's ``patch_size *= scale`` is not a config change here: the input
   pipeline crops ``patch_size * scale`` pixels from same-size pairs, which is
   the same thing.
@@ -49,9 +51,7 @@ from typing import Any, Sequence
 import ml_collections
 from ml_collections import config_dict
 
-MODEL_NAMES = ("EDSR", "RCAN", "CARN")  # the networks; ``models.PRESETS`` adds "EDSR-baseline"
 ARCH_FIELDS = ("num_blocks", "num_channels", "res_scale", "num_groups", "reduction")
-POLICY_FIELDS = ("augs", "prob", "alpha", "mix_p")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -203,6 +203,7 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
     (64, '400', 0.2)
   """
   from cutblur_jax import augment, models  # pylint: disable=g-import-not-at-top
+  from cutblur_jax.data.registry import reference_dataset_name  # pylint: disable=g-import-not-at-top
 
   given = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
   resolved = base_config()
@@ -225,7 +226,8 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
   _positive_int(c, "keep_checkpoints", 1)
   if c.num_eval_images is not None:
     _positive_int(c, "num_eval_images")
-  task = task_of(c.dataset)
+  dataset = reference_dataset_name(str(c.dataset))  # a TFDS copy gets its data set's presets
+  task = task_of(dataset)
 
   # Model template: option.py's presets, explicit fields win.
   explicit = {name: c[name] for name in ARCH_FIELDS if c[name] is not None}
@@ -256,10 +258,11 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
 
   # Augmentation policy.
   if c.use_moa:
-    policy = augment.moa(c.dataset, c.model)
+    policy = augment.moa(dataset, c.model)
     ours = {"augs": tuple(policy.augs), "prob": tuple(policy.probs), "alpha": tuple(policy.alphas),
-            "mix_p": None if policy.mix_p is None else tuple(policy.mix_p)}
-    for name in POLICY_FIELDS:
+            "mix_p": None if policy.mix_p is None else tuple(policy.mix_p),
+            "aux_prob": policy.aux_prob, "aux_alpha": policy.aux_alpha}
+    for name in ours:
       value = c[name]
       if value is not None and _normalise(value) != _normalise(ours[name]):
         raise ValueError(
@@ -288,6 +291,8 @@ def _normalise(value: Any) -> Any:
     return None
   if isinstance(value, str):
     return (value,)
+  if isinstance(value, (int, float)):
+    return (float(value),)
   return tuple(float(v) if not isinstance(v, str) else v for v in value)
 
 

@@ -112,8 +112,23 @@ def test_policy_fields():
   config.update(use_moa=False, augs=("cutblur", "mixup"), prob=(0.5, 0.5, 0.5))
   with pytest.raises(ValueError, match="3 values for 2"):
     train.resolve_config(config)
+  config = load("edsr_div2k")
+  config.aux_alpha = 0.7  # MoA fixes aux_alpha (1.2) too: a different explicit value is an error
+  with pytest.raises(ValueError, match="use_moa=True sets `aux_alpha` to 1.2"):
+    train.resolve_config(config)
   with pytest.raises(ValueError, match="Unknown config fields"):
     train.resolve_config({"max_steps": 3})
+
+
+def test_a_tfds_copy_gets_the_presets_of_the_data_it_holds():
+  config = load("edsr_div2k_dn")
+  config.dataset = "tfds:cutblur_folders/div2k_dn_sigma10"
+  resolved = train.resolve_config(config)
+  assert (resolved.decay, resolved.num_train_steps, resolved.prob) == ("300-550-800", 1_000_000,
+                                                                       (0.6,) * 7)
+  config = load("edsr_realsr")
+  config.dataset = "tfds:cutblur_folders/realsr_all_x4"
+  assert train.resolve_config(config).mix_p == (0.1,) * 6 + (0.4,)
 
 
 def _parse(argv: list[str]):

@@ -383,7 +383,7 @@ def rgb(key: jax.Array, hr: jax.Array, lr: jax.Array, *,
     ``(hr, lr)`` of the input shape and dtype.
 
   Examples:
-    >>> hr = jnp.broadcast_to(jnp.arange(3.0), (1, 2, 2, 3))
+    >>> hr = jnp.broadcast_to(jnp.arange(3.0), (2, 8, 8, 3))
     >>> hr2, _ = rgb(jax.random.key(0), hr, hr)
     >>> sorted(hr2[0, 0, 0].tolist())
     [0.0, 1.0, 2.0]
@@ -448,7 +448,7 @@ def mixup(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
     ``(hr, lr)`` of the input shape and dtype.
 
   Examples:
-    >>> hr = jnp.arange(2.0).reshape(2, 1, 1, 1) * jnp.ones((2, 4, 4, 1))
+    >>> hr = jnp.arange(2.0).reshape(2, 1, 1, 1) * jnp.ones((2, 8, 8, 3))
     >>> hr2, _ = mixup(jax.random.key(0), hr, hr)
     >>> bool(jnp.allclose(hr2.sum(0), hr.sum(0)))  # mixing a pair conserves the sum
     True
@@ -528,7 +528,7 @@ def cutout(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
     ``[N, H, W, 1]`` of the image dtype (1 kept, 0 dropped).
 
   Examples:
-    >>> x = jnp.ones((2, 16, 16, 3))
+    >>> x = jnp.ones((2, 8, 8, 3))
     >>> _, lr2, mask = cutout(jax.random.key(0), x, x, alpha=0.5)
     >>> bool(jnp.all(lr2 == mask))
     True
@@ -597,7 +597,7 @@ def cutmix(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
     ``(hr, lr)`` of the input shape and dtype.
 
   Examples:
-    >>> hr = jnp.arange(4.0).reshape(4, 1, 1, 1) * jnp.ones((4, 8, 8, 3))
+    >>> hr = jnp.arange(2.0).reshape(2, 1, 1, 1) * jnp.ones((2, 8, 8, 3))
     >>> hr2, lr2 = cutmix(jax.random.key(0), hr, hr)
     >>> bool(jnp.all(hr2 == lr2))
     True
@@ -690,10 +690,10 @@ def cutmixup(key: jax.Array, hr: jax.Array, lr: jax.Array, *, mixup_prob: float 
     ``(hr, lr)`` of the input shape and dtype.
 
   Examples:
-    >>> x = jnp.ones((4, 8, 8, 3))
+    >>> x = jnp.ones((2, 8, 8, 3))
     >>> hr2, lr2 = cutmixup(jax.random.key(0), x, 2 * x)
     >>> hr2.shape
-    (4, 8, 8, 3)
+    (2, 8, 8, 3)
   """
   hr, lr = _checks.check_images(hr, lr, op="cutmixup")
   params = sample_cutmixup_params(key, hr.shape, mixup_prob=mixup_prob,
@@ -908,7 +908,7 @@ def degradation_mixup(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: flo
     ``(hr, lr)`` of the input shape and dtype; hr unchanged.
 
   Examples:
-    >>> hr = jnp.full((2, 4, 4, 3), 100.0); lr = jnp.zeros((2, 4, 4, 3))
+    >>> hr = jnp.full((2, 8, 8, 3), 100.0); lr = jnp.zeros((2, 8, 8, 3))
     >>> _, lr2 = degradation_mixup(jax.random.key(0), hr, lr)
     >>> bool(jnp.all((lr2 >= 0) & (lr2 <= 100)))
     True
