@@ -27,7 +27,6 @@ mean over images that contains one is ``inf`` too. Standard JSON has no ``inf``,
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -36,7 +35,6 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -48,8 +46,6 @@ __all__ = ["METRIC_KEYS", "bicubic_upscale", "center_crop_pair", "evaluate_image
            "evaluate_model", "format_report", "hr_input_forward", "hr_pairs", "write_report"]
 
 METRIC_KEYS = ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "hr_input_psnr")
-# HR-input canvases are padded to multiples of this many LR pixels (shared compilations).
-_HR_BUCKET = 64
 
 
 def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
@@ -65,44 +61,27 @@ def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
   return lr.copy() if scale == 1 else imresize(lr, int(scale))
 
 
-@functools.lru_cache(maxsize=16)
-def _hr_forward(arch_items: tuple, dtype_name: str) -> Callable:
-  from cutblur_jax import image as image_lib  # pylint: disable=g-import-not-at-top
-  from cutblur_jax import models  # pylint: disable=g-import-not-at-top
-
-  model = models.create_model(dict(arch_items), dtype=jnp.dtype(dtype_name))
-
-  @jax.jit
-  def forward(params, hr, valid_size):
-    return image_lib.quantize(model.apply({"params": params}, hr, valid_size=valid_size))
-
-  return forward
-
-
 def hr_input_forward(params: Any, arch: Mapping[str, Any], hr: np.ndarray, *,
-                     dtype: Any = jnp.float32) -> np.ndarray:
+                     tile: int | None = -1, dtype: Any = jnp.float32) -> np.ndarray:
   """Runs the network on the HR image itself (the HR-input test); returns ``uint8``.
 
-  The network normally sees the LR image upsampled to HR size; here it sees HR.
-  The image is zero-padded at the bottom/right to a multiple of 64 LR pixels so
-  nearby sizes share a compilation; the network's ``valid_size`` masking makes
-  the padding invisible. The whole image runs at once (no tiles): the body works
-  at LR resolution, so this fits wherever ``super_resolve`` of the LR image fits
-  untiled.
+  The network normally sees the LR image upsampled to HR size; here it sees HR,
+  through ``inference.super_resolve(..., input_is_hr_size=True)`` (size buckets
+  and tiles as there, exact for EDSR and CARN).
 
   Args:
     params: network params.
     arch: its arch dict (``scale`` must divide the HR height and width).
     hr: ``uint8 [H, W, 3]`` (or float on [0, 255]).
+    tile: ``inference.super_resolve``'s tile option.
     dtype: computation dtype.
 
   Returns:
     ``uint8 [H, W, 3]``.
   """
-  from cutblur_jax import models  # pylint: disable=g-import-not-at-top
+  from cutblur_jax import inference, models  # pylint: disable=g-import-not-at-top
 
-  arch = models.canonical_arch(arch)
-  scale = arch["scale"]
+  scale = models.canonical_arch(arch)["scale"]
   hr = np.asarray(hr)
   if hr.ndim != 3 or hr.shape[-1] != 3:
     raise ValueError(f"`hr` must be [H, W, 3], got shape {hr.shape}.")
@@ -110,12 +89,8 @@ def hr_input_forward(params: Any, arch: Mapping[str, Any], hr: np.ndarray, *,
   if height % scale or width % scale:
     raise ValueError(f"`hr` of size {height}x{width} is not a multiple of the model's "
                      f"scale {scale}; mod-crop it first.")
-  step = _HR_BUCKET * scale
-  canvas = np.zeros((1, -(-height // step) * step, -(-width // step) * step, 3), np.float32)
-  canvas[0, :height, :width] = hr
-  forward = _hr_forward(tuple(sorted(arch.items())), jnp.dtype(dtype).name)
-  output = forward(params, canvas, np.array([height, width], np.int32))
-  return np.asarray(output)[0, :height, :width]
+  return inference.super_resolve(params, arch, hr, input_is_hr_size=True, tile=tile,
+                                 dtype=dtype)
 
 
 def center_crop_pair(pair: ImagePair, max_size: int, input_scale: int) -> ImagePair:
@@ -188,16 +163,19 @@ def _mean(values: Iterable[float]) -> float:
 
 def evaluate_images(dataset: Sequence[ImagePair], super_resolve: Callable[[np.ndarray], Any], *,
                     scale: int, crop_border: int, y_only: bool, round_y: bool = True,
+                    input_scale: int | None = None,
                     hr_input: Callable[[np.ndarray], Any] | None = None,
                     progress: Callable[[Iterable], Iterable] | None = None) -> dict[str, Any]:
   """Measures any super-resolution function against HR, beside bicubic.
 
   Args:
-    dataset: a sequence of ``ImagePair`` (HR ``scale`` times LR).
-    super_resolve: ``lr uint8 [h, w, 3] -> sr [h*scale, w*scale, 3]`` (uint8, or
-      float on [0, 255], rounded before measuring).
+    dataset: a sequence of ``ImagePair`` (HR ``input_scale`` times LR).
+    super_resolve: ``lr uint8 [h, w, 3] -> sr`` of HR's size (uint8, or float on
+      [0, 255], rounded before measuring).
     scale: the super-resolution factor (1 for same-size tasks).
     crop_border, y_only, round_y: the metric protocol (``metrics.psnr``).
+    input_scale: HR size / LR size (default ``scale``); 1 for same-size pairs of an SR
+      task (RealSR v1, whose LR is already upscaled), whose baseline is the input itself.
     hr_input: optional ``hr -> output`` for the HR-input test.
     progress: optional wrapper of the image loop (e.g. ``tqdm``).
 
@@ -208,20 +186,21 @@ def evaluate_images(dataset: Sequence[ImagePair], super_resolve: Callable[[np.nd
     ValueError: an output or LR image has the wrong size (naming the image).
   """
   options = dict(crop_border=crop_border, y_only=y_only, round_y=round_y)
+  input_scale = scale if input_scale is None else input_scale
   indices = range(len(dataset))
   rows = []
   for index in (progress(indices) if progress else indices):
     pair = dataset[index]
     hr, lr = metrics.to_uint8(pair.hr, "hr"), metrics.to_uint8(pair.lr, "lr")
-    expected = (lr.shape[0] * scale, lr.shape[1] * scale)
+    expected = (lr.shape[0] * input_scale, lr.shape[1] * input_scale)
     if hr.shape[:2] != expected:
       raise ValueError(f"Image {pair.name!r}: HR is {hr.shape[0]}x{hr.shape[1]} but LR is "
-                       f"{lr.shape[0]}x{lr.shape[1]}; expected HR {scale} times LR.")
+                       f"{lr.shape[0]}x{lr.shape[1]}; expected HR {input_scale} times LR.")
     sr = np.asarray(super_resolve(lr))
     if sr.shape != hr.shape:
       raise ValueError(f"Image {pair.name!r}: the model output has shape {sr.shape}, "
                        f"HR has {hr.shape}.")
-    bicubic = bicubic_upscale(lr, scale)
+    bicubic = bicubic_upscale(lr, input_scale)
     row = {"name": str(pair.name),
            "psnr": metrics.psnr(sr, hr, **options), "ssim": metrics.ssim(sr, hr, **options),
            "bicubic_psnr": metrics.psnr(bicubic, hr, **options),
@@ -275,15 +254,19 @@ def evaluate_model(params: Any, arch: Mapping[str, Any], dataset: Sequence[Image
   crop_border = preset["crop_border"] if crop_border is None else crop_border
   y_only = preset["y_only"] if y_only is None else y_only
 
+  # Same-size pairs of an SR task (RealSR v1) feed the network their LR as it is.
+  input_scale = int(getattr(dataset, "input_scale", scale))
+
   def run(lr):
-    return inference.super_resolve(params, arch, lr, tile=tile, dtype=dtype)
+    return inference.super_resolve(params, arch, lr, input_is_hr_size=input_scale == 1,
+                                   tile=tile, dtype=dtype)
 
   def run_hr(hr):
-    return hr_input_forward(params, arch, hr, dtype=dtype)
+    return hr_input_forward(params, arch, hr, tile=tile, dtype=dtype)
 
   return evaluate_images(dataset, run, scale=scale, crop_border=crop_border, y_only=y_only,
-                         round_y=round_y, hr_input=run_hr if hr_input_test else None,
-                         progress=progress)
+                         round_y=round_y, input_scale=input_scale,
+                         hr_input=run_hr if hr_input_test else None, progress=progress)
 
 
 def _fmt(value: float, digits: int) -> str:

@@ -32,9 +32,6 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 DATA_AXIS = "data"
 
-# Environment variables that say JAX can find the other processes by itself.
-_CLUSTER_HINTS = ("TPU_WORKER_HOSTNAMES", "MEGASCALE_COORDINATOR_ADDRESS")
-
 
 def _field(config: Any, name: str, default: Any = None) -> Any:
   if config is None:

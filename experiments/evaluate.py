@@ -81,13 +81,13 @@ class _Cropped(collections.abc.Sequence):
   """A lazy view of a data set with every pair centre-cropped (``--max_size``)."""
 
   def __init__(self, dataset, max_size: int, input_scale: int):
-    self._dataset, self._max_size, self._input_scale = dataset, max_size, input_scale
+    self._dataset, self._max_size, self.input_scale = dataset, max_size, input_scale
 
   def __len__(self) -> int:
     return len(self._dataset)
 
   def __getitem__(self, index):
-    return evaluation.center_crop_pair(self._dataset[index], self._max_size, self._input_scale)
+    return evaluation.center_crop_pair(self._dataset[index], self._max_size, self.input_scale)
 
 
 def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:

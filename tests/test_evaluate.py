@@ -111,6 +111,25 @@ def test_hr_input_forward_is_the_network_on_the_hr_image(tiny):
     evaluation.hr_input_forward(params, arch, hr[:35])
 
 
+class _SameSizePairs(list):
+  """RealSR v1-like pairs: LR already at HR size, for a scale-2 network."""
+  input_scale = 1
+
+
+def test_evaluate_model_feeds_same_size_pairs_to_the_network_as_they_are(tiny):
+  _, params, arch = tiny
+  rng = np.random.default_rng(3)
+  hr = rng.integers(0, 256, (36, 50, 3), dtype=np.uint8)
+  lr = np.asarray(image_lib.upsample_nearest(imresize(hr, 0.5), 2))
+  report = evaluation.evaluate_model(params, arch, _SameSizePairs([ImagePair("a", hr, lr)]),
+                                     hr_input_test=False)
+  sr = evaluation.hr_input_forward(params, arch, lr)  # the network on the input as it is
+  row = report["images"][0]
+  assert row["psnr"] == pytest.approx(metrics.psnr(sr, hr, crop_border=2, y_only=True))
+  # The baseline of a same-size pair is its input.
+  assert row["bicubic_psnr"] == pytest.approx(metrics.psnr(lr, hr, crop_border=2, y_only=True))
+
+
 def test_center_crop_pair_keeps_hr_and_lr_aligned():
   pair = _pairs(scale=2, sizes=((40, 60),))[0]
   cropped = evaluation.center_crop_pair(pair, 20, 2)

@@ -283,12 +283,6 @@ class TrainPipeline:
       lr[row] = lr_patch
     return {"hr": hr, "lr": lr}
 
-  @property
-  def batch_shapes(self) -> dict[str, tuple[int, ...]]:
-    """Shapes of this host's batch arrays."""
-    return {"hr": (self.local_batch_size, self.hr_patch, self.hr_patch, 3),
-            "lr": (self.local_batch_size, self.lr_patch, self.lr_patch, 3)}
-
   # -- iteration ------------------------------------------------------------------
 
   def __iter__(self) -> "TrainPipeline":
