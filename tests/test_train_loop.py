@@ -126,8 +126,8 @@ def test_bad_input_fails_before_anything_compiles(div2k, tmp_path, monkeypatch, 
                                                   message):
   def no_compile(*args, **kwargs):
     raise AssertionError("reached state creation (compilation)")
-  monkeypatch.setattr(train, "create_train_state", no_compile)
-  monkeypatch.setattr(train, "abstract_train_state", no_compile)
+  for name in ("create_train_state", "abstract_train_state", "_initial_params"):
+    monkeypatch.setattr(train, name, no_compile)
   with pytest.raises(ValueError, match=message):
     train.train_and_evaluate(tiny_config(div2k, **overrides), tmp_path)
 
