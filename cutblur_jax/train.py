@@ -389,38 +389,6 @@ def baseline_metrics(pairs: Sequence[Any], protocol: Mapping[str, Any]) -> dict[
   return {f"{name}_psnr": float(np.mean(psnrs)), f"{name}_ssim": float(np.mean(ssims))}
 
 
-@functools.lru_cache(maxsize=8)
-def _same_size_forward(arch_items: tuple) -> Callable:
-  from cutblur_jax import image as image_lib, models  # pylint: disable=g-import-not-at-top
-  model = models.create_model(dict(arch_items))
-
-  @jax.jit
-  def forward(params, canvas, valid_size):
-    return image_lib.quantize(model.apply({"params": params}, canvas, valid_size=valid_size))
-
-  return forward
-
-
-def _restore_same_size(params: Any, arch: Mapping[str, Any], image: np.ndarray,
-                       bucket: int = 64) -> np.ndarray:
-  """The network on an HR-sized input (RealSR v1 with ``scale > 1``), size-bucketed.
-
-  ``inference.super_resolve`` always upsamples its input by ``scale``; here the
-  input already has the output size. The image is edge-padded to a multiple of
-  ``scale`` and zero-padded to a bucket; ``valid_size`` makes the padding invisible.
-  """
-  scale = int(arch["scale"])
-  height, width = image.shape[:2]
-  valid_h, valid_w = -(-height // scale) * scale, -(-width // scale) * scale
-  step = bucket * scale
-  canvas = np.zeros((1, -(-valid_h // step) * step, -(-valid_w // step) * step, 3), np.float32)
-  canvas[0, :valid_h, :valid_w] = np.pad(image, ((0, valid_h - height), (0, valid_w - width),
-                                                 (0, 0)), mode="edge")
-  forward = _same_size_forward(_frozen_arch(arch))
-  output = forward(params, canvas, np.array([valid_h, valid_w], np.int32))
-  return np.asarray(output)[0, :height, :width]
-
-
 def validate(params: Any, arch: Mapping[str, Any], pairs: Sequence[Any],
              protocol: Mapping[str, Any], *, num_samples: int = 0,
              sample_size: int = 256) -> tuple[dict[str, float], dict[str, np.ndarray]]:
@@ -447,10 +415,9 @@ def validate(params: Any, arch: Mapping[str, Any], pairs: Sequence[Any],
   local_params = sharding_lib.to_local(params)
   psnrs, ssims, images = [], [], {}
   for index, pair in enumerate(pairs):
-    if _input_scale(pair) == 1 and int(arch["scale"]) > 1:
-      sr = _restore_same_size(local_params, arch, pair.lr)
-    else:
-      sr = np.asarray(inference.super_resolve(local_params, dict(arch), pair.lr))
+    # Same-size pairs (RealSR v1 with scale > 1) feed the network their input as it is.
+    sr = np.asarray(inference.super_resolve(local_params, dict(arch), pair.lr,
+                                            input_is_hr_size=_input_scale(pair) == 1))
     if sr.shape != pair.hr.shape:
       raise ValueError(f"super_resolve gave {sr.shape} for {pair.name!r}, expected "
                        f"{pair.hr.shape}.")

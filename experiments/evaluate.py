@@ -121,7 +121,8 @@ def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
   if data_scale != scale:
     raise ValueError(f"--dataset {value!r} has scale {data_scale} but the checkpoint's model "
                      f"has scale {scale}.")
-  return dataset, value, f"{value} {args.split} x{scale}"
+  # A TFDS copy is measured with the protocol of the data it holds (DIV2K, RealSR, ...).
+  return dataset, registry.reference_dataset_name(value), f"{value} {args.split} x{scale}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
