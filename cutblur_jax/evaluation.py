@@ -8,7 +8,7 @@ measures plain bicubic upsampling of the same LR images the same way: MATLAB
 ``imresize(lr, scale)`` rounded to ``uint8``. For same-size tasks (``scale == 1``:
 denoising, JPEG) the baseline is the degraded input itself.
 
-The HR-input test (paper, Sec. 4): the network is given the HR image itself where it
+The HR-input test (from the paper): the network is given the HR image itself where it
 normally gets the nearest-upsampled LR image (both are HR-sized), and PSNR(output,
 HR input) is reported. A model that has learned *where* to super-resolve returns the
 image nearly unchanged (high PSNR); models trained without CutBlur over-sharpen it.

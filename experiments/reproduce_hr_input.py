@@ -18,7 +18,7 @@ with ``cutblur_jax.evaluation.evaluate_model``:
 * the **HR-input PSNR**: the network is fed the HR image itself where it
   normally gets the nearest-upsampled LR image, and PSNR(output, HR input) is
   measured. A model that learned *where* to super-resolve leaves an HR image
-  nearly unchanged (high PSNR); the paper (Sec. 4, Fig. 2) shows models trained
+  nearly unchanged (high PSNR); the paper shows (qualitatively) models trained
   without CutBlur over-sharpening it.
 
 It prints a table (mean and sample standard deviation over seeds per setting,
