@@ -38,6 +38,10 @@ import sys
 import time
 from typing import Callable, Sequence
 
+from cutblur_jax import xla_cpu  # pylint: disable=wrong-import-position
+
+xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
+
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -29,6 +29,10 @@ import pathlib
 import tempfile
 import time
 
+from cutblur_jax import xla_cpu  # pylint: disable=wrong-import-position
+
+xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
+
 import numpy as np
 
 from cutblur_jax.data.folders import div2k_dataset

@@ -1,25 +1,24 @@
-r"""Train-step speed: JAX with MoA vs without augmentation vs the same network and loop in PyTorch.
+r"""Train-step speed: JAX with MoA and without augmentation, on each XLA:CPU path, beside PyTorch.
 
-EDSR-baseline (16 blocks x 64 channels) x4, batch 16, 48x48 LR patches (192x192 HR), the
-reference's training setup for the small EDSR. Measured in one process, interleaved
-round by round (MoA, no augmentation, PyTorch, MoA, ...) so that background load hits
-all three alike; each number is the median over rounds.
+For each preset (default: EDSR-baseline x4, batch 16, 48x48 LR patches, the reference's
+setup for the small EDSR) every row runs in its own process (``workers.py``): JAX's
+``cutblur_jax.train.train_step`` with MoA and with no augmentation, once on the fast
+XLA:CPU path (``cutblur_jax.xla_cpu``) and once on XLA's default path, and PyTorch.
+Rows are interleaved round by round so that background load hits all alike; each number
+is the median over rounds.
 
-* JAX: ``cutblur_jax.train.train_step`` (one jitted program: flips, nearest upsampling,
-  the augmentation policy, EDSR, masked L1, Adam), state donated, batches already on
-  the device.
-* PyTorch (in a child process, so that its thread pool and XLA's do not fight over the
-  cores): the network twin of ``tests/torch_twins.py`` (the official module layout) in
+* JAX: ``train.train_step`` (one jitted program: flips, nearest upsampling, the policy,
+  the network, masked L1, Adam), state donated, batches already on the device.
+* PyTorch: the network twin of ``tests/torch_twins.py`` (the official module layout) in
   ``solver.py``'s loop: nearest ``F.interpolate``, forward, ``L1Loss``, backward,
   ``Adam.step`` (no augmentation: the official augmentations run on the host in Python).
-* Wall and CPU time (``time.process_time`` of the process running the step: all its
-  threads) per step; on a shared machine the CPU time is the steadier of the two.
+* Wall and CPU time (``time.process_time`` of the worker: all its threads) per step.
 * FLOPs: XLA's cost analysis of the compiled step; achieved FLOP/s = FLOPs / step time;
   with ``--peak_tflops`` also the model FLOP utilisation.
 
-  python benchmarks/train.py                     # all three, prints a Markdown table
-  python benchmarks/train.py --rounds 5 --steps 3 --json /tmp/train_bench.json
-  python benchmarks/train.py --no_torch --batch_size 64 --peak_tflops 989   # e.g. a GPU
+  python benchmarks/train.py                       # EDSR-baseline, both paths and PyTorch
+  python benchmarks/train.py --models EDSR-baseline CARN EDSR RCAN --big_batch 4 --big_patch 24
+  python benchmarks/train.py --paths fast --no_torch --batch_size 64 --peak_tflops 989  # a GPU
 """
 
 from __future__ import annotations
@@ -31,116 +30,178 @@ import pathlib
 import platform
 import statistics
 import sys
-import time
+
+from cutblur_jax import xla_cpu
+
+xla_cpu.enable_fast_path()  # this process only orchestrates; each worker sets its own path
+
+import workers  # pylint: disable=wrong-import-position  # benchmarks/workers.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import jax  # pylint: disable=wrong-import-position
-import numpy as np  # pylint: disable=wrong-import-position
-
-from cutblur_jax import augment, models, sharding, train  # pylint: disable=wrong-import-position
+BIG = ("EDSR", "RCAN")  # presets timed at --big_batch / --big_patch
 
 
-def _flops(compiled) -> float | None:
-  analysis = compiled.cost_analysis()
-  if isinstance(analysis, (list, tuple)):
-    analysis = analysis[0] if analysis else None
-  if not analysis:
-    return None
-  return float(analysis.get("flops", 0.0)) or None
+def _batch(batch_size: int, patch: int, scale: int):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  return {"hr": rng.integers(0, 256, (batch_size, patch * scale, patch * scale, 3), dtype=np.uint8),
+          "lr": rng.integers(0, 256, (batch_size, patch, patch, 3), dtype=np.uint8)}
 
 
-def _jax_runner(arch, policy, batch, optimizer):
+def setup_jax(*, model: str, scale: int, batch_size: int, patch: int, policy: str, dtype: str):
+  """A worker's body: ``train.train_step`` on a fixed batch (see ``workers.Worker``)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import time  # pylint: disable=import-outside-toplevel
+  from cutblur_jax import augment, models, sharding, train  # pylint: disable=import-outside-toplevel
+
+  arch = models.model_arch(model, scale)
+  policy = augment.moa() if policy == "moa" else augment.Policy(("none",), (1.0,), (1.0,))
   mesh = sharding.create_mesh()
-  state = train.create_train_state(jax.random.key(0), arch, policy=policy, optimizer=optimizer,
-                                   mesh=mesh)
-  batch = jax.device_put(batch, sharding.batch_sharding(mesh))
+  state = train.create_train_state(jax.random.key(0), arch, policy=policy, mesh=mesh,
+                                   optimizer=train.OptimizerConfig(), dtype=dtype)
+  batch = jax.device_put(_batch(batch_size, patch, scale), sharding.batch_sharding(mesh))
   key = jax.random.key(1)
   start = time.perf_counter()
   compiled = train.train_step.lower(state, batch, key).compile()
   compile_s = time.perf_counter() - start
   holder = {"state": state}
 
-  def run(steps: int) -> tuple[float, float]:
-    state = holder["state"]
-    start, start_cpu = time.perf_counter(), time.process_time()
-    for _ in range(steps):
-      state, metrics = train.train_step(state, batch, key)
-    jax.block_until_ready((state, metrics))
-    holder["state"] = state
-    return (time.perf_counter() - start) / steps, (time.process_time() - start_cpu) / steps
+  def step():
+    holder["state"], metrics = train.train_step(holder["state"], batch, key)
+    jax.block_until_ready(metrics)
 
-  run(1)  # the first call also loads the executable
-  return run, compile_s, _flops(compiled)
+  step()  # the first call also loads the executable
+  device = jax.devices()[0]
+  return {"step": step}, {
+      "compile_s": compile_s, "flops": workers.flops_of(compiled),
+      "device": f"{jax.device_count()} x {device.device_kind} ({device.platform})",
+      "jax": jax.__version__, "path": workers.jax_path_in_effect()}
 
 
-def _torch_worker(connection, arch, batch_np, lr) -> None:
-  """Runs the PyTorch loop in its own process, on command: XLA's and PyTorch's thread pools
-  sharing the cores in one process slow each other down far beyond either's own speed."""
+def setup_torch(*, model: str, scale: int, batch_size: int, patch: int):
+  """A worker's body: the PyTorch twin in ``solver.py``'s loop."""
   import torch  # pylint: disable=import-outside-toplevel
   import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
   sys.path.insert(0, str(ROOT / "tests"))
   from torch_twins import build_twin  # pylint: disable=import-outside-toplevel
+  from cutblur_jax import models  # pylint: disable=import-outside-toplevel
 
   torch.manual_seed(0)
-  net = build_twin(arch)
+  device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+  net = build_twin(models.model_arch(model, scale)).to(device)
   net.train()
-  optim = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr,
+  optim = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], 1e-4,
                            betas=(0.9, 0.999), eps=1e-8)
   loss_fn = torch.nn.L1Loss()
-  hr = torch.from_numpy(batch_np["hr"]).permute(0, 3, 1, 2).float().contiguous()
-  lr_images = torch.from_numpy(batch_np["lr"]).permute(0, 3, 1, 2).float().contiguous()
-  scale = hr.shape[2] // lr_images.shape[2]
+  batch = _batch(batch_size, patch, scale)
+  hr, lr = (torch.from_numpy(batch[k]).permute(0, 3, 1, 2).float().contiguous().to(device)
+            for k in ("hr", "lr"))
 
-  def run(steps: int) -> tuple[float, float]:
-    start, start_cpu = time.perf_counter(), time.process_time()
-    for _ in range(steps):
-      inputs = F.interpolate(lr_images, scale_factor=scale, mode="nearest")
-      loss = loss_fn(net(inputs), hr)
-      optim.zero_grad()
-      loss.backward()
-      optim.step()
-    loss.item()
-    return (time.perf_counter() - start) / steps, (time.process_time() - start_cpu) / steps
+  def step():
+    loss = loss_fn(net(F.interpolate(lr, scale_factor=scale, mode="nearest")), hr)
+    optim.zero_grad()
+    loss.backward()
+    optim.step()
+    loss.item()  # waits for the device
 
-  run(1)
-  connection.send(("ready", torch.get_num_threads(), torch.__version__))
-  while True:
-    steps = connection.recv()
-    if steps is None:
-      return
-    connection.send(run(steps))
+  step()
+  where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+  return {"step": step}, {"torch": f"{torch.__version__} on {where}, "
+                                   f"{torch.get_num_threads()} threads"}
 
 
-def _torch_runner(arch, batch_np, lr):
-  import multiprocessing  # pylint: disable=import-outside-toplevel
-  import torch  # pylint: disable=import-outside-toplevel,unused-import  # ImportError if absent
+LABELS = {
+    ("fast", "moa"): "JAX, MoA, fast path", ("fast", "none"): "JAX, no augmentation, fast path",
+    ("default", "moa"): "JAX, MoA, XLA default", ("default", "none"): "JAX, no augmentation, "
+                                                                      "XLA default",
+    ("torch", "none"): "PyTorch, no augmentation (same network and loop)",
+}
 
-  context = multiprocessing.get_context("spawn")
-  parent, child = context.Pipe()
-  process = context.Process(target=_torch_worker, args=(child, dict(arch), batch_np, lr),
-                            daemon=True)
-  process.start()
-  _, threads, version = parent.recv()
 
-  def run(steps: int) -> tuple[float, float]:
-    parent.send(steps)
-    return parent.recv()
+def bench_model(args, model: str) -> dict:
+  big = model in BIG
+  batch_size = args.big_batch if big else args.batch_size
+  patch = args.big_patch if big else args.patch_size
+  shape = {"model": model, "scale": args.scale, "batch_size": batch_size, "patch": patch}
+  rows = {}
+  for path in args.paths:
+    for policy in ("moa", "none"):
+      rows[(path, policy)] = workers.Worker(setup_jax, path=path, policy=policy,
+                                            dtype=args.dtype, **shape)
+  if not args.no_torch:
+    try:
+      rows[("torch", "none")] = workers.Worker(setup_torch, **shape)
+    except RuntimeError as error:
+      print(f"PyTorch row skipped: {error}", file=sys.stderr)
+  samples = {key: [] for key in rows}
+  for _ in range(args.rounds):
+    for key, worker in rows.items():
+      times = worker.time("step", args.steps)
+      samples[key].append((sum(w for w, _ in times) / len(times),
+                           sum(c for _, c in times) / len(times)))
+  for worker in rows.values():
+    worker.close()
 
-  def close() -> None:
-    parent.send(None)
-    process.join(timeout=30)
+  results = {}
+  for key, worker in rows.items():
+    wall = statistics.median(w for w, _ in samples[key])
+    cpu = statistics.median(c for _, c in samples[key])
+    row = {"label": LABELS[key], "step_s": wall, "cpu_s": cpu, "images_per_s": batch_size / wall,
+           "samples": samples[key], **worker.info}
+    flops = row.get("flops") or next((r.info.get("flops") for r in rows.values()
+                                      if r.info.get("flops")), None)
+    if flops:
+      row["flops"] = flops
+      row["tflops_per_s"] = flops / wall / 1e12
+      if args.peak_tflops:
+        row["mfu"] = row["tflops_per_s"] / args.peak_tflops
+    results["/".join(key)] = row
+  return {"shape": shape, "rows": results}
 
-  return run, close, f"{version}, {threads} threads, own process"
+
+def _print_model(report: dict) -> None:
+  shape, rows = report["shape"], report["rows"]
+  lr, hr = shape["patch"], shape["patch"] * shape["scale"]
+  print(f"\n{shape['model']} x{shape['scale']}, batch {shape['batch_size']}, LR {lr}x{lr} "
+        f"(HR {hr}x{hr})")
+  base_key = "fast/none" if "fast/none" in rows else next(iter(rows))
+  base, base_cpu = rows[base_key]["step_s"], rows[base_key]["cpu_s"]
+  print(f"\n| step | wall s/step | images/s | wall vs {rows[base_key]['label']} | CPU s/step "
+        "| GFLOP/step (XLA) | achieved GFLOP/s |")
+  print("|---|---|---|---|---|---|---|")
+  for row in rows.values():
+    gflop = f"{row['flops'] / 1e9:.1f}" if row.get("flops") else "n/a"
+    achieved = f"{row['tflops_per_s'] * 1e3:.1f}" if row.get("tflops_per_s") else "n/a"
+    if row.get("mfu") is not None:
+      achieved += f" (MFU {100 * row['mfu']:.1f}%)"
+    print(f"| {row['label']} | {row['step_s']:.3f} | {row['images_per_s']:.2f} | "
+          f"{row['step_s'] / base:.3f}x | {row['cpu_s']:.3f} | {gflop} | {achieved} |")
+  for path in ("fast", "default"):
+    if f"{path}/moa" in rows:
+      moa, none = rows[f"{path}/moa"], rows[f"{path}/none"]
+      print(f"MoA overhead ({path}): {100 * (moa['step_s'] / none['step_s'] - 1):+.1f}% wall, "
+            f"{100 * (moa['cpu_s'] / none['cpu_s'] - 1):+.1f}% CPU time")
+  if "torch/none" in rows:
+    for path in ("fast", "default"):
+      if f"{path}/none" in rows:
+        print(f"PyTorch / JAX {path} (no augmentation): "
+              f"{rows['torch/none']['step_s'] / rows[f'{path}/none']['step_s']:.2f}x wall")
+  if "fast/none" in rows and "default/none" in rows:
+    print(f"Fast path speed-up: {rows['default/none']['step_s'] / rows['fast/none']['step_s']:.2f}x"
+          " wall (no augmentation)")
 
 
 def main(argv=None) -> dict:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--model", default="EDSR-baseline")
+  parser.add_argument("--models", nargs="+", default=["EDSR-baseline"])
   parser.add_argument("--scale", type=int, default=4)
   parser.add_argument("--batch_size", type=int, default=16)
   parser.add_argument("--patch_size", type=int, default=48, help="LR patch side")
+  parser.add_argument("--big_batch", type=int, default=16, help="batch of EDSR and RCAN")
+  parser.add_argument("--big_patch", type=int, default=48, help="LR patch side of EDSR and RCAN")
+  parser.add_argument("--paths", nargs="+", default=list(workers.PATHS), choices=workers.PATHS,
+                      help="XLA:CPU paths to time JAX on (on GPU/TPU both are the same)")
+  parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
   parser.add_argument("--rounds", type=int, default=3)
   parser.add_argument("--steps", type=int, default=2, help="timed steps per round")
   parser.add_argument("--no_torch", action="store_true")
@@ -149,87 +210,20 @@ def main(argv=None) -> dict:
   parser.add_argument("--json", default=None, help="also write the results here")
   args = parser.parse_args(argv)
 
-  arch = models.model_arch(args.model, args.scale)
-  rng = np.random.default_rng(0)
-  lr_side, hr_side = args.patch_size, args.patch_size * args.scale
-  batch = {"hr": rng.integers(0, 256, (args.batch_size, hr_side, hr_side, 3), dtype=np.uint8),
-           "lr": rng.integers(0, 256, (args.batch_size, lr_side, lr_side, 3), dtype=np.uint8)}
-  optimizer = train.OptimizerConfig()
-  none = augment.Policy(("none",), (1.0,), (1.0,))
-  runners = {}
-  info = {}
-  for name, policy in (("jax_moa", augment.moa()), ("jax_none", none)):
-    run, compile_s, flops = _jax_runner(arch, policy, batch, optimizer)
-    runners[name] = run
-    info[name] = {"compile_s": compile_s, "flops": flops}
-  torch_threads, close_torch = None, None
-  if not args.no_torch:
-    try:
-      runners["torch_none"], close_torch, torch_threads = _torch_runner(
-          arch, batch, optimizer.learning_rate)
-    except ImportError as error:
-      print(f"PyTorch row skipped: {error}", file=sys.stderr)
-
-  times = {name: [] for name in runners}
-  for _ in range(args.rounds):
-    for name, run in runners.items():
-      times[name].append(run(args.steps))
-  if close_torch is not None:
-    close_torch()
-  results = {}
-  for name, samples in times.items():
-    step_s = statistics.median(wall for wall, _ in samples)
-    cpu_s = statistics.median(cpu for _, cpu in samples)
-    row = {"step_s": step_s, "cpu_s": cpu_s, "images_per_s": args.batch_size / step_s,
-           "samples_s": [wall for wall, _ in samples], "samples_cpu_s": [cpu for _, cpu in samples]}
-    flops = info.get(name, {}).get("flops") or info["jax_none"]["flops"]
-    if flops:
-      row["flops"] = flops
-      row["tflops_per_s"] = flops / step_s / 1e12
-      if args.peak_tflops:
-        row["mfu"] = row["tflops_per_s"] / args.peak_tflops
-    row.update({k: v for k, v in info.get(name, {}).items() if k == "compile_s"})
-    results[name] = row
-
-  device = jax.devices()[0]
-  header = {
-      "device": f"{jax.device_count()} x {device.device_kind} ({device.platform})",
-      "host": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs",
-      "jax": jax.__version__, "torch": torch_threads,
-      "setup": f"{args.model} x{args.scale}, batch {args.batch_size}, LR {lr_side}x{lr_side} "
-               f"(HR {hr_side}x{hr_side}), median of {args.rounds} rounds x {args.steps} steps",
-  }
-  print(f"\n{header['setup']}; {header['device']}; {header['host']}; jax {header['jax']}"
-        + (f"; torch {torch_threads}" if torch_threads else ""))
-  print("\n| step | wall s/step | images/s | wall vs JAX no-aug | CPU s/step | CPU vs JAX no-aug "
-        "| XLA GFLOP/step | achieved GFLOP/s |")
-  print("|---|---|---|---|---|---|---|---|")
-  labels = {"jax_moa": "JAX, MoA (all 7 augmentations)", "jax_none": "JAX, no augmentation",
-            "torch_none": "PyTorch, no augmentation (same network and loop)"}
-  base, base_cpu = results["jax_none"]["step_s"], results["jax_none"]["cpu_s"]
-  for name, row in results.items():
-    gflop = f"{row['flops'] / 1e9:.1f}" if row.get("flops") else "n/a"
-    achieved = f"{row['tflops_per_s'] * 1e3:.1f}" if row.get("tflops_per_s") else "n/a"
-    if row.get("mfu") is not None:
-      achieved += f" (MFU {100 * row['mfu']:.1f}%)"
-    if name == "torch_none":
-      gflop += " (XLA's count)"
-    print(f"| {labels[name]} | {row['step_s']:.3f} | {row['images_per_s']:.2f} | "
-          f"{row['step_s'] / base:.3f}x | {row['cpu_s']:.3f} | {row['cpu_s'] / base_cpu:.3f}x | "
-          f"{gflop} | {achieved} |")
-  moa_overhead = results["jax_moa"]["step_s"] / base - 1
-  moa_cpu_overhead = results["jax_moa"]["cpu_s"] / base_cpu - 1
-  print(f"\nMoA overhead: {100 * moa_overhead:+.1f}% wall, {100 * moa_cpu_overhead:+.1f}% CPU time "
-        "of the no-augmentation step.")
-  if "torch_none" in results:
-    print(f"PyTorch / JAX (no augmentation): {results['torch_none']['step_s'] / base:.2f}x wall, "
-          f"{results['torch_none']['cpu_s'] / base_cpu:.2f}x CPU time.")
-  print(f"Compile: MoA step {info['jax_moa']['compile_s']:.1f} s, no-aug step "
-        f"{info['jax_none']['compile_s']:.1f} s.")
-  output = {"header": header, "results": results, "moa_overhead": moa_overhead,
-            "moa_cpu_overhead": moa_cpu_overhead}
+  reports = []
+  for model in args.models:
+    reports.append(bench_model(args, model))
+    first = next(iter(reports[-1]["rows"].values()))
+    if len(reports) == 1:
+      torch_row = reports[-1]["rows"].get("torch/none", {})
+      print(f"{first.get('device')}; {platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} logical CPUs; jax {first.get('jax')}; JAX {args.dtype}; "
+            f"torch {torch_row.get('torch', 'not run')}; median of {args.rounds} rounds x "
+            f"{args.steps} steps")
+    _print_model(reports[-1])
+  output = {"args": vars(args), "reports": reports}
   if args.json:
-    pathlib.Path(args.json).write_text(json.dumps(output, indent=2))
+    pathlib.Path(args.json).write_text(json.dumps(output, indent=2, default=str))
   return output
 
 

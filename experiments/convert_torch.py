@@ -19,6 +19,10 @@ import argparse
 import sys
 from typing import Sequence
 
+from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
+
 from cutblur_jax import checkpoint, convert, models
 
 ARCH_FLAGS = {"num_blocks": int, "num_channels": int, "num_groups": int, "reduction": int,

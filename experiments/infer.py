@@ -22,6 +22,10 @@ import pathlib
 import sys
 from typing import Sequence
 
+from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
+
 import jax.numpy as jnp
 from tqdm import tqdm
 

@@ -71,6 +71,10 @@ if str(_ROOT) not in sys.path:
   sys.path.insert(0, str(_ROOT))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
+
 from cutblur_jax import checkpoint, evaluation, metrics, train
 from cutblur_jax.data.embedded import embedded_dataset
 from cutblur_jax.logging_utils import read_metrics, write_json_atomic

@@ -30,6 +30,10 @@ _ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:
   sys.path.insert(0, str(_ROOT))
 
+from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
+
 from cutblur_jax import train  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _DEFAULT_CONFIG = _ROOT / "experiments" / "configs" / "default.py"

@@ -266,7 +266,8 @@ def test_load_model_saved_from_arrays_sharded_over_other_devices(tmp_path):
       manager.save(7, args=ocp.args.Composite(params=ocp.args.StandardSave(params),
                                               arch=ocp.args.JsonSave(arch)))
   """
-  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+  env = {**os.environ,
+         "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2",
          "JAX_PLATFORMS": "cpu"}
   result = subprocess.run([sys.executable, "-c", textwrap.dedent(script), str(tmp_path / "run")],
                           env=env, capture_output=True, text=True, timeout=300, check=False)

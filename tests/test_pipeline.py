@@ -259,7 +259,7 @@ def test_sample_bits_are_a_pure_uniform_function_of_seed_and_sample():
 
 _FOUR_DEVICE_SCRIPT = r"""
 import os
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
 import jax
 import numpy as np
 from cutblur_jax.data.pipeline import TrainPipeline, prefetch_to_device
