@@ -80,11 +80,13 @@ class Worker:
     >>> worker.info["compile_s"], worker.time("step", 3)  # doctest: +SKIP
   """
 
-  def __init__(self, setup: Callable[..., Any], *, path: str | None = None, **kwargs: Any):
+  def __init__(self, setup: Callable[..., Any], *, path: str | None = None,
+               environment: dict[str, str] | None = None, **kwargs: Any):
+    """Starts the worker on XLA path ``path``, or with ``environment`` set (e.g. XLA_FLAGS)."""
     context = multiprocessing.get_context("spawn")
     self._connection, child = context.Pipe()
     self._process = context.Process(target=_serve, args=(child, setup, kwargs), daemon=True)
-    with _environment(path_environment(path)):
+    with _environment({**path_environment(path), **(environment or {})}):
       self._process.start()
     status, self.info = self._connection.recv()
     if status == "error":
