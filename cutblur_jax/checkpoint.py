@@ -42,6 +42,7 @@ import orbax.checkpoint as ocp
 from cutblur_jax import models
 
 PARAMS_ITEM = "params"
+EMA_ITEM = "ema_params"  # written by training with ema_decay > 0
 ARCH_ITEM = "arch"
 # Step directory names as orbax writes them by default ("1000") or with a prefix ("ckpt_1000").
 _STEP_NAME = re.compile(r"^(?:.*_)?(\d+)$")
@@ -172,9 +173,13 @@ def check_params(params: Any, arch: Mapping[str, Any]) -> None:
                        f"{tuple(expected[name].shape)} for {dict(arch)}.")
 
 
-def load_model(path: str | os.PathLike, *,
-               sharding: jax.sharding.Sharding | None = None) -> tuple[Any, dict[str, Any]]:
+def load_model(path: str | os.PathLike, *, sharding: jax.sharding.Sharding | None = None,
+               use_ema: bool = True) -> tuple[Any, dict[str, Any]]:
   """Reads ``(params, arch)`` from a checkpoint in layout (a), (b) or (c).
+
+  A training checkpoint made with ``ema_decay > 0`` holds the weights' moving average
+  (item ``ema_params``) beside the raw weights; that average is what training validated,
+  and what this returns unless ``use_ema=False``.
 
   The params are restored against the arch's own shapes with one sharding for every
   tensor, never with the sharding they were saved with: a checkpoint written from arrays
@@ -184,6 +189,7 @@ def load_model(path: str | os.PathLike, *,
     path: a ``save_model`` directory, a ``CheckpointManager`` root or a training workdir.
     sharding: where every params tensor goes, e.g. ``NamedSharding(mesh, PartitionSpec())``
       to replicate over a mesh; default: the first local device.
+    use_ema: return the EMA weights when the checkpoint has them (else the raw weights).
 
   Returns:
     The params pytree (float32 ``jax.Array`` leaves) and the canonical arch dict.
@@ -206,9 +212,10 @@ def load_model(path: str | os.PathLike, *,
       raise ValueError(f"Checkpoint {str(directory)!r} has no valid arch: {error}") from error
     # The stored shapes, checked first: a restore against a target that does not fit fails
     # with an error that does not name the tensor.
+    item = EMA_ITEM if use_ema and (directory / EMA_ITEM).is_dir() else PARAMS_ITEM
     handler = ocp.StandardCheckpointHandler()
     try:
-      stored = handler.metadata(directory / PARAMS_ITEM).tree
+      stored = handler.metadata(directory / item).tree
     except Exception as error:  # orbax raises many types for a damaged checkpoint.
       raise ValueError(f"Could not read the params of {str(directory)!r}: {error}") from error
     finally:
@@ -224,8 +231,7 @@ def load_model(path: str | os.PathLike, *,
         models.abstract_params(arch))
     try:
       params = checkpointer.restore(
-          directory, args=ocp.args.Composite(**{PARAMS_ITEM: ocp.args.StandardRestore(target)})
-      )[PARAMS_ITEM]
+          directory, args=ocp.args.Composite(**{item: ocp.args.StandardRestore(target)}))[item]
     except Exception as error:  # orbax raises many types for a damaged checkpoint.
       raise ValueError(f"Could not read the params of {str(directory)!r}: {error}") from error
   return params, arch

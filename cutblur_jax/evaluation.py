@@ -165,7 +165,8 @@ def evaluate_images(dataset: Sequence[ImagePair], super_resolve: Callable[[np.nd
                     scale: int, crop_border: int, y_only: bool, round_y: bool = True,
                     input_scale: int | None = None,
                     hr_input: Callable[[np.ndarray], Any] | None = None,
-                    progress: Callable[[Iterable], Iterable] | None = None) -> dict[str, Any]:
+                    progress: Callable[[Iterable], Iterable] | None = None,
+                    on_output: Callable[[str, np.ndarray], Any] | None = None) -> dict[str, Any]:
   """Measures any super-resolution function against HR, beside bicubic.
 
   Args:
@@ -178,6 +179,8 @@ def evaluate_images(dataset: Sequence[ImagePair], super_resolve: Callable[[np.nd
       task (RealSR v1, whose LR is already upscaled), whose baseline is the input itself.
     hr_input: optional ``hr -> output`` for the HR-input test.
     progress: optional wrapper of the image loop (e.g. ``tqdm``).
+    on_output: optional ``(name, sr uint8) -> None``, called with each output as measured
+      (``evaluate.py --save_images`` writes it).
 
   Returns:
     The report dict described in the module docstring.
@@ -207,6 +210,8 @@ def evaluate_images(dataset: Sequence[ImagePair], super_resolve: Callable[[np.nd
            "bicubic_ssim": metrics.ssim(bicubic, hr, **options)}
     if hr_input is not None:
       row["hr_input_psnr"] = metrics.psnr(np.asarray(hr_input(hr)), hr, **options)
+    if on_output is not None:
+      on_output(str(pair.name), metrics.to_uint8(sr, "sr"))
     rows.append(row)
   if not rows:
     raise ValueError("The data set has no images to evaluate.")
@@ -220,7 +225,8 @@ def evaluate_model(params: Any, arch: Mapping[str, Any], dataset: Sequence[Image
                    protocol: str | None = None, crop_border: int | None = None,
                    y_only: bool | None = None, round_y: bool = True,
                    hr_input_test: bool = True, tile: int | None = -1, dtype: Any = jnp.float32,
-                   progress: Callable[[Iterable], Iterable] | None = None) -> dict[str, Any]:
+                   progress: Callable[[Iterable], Iterable] | None = None,
+                   on_output: Callable[[str, np.ndarray], Any] | None = None) -> dict[str, Any]:
   """Evaluates a network on a data set: model vs bicubic, plus the HR-input test.
 
   Args:
@@ -235,6 +241,7 @@ def evaluate_model(params: Any, arch: Mapping[str, Any], dataset: Sequence[Image
     tile: ``inference.super_resolve``'s tile option.
     dtype: computation dtype.
     progress: optional wrapper of the image loop (e.g. ``tqdm``).
+    on_output: optional ``(name, sr uint8) -> None`` for each output (``evaluate_images``).
 
   Returns:
     The report dict (module docstring).
@@ -266,7 +273,8 @@ def evaluate_model(params: Any, arch: Mapping[str, Any], dataset: Sequence[Image
 
   return evaluate_images(dataset, run, scale=scale, crop_border=crop_border, y_only=y_only,
                          round_y=round_y, input_scale=input_scale,
-                         hr_input=run_hr if hr_input_test else None, progress=progress)
+                         hr_input=run_hr if hr_input_test else None, progress=progress,
+                         on_output=on_output)
 
 
 def _fmt(value: float, digits: int) -> str:

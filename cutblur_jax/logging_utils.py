@@ -93,6 +93,9 @@ class MetricWriter:
       return
     record = {"step": int(step), "split": split}
     for name, value in scalars.items():
+      if isinstance(value, str):  # a label such as which weights were measured: JSON only
+        record[name] = value
+        continue
       record[name] = _json_value(value)
       scalar = float(np.asarray(value))
       self._tensorboard.add_scalar(f"{split}/{name}", scalar, int(step))

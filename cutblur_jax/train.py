@@ -8,7 +8,8 @@
   per batch inside the graph) -> model -> L1 loss on ``SR * mask`` and
   ``HR * mask`` (the cutout mask, all ones otherwise; ``solver.py``) -> gradient
   -> optional clip by value (``gclip``) -> Adam(0.9, 0.999, 1e-8) with the
-  reference's multi-step decay -> new state.
+  reference's multi-step decay -> new state (and, with ``ema_decay > 0``, the
+  moving average of the parameters, updated in the same program).
 
 Invariants:
 
@@ -145,10 +146,11 @@ class TrainState(struct.PyTreeNode):
   """Everything a train step reads and writes.
 
   Array fields (donated and replaced by every step): ``step`` (int32 scalar),
-  ``params`` and ``opt_state``. Static fields (compared by value, part of the
-  compiled program): ``arch`` (the sorted items of the architecture dict),
+  ``params``, ``opt_state`` and ``ema_params`` (the exponential moving average of the
+  parameters, ``None`` when ``ema_decay`` is 0). Static fields (compared by value, part
+  of the compiled program): ``arch`` (the sorted items of the architecture dict),
   ``optimizer`` (``OptimizerConfig``), ``policy`` (``augment.Policy``),
-  ``flip_and_rotate`` and ``dtype`` (the model's compute dtype name).
+  ``flip_and_rotate``, ``dtype`` (the model's compute dtype name) and ``ema_decay``.
   """
   step: jax.Array
   params: Any
@@ -158,6 +160,13 @@ class TrainState(struct.PyTreeNode):
   policy: Any = struct.field(pytree_node=False)
   flip_and_rotate: bool = struct.field(pytree_node=False, default=True)
   dtype: str = struct.field(pytree_node=False, default="float32")
+  ema_params: Any = None
+  ema_decay: float = struct.field(pytree_node=False, default=0.0)
+
+  @property
+  def eval_params(self) -> Any:
+    """The weights to validate and ship: the moving average when EMA is on, else ``params``."""
+    return self.ema_params if self.ema_decay > 0 else self.params
 
   @property
   def arch_dict(self) -> dict[str, Any]:
@@ -210,7 +219,8 @@ def _initial_params(key: jax.Array, arch: Mapping[str, Any], mesh: jax.sharding.
 def create_train_state(key: jax.Array, arch: Mapping[str, Any], *,
                        optimizer: OptimizerConfig = OptimizerConfig(), policy: Any = None,
                        flip_and_rotate: bool = True, dtype: str = "float32",
-                       params: Any = None, mesh: jax.sharding.Mesh | None = None) -> TrainState:
+                       params: Any = None, mesh: jax.sharding.Mesh | None = None,
+                       ema_decay: float = 0.0, ema_params: Any = None) -> TrainState:
   """A fresh ``TrainState`` (step 0), replicated over ``mesh``.
 
   Args:
@@ -222,6 +232,9 @@ def create_train_state(key: jax.Array, arch: Mapping[str, Any], *,
     dtype: compute dtype name ("float32", "bfloat16", "float16").
     params: initial parameters (e.g. merged from a pretrained model).
     mesh: the device mesh (default: every device).
+    ema_decay: keep ``ema = ema_decay * ema + (1 - ema_decay) * params`` after every
+      update (0, the paper's setting, keeps none; 0.999 is the common choice).
+    ema_params: the average to continue from (default: a copy of the initial params).
 
   Returns:
     The state, every array replicated over ``mesh``.
@@ -232,6 +245,8 @@ def create_train_state(key: jax.Array, arch: Mapping[str, Any], *,
   """
   from cutblur_jax import augment  # pylint: disable=g-import-not-at-top
 
+  if not 0.0 <= float(ema_decay) < 1.0:
+    raise ValueError(f"`ema_decay` must be in [0, 1), got {ema_decay!r}.")
   mesh = sharding_lib.create_mesh() if mesh is None else mesh
   replicated = sharding_lib.replicated_sharding(mesh)
   policy = augment.Policy(("none",), (1.0,), (1.0,)) if policy is None else policy
@@ -239,9 +254,15 @@ def create_train_state(key: jax.Array, arch: Mapping[str, Any], *,
             else sharding_lib.replicate(params, mesh))
   opt_state = _optimizer_init_fn(optimizer, replicated)(params)
   step = sharding_lib.replicate(np.int32(0), mesh)
+  if ema_decay > 0:
+    # A copy, not the same buffers: the step donates both trees.
+    ema_params = (jax.tree.map(jnp.copy, params) if ema_params is None
+                  else sharding_lib.replicate(ema_params, mesh))
+  else:
+    ema_params = None
   return TrainState(step=step, params=params, opt_state=opt_state, arch=_frozen_arch(arch),
                     optimizer=optimizer, policy=policy, flip_and_rotate=bool(flip_and_rotate),
-                    dtype=str(dtype))
+                    dtype=str(dtype), ema_params=ema_params, ema_decay=float(ema_decay))
 
 
 def abstract_train_state(arch: Mapping[str, Any], optimizer: OptimizerConfig,
@@ -348,17 +369,21 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array],
   loss, grads = jax.value_and_grad(loss_fn)(state.params)
   updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
+  ema_params = state.ema_params
+  if state.ema_decay > 0:  # static: with EMA off the program is the one without this line
+    ema_params = optax.incremental_update(params, ema_params, step_size=1.0 - state.ema_decay)
   # One cheap reduction over the parameters: lets the loop refuse to checkpoint a state
   # whose update overflowed even though its loss and gradient were still finite.
   params_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
   metrics = {
       "loss": loss,
-      "grad_norm": jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads))),
+      "grad_norm": optax.global_norm(grads),
       "params_finite": params_finite,
       "learning_rate": learning_rate_schedule(state.optimizer)(state.step),
       "aug_index": jnp.asarray(aug_index, jnp.int32),
   }
-  return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+  return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                       ema_params=ema_params), metrics
 
 
 # ----------------------------------------------------------------------------------------
@@ -582,9 +607,17 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
       run_key = jax.random.wrap_key_data(np.asarray(meta["rng_key_data"], np.uint32))
       pipeline.set_state(meta["pipeline"])
       step_array = sharding_lib.replicate(np.int32(meta["step"]), mesh)
+      ema_params = None
+      if config.ema_decay > 0:
+        ema_params = checkpoints.restore_ema(abstract_params, resume_step)
+        if ema_params is None:
+          ema_params = jax.tree.map(jnp.copy, params)
+          _echo(config, f"Step {resume_step} has no EMA weights: the average starts from its "
+                        "parameters.")
       state = TrainState(step=step_array, params=params, opt_state=opt_state,
                          arch=_frozen_arch(arch), optimizer=optimizer, policy=policy,
-                         flip_and_rotate=bool(config.flip_and_rotate), dtype=config.dtype)
+                         flip_and_rotate=bool(config.flip_and_rotate), dtype=config.dtype,
+                         ema_params=ema_params, ema_decay=float(config.ema_decay))
       start_step = int(meta["step"])
       _echo(config, f"Resumed from step {start_step} of {checkpoints.directory / 'latest'}")
     else:
@@ -598,7 +631,7 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
         _echo(config, f"Fine-tuning from {config.pretrain}")
       state = create_train_state(init_key, arch, optimizer=optimizer, policy=policy,
                                  flip_and_rotate=config.flip_and_rotate, dtype=config.dtype,
-                                 params=params, mesh=mesh)
+                                 params=params, mesh=mesh, ema_decay=config.ema_decay)
       start_step = 0
 
     best = checkpoints.best_eval()
@@ -634,6 +667,7 @@ def _train_loop(config, state, run_key, pipeline, mesh, checkpoints, writer, arc
   last_loss, last_metrics, last_eval, steps_per_sec = math.nan, {}, {}, math.nan
   interval_start, interval_steps, paused = time.perf_counter(), 0, 0.0
   step = start_step
+  weights = "ema" if state.ema_decay > 0 else "raw"  # which weights validation measures
   bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True, smoothing=0.1,
              disable=not (is_chief and config.progress_bar), desc="train")
 
@@ -684,13 +718,15 @@ def _train_loop(config, state, run_key, pipeline, mesh, checkpoints, writer, arc
         interval_start, interval_steps, paused = time.perf_counter(), 0, 0.0
       pause_start = time.perf_counter()
       if eval_due:
-        scores, images = validate(state.params, arch, valid_pairs, protocol,
+        scores, images = validate(state.eval_params, arch, valid_pairs, protocol,
                                   num_samples=config.num_sample_images)
         last_eval = dict(scores)
         if scores["psnr"] > best_psnr:
           best_psnr, best_step = scores["psnr"], step
-          checkpoints.save_best(step, state.params, arch, {"step": step, **scores, **baseline})
-        record = {**scores, **baseline, "best_psnr": best_psnr}
+          checkpoints.save_best(step, state.params, arch,
+                                {"step": step, **scores, **baseline, "weights": weights},
+                                ema_params=state.ema_params)
+        record = {**scores, **baseline, "best_psnr": best_psnr, "weights": weights}
         writer.write_scalars(step, record, split="eval")
         writer.write_images(step, {f"samples/{k}": v for k, v in images.items()})
         _echo(config, f"step {step}: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f} "
@@ -700,16 +736,17 @@ def _train_loop(config, state, run_key, pipeline, mesh, checkpoints, writer, arc
                 "rng_key_data": np.asarray(jax.random.key_data(run_key)).tolist(),
                 "best_psnr": best_psnr if math.isfinite(best_psnr) else None,
                 "best_step": best_step}
-        checkpoints.save_latest(step, state.params, state.opt_state, arch, meta)
+        checkpoints.save_latest(step, state.params, state.opt_state, arch, meta,
+                                ema_params=state.ema_params)
       writer.flush()
       paused += time.perf_counter() - pause_start
     if not last_eval:  # resumed at (or past) the end: validate what is there
-      last_eval, _ = validate(state.params, arch, valid_pairs, protocol)
+      last_eval, _ = validate(state.eval_params, arch, valid_pairs, protocol)
     checkpoints.wait()
   finally:
     bar.close()
   return {"step": step, "loss": last_loss, **last_eval, "best_psnr": best_psnr,
-          "best_step": best_step, "steps_per_sec": steps_per_sec}
+          "best_step": best_step, "steps_per_sec": steps_per_sec, "weights": weights}
 
 
 def _baseline_words(baseline: Mapping[str, float]) -> str:

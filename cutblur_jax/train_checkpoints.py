@@ -6,7 +6,9 @@ Layout (``cutblur_jax.checkpoint.load_model(workdir)`` reads it, "layout (c)")::
                                    /arch        architecture dict (JSON)
                                    /opt_state   optax state (StandardSave)
                                    /train_meta  step, run key, input position, best PSNR (JSON)
+                                   /ema_params  the weights' moving average (only with EMA on)
   WORKDIR/checkpoints/best/<step>/params, arch, eval (JSON: step, psnr, ssim, ...)
+                                 /ema_params  (only with EMA on; what ``load_model`` returns)
 
 Invariants:
 
@@ -37,6 +39,8 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+
+from cutblur_jax.checkpoint import EMA_ITEM
 
 CHECKPOINTS_DIR = "checkpoints"
 LATEST_DIR = "latest"
@@ -70,12 +74,13 @@ def _manager(directory: pathlib.Path, items: Mapping[str, ocp.CheckpointHandler]
 
 def _latest_items() -> dict[str, ocp.CheckpointHandler]:
   return {"params": ocp.StandardCheckpointHandler(), "arch": ocp.JsonCheckpointHandler(),
-          "opt_state": ocp.StandardCheckpointHandler(), "train_meta": ocp.JsonCheckpointHandler()}
+          "opt_state": ocp.StandardCheckpointHandler(), "train_meta": ocp.JsonCheckpointHandler(),
+          EMA_ITEM: ocp.StandardCheckpointHandler()}
 
 
 def _best_items() -> dict[str, ocp.CheckpointHandler]:
   return {"params": ocp.StandardCheckpointHandler(), "arch": ocp.JsonCheckpointHandler(),
-          "eval": ocp.JsonCheckpointHandler()}
+          "eval": ocp.JsonCheckpointHandler(), EMA_ITEM: ocp.StandardCheckpointHandler()}
 
 
 class TrainCheckpointer:
@@ -135,28 +140,40 @@ class TrainCheckpointer:
         train_meta=ocp.args.JsonRestore()))
     return restored["params"], restored["opt_state"], dict(restored["train_meta"])
 
+  def restore_ema(self, abstract_params: Any, step: int) -> Any | None:
+    """The EMA weights saved with ``latest`` step ``step``, or None if it has none."""
+    if not (self.latest.directory / str(step) / EMA_ITEM).is_dir():
+      return None
+    restored = self.latest.restore(step, args=ocp.args.Composite(
+        **{EMA_ITEM: ocp.args.StandardRestore(abstract_params)}))
+    return restored[EMA_ITEM]
+
   # -- writing -------------------------------------------------------------------------
 
   def save_latest(self, step: int, params: Any, opt_state: Any, arch: Mapping[str, Any],
-                  train_meta: Mapping[str, Any]) -> None:
+                  train_meta: Mapping[str, Any], *, ema_params: Any = None) -> None:
     """Saves the training state of ``step`` (asynchronously); drops the oldest beyond ``keep``."""
     if step in self.latest.all_steps():
       return
-    self.latest.save(int(step), args=ocp.args.Composite(
-        params=ocp.args.StandardSave(_host_copy(params)),
-        arch=ocp.args.JsonSave(dict(arch)),
-        opt_state=ocp.args.StandardSave(_host_copy(opt_state)),
-        train_meta=ocp.args.JsonSave(dict(train_meta))), force=True)
+    items = {"params": ocp.args.StandardSave(_host_copy(params)),
+             "arch": ocp.args.JsonSave(dict(arch)),
+             "opt_state": ocp.args.StandardSave(_host_copy(opt_state)),
+             "train_meta": ocp.args.JsonSave(dict(train_meta))}
+    if ema_params is not None:
+      items[EMA_ITEM] = ocp.args.StandardSave(_host_copy(ema_params))
+    self.latest.save(int(step), args=ocp.args.Composite(**items), force=True)
 
   def save_best(self, step: int, params: Any, arch: Mapping[str, Any],
-                eval_record: Mapping[str, Any]) -> None:
-    """Saves the parameters of ``step`` as the best (replacing the previous best)."""
+                eval_record: Mapping[str, Any], *, ema_params: Any = None) -> None:
+    """Saves the parameters of ``step`` (and their EMA) as the best, replacing the previous."""
     if step in self.best.all_steps():
       return
-    self.best.save(int(step), args=ocp.args.Composite(
-        params=ocp.args.StandardSave(_host_copy(params)),
-        arch=ocp.args.JsonSave(dict(arch)),
-        eval=ocp.args.JsonSave(dict(eval_record))), force=True)
+    items = {"params": ocp.args.StandardSave(_host_copy(params)),
+             "arch": ocp.args.JsonSave(dict(arch)),
+             "eval": ocp.args.JsonSave(dict(eval_record))}
+    if ema_params is not None:
+      items[EMA_ITEM] = ocp.args.StandardSave(_host_copy(ema_params))
+    self.best.save(int(step), args=ocp.args.Composite(**items), force=True)
 
   def wait(self) -> None:
     """Blocks until every pending save is on disk."""

@@ -113,6 +113,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.decay = config_dict.placeholder(str)  # milestones in thousands of steps, "200-400-600"
   c.gamma = 0.5
   c.gclip = config_dict.placeholder(float)  # gradient clip by value; 0 disables
+  # Exponential moving average of the weights, validated and saved as the best model:
+  # 0 (off, the paper's setting); 0.999 is the common choice (BasicSR, neosr).
+  c.ema_decay = 0.0
   # --- devices -------------------------------------------------------------------------
   c.distributed = "auto"  # "auto", "on" or "off": jax.distributed.initialize
   c.coordinator_address = config_dict.placeholder(str)  # "host:port" of process 0
@@ -252,6 +255,8 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
   _positive_int(c, "num_train_steps", 0)
   _positive_int(c, "batch_size")
   parse_decay(c.decay)
+  if isinstance(c.ema_decay, bool) or not 0.0 <= float(c.ema_decay) < 1.0:
+    raise ValueError(f"`ema_decay` must be in [0, 1) (0 turns EMA off), got {c.ema_decay!r}.")
   if not c.lr > 0 or not c.gamma > 0 or c.gclip < 0:
     raise ValueError(f"Need lr > 0, gamma > 0 and gclip >= 0; got lr={c.lr}, gamma={c.gamma}, "
                      f"gclip={c.gclip}.")

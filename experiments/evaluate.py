@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import collections.abc
+import functools
 import pathlib
 import re
 import sys
@@ -75,9 +76,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                       help="skip the HR-input test (the network fed the HR image)")
   parser.add_argument("--tile", type=int, default=-1,
                       help="tile core in LR pixels; 0: whole image; default: from the model")
+  parser.add_argument("--raw_weights", action="store_true",
+                      help="use the raw weights of a checkpoint trained with EMA (default: "
+                           "its moving average, the weights training validated)")
   parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                       help="computation dtype (bfloat16: faster on GPU/TPU, not exact)")
   parser.add_argument("--json", default=None, help="write the report as JSON to this file")
+  parser.add_argument("--save_images", default=None, metavar="DIR",
+                      help="write each super-resolved image as DIR/<name>.png (the official "
+                           "--save_result); refused when DIR is an input folder")
   return parser.parse_args(argv)
 
 
@@ -122,11 +129,36 @@ def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
       config[key] = getattr(args, key)
   dataset = registry.create_dataset(config, args.split)
   data_scale = getattr(dataset, "scale", scale)
-  if data_scale != scale:
+  if data_scale not in (scale, 1):  # same-size data (DN, JPEG) goes in as it is
     raise ValueError(f"--dataset {value!r} has scale {data_scale} but the checkpoint's model "
                      f"has scale {scale}.")
   # A TFDS copy is measured with the protocol of the data it holds (DIV2K, RealSR, ...).
   return dataset, registry.reference_dataset_name(value), f"{value} {args.split} x{scale}"
+
+
+def _check_save_images(args: argparse.Namespace) -> pathlib.Path | None:
+  """``--save_images`` as a folder that is not, and is not inside, an input folder."""
+  if args.save_images is None:
+    return None
+  folder = pathlib.Path(args.save_images).resolve()
+  if folder.exists() and not folder.is_dir():
+    raise ValueError(f"--save_images {args.save_images!r} is a file; give a folder.")
+  inputs = {"--checkpoint": args.checkpoint, "--dataset_root": args.dataset_root or None,
+            "--hr": args.hr, "--dataset": args.dataset}
+  for flag, value in inputs.items():
+    if value is None or not pathlib.Path(value).exists():
+      continue
+    source = pathlib.Path(value).resolve()
+    source = source if source.is_dir() else source.parent
+    if folder == source or source in folder.parents:
+      raise ValueError(f"--save_images {args.save_images!r} is inside the input folder of "
+                       f"{flag} ({str(source)!r}); write the images somewhere else.")
+  return folder
+
+
+def _save_image(folder: pathlib.Path, name: str, image) -> None:
+  from cutblur_jax.data.io import write_image  # pylint: disable=g-import-not-at-top
+  write_image(folder / f"{pathlib.Path(name).name}.png", image)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ValueError(f"--json {args.json!r}: folder {str(json_parent)!r} does not exist.")
       if pathlib.Path(args.json).is_dir():
         raise ValueError(f"--json {args.json!r} is a folder; give a file name.")
-    params, arch = checkpoint.load_model(args.checkpoint)
+    save_images = _check_save_images(args)
+    params, arch = checkpoint.load_model(args.checkpoint, use_ema=not args.raw_weights)
     scale = int(arch["scale"])
     dataset, protocol, description = load_dataset(args, scale)
     if args.max_size is not None:
@@ -156,7 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         round_y=not args.float_y, hr_input_test=not args.no_hr_input_test,
         tile=args.tile or None, dtype=jnp.dtype(args.dtype),
         progress=lambda it: tqdm(it, desc="evaluate", unit="image", file=sys.stderr,
-                                 leave=False))
+                                 leave=False),
+        on_output=None if save_images is None else functools.partial(_save_image, save_images))
     report["checkpoint"] = str(args.checkpoint)
     report["arch"] = dict(arch)
     report["dataset"] = description
@@ -166,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(evaluation.format_report(report))
     if args.json is not None:
       evaluation.write_report(report, args.json)
+    if save_images is not None:
+      print(f"Wrote {len(report['images'])} images to {save_images}")
   except (ValueError, TypeError, OSError) as error:
     message = " ".join(str(error).split())
     print(f"error: {message}", file=sys.stderr)

@@ -50,6 +50,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                       help="LR pixels of context per tile side (default: receptive radius)")
   parser.add_argument("--bucket", type=int, default=inference.DEFAULT_BUCKET,
                       help="pad sides to multiples of this (LR pixels) to share compilations")
+  parser.add_argument("--raw_weights", action="store_true",
+                      help="use the raw weights of a checkpoint trained with EMA (default: "
+                           "its moving average, the weights training validated)")
   parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                       help="computation dtype (bfloat16: faster on GPU/TPU, not exact)")
   args = parser.parse_args(argv)
@@ -95,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   try:
     paths = input_paths(pathlib.Path(args.input))
     targets = output_paths(paths, pathlib.Path(args.output))
-    params, arch = checkpoint.load_model(args.checkpoint)
+    params, arch = checkpoint.load_model(args.checkpoint, use_ema=not args.raw_weights)
   except ValueError as error:
     print(f"error: {error}", file=sys.stderr)
     return 1

@@ -238,3 +238,53 @@ def test_public_api_is_documented():
                                         "model_arch_from_config", "policy_from_config"))):
     for name in names:
       assert getattr(module, name).__doc__, (module.__name__, name)
+
+
+# ------------------------------------------------------------------------------ EMA
+
+
+def test_ema_follows_its_update_rule_and_leaves_the_raw_weights_alone():
+  key = jax.random.key(4)
+  off = train.create_train_state(jax.random.key(0), ARCH)
+  on = train.create_train_state(jax.random.key(0), ARCH, ema_decay=0.9)
+  assert off.ema_params is None and off.eval_params is off.params
+  expected = [np.asarray(leaf) for leaf in jax.tree.leaves(on.params)]
+  for step in range(3):
+    off, _ = train.train_step(off, _batch(step), key)
+    on, _ = train.train_step(on, _batch(step), key)
+    raw = [np.asarray(leaf) for leaf in jax.tree.leaves(on.params)]
+    for a, b in zip(raw, jax.tree.leaves(off.params)):
+      np.testing.assert_array_equal(a, b)  # EMA never feeds back into training
+    expected = [np.float32(0.9) * e + np.float32(0.1) * p for e, p in zip(expected, raw)]
+    for ours, reference in zip(jax.tree.leaves(on.ema_params), expected):
+      np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-7)
+  assert on.eval_params is on.ema_params
+  assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(on.ema_params),
+                                                      jax.tree.leaves(on.params)))
+
+
+def test_ema_off_compiles_todays_step_and_on_adds_only_the_average():
+  batch, key = _batch(0), jax.random.key(0)
+  today = train.create_train_state(jax.random.key(0), ARCH)  # the call without EMA arguments
+  off = train.create_train_state(jax.random.key(0), ARCH, ema_decay=0.0)
+  on = train.create_train_state(jax.random.key(0), ARCH, ema_decay=0.999)
+  lowered = {name: train.train_step.lower(state, batch, key)
+             for name, state in (("today", today), ("off", off), ("on", on))}
+  assert lowered["off"].as_text() == lowered["today"].as_text()
+  arguments = {name: len(jax.tree.leaves(low.args_info)) for name, low in lowered.items()}
+  assert arguments["on"] == arguments["off"] + len(jax.tree.leaves(today.params))
+  assert arguments["off"] == len(jax.tree.leaves((today.step, today.params, today.opt_state,
+                                                  batch, key)))
+  # Both EMA settings share the executable cache key only with states built alike.
+  before = train.train_step._cache_size()  # pylint: disable=protected-access
+  train.train_step(_copy(off), batch, key)
+  train.train_step(_copy(today), batch, key)
+  assert train.train_step._cache_size() - before <= 1  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize("decay", [-0.1, 1.0, 2.0])
+def test_ema_decay_outside_zero_one_is_refused(decay):
+  with pytest.raises(ValueError, match="ema_decay"):
+    train.create_train_state(jax.random.key(0), ARCH, ema_decay=decay)
+  with pytest.raises(ValueError, match="ema_decay"):
+    train.resolve_config({"ema_decay": decay})

@@ -42,8 +42,8 @@ def div2k(tmp_path_factory):
   return write_div2k(tmp_path_factory.mktemp("div2k"), count=4)
 
 
-def _params(workdir: pathlib.Path) -> list[np.ndarray]:
-  params, _ = checkpoint.load_model(workdir / "checkpoints" / "latest")
+def _params(workdir: pathlib.Path, *, use_ema: bool = True) -> list[np.ndarray]:
+  params, _ = checkpoint.load_model(workdir / "checkpoints" / "latest", use_ema=use_ema)
   return [np.asarray(leaf) for leaf in jax.tree.leaves(params)]
 
 
@@ -139,9 +139,11 @@ def test_two_processes_agree_with_one_process(div2k, tmp_path):
   assert len(list((tmp_path / "two").glob("events.out.tfevents.*"))) == 1
 
 
-def test_kill_9_mid_run_then_resume_gives_bitwise_the_uninterrupted_parameters(div2k, tmp_path):
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_kill_9_mid_run_then_resume_gives_bitwise_the_uninterrupted_parameters(div2k, tmp_path,
+                                                                               ema_decay):
   total, every = 48, 3
-  fields = {"dataset_root": str(div2k), "div2k_range": "1-3/4-4", "patch_size": 8,
+  fields = {"ema_decay": ema_decay, "dataset_root": str(div2k), "div2k_range": "1-3/4-4", "patch_size": 8,
             "num_blocks": 1, "num_channels": 8, "res_scale": 1.0, "num_workers": 0,
             "eval_every_steps": 0, "num_train_steps": total, "checkpoint_every_steps": every,
             "log_every_steps": every, "batch_size": 4, "keep_checkpoints": 2}
@@ -181,5 +183,12 @@ def test_kill_9_mid_run_then_resume_gives_bitwise_the_uninterrupted_parameters(d
   config.update(fields)
   config.progress_bar = False
   train.train_and_evaluate(config, tmp_path / "straight")
-  for a, b in zip(_params(tmp_path / "killed"), _params(tmp_path / "straight")):
-    np.testing.assert_array_equal(a, b)
+  for use_ema in (False, True):  # with EMA on, the raw weights and their average
+    for a, b in zip(_params(tmp_path / "killed", use_ema=use_ema),
+                    _params(tmp_path / "straight", use_ema=use_ema)):
+      np.testing.assert_array_equal(a, b)
+  has_ema = (latest / str(total) / "ema_params").is_dir()
+  assert has_ema is (ema_decay > 0)
+  if has_ema:  # the average is not the raw weights
+    assert any(not np.array_equal(a, b) for a, b in zip(
+        _params(tmp_path / "killed", use_ema=True), _params(tmp_path / "killed", use_ema=False)))

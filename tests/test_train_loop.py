@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cutblur_jax import checkpoint, models, sharding, train
+from cutblur_jax import checkpoint, models, sharding, train, train_config
 from cutblur_jax.logging_utils import MetricWriter, read_metrics, write_json_atomic
 from cutblur_jax.train_checkpoints import TrainCheckpointer
 
@@ -101,6 +101,52 @@ def test_default_config_trains_evaluates_checkpoints_and_resumes(tmp_path):
   again = train.train_and_evaluate(config, tmp_path)
   assert again["step"] == 4 and again["psnr"] == pytest.approx(result["psnr"], abs=1e-9)
   assert [r["step"] for r in read_metrics(tmp_path) if r["split"] == "train"] == train_steps
+
+
+def test_ema_run_validates_and_ships_the_average(div2k, tmp_path):
+  config = tiny_config(div2k, num_train_steps=3, eval_every_steps=1, ema_decay=0.5)
+  result = train.train_and_evaluate(config, tmp_path)
+  assert result["weights"] == "ema"
+  evals = [r for r in read_metrics(tmp_path) if r["split"] == "eval" and "psnr" in r]
+  assert [r["weights"] for r in evals] == ["ema"] * 3
+  best = next((tmp_path / "checkpoints" / "best").glob("[0-9]*"))
+  assert (best / "ema_params").is_dir() and (best / "params").is_dir()
+  assert json.loads((best / "eval" / "metadata").read_text())["weights"] == "ema"
+  ema, _ = checkpoint.load_model(tmp_path)
+  raw, _ = checkpoint.load_model(tmp_path, use_ema=False)
+  assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(ema), jax.tree.leaves(raw)))
+
+
+@pytest.mark.parametrize("dataset", ["DIV2K_DN", "DIV2K_JPEG"])
+def test_official_dn_and_jpeg_network_scale_4_on_same_size_pairs(div2k, tmp_path, dataset):
+  """What the official code trains for DN/JPEG with its default --scale 4."""
+  from cutblur_jax import data  # pylint: disable=import-outside-toplevel
+  config = tiny_config(div2k, dataset=dataset, scale=4, sigma=30, quality=20, synthesize_lr=True,
+                       num_train_steps=2, eval_every_steps=2)
+  resolved = train.resolve_config(config)
+  pipeline = data.create_pipeline(resolved)
+  batch = next(pipeline)
+  pipeline.close()
+  # Same-size 8x8 patches (patch_size, as the official crop), not 8 * scale.
+  assert batch["hr"].shape == batch["lr"].shape == (2, 8, 8, 3)
+  assert not np.array_equal(batch["hr"], batch["lr"])  # degraded input
+  result = train.train_and_evaluate(config, tmp_path)
+  assert result["step"] == 2 and "input_psnr" in result and math.isfinite(result["psnr"])
+  params, arch = checkpoint.load_model(tmp_path)
+  assert arch["scale"] == 4
+  assert params["head"]["kernel"].shape[2] == 3 * 4 * 4  # the x4 space-to-depth head
+
+
+@pytest.mark.parametrize("model", ["EDSR", "RCAN", "CARN"])
+def test_dn_scale_4_network_has_the_official_parameter_count(model):
+  torch_twins = pytest.importorskip("torch_twins")
+  for dataset in ("DIV2K_DN", "DIV2K_JPEG"):
+    arch = train_config.model_arch_from_config(
+        train.resolve_config({"model": model, "dataset": dataset, "scale": 4}))
+    assert arch == models.model_arch(model, 4)
+    assert models.official_param_count(arch) == torch_twins.official_param_count(arch)
+    assert (models.count_params(models.abstract_params(arch)) + models.MEAN_SHIFT_PARAM_COUNT
+            == torch_twins.official_param_count(arch))
 
 
 def test_nan_loss_stops_without_saving_and_keeps_the_last_good_checkpoint(div2k, tmp_path):

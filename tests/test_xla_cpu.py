@@ -40,9 +40,10 @@ def _clean_env(**extra: str) -> dict[str, str]:
   return env
 
 
-def test_the_suite_itself_runs_on_the_fast_path():
-  # conftest.py enables it before JAX starts; without this the tests below prove nothing.
-  assert FAST in os.environ.get("XLA_FLAGS", "")
+def test_the_suite_runs_on_the_path_it_was_asked_for():
+  # conftest.py enables the fast path before JAX starts, unless CUTBLUR_JAX_FAST_CPU=0.
+  disabled = os.environ.get(xla_cpu.DISABLE_ENV, "").lower() in ("0", "false", "no", "off")
+  assert (FAST in os.environ.get("XLA_FLAGS", "")) is not disabled
 
 
 def test_appends_to_the_users_flags_and_is_idempotent(fresh):

@@ -457,12 +457,17 @@ def _task_degradation(task: str, scale: int, sigma: float, quality: int,
   }[task]
 
 
-def _check_task(task: str, scale: int) -> None:
+def _data_scale(task: str, scale: int) -> int:
+  """The HR/LR scale of a task's data: ``scale`` for SR, 1 for the same-size DN and JPEG.
+
+  A DN or JPEG data set is the same whatever the network's scale: the official code trains
+  them at its default ``--scale 4``, a network whose x4 space-to-depth head and pixel-shuffle
+  tail keep the image size, on 48x48 same-size patches; ``scale=1`` (our configs' default)
+  builds a network without either.
+  """
   if task not in ("SR", "DN", "JPEG"):
     raise ValueError(f"`task` must be 'SR', 'DN' or 'JPEG', got {task!r}.")
-  if task != "SR" and scale != 1:
-    raise ValueError(
-        f"{task} is a same-size task: set scale=1 (got scale={scale}); the model keeps the size.")
+  return scale if task == "SR" else 1
 
 
 def div2k_dataset(root: PathLike, *, split: str = "train", task: str = "SR", scale: int = 4,
@@ -484,7 +489,7 @@ def div2k_dataset(root: PathLike, *, split: str = "train", task: str = "SR", sca
     split: "train" takes the first range of ``div2k_range``; "validation" and
       "test" take the second, over the sorted HR images.
     task: "SR" (bicubic), "DN" (Gaussian noise) or "JPEG".
-    scale: SR scale; must be 1 for DN and JPEG.
+    scale: SR scale (ignored for DN and JPEG, whose pairs are same-size).
     div2k_range: e.g. "1-800/801-810".
     sigma: noise level for DN (folder name, or synthesis sigma).
     quality: JPEG quality (folder name, or Pillow quality).
@@ -501,7 +506,7 @@ def div2k_dataset(root: PathLike, *, split: str = "train", task: str = "SR", sca
   """
   root = pathlib.Path(root)
   _check_split(split)
-  _check_task(task, scale)
+  scale = _data_scale(task, scale)
   train_range, valid_range = parse_div2k_range(div2k_range)
   first, last = train_range if split == "train" else valid_range
   hr_dirs = [root / "DIV2K_train_HR", root / "DIV2K_valid_HR"]
@@ -637,7 +642,7 @@ def benchmark_dataset(root: PathLike, *, name: str | None = None, task: str = "S
   Examples:
     >>> set5 = benchmark_dataset("/data/benchmark", name="Set5", scale=4)  # doctest: +SKIP
   """
-  _check_task(task, scale)
+  scale = _data_scale(task, scale)
   folder = _benchmark_folder(pathlib.Path(root), name)
   if task == "SR":
     layouts = [("HR", f"X{scale}"), ("HR", f"LR_bicubic/X{scale}"), ("GTmod12", f"LRbicx{scale}")]

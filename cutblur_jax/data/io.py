@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 from PIL import Image
@@ -190,14 +190,39 @@ def write_image(path: PathLike, image: Any, *, compress_level: int = 6) -> Path:
         f"got shape {array.shape}.")
   if not 0 <= compress_level <= 9:
     raise ValueError(f"`compress_level` must be in 0..9, got {compress_level}.")
+  return write_atomic(path, lambda stream: Image.fromarray(np.ascontiguousarray(array)).save(
+      stream, format="PNG", compress_level=compress_level))
+
+
+def write_atomic(path: PathLike, write: Callable[[BinaryIO], Any], *,
+                 overwrite: bool = True) -> Path:
+  """Runs ``write(stream)`` into a temporary file beside ``path``, then renames it to ``path``.
+
+  Readers never see a partial file, and a failure (or Ctrl-C) leaves no file behind: the
+  temporary file is removed and the error raised. Parent directories are created.
+
+  Args:
+    path: destination file.
+    write: writes the content to a binary stream.
+    overwrite: replace an existing ``path`` (otherwise ``FileExistsError``, naming it).
+
+  Returns:
+    ``path`` as a ``Path``.
+
+  Examples:
+    >>> write_atomic("/tmp/x.bin", lambda f: f.write(b"abc"))  # doctest: +SKIP
+    PosixPath('/tmp/x.bin')
+  """
+  path = Path(path)
+  if not overwrite and path.exists():
+    raise FileExistsError(f"{str(path)!r} exists; pass overwrite (--overwrite) to replace it.")
   path.parent.mkdir(parents=True, exist_ok=True)
   # A unique name opened with O_EXCL (not mkstemp, whose 0600 mode would survive the
   # rename): the file gets the usual permissions from the umask.
   temp_name = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
   try:
     with open(temp_name, "xb") as stream:
-      Image.fromarray(np.ascontiguousarray(array)).save(
-          stream, format="PNG", compress_level=compress_level)
+      write(stream)
     os.replace(temp_name, path)
   except BaseException:
     try:
