@@ -23,19 +23,19 @@ import workers  # benchmarks/workers.py
 YNN = "--xla_cpu_experimental_ynn_fusion_type"
 CANDIDATES = {
     "default": "",
-    "fast": f"{YNN}=dot,eltwise,reduce",  # = cutblur_jax.xla_cpu.FAST_FLAGS
+    "fast": f"{YNN}=dot",  # = cutblur_jax.xla_cpu.FAST_FLAGS
+    "ynn dot,eltwise,reduce": f"{YNN}=dot,eltwise,reduce",
     "ynn dot,eltwise": f"{YNN}=dot,eltwise",
-    "ynn dot": f"{YNN}=dot",
     "xnn dot,eltwise,reduce": "--xla_cpu_experimental_xnn_fusion_type=dot,eltwise,reduce",
     "onednn dot,eltwise,reduce": "--xla_cpu_experimental_onednn_fusion_type=dot,eltwise,reduce",
     "use_onednn": "--xla_cpu_use_onednn=true",
-    "fast + xnn graph greedy": f"{YNN}=dot,eltwise,reduce "
+    "fast + xnn graph greedy": f"{YNN}=dot "
                                "--xla_cpu_experimental_xnn_graph_fusion_mode="
                                "XNN_GRAPH_FUSION_MODE_GREEDY",
-    "fast + FAST_RUNTIME preset": f"{YNN}=dot,eltwise,reduce "
+    "fast + FAST_RUNTIME preset": f"{YNN}=dot "
                                   "--xla_cpu_opt_preset=CPU_OPT_PRESET_FAST_RUNTIME",
-    "fast + single-threaded Eigen": f"{YNN}=dot,eltwise,reduce --xla_cpu_multi_thread_eigen=false",
-    "fast + 2 CPU devices (1 core each)": f"{YNN}=dot,eltwise,reduce "
+    "fast + single-threaded Eigen": f"{YNN}=dot --xla_cpu_multi_thread_eigen=false",
+    "fast + 2 CPU devices (1 core each)": f"{YNN}=dot "
                                           "--xla_force_host_platform_device_count=2",
 }
 

@@ -109,7 +109,7 @@ def export_stablehlo(params: Any, arch: Mapping[str, Any], *, input_is_hr_size: 
 
 
 def export_onnx(params: Any, arch: Mapping[str, Any], *, input_is_hr_size: bool = False,
-                shape: tuple[int, int, int] | None = None, opset: int = 17) -> bytes:
+                shape: tuple[int, int, int] | None = None, opset: int = 21) -> bytes:
   """The network as an ONNX model (serialized bytes), through ``jax2onnx``.
 
   Args:

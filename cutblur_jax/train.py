@@ -377,7 +377,7 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array],
   params_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
   metrics = {
       "loss": loss,
-      "grad_norm": optax.global_norm(grads),
+      "grad_norm": optax.tree.norm(grads),
       "params_finite": params_finite,
       "learning_rate": learning_rate_schedule(state.optimizer)(state.step),
       "aug_index": jnp.asarray(aug_index, jnp.int32),

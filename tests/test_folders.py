@@ -117,10 +117,15 @@ def _mkdir(path):
   return path
 
 
-def test_same_size_tasks_need_scale_one(tmp_path):
+@pytest.mark.parametrize("task", ["DN", "JPEG"])
+def test_same_size_tasks_are_same_size_pairs_whatever_the_network_scale(tmp_path, task):
+  # The official DN/JPEG network has the default scale 4; its data are same-size pairs.
   _div2k(tmp_path, count=1, scale=1, lr=False)
-  with pytest.raises(ValueError, match="scale=1"):
-    folders.div2k_dataset(tmp_path, task="DN", scale=4, div2k_range="1-1/1-1")
+  data = folders.div2k_dataset(tmp_path, task=task, scale=4, div2k_range="1-1/1-1",
+                               synthesize_lr=True)
+  assert data.scale == 1
+  pair = data[0]
+  assert pair.hr.shape == pair.lr.shape and not np.array_equal(pair.hr, pair.lr)
 
 
 def _realsr(root, scale, *, same_size, cameras=("Canon", "Nikon"), split="Train"):

@@ -148,10 +148,11 @@ def test_pipeline_by_config_is_deterministic_and_takes_overrides(tmp_path):
   assert not np.array_equal(next(other)["lr"], registry.create_pipeline(config).batch(0)["lr"])
 
 
-def test_same_size_task_with_sr_scale_is_rejected(tmp_path):
+def test_same_size_task_at_an_sr_scale_reads_same_size_pairs(tmp_path):
   _write_pairs(tmp_path / "DIV2K_train_HR", tmp_path / "DIV2K_train_DN" / "10", ["0001"], 1)
-  with pytest.raises(ValueError, match="scale=1"):
-    registry.create_dataset({"dataset": "DIV2K_DN", "dataset_root": str(tmp_path)})
+  data = registry.create_dataset({"dataset": "DIV2K_DN", "dataset_root": str(tmp_path),
+                                  "scale": 4, "div2k_range": "1-1/1-1"})
+  assert data.scale == 1 and data[0].hr.shape == data[0].lr.shape
 
 
 def test_every_public_name_resolves_and_is_documented():

@@ -57,7 +57,7 @@ def test_appends_to_the_users_flags_and_is_idempotent(fresh):
 @pytest.mark.parametrize("env, reason", [
     ({xla_cpu.DISABLE_ENV: "0"}, "disabled"),
     ({xla_cpu.DISABLE_ENV: "off"}, "disabled"),
-    ({"XLA_FLAGS": f"{xla_cpu.YNN_FLAG}=dot"}, "user_flags"),
+    ({"XLA_FLAGS": f"{xla_cpu.YNN_FLAG}=dot,eltwise"}, "user_flags"),
 ])
 def test_steps_aside_and_leaves_flags_alone(fresh, env, reason):
   for name, value in env.items():
@@ -137,7 +137,8 @@ def test_parse_ynn_default(text, expected):
 
 @pytest.mark.parametrize("probed, expected", [
     (frozenset(), (True, "enabled")),
-    (frozenset({"dot"}), (True, "enabled")),
+    (frozenset({"eltwise"}), (True, "enabled")),
+    (frozenset({"dot"}), (False, "default")),
     (frozenset({"dot", "eltwise", "reduce"}), (False, "default")),
     (None, (False, "unsupported")),
 ])
@@ -163,8 +164,8 @@ def test_the_real_probe_reads_this_jaxlib_and_caches_it(tmp_path, monkeypatch):
   assert xla_cpu._probe_ynn_default(version) == frozenset()  # pylint: disable=protected-access
   cache = tmp_path / "cutblur_jax" / f"xla_cpu_probe-{version}.json"
   assert json.loads(cache.read_text()) == []
-  cache.write_text(json.dumps(["dot", "eltwise", "reduce"]))  # read back, not probed again
-  assert xla_cpu._probe_ynn_default(version) == frozenset(xla_cpu.FUSION_TYPES)  # pylint: disable=protected-access
+  cache.write_text(json.dumps(["dot", "eltwise"]))  # read back, not probed again
+  assert xla_cpu._probe_ynn_default(version) == {"dot", "eltwise"}  # pylint: disable=protected-access
 
 
 # Numerics: the model's forward and gradient on the fast path against XLA's default path.
