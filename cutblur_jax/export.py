@@ -22,6 +22,7 @@ Examples:
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 from typing import Any, Callable, Mapping
@@ -129,11 +130,17 @@ def export_onnx(params: Any, arch: Mapping[str, Any], *, input_is_hr_size: bool 
   function = network_function(params, arch, input_is_hr_size=input_is_hr_size)
   spec = input_spec(arch, input_is_hr_size=input_is_hr_size, shape=shape)
   dims = tuple(d if isinstance(d, int) else str(d) for d in spec.shape)
+  # onnx_ir warns about every shape-only constant it leaves untyped: noise, not a problem.
+  serde_logger = logging.getLogger("onnx_ir")
+  level = serde_logger.level
+  serde_logger.setLevel(logging.ERROR)
   try:
     model = jax2onnx.to_onnx(function, [spec], opset=opset, model_name=str(arch["model"]))
   except Exception as error:  # pylint: disable=broad-except  # the converter's own errors
     raise ValueError(f"jax2onnx cannot export {arch['model']} x{arch['scale']} at input "
                      f"{dims}: {type(error).__name__}: {error}") from error
+  finally:
+    serde_logger.setLevel(level)
   return model.SerializeToString()
 
 

@@ -188,32 +188,23 @@ def _init_input(arch: Mapping[str, Any]) -> jax.ShapeDtypeStruct:
 
 
 @functools.lru_cache(maxsize=16)
-def _init_params_fn(arch_items: tuple, sharding: jax.sharding.Sharding) -> Callable:
-  """Jitted ``key -> params``, cached so that rebuilding a state compiles nothing.
-
-  The parameters depend on neither the compute dtype nor the optimizer, so neither is
-  in the cache key. On CPU the program is compiled without LLVM optimisation: it runs
-  once, and optimising the unrolled threefry code of every initialiser is most of its
-  compile time (a tiny model's initialisation compiles about 8x faster; for the paper's
-  EDSR the time saved still exceeds the slower run).
-  """
-  from cutblur_jax import models  # pylint: disable=g-import-not-at-top
-  model = models.create_model(dict(arch_items))
-  shape = _init_input(dict(arch_items)).shape
-  on_cpu = all(device.platform == "cpu" for device in sharding.device_set)
-  return jax.jit(lambda key: model.init(key, jnp.zeros(shape, jnp.float32))["params"],
-                 out_shardings=sharding,
-                 compiler_options={"xla_backend_optimization_level": 0} if on_cpu else None)
-
-
-@functools.lru_cache(maxsize=16)
 def _optimizer_init_fn(optimizer: OptimizerConfig, sharding: jax.sharding.Sharding) -> Callable:
   return jax.jit(create_optimizer(optimizer).init, out_shardings=sharding)
 
 
 def _initial_params(key: jax.Array, arch: Mapping[str, Any], mesh: jax.sharding.Mesh) -> Any:
-  """Freshly initialised parameters of ``arch``, replicated over ``mesh``."""
-  return _init_params_fn(_frozen_arch(arch), sharding_lib.replicated_sharding(mesh))(key)
+  """Freshly initialised parameters of ``arch``, replicated over ``mesh``.
+
+  Initialised op by op, not as one jitted program: XLA's compile time for the unrolled
+  initialisers of a deep network grows faster than linearly with its depth (RCAN's 200
+  blocks took over 10 minutes to compile on a 2-core CPU, at any optimisation level),
+  while running them eagerly takes about 2 s and compiles only a few small kernels, which
+  same-shaped layers share. Every process computes the same values from the same key.
+  """
+  from cutblur_jax import models  # pylint: disable=g-import-not-at-top
+  model = models.create_model(dict(arch))
+  params = model.init(key, jnp.zeros(_init_input(arch).shape, jnp.float32))["params"]
+  return sharding_lib.replicate(params, mesh)
 
 
 def create_train_state(key: jax.Array, arch: Mapping[str, Any], *,

@@ -266,6 +266,58 @@ def test_cli_bad_input_exits_1_with_one_line(tiny, script, tmp_path, capsys, cas
   assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
 
 
+def test_cli_save_images_writes_each_output_and_refuses_input_folders(tiny, script, tmp_path,
+                                                                      capsys):
+  path, params, arch = tiny
+  pairs = _pairs(scale=2, sizes=((48, 64), (40, 40)), seed=6)
+  hr_dir = tmp_path / "photos"
+  hr_dir.mkdir()
+  for pair in pairs:
+    Image.fromarray(pair.hr).save(hr_dir / f"{pair.name}.png")
+  out = tmp_path / "sr"
+  assert script.main(["--checkpoint", str(path), "--hr", str(hr_dir), "--no_hr_input_test",
+                      "--save_images", str(out)]) == 0
+  assert f"Wrote 2 images to {out}" in capsys.readouterr().out
+  assert sorted(p.name for p in out.iterdir()) == ["img0.png", "img1.png"]
+  for pair in evaluation.hr_pairs(hr_dir, 2):
+    saved = np.asarray(Image.open(out / f"{pair.name}.png"))
+    from cutblur_jax import inference  # pylint: disable=import-outside-toplevel
+    np.testing.assert_array_equal(saved, inference.super_resolve(params, arch, pair.lr))
+  for folder in (hr_dir, hr_dir / "sub", path):
+    assert script.main(["--checkpoint", str(path), "--hr", str(hr_dir),
+                        "--save_images", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --save_images") and "input folder" in err
+    assert err.count("\n") == 1
+  assert sorted(p.name for p in hr_dir.iterdir()) == ["img0.png", "img1.png"]
+
+
+def test_cli_uses_the_ema_weights_unless_raw_weights(tiny, script, tmp_path, capsys):
+  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
+  _, params, arch = tiny
+  path = checkpoint.save_model(tmp_path / "ema_ckpt", params, arch)
+  ema = jax.tree.map(lambda p: p * 0.5, params)  # a different network, stored as the average
+  with ocp.StandardCheckpointer() as saver:
+    saver.save((path / checkpoint.EMA_ITEM).absolute(), ema)
+  loaded, _ = checkpoint.load_model(path)
+  raw, _ = checkpoint.load_model(path, use_ema=False)
+  for a, b in zip(jax.tree.leaves((loaded, raw)), jax.tree.leaves((ema, params))):
+    np.testing.assert_array_equal(a, b)
+  reports = {}
+  for flags in ([], ["--raw_weights"]):
+    out = tmp_path / f"r{len(flags)}.json"
+    assert script.main(["--checkpoint", str(path), "--dataset", "embedded", "--max_size", "48",
+                        "--no_hr_input_test", "--json", str(out), *flags]) == 0
+    reports[bool(flags)] = json.loads(out.read_text())["mean"]["psnr"]
+  capsys.readouterr()
+  pairs = [evaluation.center_crop_pair(p, 48, 2) for p in embedded_dataset("validation", 2)]
+  for use_raw, weights in ((False, ema), (True, params)):
+    expected = evaluation.evaluate_model(weights, arch, pairs, protocol="embedded",
+                                         hr_input_test=False)["mean"]["psnr"]
+    assert reports[use_raw] == pytest.approx(expected, abs=1e-9)
+  assert reports[False] != reports[True]
+
+
 def test_cli_process_exit_status(tmp_path):
   result = subprocess.run(
       [sys.executable, str(SCRIPT), "--checkpoint", str(tmp_path / "none"), "--dataset",
