@@ -50,9 +50,9 @@ __all__ = ["FAST_FLAGS", "FastPathStatus", "REASONS", "enable_fast_path", "parse
 
 YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 # dot: matmuls and convolutions go to YNNPACK. Also fusing the element-wise ops and
-# reductions ("dot,eltwise,reduce") measured 4% slower on the train step, XNNPACK's and
-# oneDNN's fusion types no faster than XLA's default (benchmarks/xla_flags.py,
-# docs/benchmarks.md).
+# reductions ("dot,eltwise,reduce") was 2% and 4% slower on the train step in two runs (within
+# noise, never faster); XNNPACK's and oneDNN's fusion types were no faster than XLA's default
+# (benchmarks/xla_flags.py, docs/benchmarks.md).
 FUSION_TYPES = ("dot",)
 FAST_FLAGS = (f"{YNN_FLAG}={','.join(FUSION_TYPES)}",)
 DISABLE_ENV = "CUTBLUR_JAX_FAST_CPU"
