@@ -17,7 +17,7 @@ is the median over rounds.
   with ``--peak_tflops`` also the model FLOP utilisation.
 
   python benchmarks/train.py                       # EDSR-baseline, both paths and PyTorch
-  python benchmarks/train.py --models EDSR-baseline CARN EDSR RCAN --big_batch 4 --big_patch 24
+  python benchmarks/train.py --models EDSR-baseline CARN EDSR RCAN --big_batch 2 --big_patch 24
   python benchmarks/train.py --paths fast --no_torch --batch_size 64 --peak_tflops 989  # a GPU
 """
 
