@@ -34,10 +34,7 @@ import numpy as np
 from cutblur_jax import image as image_lib
 from cutblur_jax import models
 
-__all__ = ["FORMATS", "export_onnx", "export_stablehlo", "input_spec", "load", "network_function",
-           "save"]
-
-FORMATS = ("stablehlo", "onnx")
+__all__ = ["export_onnx", "export_stablehlo", "input_spec", "load", "network_function", "save"]
 
 
 def network_function(params: Any, arch: Mapping[str, Any], *,
