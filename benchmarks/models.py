@@ -60,7 +60,7 @@ def setup_jax(*, model: str, scale: int, batch_size: int, patch: int, forward_si
   arch = models.model_arch(model, scale)
   net = models.create_model(arch, dtype=jnp.dtype(dtype))
   lr_fwd, lr, hr = (jnp.asarray(a) for a in _inputs(scale, batch_size, patch, forward_size))
-  # Eager: RCAN's jitted initialisation takes minutes to compile (see train._initial_params).
+  # Eager: RCAN's jitted initialisation takes minutes to compile (see cutblur_jax.training.state.initial_params).
   params = net.init(jax.random.key(0), jnp.zeros((1, 8 * scale, 8 * scale, 3)))["params"]
   optimizer = optax.adam(1e-4, b1=0.9, b2=0.999, eps=1e-8)
 

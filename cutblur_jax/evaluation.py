@@ -27,11 +27,9 @@ mean over images that contains one is ``inf`` too. Standard JSON has no ``inf``,
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import pathlib
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -40,10 +38,12 @@ import numpy as np
 
 from cutblur_jax import metrics
 from cutblur_jax.data.bicubic import imresize
+from cutblur_jax.data.io import write_json
 from cutblur_jax.data.types import ImagePair
 
-__all__ = ["METRIC_KEYS", "bicubic_upscale", "center_crop_pair", "evaluate_images",
-           "evaluate_model", "format_report", "hr_input_forward", "hr_pairs", "write_report"]
+__all__ = ["METRIC_KEYS", "baseline_metrics", "bicubic_upscale", "center_crop_pair",
+           "evaluate_images", "evaluate_model", "format_report", "hr_input_forward",
+           "hr_pairs", "input_scale_of", "write_report"]
 
 METRIC_KEYS = ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "hr_input_psnr")
 
@@ -165,9 +165,13 @@ def evaluate_images(dataset: Sequence[ImagePair], super_resolve: Callable[[np.nd
                     scale: int, crop_border: int, y_only: bool, round_y: bool = True,
                     input_scale: int | None = None,
                     hr_input: Callable[[np.ndarray], Any] | None = None,
+                    baseline: bool = True,
                     progress: Callable[[Iterable], Iterable] | None = None,
                     on_output: Callable[[str, np.ndarray], Any] | None = None) -> dict[str, Any]:
   """Measures any super-resolution function against HR, beside bicubic.
+
+  This is the one evaluation path: ``evaluate_model``, ``baseline_metrics``, training's
+  periodic validation and ``experiments/evaluate.py`` all measure through it.
 
   Args:
     dataset: a sequence of ``ImagePair`` (HR ``input_scale`` times LR).
@@ -178,6 +182,7 @@ def evaluate_images(dataset: Sequence[ImagePair], super_resolve: Callable[[np.nd
     input_scale: HR size / LR size (default ``scale``); 1 for same-size pairs of an SR
       task (RealSR v1, whose LR is already upscaled), whose baseline is the input itself.
     hr_input: optional ``hr -> output`` for the HR-input test.
+    baseline: also measure the bicubic baseline (``bicubic_psnr``, ``bicubic_ssim``).
     progress: optional wrapper of the image loop (e.g. ``tqdm``).
     on_output: optional ``(name, sr uint8) -> None``, called with each output as measured
       (``evaluate.py --save_images`` writes it).
@@ -203,11 +208,12 @@ def evaluate_images(dataset: Sequence[ImagePair], super_resolve: Callable[[np.nd
     if sr.shape != hr.shape:
       raise ValueError(f"Image {pair.name!r}: the model output has shape {sr.shape}, "
                        f"HR has {hr.shape}.")
-    bicubic = bicubic_upscale(lr, input_scale)
     row = {"name": str(pair.name),
-           "psnr": metrics.psnr(sr, hr, **options), "ssim": metrics.ssim(sr, hr, **options),
-           "bicubic_psnr": metrics.psnr(bicubic, hr, **options),
-           "bicubic_ssim": metrics.ssim(bicubic, hr, **options)}
+           "psnr": metrics.psnr(sr, hr, **options), "ssim": metrics.ssim(sr, hr, **options)}
+    if baseline:
+      bicubic = bicubic_upscale(lr, input_scale)
+      row["bicubic_psnr"] = metrics.psnr(bicubic, hr, **options)
+      row["bicubic_ssim"] = metrics.ssim(bicubic, hr, **options)
     if hr_input is not None:
       row["hr_input_psnr"] = metrics.psnr(np.asarray(hr_input(hr)), hr, **options)
     if on_output is not None:
@@ -221,10 +227,40 @@ def evaluate_images(dataset: Sequence[ImagePair], super_resolve: Callable[[np.nd
           "round_y": bool(round_y)}
 
 
+def input_scale_of(dataset: Sequence[ImagePair]) -> int:
+  """HR size over LR size of a data set's pairs (1 for same-size pairs).
+
+  A data set that knows it (``input_scale`` attribute) says so without reading an image.
+  """
+  if hasattr(dataset, "input_scale"):
+    return int(dataset.input_scale)
+  if not len(dataset):
+    raise ValueError("The data set has no images to evaluate.")
+  pair = dataset[0]
+  return max(1, int(np.shape(pair.hr)[0]) // max(1, int(np.shape(pair.lr)[0])))
+
+
+def baseline_metrics(dataset: Sequence[ImagePair], *, crop_border: int, y_only: bool,
+                     round_y: bool = True) -> dict[str, float]:
+  """Mean PSNR/SSIM of the input alone: bicubic ``imresize`` of LR, or LR itself when same-size.
+
+  Returns:
+    ``{"bicubic_psnr", "bicubic_ssim"}`` for super-resolution pairs, ``{"input_psnr",
+    "input_ssim"}`` for same-size pairs (denoising, JPEG): the names training logs.
+  """
+  input_scale = input_scale_of(dataset)
+  report = evaluate_images(dataset, lambda lr: bicubic_upscale(lr, input_scale),
+                           scale=input_scale, crop_border=crop_border, y_only=y_only,
+                           round_y=round_y, input_scale=input_scale, baseline=False)
+  name = "input" if input_scale == 1 else "bicubic"
+  return {f"{name}_psnr": report["mean"]["psnr"], f"{name}_ssim": report["mean"]["ssim"]}
+
+
 def evaluate_model(params: Any, arch: Mapping[str, Any], dataset: Sequence[ImagePair], *,
                    protocol: str | None = None, crop_border: int | None = None,
                    y_only: bool | None = None, round_y: bool = True,
-                   hr_input_test: bool = True, tile: int | None = -1, dtype: Any = jnp.float32,
+                   hr_input_test: bool = True, baseline: bool = True,
+                   tile: int | None = -1, dtype: Any = jnp.float32,
                    progress: Callable[[Iterable], Iterable] | None = None,
                    on_output: Callable[[str, np.ndarray], Any] | None = None) -> dict[str, Any]:
   """Evaluates a network on a data set: model vs bicubic, plus the HR-input test.
@@ -238,6 +274,7 @@ def evaluate_model(params: Any, arch: Mapping[str, Any], dataset: Sequence[Image
     crop_border, y_only: override the protocol.
     round_y: Y rounded to integers (official) or float (BasicSR).
     hr_input_test: also run the HR-input test.
+    baseline: also measure bicubic (``evaluate_images``).
     tile: ``inference.super_resolve``'s tile option.
     dtype: computation dtype.
     progress: optional wrapper of the image loop (e.g. ``tqdm``).
@@ -262,7 +299,7 @@ def evaluate_model(params: Any, arch: Mapping[str, Any], dataset: Sequence[Image
   y_only = preset["y_only"] if y_only is None else y_only
 
   # Same-size pairs of an SR task (RealSR v1) feed the network their LR as it is.
-  input_scale = int(getattr(dataset, "input_scale", scale))
+  input_scale = input_scale_of(dataset)
 
   def run(lr):
     return inference.super_resolve(params, arch, lr, input_is_hr_size=input_scale == 1,
@@ -273,8 +310,8 @@ def evaluate_model(params: Any, arch: Mapping[str, Any], dataset: Sequence[Image
 
   return evaluate_images(dataset, run, scale=scale, crop_border=crop_border, y_only=y_only,
                          round_y=round_y, input_scale=input_scale,
-                         hr_input=run_hr if hr_input_test else None, progress=progress,
-                         on_output=on_output)
+                         hr_input=run_hr if hr_input_test else None, baseline=baseline,
+                         progress=progress, on_output=on_output)
 
 
 def _fmt(value: float, digits: int) -> str:
@@ -335,13 +372,4 @@ def write_report(report: Mapping[str, Any], path: str | os.PathLike) -> pathlib.
   parent = path.parent
   if not parent.is_dir():
     raise ValueError(f"Folder {str(parent)!r} for {str(path)!r} does not exist.")
-  handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-  try:
-    with os.fdopen(handle, "w") as file:
-      json.dump(_json_safe(report), file, indent=2, allow_nan=False)
-      file.write("\n")
-    os.replace(temporary, path)
-  except BaseException:
-    pathlib.Path(temporary).unlink(missing_ok=True)
-    raise
-  return path
+  return write_json(path, _json_safe(report), sort_keys=False, allow_nan=False, default=None)

@@ -77,7 +77,8 @@ xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 
 from cutblur_jax import checkpoint, evaluation, metrics, train
 from cutblur_jax.data.embedded import embedded_dataset
-from cutblur_jax.logging_utils import read_metrics, write_json_atomic
+from cutblur_jax.data.io import write_json
+from cutblur_jax.training.logs import read_metrics
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 DEFAULT_CONFIG = _ROOT / "experiments" / "configs" / "default.py"
@@ -315,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
       "runs": runs, "summary": summary, "paired_difference": paired,
       "wall_time_s": time.perf_counter() - start,
   }
-  write_json_atomic(output, report)
+  write_json(output, report)
   print("\n" + format_table(report), flush=True)
   print(f"\nReport: {output} ({report['wall_time_s'] / 60:.1f} min)", flush=True)
   return report

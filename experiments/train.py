@@ -8,7 +8,7 @@ Usage:
   python experiments/train.py --config experiments/configs/edsr_div2k.py \
       --config.scale=4 --config.pretrain=workdirs/edsr_x2 --workdir workdirs/edsr_x4
 
-`--config.FIELD=VALUE` overrides any field (see `cutblur_jax/train_config.py`).
+`--config.FIELD=VALUE` overrides any field (`python experiments/train.py --help` lists them).
 Without `--workdir` the run goes to `./workdirs/<config name>-<timestamp>`
 (printed at start). Rerunning with the same `--workdir` resumes from its latest
 checkpoint. A NaN loss stops the run with exit status 1, keeping the last good

@@ -12,7 +12,8 @@ from absl import flags
 from ml_collections import config_flags
 from PIL import Image
 
-from cutblur_jax import checkpoint, train, train_config
+from cutblur_jax import checkpoint, train
+from cutblur_jax.training import config as train_config
 from test_train_loop import write_div2k  # pylint: disable=wrong-import-order
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "experiments" / "configs"

@@ -327,12 +327,31 @@ def test_cli_process_exit_status(tmp_path):
   assert "Traceback" not in result.stderr
 
 
-def test_public_api():
-  assert set(evaluation.__all__) == {
-      "METRIC_KEYS", "bicubic_upscale", "center_crop_pair", "evaluate_images", "evaluate_model",
-      "format_report", "hr_input_forward", "hr_pairs", "write_report"}
-  for name in evaluation.__all__[1:]:
-    assert getattr(evaluation, name).__doc__
+def test_baseline_metrics_is_the_reports_bicubic_column():
+  pairs = _pairs()
+  assert evaluation.input_scale_of(pairs) == 2
+  report = evaluation.evaluate_images(pairs, lambda lr: evaluation.bicubic_upscale(lr, 2),
+                                      scale=2, crop_border=2, y_only=True)
+  baseline = evaluation.baseline_metrics(pairs, crop_border=2, y_only=True)
+  assert baseline == {"bicubic_psnr": report["mean"]["bicubic_psnr"],
+                      "bicubic_ssim": report["mean"]["bicubic_ssim"]}
+  assert baseline["bicubic_psnr"] == report["mean"]["psnr"]  # measured as the model was
+  rng = np.random.default_rng(1)
+  same_size = [ImagePair(p.name, p.hr, np.clip(p.hr + rng.normal(0, 5, p.hr.shape), 0, 255)
+                         .astype(np.uint8)) for p in pairs]
+  assert evaluation.input_scale_of(same_size) == 1
+  noisy = evaluation.baseline_metrics(same_size, crop_border=0, y_only=False)
+  assert set(noisy) == {"input_psnr", "input_ssim"}
+  assert noisy["input_psnr"] == pytest.approx(np.mean(
+      [metrics.psnr(p.lr, p.hr) for p in same_size]))
+
+
+def test_evaluate_model_without_baseline_or_hr_input_reports_the_model_only(tiny):
+  _, params, arch = tiny
+  full = evaluation.evaluate_model(params, arch, _pairs(), hr_input_test=False)
+  bare = evaluation.evaluate_model(params, arch, _pairs(), hr_input_test=False, baseline=False)
+  assert set(bare["mean"]) == {"psnr", "ssim"}
+  assert bare["mean"]["psnr"] == full["mean"]["psnr"]
 
 
 def test_docstring_examples_run():

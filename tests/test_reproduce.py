@@ -140,7 +140,7 @@ def test_bad_config_is_rejected_before_training(script, tmp_path):
   with pytest.raises(ValueError, match="does not exist"):
     script.main(["--config", str(tmp_path / "missing.py"), "--workdir", str(tmp_path)])
   config = tmp_path / "div2k.py"
-  config.write_text("from cutblur_jax.train_config import base_config\n"
+  config.write_text("from cutblur_jax.train import base_config\n"
                     "def get_config():\n  c = base_config()\n  c.dataset = 'DIV2K_SR'\n"
                     "  return c\n")
   with pytest.raises(ValueError, match="embedded"):

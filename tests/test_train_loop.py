@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cutblur_jax import checkpoint, models, sharding, train, train_config
-from cutblur_jax.logging_utils import MetricWriter, read_metrics, write_json_atomic
-from cutblur_jax.train_checkpoints import TrainCheckpointer
+from cutblur_jax import checkpoint, models, sharding, train
+from cutblur_jax.data.io import write_json
+from cutblur_jax.training import config as train_config
+from cutblur_jax.training.checkpoints import TrainCheckpointer
+from cutblur_jax.training.logs import MetricWriter, read_metrics
 
 CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "experiments" / "configs"
 TINY = {"num_blocks": 1, "num_channels": 8, "res_scale": 1.0}
@@ -172,8 +174,9 @@ def test_bad_input_fails_before_anything_compiles(div2k, tmp_path, monkeypatch, 
                                                   message):
   def no_compile(*args, **kwargs):
     raise AssertionError("reached state creation (compilation)")
-  for name in ("create_train_state", "abstract_train_state", "_initial_params"):
-    monkeypatch.setattr(train, name, no_compile)
+  from cutblur_jax.training import loop
+  for name in ("create_train_state", "abstract_train_state", "initial_params", "train_step"):
+    monkeypatch.setattr(loop, name, no_compile)
   with pytest.raises(ValueError, match=message):
     train.train_and_evaluate(tiny_config(div2k, **overrides), tmp_path)
 
@@ -191,8 +194,9 @@ def test_another_architecture_in_workdir_or_pretrain_is_rejected_before_compilin
   other = models.model_arch("EDSR", 2, num_blocks=2, num_channels=8, res_scale=1.0)
   with TrainCheckpointer(tmp_path / "run") as checkpoints:
     checkpoints.save_best(5, _zero_params(other), other, {"step": 5, "psnr": 20.0})
-  monkeypatch.setattr(train, "create_train_state", lambda *a, **k: pytest.fail("compiled"))
-  monkeypatch.setattr(train, "_initial_params", lambda *a, **k: pytest.fail("compiled"))
+  from cutblur_jax.training import loop
+  monkeypatch.setattr(loop, "create_train_state", lambda *a, **k: pytest.fail("compiled"))
+  monkeypatch.setattr(loop, "initial_params", lambda *a, **k: pytest.fail("compiled"))
   with pytest.raises(ValueError, match=r"another architecture \(num_blocks: checkpoint 2 vs "
                                        r"config 1\)"):
     train.train_and_evaluate(tiny_config(div2k), tmp_path / "run")
@@ -213,7 +217,7 @@ def test_metric_writer_and_atomic_json(tmp_path):
   assert read_metrics(tmp_path) == [{"step": 3, "split": "train", "loss": 1.5, "bad": "nan"}]
   assert not MetricWriter(tmp_path / "off", enabled=False).enabled
   assert not (tmp_path / "off").exists()
-  write_json_atomic(tmp_path / "c.json", {"a": 1})
+  write_json(tmp_path / "c.json", {"a": 1})
   assert json.loads((tmp_path / "c.json").read_text()) == {"a": 1}
   assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 

@@ -14,6 +14,7 @@ everything is a pure function of a JAX PRNG key:
   index)``.
 * Combinators ``chain(*ops)`` and ``one_of(ops, weights)`` for custom policies.
 * Boxes: ``Box``, ``sample_box``, ``box_mask``, ``box_row_mask``.
+* ``random_flip_and_rotate(key, hr, lr)``: the reference's random flips and transposes.
 
 Images are ``[N, H, W, C]`` floats in [0, 255]; ``hr`` and ``lr`` have the
 same shape (bring LR to HR size with ``cutblur_jax.image.upsample_nearest``).
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 from cutblur_jax.augment.boxes import Box, box_mask, box_row_mask, sample_box
 from cutblur_jax.augment.combinators import Chain, OneOf, chain, one_of
+from cutblur_jax.augment.flips import random_flip_and_rotate
 from cutblur_jax.augment.ops import (
     BlendParams, CutBlurParams, CutMixParams, CutMixupParams, CutoutParams,
     DegradationMixupParams, MixupParams, RGBParams, SoftCutBlurParams,
@@ -63,4 +65,6 @@ __all__ = [
     "Policy", "moa", "apply_augment", "OP_NAMES", "normalize_output",
     # combinators
     "chain", "one_of", "Chain", "OneOf",
+    # the train step's random flips and transposes
+    "random_flip_and_rotate",
 ]

@@ -30,6 +30,7 @@ a half-written image behind.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -231,3 +232,19 @@ def write_atomic(path: PathLike, write: Callable[[BinaryIO], Any], *,
       pass
     raise
   return path
+
+
+def write_json(path: PathLike, data: Any, *, overwrite: bool = True, sort_keys: bool = True,
+               allow_nan: bool = True, default: Callable[[Any], Any] | None = str) -> Path:
+  """Writes ``data`` as indented JSON (and a final newline) with ``write_atomic``.
+
+  ``default`` converts values JSON cannot hold (``None``: refuse them with ``TypeError``,
+  before anything is written).
+
+  Examples:
+    >>> write_json("/tmp/config.json", {"lr": 1e-4})  # doctest: +SKIP
+    PosixPath('/tmp/config.json')
+  """
+  text = json.dumps(data, indent=2, sort_keys=sort_keys, default=default,
+                    allow_nan=allow_nan) + "\n"
+  return write_atomic(path, lambda stream: stream.write(text.encode()), overwrite=overwrite)

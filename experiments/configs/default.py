@@ -11,7 +11,7 @@ test and a demo, not a paper number; the paper's recipes are the other files
 in this folder.
 """
 
-from cutblur_jax.train_config import base_config
+from cutblur_jax.train import base_config
 
 
 def get_config():

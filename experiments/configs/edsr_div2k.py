@@ -20,7 +20,7 @@ fine-tunes x4 from that checkpoint (head/tail re-initialised as in its
 the official ``DIV2K_valid_*`` folders next to them).
 """
 
-from cutblur_jax.train_config import base_config
+from cutblur_jax.train import base_config
 
 
 def get_config():

@@ -16,7 +16,7 @@ patches are 48x48.
 ``dataset_root`` holds ``DIV2K_train_HR`` and ``DIV2K_train_DN/<sigma>``.
 """
 
-from cutblur_jax.train_config import base_config
+from cutblur_jax.train import base_config
 
 
 def get_config():

@@ -15,7 +15,7 @@ non-SR task). The network keeps the image size (``scale=1``), patches are 48x48.
 ``dataset_root`` holds ``DIV2K_train_HR`` and ``DIV2K_train_JPEG/<quality>``.
 """
 
-from cutblur_jax.train_config import base_config
+from cutblur_jax.train import base_config
 
 
 def get_config():

@@ -15,7 +15,7 @@ others 0.1 each). Evaluation: Y channel, ``scale`` pixels cropped.
 ``dataset_root`` holds ``Canon/{Train,Test}/4/*_HR.png, *_LR4.png`` and the same for Nikon.
 """
 
-from cutblur_jax.train_config import base_config
+from cutblur_jax.train import base_config
 
 
 def get_config():

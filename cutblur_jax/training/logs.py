@@ -6,9 +6,6 @@ object per line in ``WORKDIR/metrics.jsonl`` (``{"step": ..., "split": "train"
 | "eval", name: value, ...}``), which needs nothing to read. Only process 0 of
 a multi-host run writes; elsewhere every method is a no-op.
 
-``write_json_atomic`` writes a file under a temporary name and renames it, so
-a crash never leaves a half-written ``config.json``.
-
 Examples:
   >>> writer = MetricWriter("/tmp/run")  # doctest: +SKIP
   >>> writer.write_scalars(100, {"loss": 3.2}, split="train")  # doctest: +SKIP
@@ -21,7 +18,6 @@ import json
 import math
 import os
 import pathlib
-import tempfile
 from typing import Any, Mapping
 
 import numpy as np
@@ -34,21 +30,6 @@ def _json_value(value: Any) -> Any:
   if isinstance(value, float) and not math.isfinite(value):
     return str(value)  # JSON has no NaN/inf; keep the fact readable
   return value
-
-
-def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-  """Writes ``data`` as indented JSON to ``path`` via a temporary file and a rename."""
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-  try:
-    with os.fdopen(fd, "w") as file:
-      json.dump(data, file, indent=2, sort_keys=True, default=str)
-      file.write("\n")
-    os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
 
 
 def read_metrics(workdir: str | os.PathLike) -> list[dict[str, Any]]:

@@ -1,0 +1,391 @@
+"""``train_and_evaluate(config, workdir)``: one whole experiment, resumable.
+
+The CLI ``experiments/train.py`` is a thin wrapper. A run:
+
+1. resolves the config (presets, checks: ``training.config.resolve_config``) and starts
+   the devices (multi-host start-up, the mesh);
+2. opens the work directory's checkpoints and refuses one of another architecture;
+3. builds the data (every check on images and patches happens here, before anything
+   compiles) and the bicubic baseline of the validation images;
+4. creates the train state, fresh, fine-tuned from ``pretrain``, or resumed from the
+   newest ``latest`` step (parameters, optimizer, EMA, run key and input position);
+5. loops: the fused ``train_step``; every ``log_every_steps`` the train metrics; every
+   ``eval_every_steps`` validation on full images (``cutblur_jax.evaluation``, the path
+   ``experiments/evaluate.py`` uses) and the best checkpoint; every
+   ``checkpoint_every_steps`` the latest checkpoint.
+
+Examples:
+  >>> from cutblur_jax import train
+  >>> config = train.base_config()
+  >>> config.dataset = "embedded"  # doctest: +SKIP
+  >>> result = train.train_and_evaluate(config, "/tmp/run")  # doctest: +SKIP
+  >>> result["psnr"] > result["bicubic_psnr"]  # doctest: +SKIP
+  True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import pathlib
+import time
+from typing import Any, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cutblur_jax import checkpoint, data, evaluation, metrics
+from cutblur_jax import sharding as sharding_lib
+from cutblur_jax.image import upsample_nearest
+from cutblur_jax.training.checkpoints import TrainCheckpointer
+from cutblur_jax.training.config import (config_summary, model_arch_from_config,
+                                         policy_from_config, resolve_config)
+from cutblur_jax.training.logs import MetricWriter
+from cutblur_jax.training.optimizer import OptimizerConfig
+from cutblur_jax.training.state import (TrainState, abstract_train_state, create_train_state,
+                                        frozen_arch, initial_params)
+from cutblur_jax.training.step import train_step
+
+__all__ = ["NonFiniteLossError", "train_and_evaluate"]
+
+logger = logging.getLogger(__name__)
+
+# Architecture fields that set parameter shapes outside the head and tail: a model to
+# fine-tune from must agree on them (its scale, hence head and tail, may differ).
+_BODY_FIELDS = ("model", "num_blocks", "num_channels", "num_groups", "reduction")
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The loss or gradient became NaN/inf; the run stopped without saving that state."""
+
+
+@dataclasses.dataclass
+class _Validation:
+  """The validation images, their metric protocol and the baseline measured once per run."""
+  pairs: Sequence[Any]
+  protocol: Mapping[str, Any]
+  baseline: Mapping[str, float]
+  num_samples: int
+
+  def run(self, params: Any, arch: Mapping[str, Any], *, with_samples: bool = True
+          ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """``({"psnr", "ssim"}, images)``: the mean over the images, and LR/SR/HR sample crops."""
+    outputs = {}
+    keep = {pair.name for pair in self.pairs[:self.num_samples]} if with_samples else set()
+
+    def collect(name, sr):
+      if name in keep:
+        outputs[name] = sr
+
+    report = evaluation.evaluate_model(sharding_lib.to_local(params), arch, self.pairs,
+                                       hr_input_test=False, baseline=False,
+                                       on_output=collect, **self.protocol)
+    images = {}
+    for index, pair in enumerate(self.pairs[:self.num_samples] if with_samples else ()):
+      images.update(_sample_crops(index, pair, outputs[pair.name]))
+    return {"psnr": report["mean"]["psnr"], "ssim": report["mean"]["ssim"]}, images
+
+
+def _sample_crops(index: int, pair: Any, sr: np.ndarray, size: int = 256) -> dict[str, np.ndarray]:
+  """Centred LR (nearest-upsampled), SR and HR crops of one image, for TensorBoard."""
+  scale = pair.hr.shape[0] // pair.lr.shape[0]
+  height, width = pair.hr.shape[:2]
+  side_y, side_x = min(size, height) // scale * scale, min(size, width) // scale * scale
+  y0, x0 = (height - side_y) // 2 // scale * scale, (width - side_x) // 2 // scale * scale
+  crop = (slice(y0, y0 + side_y), slice(x0, x0 + side_x))
+  lr = pair.lr[y0 // scale:(y0 + side_y) // scale, x0 // scale:(x0 + side_x) // scale]
+  lr = np.asarray(upsample_nearest(lr, scale)) if scale > 1 else lr
+  return {f"{index}/lr": lr, f"{index}/sr": sr[crop], f"{index}/hr": pair.hr[crop]}
+
+
+def _arch_differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+  differences = []
+  for key in sorted(set(stored) | set(wanted)):
+    a, b = stored.get(key), wanted.get(key)
+    same = a == b or (isinstance(a, (int, float)) and isinstance(b, (int, float))
+                      and math.isclose(a, b, rel_tol=1e-9))
+    if not same:
+      differences.append(f"{key}: checkpoint {a!r} vs config {b!r}")
+  return differences
+
+
+def _read_pretrained(path: str, arch: Mapping[str, Any]) -> Any:
+  """The parameters of the model to fine-tune from, checked against ``arch`` before any compile."""
+  pretrained, pretrained_arch = checkpoint.load_model(path)
+  differences = _arch_differences({k: pretrained_arch.get(k) for k in _BODY_FIELDS},
+                                  {k: arch.get(k) for k in _BODY_FIELDS})
+  if differences:
+    raise ValueError(f"`pretrain` {path} holds another network ({'; '.join(differences)}); "
+                     "only the scale may differ when fine-tuning.")
+  return pretrained
+
+
+def _host_scalar(value: jax.Array) -> float:
+  if isinstance(value, jax.Array) and not value.is_fully_addressable:
+    value = value.addressable_data(0)
+  return np.asarray(value).item()
+
+
+def _is_due(step: int, every: int, last: int) -> bool:
+  return step == last or (every > 0 and step % every == 0)
+
+
+def _baseline_words(baseline: Mapping[str, float]) -> str:
+  return ", ".join(f"{name.split('_')[0]} {name.split('_')[1].upper()} {value:.4g}"
+                   for name, value in baseline.items())
+
+
+@dataclasses.dataclass
+class _Run:
+  """What one training run holds while it loops."""
+  config: Any
+  workdir: pathlib.Path
+  mesh: jax.sharding.Mesh
+  arch: dict[str, Any]
+  checkpoints: TrainCheckpointer
+  writer: MetricWriter
+  validation: _Validation
+  best_psnr: float = -math.inf
+  best_step: int | None = None
+
+  def echo(self, message: str) -> None:
+    """Prints a run event on process 0 (with the progress bar; logs it otherwise)."""
+    if jax.process_index() == 0 and self.config.progress_bar:
+      from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+      tqdm.write(message)
+    else:
+      logger.info(message)
+
+
+def _restore_state(run: _Run, step: int, optimizer: OptimizerConfig, policy: Any,
+                   pipeline: Any) -> tuple[TrainState, jax.Array]:
+  """The train state and run key of ``latest`` step ``step``; moves ``pipeline`` there."""
+  config, arch, mesh = run.config, run.arch, run.mesh
+  abstract_params, abstract_opt_state = abstract_train_state(arch, optimizer, mesh)
+  params, opt_state, meta = run.checkpoints.restore_latest(abstract_params, abstract_opt_state,
+                                                           step)
+  run_key = jax.random.wrap_key_data(np.asarray(meta["rng_key_data"], np.uint32))
+  pipeline.set_state(meta["pipeline"])
+  ema_params = None
+  if config.ema_decay > 0:
+    ema_params = run.checkpoints.restore_ema(abstract_params, step)
+    if ema_params is None:
+      ema_params = jax.tree.map(jnp.copy, params)
+      run.echo(f"Step {step} has no EMA weights: the average starts from its parameters.")
+  state = TrainState(step=sharding_lib.replicate(np.int32(meta["step"]), mesh), params=params,
+                     opt_state=opt_state, arch=frozen_arch(arch), optimizer=optimizer,
+                     policy=policy, flip_and_rotate=bool(config.flip_and_rotate),
+                     dtype=config.dtype, ema_params=ema_params,
+                     ema_decay=float(config.ema_decay))
+  run.echo(f"Resumed from step {meta['step']} of {run.checkpoints.directory / 'latest'}")
+  return state, run_key
+
+
+def _fresh_state(run: _Run, init_key: jax.Array, optimizer: OptimizerConfig, policy: Any,
+                 pretrained: Any) -> TrainState:
+  config = run.config
+  params = None
+  if pretrained is not None:
+    # Layers whose shapes differ (head/tail of another scale) keep their fresh initialisation.
+    fresh = sharding_lib.to_local(initial_params(init_key, run.arch, run.mesh))
+    params = checkpoint.merge_pretrained(jax.device_get(fresh), pretrained)
+    run.echo(f"Fine-tuning from {config.pretrain}")
+  return create_train_state(init_key, run.arch, optimizer=optimizer, policy=policy,
+                            flip_and_rotate=config.flip_and_rotate, dtype=config.dtype,
+                            params=params, mesh=run.mesh, ema_decay=config.ema_decay)
+
+
+def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any]:
+  """Trains and validates a model as ``config`` says, in ``workdir`` (resuming if it holds a run).
+
+  Args:
+    config: a config with the fields of ``base_config`` (presets are applied by
+      ``resolve_config``), e.g. from ``experiments/configs/*.py``.
+    workdir: the run's directory: ``config.json``, ``metrics.jsonl``,
+      TensorBoard events and ``checkpoints/{latest,best}``.
+
+  Returns:
+    A dict: ``step``, ``loss`` (mean over the last log interval), ``psnr``,
+    ``ssim`` (last validation), the baseline's (``bicubic_psnr``/``bicubic_ssim``,
+    or ``input_psnr``/``input_ssim`` for same-size tasks), ``best_psnr``,
+    ``best_step``, ``weights``, ``wall_time_s``, ``steps_per_sec`` and ``workdir``.
+
+  Raises:
+    ValueError: bad config or data (unknown model, data set or augmentation, a
+      batch not divisible by the device count, a patch larger than an image, a
+      work directory holding another architecture), before anything compiles.
+    NonFiniteLossError: the loss became NaN/inf; the newest checkpoint on disk is
+      the last good one.
+  """
+  start_time = time.perf_counter()
+  config = resolve_config(config)
+  sharding_lib.initialize_distributed(config)
+  mesh = sharding_lib.create_mesh()
+  sharding_lib.check_batch_size(config.batch_size, mesh)
+  arch = model_arch_from_config(config)
+  policy = policy_from_config(config)
+  optimizer = OptimizerConfig.from_config(config)
+  workdir = pathlib.Path(workdir).absolute()
+  is_chief = jax.process_index() == 0
+
+  checkpoints = TrainCheckpointer(workdir, keep=config.keep_checkpoints)
+  try:
+    stored_arch = checkpoints.stored_arch()
+    if stored_arch is not None:
+      differences = _arch_differences(stored_arch, arch)
+      if differences:
+        raise ValueError(f"Work directory {workdir} holds a checkpoint of another architecture ("
+                         f"{'; '.join(differences)}); use a new --workdir or the same model "
+                         "settings.")
+    resume_step = checkpoints.latest_step()
+    pretrained = None
+    if config.pretrain and resume_step is None:
+      pretrained = _read_pretrained(config.pretrain, arch)
+    train_set = data.create_dataset(config, "train")
+    valid_set = data.create_dataset(config, "validation")
+    pipeline = data.create_pipeline(config, dataset=train_set)
+  except BaseException:
+    checkpoints.close()
+    raise
+  writer = None
+  try:
+    valid_pairs = data.load_pairs(valid_set, num_workers=config.num_workers)
+    if config.num_eval_images is not None:
+      valid_pairs = valid_pairs[:config.num_eval_images]
+    protocol = dict(metrics.eval_protocol(data.reference_dataset_name(config.dataset),
+                                          config.scale))
+    validation = _Validation(valid_pairs, protocol,
+                             evaluation.baseline_metrics(valid_pairs, **protocol),
+                             config.num_sample_images)
+    writer = MetricWriter(workdir, enabled=is_chief)
+    run = _Run(config, workdir, mesh, arch, checkpoints, writer, validation)
+    if is_chief:
+      data.io.write_json(workdir / "config.json", json.loads(config.to_json_best_effort()))
+      writer.write_text(0, "config", "```\n" + str(config) + "\n```")
+    run.echo(f"Training {config_summary(config)} on {mesh.devices.size} device(s) "
+             f"({jax.process_count()} process(es)) in {workdir}")
+    run.echo(f"Validation: {len(valid_pairs)} images, {protocol}; baseline "
+             f"{_baseline_words(validation.baseline)}")
+
+    init_key, run_key = jax.random.split(jax.random.key(config.seed))
+    if resume_step is not None:
+      state, run_key = _restore_state(run, resume_step, optimizer, policy, pipeline)
+    else:
+      state = _fresh_state(run, init_key, optimizer, policy, pretrained)
+    del pretrained
+    best = checkpoints.best_eval()
+    if best:
+      run.best_psnr, run.best_step = float(best["psnr"]), int(best["step"])
+    if is_chief and _host_scalar(state.step) == 0:
+      writer.write_scalars(0, validation.baseline, split="eval")
+    result = _train_loop(run, state, run_key, pipeline)
+  finally:
+    pipeline.close()
+    checkpoints.close()
+    if writer is not None:
+      writer.close()
+  result.update(validation.baseline)
+  result["wall_time_s"] = time.perf_counter() - start_time
+  result["workdir"] = str(workdir)
+  return result
+
+
+def _check_finite(run: _Run, host_metrics: Sequence[tuple[int, dict[str, float]]]) -> None:
+  """Stops the run at the first non-finite step, naming the last good checkpoint."""
+  for step, m in host_metrics:
+    if math.isfinite(m["loss"]) and math.isfinite(m["grad_norm"]) and m["params_finite"]:
+      continue
+    good = run.checkpoints.latest_step()
+    run.checkpoints.wait()
+    run.writer.write_scalars(step, {"loss": m["loss"], "grad_norm": m["grad_norm"]},
+                             split="train")
+    where = (f"the last good checkpoint is step {good} in {run.checkpoints.directory / 'latest'}"
+             if good is not None else "no checkpoint was written yet")
+    raise NonFiniteLossError(
+        f"Non-finite training step {step} (loss {m['loss']}, gradient norm {m['grad_norm']}, "
+        f"parameters finite: {bool(m['params_finite'])}): stopped without saving this state; "
+        f"{where}. Lower `lr`, set `gclip`, or check the data.")
+
+
+def _validate_and_keep_best(run: _Run, state: TrainState, step: int, weights: str
+                            ) -> dict[str, float]:
+  scores, images = run.validation.run(state.eval_params, run.arch)
+  baseline = run.validation.baseline
+  if scores["psnr"] > run.best_psnr:
+    run.best_psnr, run.best_step = scores["psnr"], step
+    run.checkpoints.save_best(step, state.params, run.arch,
+                              {"step": step, **scores, **baseline, "weights": weights},
+                              ema_params=state.ema_params)
+  run.writer.write_scalars(step, {**scores, **baseline, "best_psnr": run.best_psnr,
+                                  "weights": weights}, split="eval")
+  run.writer.write_images(step, {f"samples/{k}": v for k, v in images.items()})
+  run.echo(f"step {step}: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f} "
+           f"(baseline {_baseline_words(baseline)}; best {run.best_psnr:.2f} @ {run.best_step})")
+  return scores
+
+
+def _train_loop(run: _Run, state: TrainState, run_key: jax.Array, pipeline: Any
+                ) -> dict[str, Any]:
+  """The step/log/evaluate/checkpoint loop of ``train_and_evaluate``."""
+  from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+
+  config = run.config
+  total = int(config.num_train_steps)
+  batches = data.prefetch_to_device(pipeline, sharding_lib.batch_sharding(run.mesh),
+                                    size=max(1, config.prefetch))
+  pending: list[tuple[int, dict[str, jax.Array]]] = []
+  last_loss, last_metrics, last_eval, steps_per_sec = math.nan, {}, {}, math.nan
+  interval_start, interval_steps, paused = time.perf_counter(), 0, 0.0
+  step = int(_host_scalar(state.step))
+  weights = "ema" if state.ema_decay > 0 else "raw"  # which weights validation measures
+  bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True, smoothing=0.1,
+             disable=not (jax.process_index() == 0 and config.progress_bar), desc="train")
+  try:
+    while step < total:
+      state, step_metrics = train_step(state, next(batches), run_key)
+      step += 1
+      interval_steps += 1
+      pending.append((step, step_metrics))
+      bar.update(1)
+      log_due = _is_due(step, config.log_every_steps, total)
+      eval_due = _is_due(step, config.eval_every_steps, total)
+      checkpoint_due = _is_due(step, config.checkpoint_every_steps, total)
+      if not (log_due or eval_due or checkpoint_due):
+        continue
+      # Pull the pending metrics to the host only now: the steps in between run ahead.
+      host = [(s, {k: _host_scalar(v) for k, v in m.items()}) for s, m in pending]
+      pending.clear()
+      _check_finite(run, host)
+      last_loss, last_metrics = float(np.mean([m["loss"] for _, m in host])), host[-1][1]
+      if log_due:
+        elapsed = time.perf_counter() - interval_start - paused
+        steps_per_sec = interval_steps / elapsed if elapsed > 0 else math.nan
+        run.writer.write_scalars(step, {
+            "loss": last_loss, "learning_rate": last_metrics["learning_rate"],
+            "grad_norm": last_metrics["grad_norm"], "steps_per_sec": steps_per_sec,
+            "images_per_sec": steps_per_sec * config.batch_size}, split="train")
+        bar.set_postfix(loss=f"{last_loss:.3f}", refresh=False)
+        interval_start, interval_steps, paused = time.perf_counter(), 0, 0.0
+      pause_start = time.perf_counter()
+      if eval_due:
+        last_eval = _validate_and_keep_best(run, state, step, weights)
+      if checkpoint_due:
+        meta = {"step": step, "pipeline": batches.get_state(),
+                "rng_key_data": np.asarray(jax.random.key_data(run_key)).tolist(),
+                "best_psnr": run.best_psnr if math.isfinite(run.best_psnr) else None,
+                "best_step": run.best_step}
+        run.checkpoints.save_latest(step, state.params, state.opt_state, run.arch, meta,
+                                    ema_params=state.ema_params)
+      run.writer.flush()
+      paused += time.perf_counter() - pause_start
+    if not last_eval:  # resumed at (or past) the end: validate what is there
+      last_eval, _ = run.validation.run(state.eval_params, run.arch, with_samples=False)
+    run.checkpoints.wait()
+  finally:
+    bar.close()
+  return {"step": step, "loss": last_loss, **last_eval, "best_psnr": run.best_psnr,
+          "best_step": run.best_step, "steps_per_sec": steps_per_sec, "weights": weights}
