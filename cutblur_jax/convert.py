@@ -23,12 +23,12 @@ Examples:
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
 from cutblur_jax import models
-from cutblur_jax.models.layers import RGB_MEAN_255, upsampler_factors
+from cutblur_jax.models.layers import RGB_MEAN_255
 
 MEAN_SHIFT_NAMES = ("sub_mean.weight", "sub_mean.bias", "add_mean.weight", "add_mean.bias")
 _DATA_PARALLEL_PREFIX = "module."
@@ -36,61 +36,12 @@ _DATA_PARALLEL_PREFIX = "module."
 _MEAN_SHIFT_TOLERANCE = 1e-4
 
 
-def _conv(torch_prefix: str, flax_path: tuple[str, ...]) -> Iterator[tuple[str, tuple]]:
-  yield f"{torch_prefix}.weight", flax_path + ("kernel",)
-  yield f"{torch_prefix}.bias", flax_path + ("bias",)
-
-
-def _head_and_tail(arch: Mapping[str, Any]) -> Iterator[tuple[str, tuple]]:
-  yield from _conv("head.1", ("head",))
-  for stage in range(len(upsampler_factors(arch["scale"]))):
-    # The official Upsampler alternates conv and PixelShuffle: convs at even indices.
-    yield from _conv(f"tail.0.{2 * stage}", ("upsampler", f"conv_{stage}"))
-  yield from _conv("tail.1", ("tail",))
-
-
-def _edsr(arch):
-  blocks = arch["num_blocks"]
-  for b in range(blocks):
-    yield from _conv(f"body.{b}.body.0", (f"blocks_{b}", "conv_0"))
-    yield from _conv(f"body.{b}.body.2", (f"blocks_{b}", "conv_1"))
-  yield from _conv(f"body.{blocks}", ("body_conv",))
-
-
-def _rcan(arch):
-  groups, blocks = arch["num_groups"], arch["num_blocks"]
-  for g in range(groups):
-    for b in range(blocks):
-      torch_block, flax_block = f"body.{g}.body.{b}", (f"groups_{g}", f"blocks_{b}")
-      yield from _conv(f"{torch_block}.body.0", flax_block + ("conv_0",))
-      yield from _conv(f"{torch_block}.body.2", flax_block + ("conv_1",))
-      yield from _conv(f"{torch_block}.body.3.conv_du.0", flax_block + ("attention", "squeeze"))
-      yield from _conv(f"{torch_block}.body.3.conv_du.2", flax_block + ("attention", "excite"))
-    yield from _conv(f"body.{g}.body.{blocks}", (f"groups_{g}", "conv"))
-  yield from _conv(f"body.{groups}", ("body_conv",))
-
-
-def _carn(arch):
-  for g in range(arch["num_groups"]):
-    for b in range(arch["num_blocks"]):
-      yield from _conv(f"b{g + 1}.b{b + 1}.body.0", (f"groups_{g}", f"blocks_{b}", "conv_0"))
-      yield from _conv(f"b{g + 1}.b{b + 1}.body.2", (f"groups_{g}", f"blocks_{b}", "conv_1"))
-      yield from _conv(f"b{g + 1}.c{b + 1}", (f"groups_{g}", f"fusions_{b}"))
-    yield from _conv(f"c{g + 1}", (f"fusions_{g}",))
-
-
-_BODIES = {"EDSR": _edsr, "RCAN": _rcan, "CARN": _carn}
-
-
 def torch_parameter_names(arch: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
-  """Official ``state_dict`` name -> Flax params path, for every trainable tensor of ``arch``.
+  """Official ``state_dict`` name -> Flax params path (``models.torch_parameter_names``).
 
   The mean-shift tensors (``MEAN_SHIFT_NAMES``) have no Flax counterpart.
   """
-  arch = models.canonical_arch(arch)
-  names = dict(_head_and_tail(arch))
-  names.update(_BODIES[arch["model"]](arch))
-  return names
+  return models.torch_parameter_names(arch)
 
 
 def mean_shift_state() -> dict[str, np.ndarray]:
@@ -175,9 +126,10 @@ def torch_to_flax(state_dict: Mapping[str, Any], arch: Mapping[str, Any]) -> dic
       problems.append(f"has tensor(s) {_list(extra)} that {network} does not have")
     raise ValueError(f"The checkpoint {' and '.join(problems)}. Is the architecture "
                      "(--model, --scale, sizes) the checkpoint's?")
-  if arch["model"] == "CARN" and arch["res_scale"] != 1.0:
-    raise ValueError(f"The official CARN ignores res_scale (its blocks always use 1.0), so "
-                     f"res_scale {arch['res_scale']} would compute another network.")
+  for field, fixed in models.network(arch).fixed_for_torch.items():
+    if arch[field] != fixed:
+      raise ValueError(f"The official {arch['model']} ignores {field} (it always uses "
+                       f"{fixed}), so {field} {arch[field]} would compute another network.")
   for name, standard in mean_shift_state().items():
     value = _to_numpy(name, state_dict[name])
     if value.shape != standard.shape:

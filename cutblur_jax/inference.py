@@ -16,8 +16,8 @@
   changes outputs up to ``models.receptive_radius(arch)`` LR pixels away; the default
   overlap is that radius for EDSR and CARN, so tiled output equals untiled output.
   RCAN's channel attention averages over its whole input, which a tile cannot see: tiled
-  RCAN is close to, not equal to, whole-image RCAN (its default overlap is capped at
-  ``RCAN_MAX_OVERLAP``); use ``tile=None`` for exact RCAN output. The default tile
+  RCAN is close to, not equal to, whole-image RCAN (its default overlap is capped at its
+  ``Network.max_tile_overlap``); use ``tile=None`` for exact RCAN output. The default tile
   (``default_tile``) already covers DIV2K-sized images for RCAN and CARN.
 * HR-sized inputs (``input_is_hr_size=True``): the image goes into the network as it is,
   instead of the nearest-upsampled LR image (same-size pairs such as RealSR v1, or the
@@ -47,9 +47,6 @@ from cutblur_jax import image as image_lib
 from cutblur_jax import models
 
 DEFAULT_BUCKET = 64
-# RCAN's conv receptive field (414 LR pixels for the preset) is far wider than useful
-# context; channel attention makes tiles inexact anyway.
-RCAN_MAX_OVERLAP = 48
 # Default tile: the widest activation (num_channels at the HR size) of one tile stays
 # under this many values (2 GiB in float32).
 ACTIVATION_BUDGET = 2**29
@@ -59,7 +56,8 @@ def default_overlap(arch: Mapping[str, Any]) -> int:
   """LR pixels of context around each tile: the receptive radius (capped for RCAN)."""
   arch = models.canonical_arch(arch)
   radius = models.receptive_radius(arch)
-  return min(radius, RCAN_MAX_OVERLAP) if arch["model"] == "RCAN" else radius
+  cap = models.network(arch).max_tile_overlap
+  return radius if cap is None else min(radius, cap)
 
 
 def default_tile(arch: Mapping[str, Any], overlap: int | None = None) -> int:
@@ -76,10 +74,9 @@ def default_tile(arch: Mapping[str, Any], overlap: int | None = None) -> int:
 
 
 @functools.lru_cache(maxsize=32)
-def _forward(arch_items: tuple, dtype_name: str, upsample: bool) -> Callable:
-  arch = dict(arch_items)
+def _forward(arch: models.Arch, dtype_name: str, upsample: bool) -> Callable:
   model = models.create_model(arch, dtype=jnp.dtype(dtype_name))
-  scale = arch["scale"]
+  scale = arch.scale
 
   @jax.jit
   def forward(params, inputs, valid_lr):
@@ -102,8 +99,7 @@ def forward_fn(arch: Mapping[str, Any], *, dtype: Any = jnp.float32,
   One function per (arch, dtype, upsample), cached: ``super_resolve`` calls reuse its
   compilations (inspect them with ``forward_fn(arch)._cache_size()``).
   """
-  arch = models.canonical_arch(arch)
-  return _forward(tuple(sorted(arch.items())), jnp.dtype(dtype).name, bool(upsample))
+  return _forward(models.canonical_arch(arch), jnp.dtype(dtype).name, bool(upsample))
 
 
 def _round_up(n: int, multiple: int) -> int:

@@ -178,7 +178,7 @@ def test_bad_arguments(networks, kwargs, error, match):
 
 def test_defaults():
   assert inference.default_overlap(models.model_arch("EDSR", 4)) == 68
-  assert inference.default_overlap(models.model_arch("RCAN", 4)) == inference.RCAN_MAX_OVERLAP
+  assert inference.default_overlap(models.model_arch("RCAN", 4)) == models.network("RCAN").max_tile_overlap == 48
   assert inference.default_tile(models.model_arch("EDSR", 4)) == 224
   for name in models.PRESETS:
     for scale in (2, 3, 4):

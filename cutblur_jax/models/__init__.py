@@ -1,12 +1,15 @@
 """Flax EDSR, RCAN and CARN, equal to the official CutBlur PyTorch networks.
 
-A network is described by an *arch* dict, which is also what checkpoints store::
+A network is described by an ``Arch``: a frozen, checked value that reads as the mapping
+checkpoints store::
 
   {"model": "EDSR" | "RCAN" | "CARN", "scale": int, "num_blocks": int, "num_channels": int,
    "res_scale": float, "num_groups": int (RCAN, CARN), "reduction": int (RCAN)}
 
 ``model_arch(name, scale, **overrides)`` fills one from the official presets
-(``option.py``), ``create_model(arch)`` builds the Flax module. Every network takes the
+(``option.py``), ``canonical_arch(mapping)`` checks a stored one, ``create_model(arch)``
+builds the Flax module. Each network is one file (``edsr.py``, ``rcan.py``, ``carn.py``)
+holding its module and its ``Network`` declaration; ``NETWORKS`` below lists them. Every network takes the
 HR-sized float image on [0, 255] (the LR image upsampled by nearest neighbour,
 ``cutblur_jax.image.upsample_nearest``), NHWC, and returns the float32 SR image of the same
 size. Params are a plain pytree: ``model.init(key, x)["params"]``.
@@ -27,49 +30,59 @@ from __future__ import annotations
 import fractions
 import functools
 import math
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import linen as nn
 
+from cutblur_jax.models import carn, edsr, rcan
 from cutblur_jax.models.carn import CARN
 from cutblur_jax.models.edsr import EDSR
 from cutblur_jax.models.layers import (DIV2K_RGB_MEAN, MEAN_SHIFT_PARAM_COUNT, pixel_shuffle,
                                        space_to_depth, upsampler_factors)
+from cutblur_jax.models.network import ARCH_FIELDS, Arch, Network, torch_conv
 from cutblur_jax.models.rcan import RCAN
 
 __all__ = [
-    "CARN", "DIV2K_RGB_MEAN", "EDSR", "MEAN_SHIFT_PARAM_COUNT", "PRESETS", "RCAN",
-    "abstract_params", "canonical_arch", "count_params", "create_model", "model_arch",
-    "official_param_count", "pixel_shuffle", "receptive_radius", "space_to_depth",
+    "ARCH_FIELDS", "Arch", "CARN", "DIV2K_RGB_MEAN", "EDSR", "MEAN_SHIFT_PARAM_COUNT",
+    "NETWORKS", "Network", "PRESETS", "RCAN", "abstract_params", "canonical_arch",
+    "count_params", "create_model", "model_arch", "network", "official_param_count",
+    "pixel_shuffle", "receptive_radius", "space_to_depth", "torch_parameter_names",
 ]
 
-# option.py's make_template, plus EDSR-baseline (Lim et al.'s small EDSR).
+# The registry: a new network is one file declaring a `Network`, plus its line here.
+NETWORKS: Mapping[str, Network] = {net.name: net for net in (
+    edsr.NETWORK,
+    rcan.NETWORK,
+    carn.NETWORK,
+)}
+# Preset name -> its arch fields, "model" included (option.py's make_template, plus
+# EDSR-baseline).
 PRESETS: Mapping[str, Mapping[str, Any]] = {
-    "EDSR": {"model": "EDSR", "num_blocks": 32, "num_channels": 256, "res_scale": 0.1},
-    "EDSR-baseline": {"model": "EDSR", "num_blocks": 16, "num_channels": 64, "res_scale": 1.0},
-    "RCAN": {"model": "RCAN", "num_groups": 10, "num_blocks": 20, "num_channels": 64,
-             "reduction": 16, "res_scale": 1.0},
-    "CARN": {"model": "CARN", "num_groups": 3, "num_blocks": 3, "num_channels": 64,
-             "res_scale": 1.0},
-}
-_MODULES = {"EDSR": EDSR, "RCAN": RCAN, "CARN": CARN}
-_INT_FIELDS = ("scale", "num_blocks", "num_channels", "num_groups", "reduction")
+    name: {"model": net.name, **fields}
+    for net in NETWORKS.values() for name, fields in net.presets.items()}
 
 
-def _preset(name: str) -> Mapping[str, Any]:
+def network(arch_or_name: Mapping[str, Any] | str) -> Network:
+  """The ``Network`` declaration of an arch (or of a network name such as "RCAN")."""
+  name = arch_or_name if isinstance(arch_or_name, str) else arch_or_name["model"]
+  if name not in NETWORKS:
+    raise ValueError(f"Unknown network {name!r}; expected one of {sorted(NETWORKS)}.")
+  return NETWORKS[name]
+
+
+def _preset(name: str) -> tuple[str, Mapping[str, Any]]:
   if not isinstance(name, str):
     raise TypeError(f"`model` must be a string, got {name!r}.")
   for preset_name, preset in PRESETS.items():
     if preset_name.lower() == name.lower():
-      return preset
+      return preset_name, preset
   raise ValueError(f"Unknown model {name!r}; expected one of {sorted(PRESETS)}.")
 
 
-def model_arch(model: str, scale: int, **overrides: Any) -> dict[str, Any]:
-  """The arch dict of a preset (``EDSR``, ``EDSR-baseline``, ``RCAN``, ``CARN``), overridden.
+def model_arch(model: str, scale: int, **overrides: Any) -> Arch:
+  """The ``Arch`` of a preset (``EDSR``, ``EDSR-baseline``, ``RCAN``, ``CARN``), overridden.
 
   Args:
     model: preset name (case-insensitive).
@@ -78,8 +91,8 @@ def model_arch(model: str, scale: int, **overrides: Any) -> dict[str, Any]:
       ``res_scale``, and ``num_groups`` for RCAN/CARN, ``reduction`` for RCAN).
 
   Returns:
-    A new dict with ``model`` (the network: EDSR, RCAN or CARN), ``scale`` and every
-    architecture field of that network, JSON-serialisable.
+    An ``Arch``: ``model`` (the network: EDSR, RCAN or CARN), ``scale`` and every
+    architecture field of that network; ``dict(arch)`` is JSON-serialisable.
 
   Raises:
     ValueError: unknown model, bad scale, or a non-positive field.
@@ -89,46 +102,27 @@ def model_arch(model: str, scale: int, **overrides: Any) -> dict[str, Any]:
     >>> model_arch("RCAN", 4, num_groups=2)["num_groups"]
     2
   """
-  preset = _preset(model)
-  arch = {"model": preset["model"], "scale": scale}
-  arch.update((k, v) for k, v in preset.items() if k != "model")
-  unknown = set(overrides) - set(arch)
+  _, preset = _preset(model)
+  fields = {k: v for k, v in preset.items() if k != "model"}
+  unknown = set(overrides) - set(fields)
   if unknown:
-    fields = sorted(k for k in arch if k not in ("model", "scale"))
-    raise TypeError(
-        f"{preset['model']} has no architecture field(s) {sorted(unknown)}; its fields: {fields}.")
-  arch.update(overrides)
-  for key in _INT_FIELDS:
-    if key not in arch:
-      continue
-    value = arch[key]
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-      raise TypeError(f"`{key}` must be an int, got {value!r}.")
-    if value < 1:
-      raise ValueError(f"`{key}` must be positive, got {value}.")
-    arch[key] = int(value)
-  upsampler_factors(arch["scale"])  # Raises for unsupported scales.
-  res_scale = arch["res_scale"]
-  if isinstance(res_scale, bool) or not isinstance(res_scale, (int, float, np.floating,
-                                                               np.integer)):
-    raise TypeError(f"`res_scale` must be a number, got {res_scale!r}.")
-  if not math.isfinite(res_scale) or res_scale <= 0:
-    raise ValueError(f"`res_scale` must be positive and finite, got {res_scale}.")
-  arch["res_scale"] = float(res_scale)
-  if "reduction" in arch and arch["num_channels"] // arch["reduction"] < 1:
-    raise ValueError(
-        f"`reduction` {arch['reduction']} leaves no channel-attention channels for "
-        f"num_channels {arch['num_channels']} (num_channels // reduction must be >= 1).")
-  return arch
+    raise TypeError(f"{preset['model']} has no architecture field(s) {sorted(unknown)}; "
+                    f"its fields: {sorted(fields)}.")
+  fields.update(overrides)
+  return Arch(preset["model"], scale, **fields)
 
 
-def canonical_arch(arch: Mapping[str, Any]) -> dict[str, Any]:
-  """Validates an arch dict (e.g. read from a checkpoint) and fills missing preset fields.
+def canonical_arch(arch: Mapping[str, Any]) -> Arch:
+  """``arch`` as a checked ``Arch`` (e.g. read from a checkpoint); missing fields take presets.
+
+  An ``Arch`` is returned as it is: it was checked when it was built.
 
   Raises:
     ValueError: ``arch`` lacks ``model`` or ``scale``, or as ``model_arch``.
     TypeError: as ``model_arch``.
   """
+  if isinstance(arch, Arch):
+    return arch
   if not isinstance(arch, Mapping):
     raise TypeError(f"`arch` must be a mapping, got {type(arch).__name__}.")
   for key in ("model", "scale"):
@@ -142,7 +136,7 @@ def create_model(arch: Mapping[str, Any], *, dtype: Any = jnp.float32) -> nn.Mod
   """The Flax module of ``arch``.
 
   Args:
-    arch: an arch dict (``model_arch``); missing fields take the preset's values.
+    arch: an ``Arch`` or arch dict (``model_arch``); missing fields take the preset's values.
     dtype: computation dtype, e.g. ``jnp.bfloat16`` on GPU/TPU. Params stay float32 and
       the output is float32.
 
@@ -151,8 +145,8 @@ def create_model(arch: Mapping[str, Any], *, dtype: Any = jnp.float32) -> nn.Mod
     256
   """
   arch = canonical_arch(arch)
-  module = _MODULES[arch.pop("model")]
-  return module(**arch, dtype=jnp.dtype(dtype))
+  fields = {k: v for k, v in arch.items() if k != "model"}
+  return network(arch).module(**fields, dtype=jnp.dtype(dtype))
 
 
 def abstract_params(arch: Mapping[str, Any]) -> Any:
@@ -162,22 +156,20 @@ def abstract_params(arch: Mapping[str, Any]) -> Any:
     >>> abstract_params(model_arch("EDSR", 2))["head"]["kernel"].shape  # 3 * 2 * 2 in
     (3, 3, 12, 256)
   """
-  cached = _abstract_params(tuple(sorted(canonical_arch(arch).items())))
+  cached = _abstract_params(canonical_arch(arch))
   return jax.tree.map(lambda leaf: leaf, cached)  # A fresh tree: callers may edit it.
 
 
 @functools.lru_cache(maxsize=64)
-def _abstract_params(arch_items: tuple) -> Any:
-  arch = dict(arch_items)
+def _abstract_params(arch: Arch) -> Any:
   model = create_model(arch)
-  scale = arch["scale"]
-  x = jax.ShapeDtypeStruct((1, scale, scale, 3), jnp.float32)
+  x = jax.ShapeDtypeStruct((1, arch.scale, arch.scale, 3), jnp.float32)
   return jax.eval_shape(lambda x: model.init(jax.random.key(0), x)["params"], x)
 
 
 def count_params(params: Any) -> int:
   """Number of values in a params pytree (arrays or ``ShapeDtypeStruct`` leaves)."""
-  return int(sum(math.prod(np.shape(leaf)) for leaf in jax.tree.leaves(params)))
+  return int(sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(params)))
 
 
 def official_param_count(arch: Mapping[str, Any]) -> int:
@@ -203,17 +195,29 @@ def receptive_radius(arch: Mapping[str, Any]) -> int:
     36
   """
   arch = canonical_arch(arch)
-  blocks = arch["num_blocks"]
-  if arch["model"] == "EDSR":
-    lr_convs = 1 + 2 * blocks + 1
-  elif arch["model"] == "RCAN":
-    lr_convs = 1 + arch["num_groups"] * (2 * blocks + 1) + 1
-  else:
-    lr_convs = 1 + arch["num_groups"] * 2 * blocks
-  radius = fractions.Fraction(lr_convs)
+  radius = fractions.Fraction(network(arch).body_convs(arch))
   resolution = 1
-  for factor in upsampler_factors(arch["scale"]):
+  for factor in upsampler_factors(arch.scale):
     radius += fractions.Fraction(1, resolution)
     resolution *= factor
   radius += fractions.Fraction(1, resolution)  # The tail conv at the output resolution.
   return math.ceil(radius)
+
+
+def _head_and_tail_torch_names(arch: Arch) -> Iterator[tuple[str, tuple]]:
+  yield from torch_conv("head.1", ("head",))
+  for stage in range(len(upsampler_factors(arch.scale))):
+    # The official Upsampler alternates conv and PixelShuffle: convs at even indices.
+    yield from torch_conv(f"tail.0.{2 * stage}", ("upsampler", f"conv_{stage}"))
+  yield from torch_conv("tail.1", ("tail",))
+
+
+def torch_parameter_names(arch: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+  """Official ``state_dict`` name -> Flax params path, for every trainable tensor of ``arch``.
+
+  The official mean-shift tensors have no Flax counterpart (they are constants here).
+  """
+  arch = canonical_arch(arch)
+  names = dict(_head_and_tail_torch_names(arch))
+  names.update(network(arch).body_torch_names(arch))
+  return names

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from cutblur_jax.models.layers import Dtype, ResBlock, SRNetwork, conv
+from cutblur_jax.models.network import Network, torch_conv
 
 
 class CascadingGroup(nn.Module):
@@ -80,3 +81,21 @@ class CARN(SRNetwork):
       out = conv(self.num_channels, 1, cascade.shape[-1], dtype=self.dtype,
                  name=f"fusions_{index}")(cascade)
     return out
+
+
+def _body_torch_names(arch):
+  for g in range(arch.num_groups):
+    for b in range(arch.num_blocks):
+      yield from torch_conv(f"b{g + 1}.b{b + 1}.body.0", (f"groups_{g}", f"blocks_{b}", "conv_0"))
+      yield from torch_conv(f"b{g + 1}.b{b + 1}.body.2", (f"groups_{g}", f"blocks_{b}", "conv_1"))
+      yield from torch_conv(f"b{g + 1}.c{b + 1}", (f"groups_{g}", f"fusions_{b}"))
+    yield from torch_conv(f"c{g + 1}", (f"fusions_{g}",))
+
+
+NETWORK = Network(
+    name="CARN", module=CARN,
+    presets={"CARN": {"num_groups": 3, "num_blocks": 3, "num_channels": 64, "res_scale": 1.0}},
+    body_torch_names=_body_torch_names,
+    body_convs=lambda arch: 1 + arch.num_groups * 2 * arch.num_blocks,
+    train_presets={"batch_size": 64, "decay": "400"},
+    fixed_for_torch={"res_scale": 1.0})  # the official CARN's blocks always use 1.0

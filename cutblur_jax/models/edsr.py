@@ -20,6 +20,7 @@ from __future__ import annotations
 import jax
 
 from cutblur_jax.models.layers import ResBlock, SRNetwork, conv, masked
+from cutblur_jax.models.network import Network, torch_conv
 
 
 class EDSR(SRNetwork):
@@ -49,3 +50,20 @@ class EDSR(SRNetwork):
                    name=f"blocks_{index}")(x, mask)
     c = self.num_channels
     return conv(c, 3, c, dtype=self.dtype, name="body_conv")(masked(x, mask))
+
+
+def _body_torch_names(arch):
+  blocks = arch.num_blocks
+  for b in range(blocks):
+    yield from torch_conv(f"body.{b}.body.0", (f"blocks_{b}", "conv_0"))
+    yield from torch_conv(f"body.{b}.body.2", (f"blocks_{b}", "conv_1"))
+  yield from torch_conv(f"body.{blocks}", ("body_conv",))
+
+
+NETWORK = Network(
+    name="EDSR", module=EDSR,
+    presets={"EDSR": {"num_blocks": 32, "num_channels": 256, "res_scale": 0.1},
+             # Lim et al.'s small EDSR.
+             "EDSR-baseline": {"num_blocks": 16, "num_channels": 64, "res_scale": 1.0}},
+    body_torch_names=_body_torch_names,
+    body_convs=lambda arch: 1 + 2 * arch.num_blocks + 1)

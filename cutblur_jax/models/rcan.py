@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from cutblur_jax.models.layers import Dtype, SRNetwork, conv, masked
+from cutblur_jax.models.network import Network, torch_conv
 
 
 class ChannelAttention(nn.Module):
@@ -120,3 +121,29 @@ class RCAN(SRNetwork):
                         dtype=self.dtype, name=f"groups_{index}")(x, mask)
     c = self.num_channels
     return conv(c, 3, c, dtype=self.dtype, name="body_conv")(masked(x, mask))
+
+
+def _body_torch_names(arch):
+  groups, blocks = arch.num_groups, arch.num_blocks
+  for g in range(groups):
+    for b in range(blocks):
+      torch_block, flax_block = f"body.{g}.body.{b}", (f"groups_{g}", f"blocks_{b}")
+      yield from torch_conv(f"{torch_block}.body.0", flax_block + ("conv_0",))
+      yield from torch_conv(f"{torch_block}.body.2", flax_block + ("conv_1",))
+      yield from torch_conv(f"{torch_block}.body.3.conv_du.0", flax_block + ("attention", "squeeze"))
+      yield from torch_conv(f"{torch_block}.body.3.conv_du.2", flax_block + ("attention", "excite"))
+    yield from torch_conv(f"body.{g}.body.{blocks}", (f"groups_{g}", "conv"))
+  yield from torch_conv(f"body.{groups}", ("body_conv",))
+
+
+NETWORK = Network(
+    name="RCAN", module=RCAN,
+    presets={"RCAN": {"num_groups": 10, "num_blocks": 20, "num_channels": 64, "reduction": 16,
+                      "res_scale": 1.0}},
+    body_torch_names=_body_torch_names,
+    body_convs=lambda arch: 1 + arch.num_groups * (2 * arch.num_blocks + 1) + 1,
+    train_presets={"num_train_steps": 1_000_000, "decay": "200-400-600-800"},
+    pretrain_gclip=0.5,
+    # The preset's conv receptive field (414 LR pixels) is far wider than useful context,
+    # and channel attention sees the whole input anyway: tiles are approximate for RCAN.
+    max_tile_overlap=48)

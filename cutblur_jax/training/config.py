@@ -51,7 +51,8 @@ from typing import Any, Sequence
 import ml_collections
 from ml_collections import config_dict
 
-ARCH_FIELDS = ("num_blocks", "num_channels", "res_scale", "num_groups", "reduction")
+from cutblur_jax.models.network import ARCH_FIELDS
+
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -240,13 +241,11 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
       c[name] = arch[name]
 
   # Training presets (make_template's order: model first, then task).
-  network = arch["model"]  # "EDSR-baseline" is an EDSR
-  presets = {"num_train_steps": 700_000, "decay": "200-400-600", "gclip": 0.0, "batch_size": 16}
-  if network == "RCAN":
-    presets.update(num_train_steps=1_000_000, decay="200-400-600-800",
-                   gclip=0.5 if c.pretrain else 0.0)
-  if network == "CARN":
-    presets.update(batch_size=64, decay="400")
+  network = models.network(arch)  # "EDSR-baseline" is an EDSR
+  presets = {"num_train_steps": 700_000, "decay": "200-400-600", "gclip": 0.0, "batch_size": 16,
+             **network.train_presets}
+  if c.pretrain:
+    presets["gclip"] = network.pretrain_gclip
   if task in ("DN", "JPEG"):
     presets.update(num_train_steps=1_000_000, decay="300-550-800")
   for name, value in presets.items():
@@ -301,12 +300,12 @@ def _normalise(value: Any) -> Any:
   return tuple(float(v) if not isinstance(v, str) else v for v in value)
 
 
-def model_arch_from_config(config: Any) -> dict[str, Any]:
-  """The architecture dict (``models.model_arch``) a resolved config describes."""
+def model_arch_from_config(config: Any):
+  """The ``models.Arch`` a resolved config describes."""
   from cutblur_jax import models  # pylint: disable=g-import-not-at-top
 
   explicit = {name: config[name] for name in ARCH_FIELDS if config.get(name) is not None}
-  return dict(models.model_arch(config.model, config.scale, **explicit))
+  return models.model_arch(config.model, config.scale, **explicit)
 
 
 def policy_from_config(config: Any):

@@ -25,8 +25,9 @@ __all__ = ["TrainState", "abstract_train_state", "create_train_state", "frozen_a
            "initial_params"]
 
 
-def frozen_arch(arch: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
-  return tuple(sorted((str(k), v) for k, v in dict(arch).items()))
+def frozen_arch(arch: Mapping[str, Any]) -> models.Arch:
+  """``arch`` as the hashable ``models.Arch`` that the state keeps as a static field."""
+  return models.canonical_arch(arch)
 
 
 class TrainState(struct.PyTreeNode):
@@ -35,14 +36,14 @@ class TrainState(struct.PyTreeNode):
   Array fields (donated and replaced by every step): ``step`` (int32 scalar),
   ``params``, ``opt_state`` and ``ema_params`` (the exponential moving average of the
   parameters, ``None`` when ``ema_decay`` is 0). Static fields (compared by value, part
-  of the compiled program): ``arch`` (the sorted items of the architecture dict),
+  of the compiled program): ``arch`` (a ``models.Arch``),
   ``optimizer`` (``OptimizerConfig``), ``policy`` (``augment.Policy``),
   ``flip_and_rotate``, ``dtype`` (the model's compute dtype name) and ``ema_decay``.
   """
   step: jax.Array
   params: Any
   opt_state: Any
-  arch: tuple = struct.field(pytree_node=False)
+  arch: models.Arch = struct.field(pytree_node=False)
   optimizer: OptimizerConfig = struct.field(pytree_node=False)
   policy: Any = struct.field(pytree_node=False)
   flip_and_rotate: bool = struct.field(pytree_node=False, default=True)
@@ -61,7 +62,7 @@ class TrainState(struct.PyTreeNode):
 
   @property
   def model(self):
-    return models.create_model(self.arch_dict, dtype=jnp.dtype(self.dtype))
+    return models.create_model(self.arch, dtype=jnp.dtype(self.dtype))
 
   @property
   def tx(self) -> optax.GradientTransformation:
@@ -87,7 +88,7 @@ def initial_params(key: jax.Array, arch: Mapping[str, Any], mesh: jax.sharding.M
   while running them eagerly takes about 2 s and compiles only a few small kernels, which
   same-shaped layers share. Every process computes the same values from the same key.
   """
-  model = models.create_model(dict(arch))
+  model = models.create_model(arch)
   params = model.init(key, jnp.zeros(_init_input(arch).shape, jnp.float32))["params"]
   return sharding_lib.replicate(params, mesh)
 
@@ -142,7 +143,7 @@ def create_train_state(key: jax.Array, arch: Mapping[str, Any], *,
 def abstract_train_state(arch: Mapping[str, Any], optimizer: OptimizerConfig,
                          mesh: jax.sharding.Mesh) -> tuple[Any, Any]:
   """``(params, opt_state)`` as ``ShapeDtypeStruct`` trees replicated over ``mesh`` (to restore)."""
-  model = models.create_model(dict(arch))
+  model = models.create_model(arch)
   replicated = sharding_lib.replicated_sharding(mesh)
   params = jax.eval_shape(lambda k, x: model.init(k, x)["params"], jax.random.key(0),
                           _init_input(arch))
