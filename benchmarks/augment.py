@@ -34,7 +34,6 @@ import dataclasses
 import os
 import platform
 import statistics
-import sys
 import time
 from typing import Callable, Sequence
 
@@ -44,9 +43,6 @@ xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cutblur_jax import augment  # pylint: disable=g-import-not-at-top,wrong-import-position
 

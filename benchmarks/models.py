@@ -11,7 +11,7 @@ For each preset, on this machine, each row in its own process (``workers.py``):
 JAX runs jitted (params and optimizer state donated) on the fast XLA:CPU path
 (``cutblur_jax.xla_cpu``) and on XLA's default path, after one compiling call whose time
 is reported separately; PyTorch runs eagerly as the official code does (the twin of
-``tests/torch_twins.py``, the official module tree), on the GPU when it has one, in
+``cutblur_jax.torch_networks``, the official module tree), on the GPU when it has one, in
 float32 (``--dtype`` applies to JAX only). The timed calls alternate between the rows and
 each time is the best of ``--repeats``, so a load from other processes on a shared machine
 hits every row alike; a ratio is the PyTorch time over the JAX time (above 1: JAX is faster).
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import sys
 
 from cutblur_jax import xla_cpu
 
@@ -104,12 +103,10 @@ def setup_torch(*, model: str, scale: int, batch_size: int, patch: int, forward_
   import numpy as np  # pylint: disable=import-outside-toplevel
   import torch  # pylint: disable=import-outside-toplevel
   import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
-  sys.path.insert(0, str(ROOT / "tests"))
-  import torch_twins  # pylint: disable=import-outside-toplevel
-  from cutblur_jax import models  # pylint: disable=import-outside-toplevel
+  from cutblur_jax import models, torch_networks  # pylint: disable=import-outside-toplevel
 
   device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-  net = torch_twins.build_twin(models.model_arch(model, scale)).to(device)
+  net = torch_networks.build_twin(models.model_arch(model, scale)).to(device)
 
   def nchw(array):
     return torch.from_numpy(np.ascontiguousarray(array.transpose(0, 3, 1, 2))).float().to(device)

@@ -9,7 +9,7 @@ is the median over rounds.
 
 * JAX: ``train.train_step`` (one jitted program: flips, nearest upsampling, the policy,
   the network, masked L1, Adam), state donated, batches already on the device.
-* PyTorch: the network twin of ``tests/torch_twins.py`` (the official module layout) in
+* PyTorch: the network twin of ``cutblur_jax.torch_networks`` (the official module layout) in
   ``solver.py``'s loop: nearest ``F.interpolate``, forward, ``L1Loss``, backward,
   ``Adam.step`` (no augmentation: the official augmentations run on the host in Python).
 * Wall and CPU time (``time.process_time`` of the worker: all its threads) per step.
@@ -82,8 +82,7 @@ def setup_torch(*, model: str, scale: int, batch_size: int, patch: int):
   """A worker's body: the PyTorch twin in ``solver.py``'s loop."""
   import torch  # pylint: disable=import-outside-toplevel
   import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
-  sys.path.insert(0, str(ROOT / "tests"))
-  from torch_twins import build_twin  # pylint: disable=import-outside-toplevel
+  from cutblur_jax.torch_networks import build_twin  # pylint: disable=import-outside-toplevel
   from cutblur_jax import models  # pylint: disable=import-outside-toplevel
 
   torch.manual_seed(0)
@@ -165,7 +164,7 @@ def _print_model(report: dict) -> None:
   print(f"\n{shape['model']} x{shape['scale']}, batch {shape['batch_size']}, LR {lr}x{lr} "
         f"(HR {hr}x{hr})")
   base_key = "fast/none" if "fast/none" in rows else next(iter(rows))
-  base, base_cpu = rows[base_key]["step_s"], rows[base_key]["cpu_s"]
+  base = rows[base_key]["step_s"]
   print(f"\n| step | wall s/step | images/s | wall vs {rows[base_key]['label']} | CPU s/step "
         "| GFLOP/step (XLA) | achieved GFLOP/s |")
   print("|---|---|---|---|---|---|---|")

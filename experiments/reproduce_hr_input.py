@@ -65,10 +65,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-# Runs from a clean clone without installing the package.
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
-if str(_ROOT) not in sys.path:
-  sys.path.insert(0, str(_ROOT))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position

@@ -25,10 +25,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
-# Runs from a clean clone without installing the package.
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
-if str(_ROOT) not in sys.path:
-  sys.path.insert(0, str(_ROOT))
 
 from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import pathlib
 
 import jax
@@ -28,22 +28,17 @@ OPTION_FIELDS = ("model", "dataset", "dataset_root", "scale", "div2k_range", "ca
 
 
 def load(name: str):
-  spec = importlib.util.spec_from_file_location(f"config_{name}", CONFIG_DIR / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return importlib.import_module(f"experiments.configs.{name}").get_config()
 
 
 def test_every_config_file_is_tested_and_has_the_fields_and_a_command():
-  names = sorted(p.stem for p in CONFIG_DIR.glob("*.py"))
+  names = sorted(p.stem for p in CONFIG_DIR.glob("*.py") if p.stem != "__init__")
   assert names == sorted(PAPER_CONFIGS + ("default",))
   for name in names:
     config = load(name)
     for field in FLAX_FIELDS + OPTION_FIELDS:
       assert field in config, (name, field)
-    spec = importlib.util.spec_from_file_location("doc", CONFIG_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = importlib.import_module(f"experiments.configs.{name}")
     assert "python experiments/train.py" in module.__doc__, name
     if name != "default":
       assert f"experiments/configs/{name}.py" in module.__doc__, name

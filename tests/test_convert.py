@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import pathlib
 import subprocess
@@ -34,10 +34,7 @@ def tiny_arch(name: str, scale: int) -> dict:
 
 
 def load_script(name: str):
-  spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return importlib.import_module(f"experiments.{name}")
 
 
 def twin_state(arch, seed=0):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import math
 import pathlib
@@ -26,10 +26,7 @@ SCRIPT = ROOT / "experiments" / "evaluate.py"
 
 
 def _load_script():
-  spec = importlib.util.spec_from_file_location("evaluate_script", SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return importlib.import_module("experiments.evaluate")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import pathlib
 
 import jax
@@ -28,10 +28,7 @@ BUCKET = 16
 
 
 def load_script(name: str):
-  spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return importlib.import_module(f"experiments.{name}")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import math
 import os
@@ -19,10 +19,7 @@ TINY = ["--set", "num_blocks=1", "--set", "num_channels=8", "--set", "patch_size
 
 @pytest.fixture(scope="module")
 def script():
-  spec = importlib.util.spec_from_file_location("reproduce_hr_input", SCRIPT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return importlib.import_module("experiments.reproduce_hr_input")
 
 
 @pytest.fixture(scope="module")

@@ -174,11 +174,8 @@ def test_kill_9_mid_run_then_resume_gives_bitwise_the_uninterrupted_parameters(d
   assert not [p for p in latest.iterdir() if "tmp" in p.name]
 
   # The uninterrupted run, in this process, from the same config file and overrides.
-  sys.path.insert(0, str(config_file.parent))
-  try:
-    import edsr_div2k  # pylint: disable=import-outside-toplevel
-  finally:
-    sys.path.pop(0)
+  from experiments.configs import edsr_div2k  # pylint: disable=import-outside-toplevel
+  assert config_file == pathlib.Path(edsr_div2k.__file__)
   config = edsr_div2k.get_config()
   config.update(fields)
   config.progress_bar = False

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import pathlib
-import sys
 
 import jax
 import numpy as np
@@ -23,12 +23,7 @@ TINY = {"num_blocks": 1, "num_channels": 8, "res_scale": 1.0}
 
 
 def _load_config(name: str):
-  sys.path.insert(0, str(CONFIGS))
-  try:
-    module = __import__(name)
-  finally:
-    sys.path.remove(str(CONFIGS))
-  return module.get_config()
+  return importlib.import_module(f"experiments.configs.{name}").get_config()
 
 
 def write_div2k(root: pathlib.Path, *, count: int = 4, scale: int = 2, size=(40, 48), seed=0):

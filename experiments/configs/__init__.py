@@ -1,0 +1,1 @@
+"""Training configs: one file per recipe, each with ``get_config()``."""
