@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from cutblur_jax.data import folders
-from cutblur_jax.data.pipeline import TrainPipeline, load_pairs, prefetch_to_device
+from cutblur_jax.data.pipeline import TrainPipeline, convert_legacy_state
+from cutblur_jax.data.prefetch import load_pairs, prefetch_to_device
 from cutblur_jax.data.types import ImagePair
 
 
@@ -93,7 +94,8 @@ def test_resume_from_json_state_continues_identically():
   with TrainPipeline(data, patch_size=4, batch_size=3, seed=11, num_workers=2) as first:
     _take(first, 3)
     state = json.loads(json.dumps(first.get_state()))
-    assert state == {"seed": 11, "next_batch": 3, "batch_size": 3}
+    assert state == {"format": "grain-1", "seed": 11, "batch_size": 3,
+                     "iterator": {"next_index": 3}}
     expected = _take(first, 4)
   with TrainPipeline(data, patch_size=4, batch_size=3, seed=0, num_workers=2) as resumed:
     _take(resumed, 1)  # Position and seed both come from the state.
@@ -200,9 +202,9 @@ def test_prefetch_to_device_shards_batches_and_resumes_at_the_consumed_batch():
   first = next(batches)
   assert isinstance(first["hr"], jax.Array) and first["hr"].sharding == sharding
   np.testing.assert_array_equal(np.asarray(first["lr"]), pipeline.batch(0)["lr"])
-  assert pipeline.get_state()["next_batch"] == 3  # Two batches are in flight...
+  assert pipeline.get_state()["iterator"]["next_index"] == 3  # Two batches are in flight...
   state = batches.get_state()
-  assert state["next_batch"] == 1  # ...but the consumer has seen one.
+  assert state["iterator"]["next_index"] == 1  # ...but the consumer has seen one.
   second = next(batches)
   fresh = TrainPipeline(data, patch_size=4, batch_size=4, seed=0, num_workers=0)
   resumed = prefetch_to_device(fresh, sharding)
@@ -242,19 +244,25 @@ def test_host_flips_each_fire_half_the_time():
     assert abs(fired.mean() - 0.5) < 0.05  # 4.5 standard deviations for 2000 draws
 
 
-def test_sample_bits_are_a_pure_uniform_function_of_seed_and_sample():
-  from cutblur_jax.data.pipeline import sample_bits  # pylint: disable=import-outside-toplevel
+def test_an_old_pipeline_state_resumes_at_its_batch_and_image_order():
+  data = _nearest_pairs()
+  legacy = {"seed": 5, "next_batch": 3, "batch_size": 2}  # what version 0.1.0 saved
+  assert convert_legacy_state(legacy) == {"format": "grain-1", "seed": 5, "batch_size": 2,
+                                          "iterator": {"next_index": 3}}
+  with TrainPipeline(data, patch_size=4, batch_size=2, seed=0, num_workers=0) as pipeline:
+    pipeline.set_state(legacy)
+    assert pipeline.get_state() == convert_legacy_state(legacy)
+    expected = TrainPipeline(data, patch_size=4, batch_size=2, seed=5, num_workers=0).batch(3)
+    assert _equal_batches([next(pipeline)], [expected])
 
-  bits = sample_bits(3, np.arange(20000))
-  assert bits.shape == (20000, 5) and bits.dtype == np.uint64
-  np.testing.assert_array_equal(sample_bits(3, np.array([7, 19999])), bits[[7, 19999]])
-  assert not np.array_equal(sample_bits(4, np.arange(10)), bits[:10])
-  for column in range(5):
-    assert abs((bits[:, column] >> np.uint64(63)).mean() - 0.5) < 0.02  # 5.7 sigma
-    counts = np.bincount((bits[:, column] % np.uint64(7)).astype(np.int64), minlength=7)
-    assert np.all(np.abs(counts / 20000 * 7 - 1) < 0.07), counts
-  # Columns are not copies of each other.
-  assert np.mean(bits[:, 0] >> np.uint64(63) == bits[:, 1] >> np.uint64(63)) < 0.52
+
+def test_crop_offsets_cover_every_position_uniformly():
+  lr = np.arange(6 * 6, dtype=np.uint8).reshape(6, 6, 1).repeat(3, -1)
+  data = _Pairs([ImagePair("grid", lr.repeat(2, 0).repeat(2, 1), lr)], 2)
+  with TrainPipeline(data, patch_size=2, batch_size=50, seed=3, num_workers=0) as pipeline:
+    corners = np.concatenate([next(pipeline)["lr"][:, 0, 0, 0] for _ in range(40)])
+  counts = np.bincount(corners, minlength=36).reshape(6, 6)[:5, :5]  # 25 offsets
+  assert counts.sum() == 2000 and np.all(np.abs(counts / 80 - 1) < 0.4), counts
 
 
 _FOUR_DEVICE_SCRIPT = r"""
@@ -262,7 +270,8 @@ import os
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
 import jax
 import numpy as np
-from cutblur_jax.data.pipeline import TrainPipeline, prefetch_to_device
+from cutblur_jax.data.pipeline import TrainPipeline
+from cutblur_jax.data.prefetch import prefetch_to_device
 from cutblur_jax.data.types import ImagePair
 
 class Pairs(list):

@@ -5,7 +5,7 @@ Entry points:
 * ``create_dataset(config, split)``: the data set a config names (DIV2K, RealSR,
   benchmark folders, DN, JPEG, ``tfds:NAME``, ``embedded``) as a
   ``Sequence[ImagePair]`` of whole uint8 images.
-* ``create_pipeline(config)``: a deterministic, resumable ``TrainPipeline`` of
+* ``create_pipeline(config)``: a deterministic, resumable ``TrainPipeline`` (on grain) of
   ``{"hr", "lr"}`` uint8 patch batches; ``prefetch_to_device`` puts them on the
   devices with the batch's sharding.
 * ``read_image`` / ``write_image``: files <-> ``uint8 [H, W, 3]``;
@@ -21,7 +21,7 @@ import importlib
 # Public name -> submodule that defines it. Add a name here when you add a public
 # function or class to a submodule of this package.
 _EXPORTS = {
-    # Image operations (image-ops area).
+    # Image operations.
     "imresize": "bicubic",
     "embedded_dataset": "embedded",
     "EmbeddedDataset": "embedded",
@@ -29,7 +29,7 @@ _EXPORTS = {
     "ImagePair": "types",
     "read_image": "io",
     "write_image": "io",
-    # Folder data sets, TFDS, pipeline and selection by config (issue 5).
+    # Folder data sets, TFDS, the pipeline and selection by config.
     "FolderDataset": "folders",
     "Degradation": "folders",
     "align_pair": "folders",
@@ -51,10 +51,11 @@ _EXPORTS = {
     "build_folder_tfds": "tfds_builders",
     "folder_config_name": "tfds_builders",
     "folder_set_config": "tfds_builders",
-    "DevicePrefetcher": "pipeline",
+    "DevicePrefetcher": "prefetch",
     "TrainPipeline": "pipeline",
-    "load_pairs": "pipeline",
-    "prefetch_to_device": "pipeline",
+    "convert_legacy_state": "pipeline",
+    "load_pairs": "prefetch",
+    "prefetch_to_device": "prefetch",
     "DATASET_NAMES": "registry",
     "create_dataset": "registry",
     "create_pipeline": "registry",
