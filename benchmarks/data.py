@@ -37,7 +37,8 @@ import numpy as np
 
 from cutblur_jax.data.folders import div2k_dataset
 from cutblur_jax.data.io import write_image
-from cutblur_jax.data.pipeline import TrainPipeline, load_pairs, prefetch_to_device
+from cutblur_jax.data.pipeline import TrainPipeline
+from cutblur_jax.data.prefetch import load_pairs, prefetch_to_device
 
 HEIGHT, WIDTH = 1356, 2040  # DIV2K's most common HR size.
 

@@ -135,6 +135,7 @@ def hr_pairs(path: str | os.PathLike, scale: int) -> list[ImagePair]:
       read or is smaller than ``scale``; the message names the path.
   """
   from cutblur_jax.data import folders  # pylint: disable=g-import-not-at-top
+  from cutblur_jax.data.degradations import modcrop  # pylint: disable=g-import-not-at-top
   from cutblur_jax.data.io import read_image  # pylint: disable=g-import-not-at-top
 
   path = pathlib.Path(path)
@@ -150,7 +151,7 @@ def hr_pairs(path: str | os.PathLike, scale: int) -> list[ImagePair]:
     if min(hr.shape[:2]) < scale:
       raise ValueError(f"HR image {str(image_path)!r} ({hr.shape[0]}x{hr.shape[1]}) is smaller "
                        f"than the scale {scale}.")
-    hr = folders.modcrop(hr, scale)
+    hr = modcrop(hr, scale)
     lr = hr.copy() if scale == 1 else imresize(hr, 1.0 / scale)
     pairs.append(ImagePair(image_path.stem, np.ascontiguousarray(hr), lr))
   return pairs

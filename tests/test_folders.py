@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cutblur_jax.data import folders
+from cutblur_jax.data import degradations, folders
 from cutblur_jax.data.bicubic import imresize
 
 
@@ -77,7 +77,7 @@ def test_missing_lr_folder_suggests_synthesis_and_synthesises_with_imresize(tmp_
 
 def test_bicubic_downsample_modcrops_hr_first():
   hr = np.random.default_rng(1).integers(0, 256, (13, 10, 3), dtype=np.uint8)
-  cropped, lr = folders.bicubic_downsample(hr, 4)
+  cropped, lr = degradations.bicubic_downsample(hr, 4)
   assert cropped.shape == (12, 8, 3) and lr.shape == (3, 2, 3) and lr.dtype == np.uint8
 
 
@@ -102,7 +102,7 @@ def test_jpeg_synthesis_uses_pillow_quality_and_reads_prepared_jpg(tmp_path):
   images = _div2k(tmp_path, count=2, scale=1, lr=False)
   data = folders.div2k_dataset(tmp_path, div2k_range="1-1/2-2", task="JPEG", scale=1, quality=10,
                                synthesize_lr=True)
-  np.testing.assert_array_equal(data[0].lr, folders.jpeg_compress(images["0001"][0], 10))
+  np.testing.assert_array_equal(data[0].lr, degradations.jpeg_compress(images["0001"][0], 10))
   assert not np.array_equal(data[0].lr, images["0001"][0])
   for name, (hr, _) in images.items():
     folder = _mkdir(tmp_path / "DIV2K_train_JPEG" / "20")

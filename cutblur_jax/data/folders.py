@@ -29,18 +29,15 @@ from __future__ import annotations
 
 import collections.abc
 import concurrent.futures
-import dataclasses
-import io as _io
 import os
 import pathlib
 import re
-import zlib
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from PIL import Image
 
-from cutblur_jax.data.bicubic import imresize
+from cutblur_jax.data.degradations import Degradation, align_pair
 from cutblur_jax.data.io import read_image, write_image
 from cutblur_jax.data.types import ImagePair
 
@@ -56,178 +53,6 @@ BENCHMARK_SETS = ("Set5", "Set14", "B100", "Urban100", "Manga109")
 _BENCHMARK_ALIASES = {"B100": ("BSD100", "BSDS100")}
 
 _SUFFIX_HINT = "pass synthesize_lr=True to make it from HR"
-
-
-# ----------------------------------------------------------------------------
-# Degradations used to synthesise the low-quality input from HR.
-# ----------------------------------------------------------------------------
-
-
-def _round_to_uint8(image: np.ndarray) -> np.ndarray:
-  """Rounds half away from zero (MATLAB's uint8 conversion) and clips."""
-  image = np.asarray(image)
-  if image.dtype == np.uint8:
-    return image
-  return np.floor(np.clip(image, 0.0, 255.0) + 0.5).astype(np.uint8)
-
-
-def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
-  """Crops the bottom/right so that height and width are multiples of ``scale``.
-
-  Args:
-    image: ``[H, W, C]`` array.
-    scale: positive integer.
-
-  Returns:
-    ``image[:H - H % scale, :W - W % scale]`` (a view).
-
-  Examples:
-    >>> modcrop(np.zeros((10, 7, 3), np.uint8), 4).shape
-    (8, 4, 3)
-  """
-  height, width = image.shape[:2]
-  return image[:height - height % scale, :width - width % scale]
-
-
-def bicubic_downsample(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
-  """Makes a DIV2K-style bicubic LR image from HR with MATLAB ``imresize``.
-
-  Args:
-    hr: ``uint8 [H, W, 3]`` image.
-    scale: integer downscaling factor.
-
-  Returns:
-    ``(hr_cropped, lr)``: HR mod-cropped to a multiple of ``scale`` and its
-    ``uint8 [H // scale, W // scale, 3]`` LR (MATLAB rounding).
-
-  Examples:
-    >>> hr, lr = bicubic_downsample(np.zeros((10, 9, 3), np.uint8), 2)
-    >>> hr.shape, lr.shape
-    ((10, 8, 3), (5, 4, 3))
-  """
-  hr = modcrop(hr, scale)
-  return hr, _round_to_uint8(imresize(hr, 1.0 / scale))
-
-
-def gaussian_noise(image: np.ndarray, sigma: float, *, seed) -> np.ndarray:
-  """Adds white Gaussian noise of standard deviation ``sigma`` (on [0, 255]).
-
-  Args:
-    image: ``uint8`` image.
-    sigma: noise standard deviation in pixel units (the reference's ``sigma``).
-    seed: anything ``np.random.default_rng`` accepts (an int or a sequence of
-      ints); the same seed gives the same noise.
-
-  Returns:
-    ``uint8`` image: ``image + noise`` rounded and clipped to [0, 255].
-
-  Examples:
-    >>> noisy = gaussian_noise(np.full((4, 4, 3), 128, np.uint8), 10, seed=0)
-    >>> noisy.dtype
-    dtype('uint8')
-  """
-  if sigma < 0:
-    raise ValueError(f"`sigma` must be non-negative, got {sigma}.")
-  rng = np.random.default_rng(seed)
-  noisy = image.astype(np.float64) + rng.normal(0.0, sigma, size=image.shape)
-  return _round_to_uint8(noisy)
-
-
-def jpeg_compress(image: np.ndarray, quality: int) -> np.ndarray:
-  """Encodes with Pillow's JPEG encoder at ``quality`` and decodes again.
-
-  Pillow's defaults apply (4:2:0 chroma subsampling, its quantisation tables);
-  MATLAB ``imwrite`` differs slightly, so use a prepared folder to compare with
-  published numbers exactly.
-
-  Args:
-    image: ``uint8 [H, W, 3]`` image.
-    quality: JPEG quality, 1 to 100 (Pillow's scale, as the reference's ``quality``).
-
-  Returns:
-    The decoded ``uint8 [H, W, 3]`` image with JPEG artifacts.
-
-  Examples:
-    >>> jpeg_compress(np.zeros((8, 8, 3), np.uint8), 10).shape
-    (8, 8, 3)
-  """
-  if not 1 <= int(quality) <= 100:
-    raise ValueError(f"`quality` must be in [1, 100], got {quality}.")
-  buffer = _io.BytesIO()
-  Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="JPEG", quality=int(quality))
-  buffer.seek(0)
-  with Image.open(buffer) as decoded:
-    return np.asarray(decoded.convert("RGB"))
-
-
-@dataclasses.dataclass(frozen=True)
-class Degradation:
-  """Synthesises the low-quality input of a pair from its HR image.
-
-  Attributes:
-    kind: "bicubic" (``scale``), "noise" (``sigma``, ``noise_seed``) or "jpeg"
-      (``quality``).
-  """
-
-  kind: str
-  scale: int = 1
-  sigma: float = 0.0
-  noise_seed: int = 0
-  quality: int = 10
-
-  def __post_init__(self):
-    if self.kind not in ("bicubic", "noise", "jpeg"):
-      raise ValueError(f"Degradation `kind` must be bicubic, noise or jpeg, got {self.kind!r}.")
-
-  def __call__(self, name: str, hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Returns ``(hr, lr)`` for the image called ``name``."""
-    if self.kind == "bicubic":
-      return bicubic_downsample(hr, self.scale)
-    if self.kind == "noise":
-      seed = (int(self.noise_seed), zlib.crc32(name.encode("utf-8")))
-      return hr, gaussian_noise(hr, self.sigma, seed=seed)
-    return hr, jpeg_compress(hr, self.quality)
-
-
-# ----------------------------------------------------------------------------
-# Pairing and alignment.
-# ----------------------------------------------------------------------------
-
-
-def align_pair(hr: np.ndarray, lr: np.ndarray, input_scale: int, *,
-               hr_source: str = "HR", lr_source: str = "LR") -> tuple[np.ndarray, np.ndarray]:
-  """Checks that ``hr`` is ``input_scale`` times ``lr`` and aligns a small remainder.
-
-  Args:
-    hr: ``[H, W, C]`` HR image.
-    lr: ``[h, w, C]`` LR image.
-    input_scale: size ratio HR / LR (1 for same-size pairs).
-    hr_source: the HR file (or record) named in errors.
-    lr_source: the LR file named in errors.
-
-  Returns:
-    ``(hr, lr)`` cropped at the bottom/right so that
-    ``hr.shape[:2] == (lr.shape[0] * input_scale, lr.shape[1] * input_scale)``.
-
-  Raises:
-    ValueError: if a side is off by ``input_scale`` pixels or more, naming both sources.
-
-  Examples:
-    >>> hr, lr = align_pair(np.zeros((9, 8, 3)), np.zeros((4, 4, 3)), 2)
-    >>> hr.shape
-    (8, 8, 3)
-  """
-  rows, cols = [], []
-  for axis, out in ((0, rows), (1, cols)):
-    big, small = hr.shape[axis], lr.shape[axis]
-    if abs(big - small * input_scale) >= input_scale:
-      raise ValueError(
-          f"HR {hr_source} has shape {hr.shape[:2]} but LR {lr_source} has shape "
-          f"{lr.shape[:2]}: HR must be {input_scale} times LR.")
-    small = min(small, big // input_scale)
-    out.append(small)
-  return (hr[:rows[0] * input_scale, :cols[0] * input_scale],
-          lr[:rows[0], :cols[0]])
 
 
 def _infer_input_scale(hr_size: tuple[int, int], lr_size: tuple[int, int], scale: int, *,

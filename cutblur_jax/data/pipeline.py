@@ -31,7 +31,7 @@ import grain
 import jax
 import numpy as np
 
-from cutblur_jax.data.folders import align_pair
+from cutblur_jax.data.degradations import align_pair
 from cutblur_jax.data.prefetch import load_pairs
 from cutblur_jax.data.types import ImagePair
 

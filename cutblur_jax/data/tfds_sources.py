@@ -22,7 +22,7 @@ import re
 
 import numpy as np
 
-from cutblur_jax.data.folders import align_pair
+from cutblur_jax.data.degradations import align_pair
 from cutblur_jax.data.types import ImagePair
 
 _PREPARE_HINT = (
