@@ -378,7 +378,7 @@ def test_traced_options_are_accepted():
 
 OP_NAMES = ["blend", "rgb", "mixup", "cutout", "cutmix", "cutmixup", "cutblur", "soft_cutblur",
             "degradation_mixup"]
-ISSUE_DEFAULTS = {
+DOCUMENTED_DEFAULTS = {
     "blend": dict(prob=1.0, alpha=0.6),
     "rgb": dict(prob=1.0),
     "mixup": dict(prob=1.0, alpha=1.2),
@@ -403,13 +403,13 @@ def test_api_of_every_op(name):
   assert all(p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty for p in params[:3])
   options = {p.name: p.default for p in params[3:]}
   assert all(p.kind is p.KEYWORD_ONLY for p in params[3:])
-  assert options == ISSUE_DEFAULTS[name]
+  assert options == DOCUMENTED_DEFAULTS[name]
 
   sampler = getattr(augment, f"sample_{name}_params")
   params = _params(sampler)
   assert [p.name for p in params[:2]] == ["key", "shape"]
   assert all(p.kind is p.KEYWORD_ONLY for p in params[2:])
-  assert {p.name: p.default for p in params[2:]} == {**ISSUE_DEFAULTS[name], "per_sample": False}
+  assert {p.name: p.default for p in params[2:]} == {**DOCUMENTED_DEFAULTS[name], "per_sample": False}
 
   apply = getattr(augment, f"apply_{name}")
   params = _params(apply)

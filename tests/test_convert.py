@@ -184,7 +184,7 @@ def carn():
 
 
 def manager_save(root, step, params, arch, extra=True):
-  """Saves a step the way the training area does (items params, arch and its own extras)."""
+  """Saves a step the way training does (items params, arch and its own extras)."""
   items = {"params": ocp.args.StandardSave(params), "arch": ocp.args.JsonSave(arch)}
   if extra:
     items["opt_state"] = ocp.args.StandardSave({"mu": np.zeros(3, np.float32)})

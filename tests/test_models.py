@@ -243,7 +243,7 @@ def test_receptive_radius_values():
 
 
 def test_public_api():
-  """Every public name of the models area exists (a rename breaks the other areas)."""
+  """Every public name of the models package exists (the other modules import them)."""
   from cutblur_jax import checkpoint, convert, inference  # pylint: disable=import-outside-toplevel
   for name in models.__all__:
     assert hasattr(models, name), name
