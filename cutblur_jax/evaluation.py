@@ -39,6 +39,7 @@ import numpy as np
 from cutblur_jax import metrics
 from cutblur_jax.data.bicubic import imresize
 from cutblur_jax.data.io import write_json
+from cutblur_jax.data.spec import DatasetName
 from cutblur_jax.data.types import ImagePair
 
 __all__ = ["METRIC_KEYS", "baseline_metrics", "bicubic_upscale", "center_crop_pair",
@@ -294,8 +295,10 @@ def evaluate_model(params: Any, arch: Mapping[str, Any], dataset: Sequence[Image
 
   arch = models.canonical_arch(arch)
   scale = arch["scale"]
-  preset = metrics.eval_protocol(protocol or ("benchmark_SR" if scale > 1 else "benchmark_DN"),
-                                 scale)
+  if protocol is None:  # an SR (or, at scale 1, denoising) benchmark
+    preset = DatasetName("benchmark", "benchmark", "SR" if scale > 1 else "DN").eval_protocol(scale)
+  else:
+    preset = metrics.eval_protocol(protocol, scale)
   crop_border = preset["crop_border"] if crop_border is None else crop_border
   y_only = preset["y_only"] if y_only is None else y_only
 

@@ -37,6 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cutblur_jax.data.spec import parse_dataset
+
 __all__ = ["eval_protocol", "psnr", "psnr_jax", "rgb_to_y", "ssim", "ssim_jax",
            "to_uint8"]
 
@@ -54,10 +56,14 @@ def eval_protocol(dataset: str, scale: int) -> dict[str, Any]:
   else 4)``, and ``y_only`` is False for DIV2K and denoising ("DN") sets, True
   otherwise. So DIV2K_SR crops ``6 + scale`` on RGB; Set5_SR, Urban100_SR and
   RealSR crop ``scale`` on Y; DIV2K_DN crops 10 on RGB. The embedded data set
-  (``"embedded"``) is treated as an SR benchmark: crop ``scale``, Y.
+  (``"embedded"``) is treated as an SR benchmark: crop ``scale``, Y. A ``tfds:`` copy gets
+  the protocol of the data it holds (``cutblur_jax.data.spec.parse_dataset``).
 
   Args:
     dataset: a data set name as the official CLI spells it (e.g. "DIV2K_SR").
+
+  Raises:
+    ValueError: an unknown data set name (listing the known ones) or a bad scale.
     scale: the super-resolution factor.
 
   Returns:
@@ -69,15 +75,9 @@ def eval_protocol(dataset: str, scale: int) -> dict[str, Any]:
     >>> eval_protocol("Set5_SR", 2)
     {'crop_border': 2, 'y_only': True}
   """
-  if not isinstance(dataset, str):
-    raise TypeError(f"`dataset` must be a string, got {type(dataset).__name__}.")
   if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
     raise ValueError(f"`scale` must be a positive integer, got {scale!r}.")
-  if dataset == "embedded":
-    dataset = "embedded_SR"
-  crop = (6 if "DIV2K" in dataset else 0) + (int(scale) if "SR" in dataset else 4)
-  y_only = not ("DIV2K" in dataset or "DN" in dataset)
-  return {"crop_border": crop, "y_only": y_only}
+  return parse_dataset(dataset).eval_protocol(int(scale))
 
 
 def to_uint8(image: Any, name: str = "image") -> np.ndarray:

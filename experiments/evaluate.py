@@ -34,7 +34,6 @@ import argparse
 import collections.abc
 import functools
 import pathlib
-import re
 import sys
 from typing import Any, Sequence
 
@@ -45,8 +44,8 @@ xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 import jax.numpy as jnp
 
 from cutblur_jax import evaluation
+from cutblur_jax.data.spec import parse_dataset
 
-_NAME = re.compile(r"^(embedded|RealSR|DIV2K_(SR|DN|JPEG)|[A-Za-z0-9]+_(SR|DN|JPEG)|tfds:.+)$")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -102,10 +101,14 @@ class _Cropped(collections.abc.Sequence):
 
 
 def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
-  """(data set, protocol name, description) from ``--dataset`` / ``--hr``."""
+  """(data set, protocol name, description) from ``--dataset`` / ``--hr``.
+
+  The protocol name is None for HR images and benchmark folders given by path: an SR
+  benchmark's (crop ``scale``, Y).
+  """
   if args.hr is not None:
     pairs = evaluation.hr_pairs(args.hr, scale)
-    return pairs, "benchmark_SR", f"{args.hr} (LR: imresize x1/{scale})"
+    return pairs, None, f"{args.hr} (LR: imresize x1/{scale})"
   value = args.dataset
   path = pathlib.Path(value)
   if path.is_dir():
@@ -115,13 +118,15 @@ def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
     if any((path / sub).is_dir() for sub in ("HR", "GTmod12")):
       from cutblur_jax.data import folders  # pylint: disable=g-import-not-at-top
       dataset = folders.benchmark_dataset(path, task="SR", scale=scale, synthesize_lr=True)
-      return dataset, "benchmark_SR", f"{value} x{scale}"
-    return evaluation.hr_pairs(path, scale), "benchmark_SR", f"{value} (LR: imresize x1/{scale})"
-  if not _NAME.match(value):
+      return dataset, None, f"{value} x{scale}"
+    return evaluation.hr_pairs(path, scale), None, f"{value} (LR: imresize x1/{scale})"
+  try:
+    name = parse_dataset(value)
+  except ValueError:
     if path.exists():
-      raise ValueError(f"--dataset {value!r} is a file; use --hr for single images.")
+      raise ValueError(f"--dataset {value!r} is a file; use --hr for single images.") from None
     raise ValueError(f"--dataset {value!r} is neither an existing folder nor a data set name "
-                     "(embedded, DIV2K_SR, Set5_SR, RealSR, tfds:NAME, ...).")
+                     "(embedded, DIV2K_SR, Set5_SR, RealSR, tfds:NAME, ...).") from None
   from cutblur_jax.data import registry  # pylint: disable=g-import-not-at-top
   config = {"dataset": value, "dataset_root": args.dataset_root, "scale": scale}
   for key in ("div2k_range", "camera", "sigma", "quality"):
@@ -133,7 +138,7 @@ def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
     raise ValueError(f"--dataset {value!r} has scale {data_scale} but the checkpoint's model "
                      f"has scale {scale}.")
   # A TFDS copy is measured with the protocol of the data it holds (DIV2K, RealSR, ...).
-  return dataset, registry.reference_dataset_name(value), f"{value} {args.split} x{scale}"
+  return dataset, name.reference, f"{value} {args.split} x{scale}"
 
 
 def _check_save_images(args: argparse.Namespace) -> pathlib.Path | None:

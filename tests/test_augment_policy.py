@@ -423,3 +423,17 @@ def test_combinator_validation():
   hr, lr = make_images(TINY)
   with pytest.raises(ValueError, match="one_of: `hr` and `lr`"):
     augment.one_of([augment.rgb])(jax.random.key(0), hr, lr[:, :2])
+
+
+def test_one_of_and_a_policy_of_the_same_ops_share_one_dispatcher():
+  hr = jax.random.uniform(jax.random.key(1), (4, 16, 16, 3), maxval=255.0)
+  lr = jnp.roll(hr, 1, axis=1)
+  ops = (functools.partial(augment.mixup, alpha=0.4), functools.partial(augment.cutblur, alpha=0.7))
+  combined = augment.one_of(ops, weights=[0.25, 0.75])
+  policy = augment.Policy(ops, (1.0, 1.0), (0.0, 0.0), mix_p=(0.25, 0.75))
+  for seed in range(4):
+    key = jax.random.key(seed)
+    by_one_of = combined(key, hr, lr)
+    by_policy = augment.apply_augment(key, hr, lr, policy)[:3]
+    for a, b in zip(by_one_of, by_policy):
+      np.testing.assert_array_equal(a, b)

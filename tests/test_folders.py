@@ -210,7 +210,7 @@ def test_bad_folders_name_the_path(tmp_path):
     folders.benchmark_dataset(tmp_path, scale=2)
   with pytest.raises(ValueError, match="div2k_range"):
     folders.parse_div2k_range("1-800")
-  with pytest.raises(ValueError, match="Unknown folder dataset"):
+  with pytest.raises(ValueError, match="Unknown dataset .Foo."):
     folders.folder_dataset("Foo", tmp_path)
 
 

@@ -117,10 +117,12 @@ def test_reference_dataset_name_maps_tfds_names_to_the_data_they_hold():
       ("DIV2K_DN", dict(scale=1, sigma=30, synthesize_lr=True), "DIV2K_DN"),
       ("DIV2K_JPEG", dict(scale=1, quality=20), "DIV2K_JPEG"),
       ("RealSR", dict(camera="canon"), "RealSR"),
-      ("Urban100_SR", dict(scale=4), "URBAN100_SR"),
-      ("My_Set_DN", dict(scale=1, sigma=15), "MY_SET_DN")]:
+      ("Urban100_SR", dict(scale=4), "Urban100_SR"),
+      ("CBSD68_DN", dict(scale=1, sigma=15), "CBSD68_DN")]:
     name = f"tfds:cutblur_folders/{folder_config_name(dataset, **options)}"
     assert registry.reference_dataset_name(name) == expected, name
+  with pytest.raises(ValueError, match="Unknown dataset"):  # not a name the folders can read
+    folder_config_name("My_Set_DN", scale=1)
 
 
 def test_unknown_dataset_lists_the_names():

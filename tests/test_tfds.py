@@ -11,7 +11,8 @@ from PIL import Image
 from cutblur_jax.data import folders
 from cutblur_jax.data.pipeline import TrainPipeline
 from cutblur_jax.data.tfds_builders import build_folder_tfds, folder_config_name, main
-from cutblur_jax.data.tfds_sources import scale_from_name, tfds_dataset
+from cutblur_jax.data.spec import tfds_scale
+from cutblur_jax.data.tfds_sources import tfds_dataset
 
 
 def _fixed_shape_info(scale):
@@ -55,9 +56,9 @@ def test_mocked_records_that_are_not_pairs_are_rejected_naming_the_record(tmp_pa
 
 
 def test_scale_comes_from_the_name_and_must_agree(tmp_path):
-  assert scale_from_name("div2k/bicubic_x3") == 3
-  assert scale_from_name("div2k/realistic_wild_x4:2.0.0") == 4
-  assert scale_from_name("cutblur_folders/div2k_dn_sigma30") is None
+  assert tfds_scale("div2k/bicubic_x3") == 3
+  assert tfds_scale("div2k/realistic_wild_x4:2.0.0") == 4
+  assert tfds_scale("cutblur_folders/div2k_dn_sigma30") is None
   with pytest.raises(ValueError, match="disagrees"):
     tfds_dataset("div2k/bicubic_x2", scale=4, data_dir=tmp_path)
 

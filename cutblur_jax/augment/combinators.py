@@ -15,9 +15,9 @@ nest freely and still trace into one XLA graph:
   move earlier masks (e.g. CutMix after cutout keeps cutout's mask in place).
 
 Combinators are frozen dataclasses: equal combinators hash equally, so they can
-be fields of a static ``Policy``. Key use: ``one_of`` splits ``key`` into
-``len(ops) + 1`` keys, draws the choice with ``keys[0]`` and runs op ``i`` with
-``keys[1 + i]``, as ``apply_augment`` does.
+be fields of a static ``Policy``. ``one_of`` runs through the same dispatcher as
+``apply_augment`` (``augment.dispatch.select_one``): ``one_of(ops, weights)`` and
+``Policy(ops, [1.0] * len(ops), ..., mix_p=weights)`` give the same output for one key.
 
 Examples:
   >>> import functools
@@ -40,10 +40,9 @@ from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from cutblur_jax.augment import _checks
-from cutblur_jax.augment.policy import _draw_index, _op_name, normalize_output
+from cutblur_jax.augment.dispatch import normalize_output, op_name, select_one
 
 Op = Callable[..., tuple]
 
@@ -76,7 +75,7 @@ class Chain:
     mask = jnp.ones(hr.shape[:3] + (1,), hr.dtype)
     keys = jax.random.split(key, len(self.ops))
     for op_key, op in zip(keys, self.ops):
-      hr, lr, op_mask = normalize_output(op(op_key, hr, lr), hr, lr, name=_op_name(op))
+      hr, lr, op_mask = normalize_output(op(op_key, hr, lr), hr, lr, name=op_name(op))
       mask = mask * op_mask
     return hr, lr, mask
 
@@ -89,17 +88,12 @@ class OneOf:
 
   def __call__(self, key: jax.Array, hr: jax.Array, lr: jax.Array):
     hr, lr = _checks.check_images(hr, lr, op="one_of")
-    keys = jax.random.split(key, len(self.ops) + 1)
 
-    def branch(i, op_keys, hr, lr):
-      op = self.ops[i]
-      return normalize_output(op(op_keys[i], hr, lr), hr, lr, name=_op_name(op))
+    def branch(op, op_key, hr, lr):
+      return normalize_output(op(op_key, hr, lr), hr, lr, name=op_name(op))
 
-    if len(self.ops) == 1:
-      return branch(0, keys[1:], hr, lr)
-    index = _draw_index(keys[0], self.probs, len(self.ops))
-    branches = [functools.partial(branch, i) for i in range(len(self.ops))]
-    return lax.switch(index, branches, keys[1:], hr, lr)
+    branches = [functools.partial(branch, op) for op in self.ops]
+    return select_one(key, branches, self.probs, hr, lr)[:3]
 
 
 def chain(*ops: Op) -> Chain:

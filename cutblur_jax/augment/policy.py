@@ -51,18 +51,18 @@ import collections.abc
 import dataclasses
 import functools
 import math
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from cutblur_jax.data.spec import parse_dataset
 from cutblur_jax.augment import _checks
 from cutblur_jax.augment import ops
+from cutblur_jax.augment.dispatch import Output, draw_index, normalize_output, op_name, select_one
 
-# What every policy entry and combinator returns: (hr, lr, mask), mask [N, H, W, 1].
-Output = tuple[jax.Array, jax.Array, jax.Array]
 
 MOA_AUGS = ("blend", "rgb", "mixup", "cutout", "cutmix", "cutmixup", "cutblur")
 MOA_ALPHAS = (0.6, 1.0, 1.2, 0.001, 0.7, 0.7, 0.7)
@@ -228,10 +228,11 @@ def moa(dataset: str = "DIV2K_SR", model: str = "EDSR") -> Policy:
 
   All seven ops with alphas ``(0.6, 1.0, 1.2, 0.001, 0.7, 0.7, 0.7)`` for
   ``blend, rgb, mixup, cutout, cutmix, cutmixup, cutblur``, ``aux_alpha = 1.2``,
-  chosen uniformly; then, by substring as ``make_template`` tests them:
+  chosen uniformly; then, as ``make_template`` tests them (on the parsed name,
+  ``cutblur_jax.data.spec.parse_dataset``, so a ``tfds:`` copy counts as its data):
 
-  * ``"RealSR"`` in ``dataset``: ``mix_p = (0.1,) * 6 + (0.4,)`` (CutBlur 40%).
-  * ``"DN"`` or ``"JPEG"`` in ``dataset``: every prob 0.6.
+  * RealSR: ``mix_p = (0.1,) * 6 + (0.4,)`` (CutBlur 40%).
+  * denoising or JPEG (``*_DN``, ``*_JPEG``): every prob 0.6.
   * ``"CARN"`` in ``model`` and not RealSR: every prob 0.2 (overrides 0.6).
   * otherwise every prob 1.0.
 
@@ -254,52 +255,18 @@ def moa(dataset: str = "DIV2K_SR", model: str = "EDSR") -> Policy:
   for name, value in (("dataset", dataset), ("model", model)):
     if not isinstance(value, str):
       raise TypeError(f"moa: `{name}` must be a string, got {value!r}.")
+  name = parse_dataset(dataset)
   prob = 1.0
-  if "DN" in dataset or "JPEG" in dataset:
+  if name.same_size:
     prob = 0.6
-  if "CARN" in model and "RealSR" not in dataset:
+  if "CARN" in model and not name.is_realsr:
     prob = 0.2
-  mix_p = MOA_REALSR_MIX_P if "RealSR" in dataset else None
+  mix_p = MOA_REALSR_MIX_P if name.is_realsr else None
   return Policy(MOA_AUGS, (prob,) * len(MOA_AUGS), MOA_ALPHAS, aux_prob=1.0, aux_alpha=1.2,
                 mix_p=mix_p)
 
 
 # ----------------------------------------------------------------------------- running ops
-
-
-def normalize_output(output: Any, hr: jax.Array, lr: jax.Array, *, name: str) -> Output:
-  """Brings an op's ``(hr, lr)`` or ``(hr, lr, mask)`` to ``(hr, lr, mask)``.
-
-  The mask becomes ``[N, H, W, 1]`` of the image dtype (all ones when the op
-  returned none), so ops can be branches of one ``lax.switch``.
-
-  Raises:
-    TypeError: the op returned something else, or changed a shape or dtype.
-  """
-  if not isinstance(output, (tuple, list)) or len(output) not in (2, 3):
-    raise TypeError(f"{name} must return (hr, lr) or (hr, lr, mask), got {type(output)}.")
-  new_hr, new_lr = output[0], output[1]
-  for arg, new, old in (("hr", new_hr, hr), ("lr", new_lr, lr)):
-    if getattr(new, "shape", None) != old.shape or getattr(new, "dtype", None) != old.dtype:
-      raise TypeError(f"{name} must return `{arg}` with its input shape and dtype "
-                      f"{old.shape} {old.dtype}, got {getattr(new, 'shape', None)} "
-                      f"{getattr(new, 'dtype', None)}.")
-  mask_shape = hr.shape[:3] + (1,)
-  if len(output) == 2 or output[2] is None:
-    mask = jnp.ones(mask_shape, hr.dtype)
-  else:
-    mask = jnp.asarray(output[2])
-    try:
-      mask = jnp.broadcast_to(mask, mask_shape).astype(hr.dtype)
-    except ValueError as error:
-      raise TypeError(f"{name} returned a mask of shape {mask.shape}, which does not "
-                      f"broadcast to {mask_shape}.") from error
-  return new_hr, new_lr, mask
-
-
-def _op_name(op: Any) -> str:
-  """A name for an op (a built-in's name, a function's ``__name__``, or its repr) in errors."""
-  return op if isinstance(op, str) else getattr(op, "__name__", None) or repr(op)
 
 
 def _run_builtin(aug: str, entry: _Entry, key: jax.Array, hr: jax.Array, lr: jax.Array,
@@ -316,13 +283,12 @@ def _run_batch(aug: Any, entry: _Entry, key: jax.Array, hr: jax.Array, lr: jax.A
   if isinstance(aug, str):
     return _run_builtin(aug, entry, key, hr, lr, per_sample=False)
 
+  if entry.prob >= 1.0:  # as one_of runs it: the op gets the entry's key as it is
+    return normalize_output(aug(key, hr, lr), hr, lr, name=op_name(aug))
   key_gate, key_fn = jax.random.split(key)
 
   def run(hr, lr):
-    return normalize_output(aug(key_fn, hr, lr), hr, lr, name=_op_name(aug))
-
-  if entry.prob >= 1.0:
-    return run(hr, lr)
+    return normalize_output(aug(key_fn, hr, lr), hr, lr, name=op_name(aug))
 
   def skip(hr, lr):
     return hr, lr, jnp.ones(hr.shape[:3] + (1,), hr.dtype)
@@ -341,26 +307,13 @@ def _run_per_sample(aug: Any, entry: _Entry, key: jax.Array, hr: jax.Array,
 
   def run_one(key, hr1, lr1):
     hr1, lr1 = hr1[None], lr1[None]
-    out = normalize_output(aug(key, hr1, lr1), hr1, lr1, name=_op_name(aug))
+    out = normalize_output(aug(key, hr1, lr1), hr1, lr1, name=op_name(aug))
     return tuple(x[0] for x in out)
 
   new_hr, new_lr, mask = jax.vmap(run_one)(jax.random.split(key_fn, n), hr, lr)
   applied = (jax.random.uniform(key_gate, (n,)) < entry.prob).reshape(n, 1, 1, 1)
   return (jnp.where(applied, new_hr, hr), jnp.where(applied, new_lr, lr),
           jnp.where(applied, mask, jnp.ones((), hr.dtype)))
-
-
-def _draw_index(key: jax.Array, mix_p: Sequence[float] | None, count: int,
-                shape: tuple[int, ...] = ()) -> jax.Array:
-  """int32 ``i ~ Categorical(mix_p)`` (uniform when None) over ``count`` ops, of ``shape``."""
-  if count == 1:
-    return jnp.zeros(shape, jnp.int32)
-  if mix_p is None:
-    logits = jnp.zeros((count,), jnp.float32)
-  else:
-    with np.errstate(divide="ignore"):
-      logits = jnp.asarray(np.log(np.asarray(mix_p, np.float64)), jnp.float32)
-  return jax.random.categorical(key, logits, shape=shape).astype(jnp.int32)
 
 
 def apply_augment(key: jax.Array, hr: jax.Array, lr: jax.Array,
@@ -399,13 +352,13 @@ def apply_augment(key: jax.Array, hr: jax.Array, lr: jax.Array,
     if aug == "rgb" and hr.shape[-1] != 3:
       raise ValueError(f"apply_augment: the policy contains 'rgb', which needs 3 channels, "
                        f"but `hr` has {hr.shape[-1]} channels.")
-  keys = jax.random.split(key, len(policy) + 1)
-  key_choice, op_keys = keys[0], keys[1:]
   entries = [_Entry(p, a, policy.aux_prob, policy.aux_alpha)
-             for p, a in zip(policy.probs, policy.alphas)]
+              for p, a in zip(policy.probs, policy.alphas)]
 
   if policy.per_sample:
-    index = _draw_index(key_choice, policy.mix_p, len(policy), (hr.shape[0],))
+    keys = jax.random.split(key, len(policy) + 1)
+    key_choice, op_keys = keys[0], keys[1:]
+    index = draw_index(key_choice, policy.mix_p, len(policy), (hr.shape[0],))
     outputs = [_run_per_sample(aug, entry, op_keys[i], hr, lr)
                for i, (aug, entry) in enumerate(zip(policy.augs, entries))]
     if len(outputs) == 1:
@@ -417,14 +370,6 @@ def apply_augment(key: jax.Array, hr: jax.Array, lr: jax.Array,
           for outs in zip(*outputs))
     return new_hr, new_lr, mask, index
 
-  index = _draw_index(key_choice, policy.mix_p, len(policy))
-
-  def branch(i, op_keys, hr, lr):
-    return _run_batch(policy.augs[i], entries[i], op_keys[i], hr, lr)
-
-  branches = [functools.partial(branch, i) for i in range(len(policy))]
-  if len(branches) == 1:
-    new_hr, new_lr, mask = branches[0](op_keys, hr, lr)
-  else:
-    new_hr, new_lr, mask = lax.switch(index, branches, op_keys, hr, lr)
-  return new_hr, new_lr, mask, index
+  branches = [functools.partial(_run_batch, aug, entry)
+              for aug, entry in zip(policy.augs, entries)]
+  return select_one(key, branches, policy.mix_p, hr, lr)

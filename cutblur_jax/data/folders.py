@@ -38,15 +38,13 @@ import numpy as np
 from PIL import Image
 
 from cutblur_jax.data.degradations import Degradation, align_pair
+from cutblur_jax.data.spec import DEFAULT_DIV2K_RANGE, parse_dataset
 from cutblur_jax.data.io import read_image, write_image
 from cutblur_jax.data.types import ImagePair
 
 PathLike = str | os.PathLike
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-
-# The reference's default train/validation split of DIV2K (1-based, inclusive).
-DEFAULT_DIV2K_RANGE = "1-800/801-810"
 
 BENCHMARK_SETS = ("Set5", "Set14", "B100", "Urban100", "Manga109")
 # Other names the same benchmark set is published under.
@@ -523,23 +521,19 @@ def folder_dataset(dataset: str, root: PathLike, *, split: str = "train", scale:
   """
   if not str(root):
     raise ValueError(f"`dataset_root` is empty: set it to the folder that holds {dataset}.")
-  if dataset.startswith("DIV2K_"):
-    task = dataset[len("DIV2K_"):]
-    if task not in ("SR", "DN", "JPEG"):
-      raise ValueError(
-          f"Unknown DIV2K task in dataset {dataset!r}: use DIV2K_SR, DIV2K_DN or DIV2K_JPEG.")
-    return div2k_dataset(root, split=split, task=task, scale=scale, div2k_range=div2k_range,
+  name = parse_dataset(dataset)
+  if name.kind == "div2k":
+    return div2k_dataset(root, split=split, task=name.task, scale=scale, div2k_range=div2k_range,
                          sigma=sigma, quality=quality, synthesize_lr=synthesize_lr,
                          noise_seed=noise_seed)
-  if dataset == "RealSR":
+  if name.kind == "realsr":
     return realsr_dataset(root, split=split, scale=scale, camera=camera)
-  match = re.fullmatch(r"([A-Za-z0-9]+)_(SR|DN|JPEG)", dataset)
-  if not match:
+  if name.kind != "benchmark":
     raise ValueError(
         f"Unknown folder dataset {dataset!r}: use DIV2K_SR, DIV2K_DN, DIV2K_JPEG, RealSR or "
         f"<Set>_SR/_DN/_JPEG (e.g. Set5_SR).")
   _check_split(split)
-  return benchmark_dataset(root, name=match.group(1), task=match.group(2), scale=scale,
+  return benchmark_dataset(root, name=name.set_name, task=name.task, scale=scale,
                            sigma=sigma, quality=quality, synthesize_lr=synthesize_lr,
                            noise_seed=noise_seed)
 

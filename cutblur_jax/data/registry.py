@@ -21,16 +21,20 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from cutblur_jax.data.spec import DATASET_NAMES, DEFAULT_DIV2K_RANGE, DataSpec, parse_dataset
 from cutblur_jax.data.types import ImagePair
 
-DATASET_NAMES = ("DIV2K_SR", "DIV2K_DN", "DIV2K_JPEG", "RealSR", "Set5_SR", "Set14_SR", "B100_SR",
-                 "Urban100_SR", "Manga109_SR", "tfds:NAME", "embedded")
+__all__ = ["DATASET_NAMES", "DEFAULTS", "create_dataset", "create_pipeline", "data_options",
+           "reference_dataset_name"]
+
+_SPEC_FIELDS = ("dataset", "dataset_root", "scale", "div2k_range", "camera", "sigma", "quality",
+                "synthesize_lr", "noise_seed")
 
 DEFAULTS: Mapping[str, Any] = {
     "dataset": "DIV2K_SR",
     "dataset_root": "",
     "scale": 4,
-    "div2k_range": "1-800/801-810",
+    "div2k_range": DEFAULT_DIV2K_RANGE,
     "camera": "all",
     "sigma": 10,
     "quality": 10,
@@ -88,35 +92,18 @@ def data_options(config_or_kwargs: Any = None, **overrides: Any) -> dict[str, An
 
 
 def reference_dataset_name(dataset: str) -> str:
-  """The reference's ``--dataset`` name of a data set, e.g. for ``metrics.eval_protocol``.
+  """The reference's ``--dataset`` name of a data set (``spec.DatasetName.reference``).
 
-  The reference's names are returned unchanged. ``tfds:`` names map to the
-  data they hold: TFDS's ``div2k/*`` to ``DIV2K_SR``, and our
-  ``cutblur_folders/<config>`` (``tfds_builders.folder_config_name``) back to
-  the folder set's name, so that a TFDS copy of DIV2K is evaluated like
-  DIV2K (crop ``6 + scale``, RGB) and not like a benchmark set.
+  The reference's names are returned unchanged; a ``tfds:`` name maps to the data it
+  holds, so that a TFDS copy of DIV2K is trained and evaluated like DIV2K.
 
   Examples:
     >>> reference_dataset_name("tfds:div2k/bicubic_x4")
     'DIV2K_SR'
     >>> reference_dataset_name("tfds:cutblur_folders/div2k_dn_sigma30")
     'DIV2K_DN'
-    >>> reference_dataset_name("Set5_SR")
-    'Set5_SR'
   """
-  if not dataset.startswith("tfds:"):
-    return dataset
-  builder, _, config = dataset[len("tfds:"):].split(":")[0].partition("/")
-  if builder == "div2k":
-    return "DIV2K_SR"
-  if builder == "cutblur_folders" and config:
-    parts = config.split("_")  # "<set>_<task>_<level>[_...]" or "realsr_<camera>_x<s>"
-    if parts[0] == "realsr":
-      return "RealSR"
-    for index in range(1, len(parts)):
-      if parts[index] in ("sr", "dn", "jpeg"):
-        return f"{'_'.join(parts[:index]).upper()}_{parts[index].upper()}"
-  return dataset
+  return parse_dataset(dataset).reference
 
 
 def create_dataset(config_or_kwargs: Any = None, split: str = "train",
@@ -142,26 +129,22 @@ def create_dataset(config_or_kwargs: Any = None, split: str = "train",
     >>> data = create_dataset(config.data, "validation")  # a ConfigDict  # doctest: +SKIP
   """
   options = data_options(config_or_kwargs, **overrides)
-  name = str(options["dataset"])
-  if name == "embedded":
+  spec = DataSpec.from_config({k: options[k] for k in _SPEC_FIELDS})
+  kind = spec.dataset.kind
+  if kind == "embedded":
     from cutblur_jax.data import embedded  # pylint: disable=g-import-not-at-top
     # Like the folder sets, "test" reads the held-out images.
     return embedded.embedded_dataset(split="train" if split == "train" else "validation",
-                                     scale=options["scale"])
-  if name.startswith("tfds:"):
+                                     scale=spec.scale)
+  if kind == "tfds":
     from cutblur_jax.data.tfds_sources import tfds_dataset  # pylint: disable=g-import-not-at-top
-    return tfds_dataset(name[len("tfds:"):], split=split, data_dir=options["dataset_root"] or None,
-                        scale=options["scale"])
-  if not (name.startswith("DIV2K_") or name == "RealSR"
-          or name.rsplit("_", 1)[-1] in ("SR", "DN", "JPEG")):
-    raise ValueError(f"Unknown dataset {name!r}; use one of {', '.join(DATASET_NAMES)} "
-                     "(or <Set>_SR/_DN/_JPEG for another benchmark folder).")
+    return tfds_dataset(spec.dataset.tfds_name, split=split, data_dir=spec.dataset_root or None,
+                        scale=spec.scale)
   from cutblur_jax.data.folders import folder_dataset  # pylint: disable=g-import-not-at-top
-  return folder_dataset(name, options["dataset_root"], split=split, scale=options["scale"],
-                        div2k_range=options["div2k_range"], camera=options["camera"],
-                        sigma=options["sigma"], quality=options["quality"],
-                        synthesize_lr=bool(options["synthesize_lr"]),
-                        noise_seed=options["noise_seed"])
+  return folder_dataset(spec.name, spec.dataset_root, split=split, scale=spec.scale,
+                        div2k_range=spec.div2k_range, camera=spec.camera, sigma=spec.sigma,
+                        quality=spec.quality, synthesize_lr=spec.synthesize_lr,
+                        noise_seed=spec.noise_seed)
 
 
 def create_pipeline(config_or_kwargs: Any = None, *, dataset: Sequence[ImagePair] | None = None,

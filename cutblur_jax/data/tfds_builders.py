@@ -40,7 +40,8 @@ from PIL import Image
 import tensorflow_datasets as tfds
 from etils import epath
 
-from cutblur_jax.data.folders import DEFAULT_DIV2K_RANGE, folder_dataset, parse_div2k_range
+from cutblur_jax.data.folders import folder_dataset, parse_div2k_range
+from cutblur_jax.data.spec import DEFAULT_DIV2K_RANGE, parse_dataset
 
 _VERSION = "1.0.0"
 
@@ -65,16 +66,15 @@ def folder_config_name(dataset: str, *, scale: int = 4, div2k_range: str = DEFAU
     >>> folder_config_name("DIV2K_DN", scale=1, sigma=30)
     'div2k_dn_sigma30'
   """
-  if "_" not in dataset and dataset != "RealSR":
+  parsed = parse_dataset(dataset)
+  if parsed.kind not in ("div2k", "realsr", "benchmark"):
     raise ValueError(f"Unknown folder dataset {dataset!r}.")
-  if dataset == "RealSR":
+  if parsed.is_realsr:
     return f"realsr_{camera}_x{scale}"
-  base, task = dataset.rsplit("_", 1)
-  level = {"SR": f"x{scale}", "DN": f"sigma{sigma:g}", "JPEG": f"q{quality}"}.get(task)
-  if level is None:
-    raise ValueError(f"Unknown task {task!r} in dataset {dataset!r}: use _SR, _DN or _JPEG.")
-  name = f"{base.lower()}_{task.lower()}_{level}"
-  if base == "DIV2K" and div2k_range != DEFAULT_DIV2K_RANGE:
+  task = parsed.task
+  level = {"SR": f"x{scale}", "DN": f"sigma{sigma:g}", "JPEG": f"q{quality}"}[task]
+  name = f"{parsed.set_name.lower()}_{task.lower()}_{level}"
+  if parsed.is_div2k and div2k_range != DEFAULT_DIV2K_RANGE:
     (a, b), (c, d) = parse_div2k_range(div2k_range)
     name += f"_r{a}-{b}_{c}-{d}"
   if synthesize_lr:
@@ -99,9 +99,10 @@ class FolderSetConfig(tfds.core.BuilderConfig):
 
   @property
   def splits(self) -> tuple[str, ...]:
-    if self.dataset.startswith("DIV2K_"):
+    kind = parse_dataset(self.dataset).kind
+    if kind == "div2k":
       return ("train", "validation")
-    if self.dataset == "RealSR":
+    if kind == "realsr":
       return ("train", "test")
     return ("test",)
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 import collections.abc
 import os
 import pathlib
-import re
 
 import numpy as np
 
 from cutblur_jax.data.degradations import align_pair
+from cutblur_jax.data.spec import tfds_scale
 from cutblur_jax.data.types import ImagePair
 
 _PREPARE_HINT = (
@@ -34,24 +34,6 @@ _PREPARE_HINT = (
 # TFDS split names to try, in order, for each of our split names.
 _SPLIT_FALLBACKS = {"train": ("train",), "validation": ("validation", "test"),
                     "test": ("test", "validation")}
-
-
-def scale_from_name(name: str) -> int | None:
-  """The SR scale a TFDS name implies ("div2k/bicubic_x3" -> 3, "div2k/realistic_mild_x4" -> 4).
-
-  Args:
-    name: TFDS name, optionally with ``/config`` and ``:version``.
-
-  Returns:
-    The integer after a trailing ``_x``, or ``None`` when the name has none.
-
-  Examples:
-    >>> scale_from_name("div2k/unknown_x2")
-    2
-  """
-  config = name.split(":")[0].split("/")[-1]
-  match = re.search(r"(?:^|_)x(\d+)(?:$|_)", config)
-  return int(match.group(1)) if match else None
 
 
 class TfdsDataset(collections.abc.Sequence):
@@ -85,7 +67,7 @@ class TfdsDataset(collections.abc.Sequence):
         agree with it when both are given.
       hr_key, lr_key, name_key: feature names.
     """
-    implied = scale_from_name(name)
+    implied = tfds_scale(name)
     if scale is None:
       scale = implied if implied is not None else 1
     if implied is not None and implied != scale:

@@ -28,7 +28,7 @@ wins. Fields whose preset depends on other fields default to ``None``
   ``augs`` defaults to ``("none",)`` and a single ``prob``/``alpha`` value
   applies to every listed augmentation.
 * A ``tfds:`` data set gets the presets (and evaluation protocol) of the data it
-  holds (``data.reference_dataset_name``: ``tfds:div2k/bicubic_x4`` is DIV2K_SR).
+  holds (``data.spec.parse_dataset``: ``tfds:div2k/bicubic_x4`` is DIV2K_SR).
 * RealSR's ``patch_size *= scale`` is not a config change here: the input
   pipeline crops ``patch_size * scale`` pixels from same-size pairs, which is
   the same thing.
@@ -51,6 +51,7 @@ from typing import Any, Sequence
 import ml_collections
 from ml_collections import config_dict
 
+from cutblur_jax.data.spec import parse_dataset
 from cutblur_jax.models.network import ARCH_FIELDS
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -155,12 +156,6 @@ def parse_decay(decay: str) -> tuple[int, ...]:
   return tuple(1000 * t for t in thousands)
 
 
-def task_of(dataset: str) -> str:
-  """"SR", "DN" or "JPEG": the task a dataset name selects (the reference's suffixes)."""
-  suffix = str(dataset).rsplit("_", 1)[-1]
-  return suffix if suffix in ("DN", "JPEG") else "SR"
-
-
 def _floats(values: Any, name: str) -> tuple[float, ...]:
   if isinstance(values, (int, float, str)):
     values = (values,)
@@ -207,7 +202,6 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
     (64, '400', 0.2)
   """
   from cutblur_jax import augment, models  # pylint: disable=g-import-not-at-top
-  from cutblur_jax.data.registry import reference_dataset_name  # pylint: disable=g-import-not-at-top
 
   given = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
   resolved = base_config()
@@ -230,8 +224,8 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
   _positive_int(c, "keep_checkpoints", 1)
   if c.num_eval_images is not None:
     _positive_int(c, "num_eval_images")
-  dataset = reference_dataset_name(str(c.dataset))  # a TFDS copy gets its data set's presets
-  task = task_of(dataset)
+  dataset = parse_dataset(str(c.dataset))  # a TFDS copy gets its data set's presets
+  task = dataset.task
 
   # Model template: option.py's presets, explicit fields win.
   explicit = {name: c[name] for name in ARCH_FIELDS if c[name] is not None}
@@ -262,7 +256,7 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
 
   # Augmentation policy.
   if c.use_moa:
-    policy = augment.moa(dataset, c.model)
+    policy = augment.moa(dataset.reference, c.model)
     ours = {"augs": tuple(policy.augs), "prob": tuple(policy.probs), "alpha": tuple(policy.alphas),
             "mix_p": None if policy.mix_p is None else tuple(policy.mix_p),
             "aux_prob": policy.aux_prob, "aux_alpha": policy.aux_alpha}

@@ -38,8 +38,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cutblur_jax import checkpoint, data, evaluation, metrics
+from cutblur_jax import checkpoint, data, evaluation
 from cutblur_jax import sharding as sharding_lib
+from cutblur_jax.data.spec import parse_dataset
 from cutblur_jax.image import upsample_nearest
 from cutblur_jax.training.checkpoints import TrainCheckpointer
 from cutblur_jax.training.config import (config_summary, model_arch_from_config,
@@ -256,8 +257,7 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
     valid_pairs = data.load_pairs(valid_set, num_workers=config.num_workers)
     if config.num_eval_images is not None:
       valid_pairs = valid_pairs[:config.num_eval_images]
-    protocol = dict(metrics.eval_protocol(data.reference_dataset_name(config.dataset),
-                                          config.scale))
+    protocol = parse_dataset(config.dataset).eval_protocol(config.scale)
     validation = _Validation(valid_pairs, protocol,
                              evaluation.baseline_metrics(valid_pairs, **protocol),
                              config.num_sample_images)

@@ -1,0 +1,453 @@
+"""Region ops: cutout, CutMix, CutMixup, CutBlur and (new) soft CutBlur.
+
+See ``cutblur_jax.augment.ops`` for each op's draws and the invariants all ops keep.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from cutblur_jax.augment import _checks, _common, _sampling
+from cutblur_jax.augment.boxes import BOX_WORDS, Box, box_from_bits, box_row_mask
+
+
+class CutoutParams(NamedTuple):
+  """Draws of ``cutout``: ``applied`` bool [B], ``keep`` bool [N, H, W, 1]."""
+  applied: jax.Array
+  keep: jax.Array
+
+
+class CutMixParams(NamedTuple):
+  """Draws of ``cutmix``: ``applied`` bool [B], ``box``, ``partner`` int32 [N]."""
+  applied: jax.Array
+  box: Box
+  partner: jax.Array
+
+
+class CutMixupParams(NamedTuple):
+  """Draws of ``cutmixup``.
+
+  ``applied`` (the CutMix gate) bool [B], ``box``, ``partner`` int32 [N],
+  ``mixup_applied`` bool [B], ``v`` float32 [B], ``inside`` bool [B] (True:
+  the mixed image fills the box; False: it fills the outside).
+  """
+  applied: jax.Array
+  box: Box
+  partner: jax.Array
+  mixup_applied: jax.Array
+  v: jax.Array
+  inside: jax.Array
+
+
+class CutBlurParams(NamedTuple):
+  """Draws of ``cutblur``: ``applied`` bool [B], ``box``, ``inside`` bool [B] (True: HR
+  pasted into the LR box; False: LR kept in the box and HR pasted around it)."""
+  applied: jax.Array
+  box: Box
+  inside: jax.Array
+
+
+class SoftCutBlurParams(NamedTuple):
+  """Draws of ``soft_cutblur``: as ``CutBlurParams`` plus the blend weight ``v`` float32 [B]."""
+  applied: jax.Array
+  box: Box
+  inside: jax.Array
+  v: jax.Array
+
+
+# ----------------------------------------------------------------------------- cutout
+
+
+def sample_cutout_params(key: jax.Array, shape: Sequence[int], *, prob: float = 1.0,
+                         alpha: float = 0.001, per_sample: bool = False) -> CutoutParams:
+  """Draws ``cutout``'s gate and the kept pixels (each dropped with probability ``alpha``).
+
+  Args:
+    key: a JAX PRNG key.
+    shape: the images' shape ``(N, H, W, C)``.
+    prob: probability of applying the op.
+    alpha: per-pixel drop probability, at most 1; ``alpha <= 0`` disables the op.
+    per_sample: one gate per image instead of per batch (pixels are always per image).
+
+  Returns:
+    ``CutoutParams`` with ``keep`` bool ``[N, H, W, 1]``.
+
+  A Python ``alpha`` small enough that few pixels drop draws only the gaps
+  between dropped pixels (one random word each); a large or traced ``alpha``
+  draws one word per pixel. Both give i.i.d. ``Bernoulli(alpha)`` drops, but
+  not the same pixels for the same key.
+  """
+  shape = _checks.check_shape(shape, op="cutout")
+  _checks.check_prob(prob, "prob", op="cutout")
+  _checks.check_alpha(alpha, "alpha", op="cutout", upper=1.0)
+  return _draw_cutout(key, shape=shape, per_sample=bool(per_sample), prob=prob, alpha=alpha,
+                      max_drops=_sampling.sparse_bernoulli_capacity(math.prod(shape[:3]), alpha))
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "per_sample", "max_drops"))
+def _draw_cutout(key, *, shape, prob, alpha, per_sample, max_drops):
+  n, h, w, _ = shape
+  if max_drops is None:  # one word per pixel
+    words, pixel_words = _common.words(key, shape, per_sample, 1, (n, h, w, 1))
+    keep = _sampling.unit(pixel_words) >= alpha
+  else:  # few drops: one word per dropped pixel (see _sampling.sparse_bernoulli)
+    words, gap_words = _common.words(key, shape, per_sample, 1, (max_drops,))
+    keep = ~_sampling.sparse_bernoulli(gap_words, alpha, n * h * w).reshape(n, h, w, 1)
+  return CutoutParams(applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0), keep=keep)
+
+
+def apply_cutout(params: CutoutParams, hr: jax.Array,
+                 lr: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Zeroes the dropped LR pixels; returns ``(hr, lr, mask)``, hr unchanged.
+
+  ``mask`` is ``[N, H, W, 1]`` of the image dtype (1 kept, 0 dropped; all ones
+  when not applied). The reference multiplies both SR and HR by it before the
+  L1 loss, so the network is not asked to reproduce the dropped pixels.
+  """
+  hr, lr = _checks.check_images(hr, lr, op="apply_cutout")
+  keep = jnp.logical_or(jnp.asarray(params.keep), ~_common.per_image(params.applied))
+  keep = jnp.broadcast_to(keep, hr.shape[:3] + (1,))
+  return hr, jnp.where(keep, lr, jnp.zeros((), lr.dtype)), keep.astype(hr.dtype)
+
+
+def cutout(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
+           alpha: float = 0.001) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Cutout: drops random LR pixels (all channels) and returns the loss mask.
+
+  Args:
+    key: a JAX PRNG key.
+    hr: ``[N, H, W, C]`` float batch in [0, 255].
+    lr: LR batch of the same shape and dtype.
+    prob: probability of applying the op.
+    alpha: per-pixel drop probability in [0, 1]; ``alpha <= 0`` is the identity.
+
+  Returns:
+    ``(hr, lr, mask)``: hr unchanged, lr with dropped pixels zeroed, ``mask``
+    ``[N, H, W, 1]`` of the image dtype (1 kept, 0 dropped).
+
+  Examples:
+    >>> x = jnp.ones((2, 8, 8, 3))
+    >>> _, lr2, mask = cutout(jax.random.key(0), x, x, alpha=0.5)
+    >>> bool(jnp.all(lr2 == mask))
+    True
+  """
+  hr, lr = _checks.check_images(hr, lr, op="cutout")
+  return apply_cutout(sample_cutout_params(key, hr.shape, prob=prob, alpha=alpha), hr, lr)
+
+
+# ----------------------------------------------------------------------------- cutmix
+
+
+def sample_cutmix_params(key: jax.Array, shape: Sequence[int], *, prob: float = 1.0,
+                         alpha: float = 0.7, per_sample: bool = False) -> CutMixParams:
+  """Draws ``cutmix``'s gate, box (``boxes.sample_box``) and partner permutation.
+
+  Args:
+    key: a JAX PRNG key.
+    shape: the images' shape ``(N, H, W, C)``.
+    prob: probability of applying the op.
+    alpha: mean box side ratio; ``alpha <= 0`` disables the op, past 1 the box is clamped.
+    per_sample: one box and gate per image (the partner permutation stays shared).
+
+  Returns:
+    ``CutMixParams``.
+  """
+  shape = _checks.check_shape(shape, op="cutmix")
+  _checks.check_prob(prob, "prob", op="cutmix")
+  _checks.check_alpha(alpha, "alpha", op="cutmix")
+  return _draw_cutmix(key, shape=shape, per_sample=bool(per_sample), prob=prob, alpha=alpha)
+
+
+@_common.draws
+def _draw_cutmix(key, *, shape, prob, alpha, per_sample):
+  n = shape[0]
+  words, partner_words = _common.words(key, shape, per_sample, 1 + BOX_WORDS, (n,))
+  return CutMixParams(applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
+                      box=box_from_bits(words[..., 1:], shape[1], shape[2], alpha=alpha),
+                      partner=_sampling.permutation(partner_words))
+
+
+def apply_cutmix(params: CutMixParams, hr: jax.Array,
+                 lr: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Pastes the partner's box at the same place in hr and lr."""
+  hr, lr = _checks.check_images(hr, lr, op="apply_cutmix")
+  region = _common.per_image(params.applied, 3) & box_row_mask(params.box, *hr.shape[1:])
+  return tuple(jnp.where(region, _common.take_partner(_common.rows(x), params.partner), _common.rows(x))
+               .reshape(x.shape) for x in (hr, lr))
+
+
+def cutmix(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
+           alpha: float = 0.7) -> tuple[jax.Array, jax.Array]:
+  """CutMix: pastes a box of a random partner into each (hr, lr) pair, at the same place.
+
+  The reference scales the box by ``HR size // LR size``; ``solver.py`` upsamples
+  LR to HR size before ``apply_augment``, so that scale is always 1 there and
+  the box is the same in hr and lr, as here.
+
+  Args:
+    key: a JAX PRNG key.
+    hr: ``[N, H, W, C]`` float batch in [0, 255].
+    lr: LR batch of the same shape and dtype.
+    prob: probability of applying the op.
+    alpha: box side ratio ``~ N(alpha, 0.01^2)``; ``alpha <= 0`` is the identity.
+
+  Returns:
+    ``(hr, lr)`` of the input shape and dtype.
+
+  Examples:
+    >>> hr = jnp.arange(2.0).reshape(2, 1, 1, 1) * jnp.ones((2, 8, 8, 3))
+    >>> hr2, lr2 = cutmix(jax.random.key(0), hr, hr)
+    >>> bool(jnp.all(hr2 == lr2))
+    True
+  """
+  hr, lr = _checks.check_images(hr, lr, op="cutmix")
+  return apply_cutmix(sample_cutmix_params(key, hr.shape, prob=prob, alpha=alpha), hr, lr)
+
+
+# ----------------------------------------------------------------------------- cutmixup
+
+
+def sample_cutmixup_params(key: jax.Array, shape: Sequence[int], *, mixup_prob: float = 1.0,
+                           mixup_alpha: float = 1.2, cutmix_prob: float = 1.0,
+                           cutmix_alpha: float = 0.7,
+                           per_sample: bool = False) -> CutMixupParams:
+  """Draws ``cutmixup``'s CutMix gate, box, partner, mixup gate, ``v`` and side.
+
+  Args:
+    key: a JAX PRNG key.
+    shape: the images' shape ``(N, H, W, C)``.
+    mixup_prob: probability of mixing the partner in (otherwise it is pasted as is).
+    mixup_alpha: ``v ~ Beta(mixup_alpha, mixup_alpha)``; ``<= 0`` pastes the partner.
+    cutmix_prob: probability of applying the op at all.
+    cutmix_alpha: mean box side ratio; ``<= 0`` disables the op.
+    per_sample: one draw per image (the partner permutation stays shared).
+
+  Returns:
+    ``CutMixupParams``.
+  """
+  shape = _checks.check_shape(shape, op="cutmixup")
+  _checks.check_prob(mixup_prob, "mixup_prob", op="cutmixup")
+  _checks.check_alpha(mixup_alpha, "mixup_alpha", op="cutmixup")
+  _checks.check_prob(cutmix_prob, "cutmix_prob", op="cutmixup")
+  _checks.check_alpha(cutmix_alpha, "cutmix_alpha", op="cutmixup")
+  return _draw_cutmixup(key, shape=shape, per_sample=bool(per_sample), mixup_prob=mixup_prob,
+                        mixup_alpha=mixup_alpha, cutmix_prob=cutmix_prob,
+                        cutmix_alpha=cutmix_alpha)
+
+
+@_common.draws
+def _draw_cutmixup(key, *, shape, mixup_prob, mixup_alpha, cutmix_prob, cutmix_alpha,
+                   per_sample):
+  n = shape[0]
+  count = 3 + BOX_WORDS + _sampling.BETA_WORDS
+  words, partner_words = _common.words(key, shape, per_sample, count, (n,))
+  return CutMixupParams(
+      applied=_common.gate(words[..., 0], cutmix_prob, jnp.asarray(cutmix_alpha) > 0),
+      box=box_from_bits(words[..., 1:1 + BOX_WORDS], shape[1], shape[2], alpha=cutmix_alpha),
+      partner=_sampling.permutation(partner_words),
+      mixup_applied=_common.gate(words[..., 1 + BOX_WORDS], mixup_prob,
+                          jnp.asarray(mixup_alpha) > 0),
+      v=_common.beta(words[..., 3 + BOX_WORDS:], mixup_alpha),
+      inside=_sampling.unit(words[..., 2 + BOX_WORDS]) < 0.5)
+
+
+def apply_cutmixup(params: CutMixupParams, hr: jax.Array,
+                   lr: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Mixes the partner in (or pastes it) inside the box or outside it, in hr and lr alike."""
+  hr, lr = _checks.check_images(hr, lr, op="apply_cutmixup")
+  region = _common.region(params.box, params.inside, params.applied, hr.shape)
+  mixup_applied = _common.per_image(params.mixup_applied, 3)
+  outputs = []
+  for x in (hr, lr):
+    rows = _common.rows(x)
+    other = _common.take_partner(rows, params.partner)
+    mixed = jnp.where(mixup_applied, _common.mix(params.v, rows, other), other)
+    outputs.append(jnp.where(region, mixed, rows).reshape(x.shape))
+  return tuple(outputs)
+
+
+def cutmixup(key: jax.Array, hr: jax.Array, lr: jax.Array, *, mixup_prob: float = 1.0,
+             mixup_alpha: float = 1.2, cutmix_prob: float = 1.0,
+             cutmix_alpha: float = 0.7) -> tuple[jax.Array, jax.Array]:
+  """CutMixup: CutMix whose pasted region is a mixup with the partner.
+
+  With probability 1/2 the mixed image fills the box, otherwise it fills the
+  outside and the box keeps the original. As in the reference, the box is the
+  same in hr and lr (see ``cutmix``).
+
+  Args:
+    key: a JAX PRNG key.
+    hr: ``[N, H, W, C]`` float batch in [0, 255].
+    lr: LR batch of the same shape and dtype.
+    mixup_prob: probability of mixing (else the partner is pasted unmixed).
+    mixup_alpha: ``v ~ Beta(mixup_alpha, mixup_alpha)``.
+    cutmix_prob: probability of applying the op.
+    cutmix_alpha: box side ratio ``~ N(cutmix_alpha, 0.01^2)``; ``<= 0`` is the identity.
+
+  Returns:
+    ``(hr, lr)`` of the input shape and dtype.
+
+  Examples:
+    >>> x = jnp.ones((2, 8, 8, 3))
+    >>> hr2, lr2 = cutmixup(jax.random.key(0), x, 2 * x)
+    >>> hr2.shape
+    (2, 8, 8, 3)
+  """
+  hr, lr = _checks.check_images(hr, lr, op="cutmixup")
+  params = sample_cutmixup_params(key, hr.shape, mixup_prob=mixup_prob,
+                                  mixup_alpha=mixup_alpha, cutmix_prob=cutmix_prob,
+                                  cutmix_alpha=cutmix_alpha)
+  return apply_cutmixup(params, hr, lr)
+
+
+# ----------------------------------------------------------------------------- cutblur
+
+
+def sample_cutblur_params(key: jax.Array, shape: Sequence[int], *, prob: float = 1.0,
+                          alpha: float = 0.7, per_sample: bool = False) -> CutBlurParams:
+  """Draws ``cutblur``'s gate, box and side (a fair coin).
+
+  Args:
+    key: a JAX PRNG key.
+    shape: the images' shape ``(N, H, W, C)``.
+    prob: probability of applying the op.
+    alpha: mean box side ratio; ``alpha <= 0`` disables the op, past 1 the box is clamped.
+    per_sample: one draw per image instead of per batch.
+
+  Returns:
+    ``CutBlurParams``.
+  """
+  shape = _checks.check_shape(shape, op="cutblur")
+  _checks.check_prob(prob, "prob", op="cutblur")
+  _checks.check_alpha(alpha, "alpha", op="cutblur")
+  return _draw_cutblur(key, shape=shape, per_sample=bool(per_sample), prob=prob, alpha=alpha)
+
+
+@_common.draws
+def _draw_cutblur(key, *, shape, prob, alpha, per_sample):
+  (words,) = _common.words(key, shape, per_sample, 2 + BOX_WORDS)
+  return CutBlurParams(applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
+                       box=box_from_bits(words[..., 1:1 + BOX_WORDS], shape[1], shape[2],
+                                         alpha=alpha),
+                       inside=_sampling.unit(words[..., 1 + BOX_WORDS]) < 0.5)
+
+
+def apply_cutblur(params: CutBlurParams, hr: jax.Array,
+                  lr: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Pastes HR into LR inside the box (``inside``) or around it; hr is returned unchanged."""
+  hr, lr = _checks.check_images(hr, lr, op="apply_cutblur")
+  region = _common.region(params.box, params.inside, params.applied, hr.shape)
+  return hr, jnp.where(region, _common.rows(hr), _common.rows(lr)).reshape(lr.shape)
+
+
+def cutblur(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
+            alpha: float = 0.7) -> tuple[jax.Array, jax.Array]:
+  """CutBlur: pastes an HR box into LR, or LR's box into HR (the paper's augmentation).
+
+  Teaches the network where to super-resolve and where not to. The box side
+  ratio is ``N(alpha, 0.01^2)`` (clamped to the image where the reference would
+  crash); with probability 1/2 LR gets HR inside the box, otherwise LR gets HR
+  outside it. hr is never changed.
+
+  Args:
+    key: a JAX PRNG key.
+    hr: ``[N, H, W, C]`` float batch in [0, 255].
+    lr: LR batch of the same shape and dtype (upsampled to HR size).
+    prob: probability of applying the op.
+    alpha: mean box side ratio; ``alpha <= 0`` is the identity.
+
+  Returns:
+    ``(hr, lr)`` of the input shape and dtype.
+
+  Examples:
+    >>> hr = jnp.full((2, 8, 8, 3), 200.0); lr = jnp.zeros((2, 8, 8, 3))
+    >>> hr2, lr2 = cutblur(jax.random.key(0), hr, lr)
+    >>> bool(jnp.all(hr2 == hr)), sorted(set(lr2.ravel().tolist()))
+    (True, [0.0, 200.0])
+  """
+  hr, lr = _checks.check_images(hr, lr, op="cutblur")
+  return apply_cutblur(sample_cutblur_params(key, hr.shape, prob=prob, alpha=alpha), hr, lr)
+
+
+# ----------------------------------------------------------------------------- soft cutblur
+
+
+def sample_soft_cutblur_params(key: jax.Array, shape: Sequence[int], *, prob: float = 1.0,
+                               alpha: float = 0.7, mix_alpha: float = 1.2,
+                               per_sample: bool = False) -> SoftCutBlurParams:
+  """Draws ``soft_cutblur``'s gate, box, side and ``v ~ Beta(mix_alpha, mix_alpha)``.
+
+  Args:
+    key: a JAX PRNG key.
+    shape: the images' shape ``(N, H, W, C)``.
+    prob: probability of applying the op.
+    alpha: mean box side ratio; ``alpha <= 0`` disables the op.
+    mix_alpha: the Beta parameter of the blend weight; ``<= 0`` gives ``v = 1``
+      (a hard paste, i.e. CutBlur).
+    per_sample: one draw per image instead of per batch.
+
+  Returns:
+    ``SoftCutBlurParams``.
+  """
+  shape = _checks.check_shape(shape, op="soft_cutblur")
+  _checks.check_prob(prob, "prob", op="soft_cutblur")
+  _checks.check_alpha(alpha, "alpha", op="soft_cutblur")
+  _checks.check_alpha(mix_alpha, "mix_alpha", op="soft_cutblur")
+  return _draw_soft_cutblur(key, shape=shape, per_sample=bool(per_sample),
+                            prob=prob, alpha=alpha, mix_alpha=mix_alpha)
+
+
+@_common.draws
+def _draw_soft_cutblur(key, *, shape, prob, alpha, mix_alpha, per_sample):
+  (words,) = _common.words(key, shape, per_sample, 2 + BOX_WORDS + _sampling.BETA_WORDS)
+  v = jnp.where(jnp.asarray(mix_alpha) > 0, _common.beta(words[..., 2 + BOX_WORDS:], mix_alpha), 1.0)
+  return SoftCutBlurParams(applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
+                           box=box_from_bits(words[..., 1:1 + BOX_WORDS], shape[1], shape[2],
+                                             alpha=alpha),
+                           inside=_sampling.unit(words[..., 1 + BOX_WORDS]) < 0.5,
+                           v=v.astype(jnp.float32))
+
+
+def apply_soft_cutblur(params: SoftCutBlurParams, hr: jax.Array,
+                       lr: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Blends HR into LR, ``lr <- v * hr + (1 - v) * lr``, inside the box or around it."""
+  hr, lr = _checks.check_images(hr, lr, op="apply_soft_cutblur")
+  region = _common.region(params.box, params.inside, params.applied, hr.shape)
+  hr_rows, lr_rows = _common.rows(hr), _common.rows(lr)
+  return hr, jnp.where(region, _common.mix(params.v, hr_rows, lr_rows), lr_rows).reshape(lr.shape)
+
+
+def soft_cutblur(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
+                 alpha: float = 0.7, mix_alpha: float = 1.2) -> tuple[jax.Array, jax.Array]:
+  """Soft CutBlur (new): CutBlur whose pasted region blends HR and LR instead of replacing.
+
+  The box and side are drawn as in ``cutblur``; the region LR would take from
+  HR becomes ``v * hr + (1 - v) * lr`` with ``v ~ Beta(mix_alpha, mix_alpha)``,
+  giving partially restored regions for restoration tasks (``v = 1`` is CutBlur).
+
+  Args:
+    key: a JAX PRNG key.
+    hr: ``[N, H, W, C]`` float batch in [0, 255].
+    lr: LR batch of the same shape and dtype.
+    prob: probability of applying the op.
+    alpha: mean box side ratio; ``alpha <= 0`` is the identity.
+    mix_alpha: Beta parameter of the blend weight ``v`` (in a ``Policy``: ``aux_alpha``).
+
+  Returns:
+    ``(hr, lr)`` of the input shape and dtype; hr unchanged.
+
+  Examples:
+    >>> hr = jnp.full((2, 8, 8, 3), 200.0); lr = jnp.zeros((2, 8, 8, 3))
+    >>> _, lr2 = soft_cutblur(jax.random.key(0), hr, lr)
+    >>> bool(jnp.all((lr2 >= 0) & (lr2 <= 200)))
+    True
+  """
+  hr, lr = _checks.check_images(hr, lr, op="soft_cutblur")
+  params = sample_soft_cutblur_params(key, hr.shape, prob=prob, alpha=alpha,
+                                      mix_alpha=mix_alpha)
+  return apply_soft_cutblur(params, hr, lr)
