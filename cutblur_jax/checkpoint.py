@@ -29,7 +29,6 @@ from __future__ import annotations
 import glob
 import os
 import pathlib
-import re
 import shutil
 import uuid
 from typing import Any, Mapping
@@ -38,14 +37,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+from flax import traverse_util
 
 from cutblur_jax import models
 
 PARAMS_ITEM = "params"
 EMA_ITEM = "ema_params"  # written by training with ema_decay > 0
 ARCH_ITEM = "arch"
-# Step directory names as orbax writes them by default ("1000") or with a prefix ("ckpt_1000").
-_STEP_NAME = re.compile(r"^(?:.*_)?(\d+)$")
 # The reference's fine-tuning (solver.py load()) lets only these modules differ in shape.
 _HEAD_AND_TAIL = ("head", "upsampler", "tail")
 
@@ -103,16 +101,21 @@ def _is_model_checkpoint(path: pathlib.Path) -> bool:
 def latest_step_directory(root: str | os.PathLike) -> pathlib.Path | None:
   """The highest-step directory of a ``CheckpointManager`` root that holds a model, or None.
 
-  Unfinished orbax saves (``*.orbax-checkpoint-tmp-*``) do not match a step name.
+  Steps are orbax's finalised step directories (its step API: unfinished
+  ``*.orbax-checkpoint-tmp-*`` saves are not steps).
   """
   root = pathlib.Path(root)
   if not root.is_dir():
     return None
   steps = []
-  for child in root.iterdir():
-    match = _STEP_NAME.match(child.name)
-    if match and child.is_dir() and _is_model_checkpoint(child):
-      steps.append((int(match.group(1)), child))
+  for child in ocp.path.step.checkpoint_steps_paths(root):
+    child = pathlib.Path(child)
+    try:
+      step = ocp.path.step.step_from_checkpoint_name(child.name)
+    except ValueError:
+      continue
+    if _is_model_checkpoint(child):
+      steps.append((step, child))
   return max(steps)[1] if steps else None
 
 
@@ -145,8 +148,7 @@ def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
 
 
 def _flatten(tree: Any) -> dict[str, Any]:
-  flat, _ = jax.tree_util.tree_flatten_with_path(tree)
-  return {"/".join(str(getattr(k, "key", k)) for k in keys): leaf for keys, leaf in flat}
+  return traverse_util.flatten_dict(dict(tree), sep="/")
 
 
 def _shape(leaf: Any) -> tuple[int, ...]:
@@ -256,20 +258,16 @@ def merge_pretrained(init_params: Any, pretrained_params: Any) -> Any:
   Raises:
     ValueError: naming the pretrained tensor that has no place in ``init_params``.
   """
-  targets = _flatten(init_params)
-  for name, value in _flatten(pretrained_params).items():
-    if name not in targets:
+  initial = traverse_util.flatten_dict(dict(init_params))
+  merged = dict(initial)
+  for path, value in traverse_util.flatten_dict(dict(pretrained_params)).items():
+    name = "/".join(path)
+    if path not in initial:
       raise ValueError(f"Pretrained tensor {name!r} does not exist in the model to fine-tune.")
-    target_shape, shape = tuple(np.shape(targets[name])), tuple(np.shape(value))
+    target_shape, shape = tuple(np.shape(initial[path])), tuple(np.shape(value))
     if shape == target_shape:
-      targets[name] = value
-    elif name.split("/")[0] not in _HEAD_AND_TAIL:
+      merged[path] = jnp.asarray(value, initial[path].dtype)
+    elif path[0] not in _HEAD_AND_TAIL:
       raise ValueError(f"Pretrained tensor {name!r} has shape {shape}, the model's has "
                        f"{target_shape}; only head and tail tensors may differ.")
-
-  def pick(keys, leaf):
-    name = "/".join(str(getattr(k, "key", k)) for k in keys)
-    value = targets[name]
-    return value if value is leaf else jnp.asarray(value, leaf.dtype)
-
-  return jax.tree_util.tree_map_with_path(pick, init_params)
+  return traverse_util.unflatten_dict(merged)

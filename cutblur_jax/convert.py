@@ -26,6 +26,7 @@ import os
 from typing import Any, Mapping
 
 import numpy as np
+from flax import traverse_util
 
 from cutblur_jax import models
 from cutblur_jax.models.layers import RGB_MEAN_255
@@ -69,18 +70,6 @@ def _flax_shape(torch_shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def _torch_shape(flax_shape: tuple[int, ...]) -> tuple[int, ...]:
   return tuple(flax_shape[i] for i in (3, 2, 0, 1)) if len(flax_shape) == 4 else flax_shape
-
-
-def _get_path(tree: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-  for key in path:
-    tree = tree[key]
-  return tree
-
-
-def _set_path(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-  for key in path[:-1]:
-    tree = tree.setdefault(key, {})
-  tree[path[-1]] = value
 
 
 def _list(names) -> str:
@@ -138,11 +127,11 @@ def torch_to_flax(state_dict: Mapping[str, Any], arch: Mapping[str, Any]) -> dic
       raise ValueError(
           f"Tensor {name!r} is {value.ravel().tolist()}, not the standard DIV2K mean shift "
           f"{standard.ravel().tolist()}; the Flax networks hold the mean shift as a constant.")
-  shapes = models.abstract_params(arch)
-  params: dict[str, Any] = {}
+  shapes = traverse_util.flatten_dict(models.abstract_params(arch))
+  params: dict[tuple[str, ...], Any] = {}
   for name, path in names.items():
     value = _to_numpy(name, state_dict[name])
-    flax_shape = tuple(_get_path(shapes, path).shape)
+    flax_shape = tuple(shapes[path].shape)
     if value.ndim != len(flax_shape) or _flax_shape(value.shape) != flax_shape:
       raise ValueError(f"Tensor {name!r} has shape {tuple(value.shape)}, expected "
                        f"{_torch_shape(flax_shape)} for {network}.")
@@ -150,8 +139,8 @@ def torch_to_flax(state_dict: Mapping[str, Any], arch: Mapping[str, Any]) -> dic
       raise ValueError(f"Tensor {name!r} has non-finite values.")
     if value.ndim == 4:
       value = value.transpose(2, 3, 1, 0)  # OIHW -> HWIO
-    _set_path(params, path, np.ascontiguousarray(value, np.float32))
-  return params
+    params[path] = np.ascontiguousarray(value, np.float32)
+  return traverse_util.unflatten_dict(params)
 
 
 def flax_to_torch(params: Mapping[str, Any], arch: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -164,14 +153,17 @@ def flax_to_torch(params: Mapping[str, Any], arch: Mapping[str, Any]) -> dict[st
     ValueError: ``params`` lacks a tensor of ``arch`` or has one of the wrong shape.
   """
   arch = models.canonical_arch(arch)
-  shapes = models.abstract_params(arch)
+  shapes = traverse_util.flatten_dict(models.abstract_params(arch))
+  try:
+    given = traverse_util.flatten_dict(dict(params))
+  except (TypeError, ValueError) as error:
+    raise ValueError(f"`params` must be a nested mapping of arrays, got {type(params)}.") from error
   state = {}
   for name, path in torch_parameter_names(arch).items():
-    try:
-      value = np.asarray(_get_path(params, path), np.float32)
-    except (KeyError, TypeError) as error:
-      raise ValueError(f"`params` lacks {'/'.join(path)} (torch {name!r}).") from error
-    expected = tuple(_get_path(shapes, path).shape)
+    if path not in given:
+      raise ValueError(f"`params` lacks {'/'.join(path)} (torch {name!r}).")
+    value = np.asarray(given[path], np.float32)
+    expected = tuple(shapes[path].shape)
     if value.shape != expected:
       raise ValueError(f"`params` {'/'.join(path)} has shape {value.shape}, expected {expected}.")
     state[name] = value.transpose(3, 2, 0, 1) if value.ndim == 4 else value  # HWIO -> OIHW

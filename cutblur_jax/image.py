@@ -50,10 +50,33 @@ def upsample_nearest(images: jax.Array | np.ndarray, scale: int) -> jax.Array:
   return jnp.repeat(images, scale, axis=-2)
 
 
-def quantize(images: jax.Array | np.ndarray) -> jax.Array:
-  """Clips to [0, 255], rounds half to even and casts to uint8.
+ROUNDINGS = ("half_even", "half_away")
 
-  This is the official code's ``clamp(0, 255).round().byte()`` (PyTorch rounds
-  half to even, as ``jnp.round`` does).
+
+def quantize(images: jax.Array | np.ndarray, *, rounding: str = "half_even"):
+  """Clips to [0, 255], rounds and casts to uint8: the package's one quantiser.
+
+  Args:
+    images: values on [0, 255]. A NumPy array gives a NumPy array (computed in its own
+      precision, on the host); anything else (a JAX array, a traced value) a JAX array.
+    rounding: ``"half_even"``, the official code's ``clamp(0, 255).round().byte()``
+      (PyTorch rounds half to even, as ``jnp.round`` and ``np.rint`` do); or
+      ``"half_away"``, MATLAB's ``uint8()`` conversion (synthesised LR images).
+
+  Examples:
+    >>> quantize(np.array([-3.0, 0.5, 1.5, 2.5, 254.6, 300.0]))
+    array([  0,   0,   2,   2, 255, 255], dtype=uint8)
+    >>> quantize(np.array([0.5, 1.5, 2.5]), rounding="half_away")
+    array([1, 2, 3], dtype=uint8)
   """
-  return jnp.round(jnp.clip(jnp.asarray(images, jnp.float32), 0.0, 255.0)).astype(jnp.uint8)
+  if rounding not in ROUNDINGS:
+    raise ValueError(f"`rounding` must be one of {ROUNDINGS}, got {rounding!r}.")
+  if isinstance(images, (np.ndarray, np.generic)):
+    values = np.clip(images, 0, 255)
+    if np.issubdtype(values.dtype, np.integer):
+      return values.astype(np.uint8)
+    values = np.rint(values) if rounding == "half_even" else np.floor(values + 0.5)
+    return values.astype(np.uint8)
+  values = jnp.clip(jnp.asarray(images, jnp.float32), 0.0, 255.0)
+  values = jnp.round(values) if rounding == "half_even" else jnp.floor(values + 0.5)
+  return values.astype(jnp.uint8)

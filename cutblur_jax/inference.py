@@ -200,8 +200,8 @@ def super_resolve(params: Any, arch: Mapping[str, Any], image: Any, *,
       result = np.asarray(forward(params, canvas, np.array([y1 - y0, x1 - x0], np.int32)))
       core = result[0, (core_y0 - y0) * scale:(core_y1 - y0) * scale,
                     (core_x0 - x0) * scale:(core_x1 - x0) * scale]
-      if quantize:  # As image.quantize: clip, round half to even.
-        core = np.rint(np.clip(core, 0.0, 255.0))
+      if quantize:
+        core = image_lib.quantize(core)
       output[core_y0 * scale:core_y1 * scale, core_x0 * scale:core_x1 * scale] = core
   if input_is_hr_size:  # Drop the edge padding to a multiple of the scale.
     output = np.ascontiguousarray(output[:height, :width])

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cutblur_jax.data.spec import parse_dataset
+from cutblur_jax.image import quantize
 
 __all__ = ["eval_protocol", "psnr", "psnr_jax", "rgb_to_y", "ssim", "ssim_jax",
            "to_uint8"]
@@ -104,7 +105,7 @@ def to_uint8(image: Any, name: str = "image") -> np.ndarray:
   image = image.astype(np.float64)
   if not np.isfinite(image).all():
     raise ValueError(f"`{name}` contains NaN or infinite values.")
-  return np.round(np.clip(image, 0.0, 255.0)).astype(np.uint8)
+  return quantize(image)
 
 
 def rgb_to_y(image: Any, *, round_y: bool = True) -> np.ndarray:
@@ -263,7 +264,7 @@ def _prepare_jax(img1: jax.Array, img2: jax.Array, crop_border: int, y_only: boo
 
   def prepare(image):
     if image.dtype != jnp.uint8:
-      image = jnp.round(jnp.clip(image.astype(jnp.float32), 0.0, 255.0))
+      image = quantize(image)
     image = image.astype(jnp.float32)
     if crop_border:
       image = image[..., crop_border:-crop_border, crop_border:-crop_border, :]

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from cutblur_jax.data import io as data_io
 from cutblur_jax.data.io import read_image, write_image
 from cutblur_jax.data.types import ImagePair
 
@@ -222,4 +221,3 @@ def test_module_exports():
   assert data.read_image is read_image and data.write_image is write_image
   assert data.ImagePair is ImagePair
   assert "read_image" in data.__all__ and "ImagePair" in dir(data)
-  assert data_io.read_image.__doc__ and data_io.write_image.__doc__

@@ -242,22 +242,21 @@ def test_receptive_radius_values():
   assert models.receptive_radius(models.model_arch("EDSR", 1, num_blocks=1)) == 1 + 2 + 1 + 1
 
 
-def test_public_api():
-  """Every public name of the models package exists (the other modules import them)."""
-  from cutblur_jax import checkpoint, convert, inference  # pylint: disable=import-outside-toplevel
-  for name in models.__all__:
-    assert hasattr(models, name), name
-  expected = {
-      models: ["EDSR", "RCAN", "CARN", "create_model", "model_arch", "canonical_arch",
-               "count_params", "official_param_count", "abstract_params", "receptive_radius",
-               "PRESETS"],
-      checkpoint: ["save_model", "load_model", "merge_pretrained", "resolve_checkpoint",
-                   "check_params", "latest_step_directory"],
-      convert: ["torch_to_flax", "flax_to_torch", "torch_parameter_names",
-                "load_torch_state_dict", "mean_shift_state", "strip_data_parallel_prefix"],
-      inference: ["super_resolve", "forward_fn", "default_overlap", "default_tile"],
-  }
-  for module, names in expected.items():
-    for name in names:
-      assert callable(getattr(module, name)) or name == "PRESETS", f"{module.__name__}.{name}"
+def test_every_registered_network_is_complete():
+  """A network is one file plus a registry line: everything else reads its declaration."""
   assert set(models.PRESETS) == {"EDSR", "EDSR-baseline", "RCAN", "CARN"}
+  for name, network in models.NETWORKS.items():
+    arch = models.model_arch(name, 2, **{k: 1 for k in ("num_blocks", "num_groups")
+                                          if k in network.fields})
+    assert models.create_model(arch).__class__ is network.module
+    flax_paths = {tuple(p) for p in _param_paths(models.abstract_params(arch))}
+    assert set(models.torch_parameter_names(arch).values()) == flax_paths, name
+    assert models.receptive_radius(arch) >= network.body_convs(arch) >= 1
+
+
+def _param_paths(tree, prefix=()):
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      yield from _param_paths(value, prefix + (key,))
+    else:
+      yield prefix + (key,)

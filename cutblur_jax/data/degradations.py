@@ -19,17 +19,10 @@ import numpy as np
 from PIL import Image
 
 from cutblur_jax.data.bicubic import imresize
+from cutblur_jax.image import quantize
 
 __all__ = ["Degradation", "align_pair", "bicubic_downsample", "gaussian_noise", "jpeg_compress",
            "modcrop"]
-
-
-def _round_to_uint8(image: np.ndarray) -> np.ndarray:
-  """Rounds half away from zero (MATLAB's uint8 conversion) and clips."""
-  image = np.asarray(image)
-  if image.dtype == np.uint8:
-    return image
-  return np.floor(np.clip(image, 0.0, 255.0) + 0.5).astype(np.uint8)
 
 
 def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
@@ -67,7 +60,7 @@ def bicubic_downsample(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarr
     ((10, 8, 3), (5, 4, 3))
   """
   hr = modcrop(hr, scale)
-  return hr, _round_to_uint8(imresize(hr, 1.0 / scale))
+  return hr, imresize(hr, 1.0 / scale)  # uint8 in, uint8 out (MATLAB rounding)
 
 
 def gaussian_noise(image: np.ndarray, sigma: float, *, seed) -> np.ndarray:
@@ -91,7 +84,7 @@ def gaussian_noise(image: np.ndarray, sigma: float, *, seed) -> np.ndarray:
     raise ValueError(f"`sigma` must be non-negative, got {sigma}.")
   rng = np.random.default_rng(seed)
   noisy = image.astype(np.float64) + rng.normal(0.0, sigma, size=image.shape)
-  return _round_to_uint8(noisy)
+  return quantize(noisy, rounding="half_away")  # MATLAB's uint8(), as the reference's data
 
 
 def jpeg_compress(image: np.ndarray, quality: int) -> np.ndarray:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from cutblur_jax.data.spec import DATASET_NAMES, DEFAULT_DIV2K_RANGE, DataSpec, parse_dataset
+from cutblur_jax.data.spec import (DATASET_NAMES, DEFAULT_DIV2K_RANGE, DataSpec, config_value,
+                                   parse_dataset)
 from cutblur_jax.data.types import ImagePair
 
 __all__ = ["DATASET_NAMES", "DEFAULTS", "create_dataset", "create_pipeline", "data_options",
@@ -47,17 +48,6 @@ DEFAULTS: Mapping[str, Any] = {
 }
 
 
-def _lookup(config: Any, key: str) -> tuple[bool, Any]:
-  """(found, value) for a ConfigDict, a mapping or an attribute object."""
-  if config is None:
-    return False, None
-  if hasattr(config, "get") and hasattr(config, "__contains__"):
-    return (True, config.get(key)) if key in config else (False, None)
-  if hasattr(config, key):
-    return True, getattr(config, key)
-  return False, None
-
-
 def data_options(config_or_kwargs: Any = None, **overrides: Any) -> dict[str, Any]:
   """The data fields of a config, with the reference's defaults filled in.
 
@@ -73,17 +63,17 @@ def data_options(config_or_kwargs: Any = None, **overrides: Any) -> dict[str, An
     48
   """
   config = config_or_kwargs
-  found, _ = _lookup(config, "dataset")
+  found, _ = config_value(config, "dataset")
   if not found:
-    has_data, data = _lookup(config, "data")
-    if has_data and data is not None and _lookup(data, "dataset")[0]:
+    has_data, data = config_value(config, "data")
+    if has_data and data is not None and config_value(data, "dataset")[0]:
       config = data
   unknown = set(overrides) - set(DEFAULTS)
   if unknown:
     raise TypeError(f"Unknown data options {sorted(unknown)}; known: {sorted(DEFAULTS)}.")
   options = {}
   for key, default in DEFAULTS.items():
-    found, value = _lookup(config, key)
+    found, value = config_value(config, key)
     options[key] = overrides.get(key, value if found and value is not None else default)
   options["dataset_root"] = str(options["dataset_root"] or "")
   for key in ("scale", "quality", "patch_size", "batch_size", "num_workers", "seed", "noise_seed"):

@@ -35,7 +35,7 @@ import re
 from typing import Any, Mapping
 
 __all__ = ["DATASET_NAMES", "DEFAULT_DIV2K_RANGE", "DataSpec", "DatasetName", "TASKS",
-           "parse_dataset", "tfds_scale"]
+           "config_value", "parse_dataset", "tfds_scale"]
 
 TASKS = ("SR", "DN", "JPEG")
 DATASET_NAMES = ("DIV2K_SR", "DIV2K_DN", "DIV2K_JPEG", "RealSR", "Set5_SR", "Set14_SR", "B100_SR",
@@ -177,7 +177,7 @@ _OPTIONS: Mapping[str, Any] = {
 }
 
 
-def _lookup(config: Any, key: str) -> tuple[bool, Any]:
+def config_value(config: Any, key: str) -> tuple[bool, Any]:
   """(found, value) for a ConfigDict, a mapping or an attribute object."""
   if config is None:
     return False, None
@@ -219,14 +219,14 @@ class DataSpec:
 
     Missing or ``None`` fields take the reference's defaults; ``overrides`` win.
     """
-    found, name = _lookup(config, "dataset")
+    found, name = config_value(config, "dataset")
     name = overrides.pop("dataset", name if found and name is not None else "DIV2K_SR")
     unknown = set(overrides) - set(_OPTIONS)
     if unknown:
       raise TypeError(f"Unknown data options {sorted(unknown)}; known: {sorted(_OPTIONS)}.")
     options = {}
     for key, default in _OPTIONS.items():
-      found, value = _lookup(config, key)
+      found, value = config_value(config, key)
       options[key] = overrides.get(key, value if found and value is not None else default)
     return cls(parse_dataset(str(name)), dataset_root=str(options["dataset_root"] or ""),
                scale=int(options["scale"]), div2k_range=str(options["div2k_range"]),

@@ -24,5 +24,16 @@ def get_config():
   config.dataset = "RealSR"
   config.scale = 4
   config.camera = "all"
+  # The recipe, as option.py sets it (explicit here; the architecture is the model preset).
+  config.patch_size = 48
+  config.batch_size = 64
+  config.num_train_steps = 700_000
+  config.lr = 1e-4
+  config.decay = "400"  # milestones in thousands of steps; the rate halves at each
+  config.gamma = 0.5
+  config.gclip = 0.0
+  # MoA (make_template's --use_moa): the seven ops with prob 1.0 and alphas 0.6, 1.0, 1.2,
+  # 0.001, 0.7, 0.7, 0.7, drawn with mix_p 0.1 each and CutBlur 0.4.
+  # use_moa=False trains the paper's baseline (no augmentation).
   config.use_moa = True
   return config

@@ -28,5 +28,17 @@ def get_config():
   config.model = "EDSR"
   config.dataset = "DIV2K_SR"
   config.scale = 2
+  # The recipe, as option.py sets it (explicit here; the architecture is the model preset).
+  config.patch_size = 48
+  config.batch_size = 16
+  config.num_train_steps = 700_000
+  config.lr = 1e-4
+  config.decay = "200-400-600"  # milestones in thousands of steps; the rate halves at each
+  config.gamma = 0.5
+  config.gclip = 0.0
+  # MoA (make_template's --use_moa): blend, rgb, mixup, cutout, cutmix, cutmixup, cutblur,
+  # each with prob 1.0, alphas 0.6, 1.0, 1.2, 0.001, 0.7, 0.7, 0.7, aux_prob 1.0,
+  # aux_alpha 1.2, one op per batch drawn uniformly.
+  # use_moa=False trains the paper's baseline (no augmentation).
   config.use_moa = True
   return config

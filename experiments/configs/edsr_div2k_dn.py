@@ -25,5 +25,16 @@ def get_config():
   config.dataset = "DIV2K_DN"
   config.scale = 1
   config.sigma = 10
+  # The recipe, as option.py sets it (explicit here; the architecture is the model preset).
+  config.patch_size = 48
+  config.batch_size = 16
+  config.num_train_steps = 1_000_000
+  config.lr = 1e-4
+  config.decay = "300-550-800"  # milestones in thousands of steps; the rate halves at each
+  config.gamma = 0.5
+  config.gclip = 0.0
+  # MoA (make_template's --use_moa): the seven ops with every prob 0.6, alphas 0.6, 1.0,
+  # 1.2, 0.001, 0.7, 0.7, 0.7.
+  # use_moa=False trains the paper's baseline (no augmentation).
   config.use_moa = True
   return config
