@@ -147,6 +147,20 @@ def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
       "training workdir with checkpoints/best or checkpoints/latest.")
 
 
+def describe(path: str | os.PathLike) -> str:
+  """The checkpoint folder ``path`` names, and its training step when it is a step folder.
+
+  Examples:
+    >>> describe("workdir")  # doctest: +SKIP
+    '/abs/workdir/checkpoints/best/1500 (step 1500)'
+  """
+  directory = resolve_checkpoint(path).absolute()
+  try:
+    return f"{directory} (step {ocp.path.step.step_from_checkpoint_name(directory.name)})"
+  except ValueError:
+    return str(directory)
+
+
 def _flatten(tree: Any) -> dict[str, Any]:
   return traverse_util.flatten_dict(dict(tree), sep="/")
 

@@ -126,6 +126,23 @@ def _check_positive(name: str, value: Any, *, allow_zero: bool = False) -> int:
   return int(value)
 
 
+def _check_range(image: np.ndarray) -> None:
+  """Refuses what the network would turn into garbage: NaN, other ranges, 16-bit data."""
+  if image.dtype == np.uint8:
+    return
+  if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
+    raise ValueError("`image` holds NaN or infinite values; clean it first (e.g. np.nan_to_num).")
+  low, high = float(image.min()), float(image.max())
+  if np.issubdtype(image.dtype, np.integer) and image.dtype != np.uint8 and high > 255:
+    raise ValueError(f"`image` is {image.dtype} with values up to {high:g}: the networks take "
+                     "[0, 255]; convert 16-bit images with (image / 257).round().astype(np.uint8) "
+                     "(cutblur_jax.data.read_image does).")
+  if low < 0 or high > 255:
+    hint = " (it looks like [0, 1]: multiply by 255)" if low >= 0 and high <= 1 else ""
+    raise ValueError(f"`image` values span [{low:g}, {high:g}]; the networks take values on "
+                     f"[0, 255]{hint}.")
+
+
 def super_resolve(params: Any, arch: Mapping[str, Any], image: Any, *,
                   input_is_hr_size: bool = False, tile: int | None = -1,
                   overlap: int | None = None, bucket: int = DEFAULT_BUCKET,
@@ -156,7 +173,8 @@ def super_resolve(params: Any, arch: Mapping[str, Any], image: Any, *,
     with ``input_is_hr_size``.
 
   Raises:
-    ValueError: ``image`` is not ``[h, w, 3]``, or a size option is not positive.
+    ValueError: ``image`` is not ``[h, w, 3]``, holds NaN or values outside [0, 255] (the
+      message says how to convert it), or a size option is not positive.
     TypeError: ``image`` is not numeric, or a size option is not an int.
 
   Examples:
@@ -172,6 +190,7 @@ def super_resolve(params: Any, arch: Mapping[str, Any], image: Any, *,
     raise ValueError(f"`image` must be a non-empty [h, w, 3] RGB image, got shape {image.shape}.")
   if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
     raise TypeError(f"`image` must be numeric, got dtype {image.dtype}.")
+  _check_range(image)
   overlap = default_overlap(arch) if overlap is None else _check_positive(
       "overlap", overlap, allow_zero=True)
   if tile == -1:

@@ -23,7 +23,7 @@ from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-imp
 
 xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 
-from cutblur_jax import checkpoint, convert, models
+from cutblur_jax import checkpoint, cli, convert, models
 
 ARCH_FLAGS = {"num_blocks": int, "num_channels": int, "num_groups": int, "reduction": int,
               "res_scale": float}
@@ -36,7 +36,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
   parser.add_argument("--checkpoint", required=True, help="the official .pt state_dict")
   parser.add_argument("--output", required=True, help="checkpoint directory to write")
   parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
-  group = parser.add_argument_group("architecture overrides (default: the preset's)")
+  cli.add_verbose_flag(parser)
+  group = parser.add_argument_group(
+      "architecture overrides (default: the preset's). The official files do not record "
+      "res_scale, so a wrong --res_scale cannot be detected: it converts, and the network "
+      "computes something else; take it from the official training command")
   for flag, kind in ARCH_FLAGS.items():
     group.add_argument(f"--{flag}", type=kind)
   return parser.parse_args(argv)
@@ -50,9 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     state_dict = convert.load_torch_state_dict(args.checkpoint)
     params = convert.torch_to_flax(state_dict, arch)
     path = checkpoint.save_model(args.output, params, arch, overwrite=args.overwrite)
-  except (ValueError, TypeError, FileExistsError, ImportError) as error:
-    print(f"error: {error}", file=sys.stderr)
-    return 1
+  except cli.EXPECTED_ERRORS as error:
+    return cli.report(error, verbose=args.verbose)
   print(f"wrote {path}: {arch['model']} x{arch['scale']}, "
         f"{models.count_params(params):,} parameters ({arch})")
   return 0

@@ -43,7 +43,7 @@ xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 
 import jax.numpy as jnp
 
-from cutblur_jax import evaluation
+from cutblur_jax import cli, evaluation
 from cutblur_jax.data.spec import parse_dataset
 
 
@@ -81,6 +81,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
   parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                       help="computation dtype (bfloat16: faster on GPU/TPU, not exact)")
   parser.add_argument("--json", default=None, help="write the report as JSON to this file")
+  parser.add_argument("--overwrite", action="store_true",
+                      help="replace an existing --json file (never an input or checkpoint file)")
+  cli.add_verbose_flag(parser)
   parser.add_argument("--save_images", default=None, metavar="DIR",
                       help="write each super-resolved image as DIR/<name>.png (the official "
                            "--save_result); refused when DIR is an input folder")
@@ -141,6 +144,21 @@ def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
   return dataset, name.reference, f"{value} {args.split} x{scale}"
 
 
+def _check_json_target(args: argparse.Namespace) -> None:
+  """``--json`` may not replace an input or a checkpoint file, nor any file without --overwrite."""
+  target = pathlib.Path(args.json).resolve()
+  for name in ("checkpoint", "dataset", "hr"):
+    value = getattr(args, name, None)
+    if not value:
+      continue
+    source = pathlib.Path(value).resolve()
+    if target == source or source in target.parents:
+      raise ValueError(f"--json {args.json!r} is inside --{name} {value!r}; write the report "
+                       "elsewhere.")
+  if target.exists() and not args.overwrite:
+    raise ValueError(f"--json {args.json!r} exists; pass --overwrite to replace it.")
+
+
 def _check_save_images(args: argparse.Namespace) -> pathlib.Path | None:
   """``--save_images`` as a folder that is not, and is not inside, an input folder."""
   if args.save_images is None:
@@ -181,8 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ValueError(f"--json {args.json!r}: folder {str(json_parent)!r} does not exist.")
       if pathlib.Path(args.json).is_dir():
         raise ValueError(f"--json {args.json!r} is a folder; give a file name.")
+      _check_json_target(args)
     save_images = _check_save_images(args)
     params, arch = checkpoint.load_model(args.checkpoint, use_ema=not args.raw_weights)
+    print(f"Checkpoint: {checkpoint.describe(args.checkpoint)}", flush=True)
     scale = int(arch["scale"])
     dataset, protocol, description = load_dataset(args, scale)
     if args.max_size is not None:
@@ -207,10 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
       evaluation.write_report(report, args.json)
     if save_images is not None:
       print(f"Wrote {len(report['images'])} images to {save_images}")
-  except (ValueError, TypeError, OSError) as error:
-    message = " ".join(str(error).split())
-    print(f"error: {message}", file=sys.stderr)
-    return 1
+  except cli.EXPECTED_ERRORS as error:
+    return cli.report(error, verbose=args.verbose)
   return 0
 
 

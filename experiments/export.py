@@ -30,6 +30,9 @@ xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 import numpy as np  # pylint: disable=wrong-import-position
 
 
+from cutblur_jax import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--checkpoint", required=True,
@@ -44,6 +47,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                       help="export the raw weights of a checkpoint trained with EMA")
   parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
   parser.add_argument("--no_check", action="store_true", help="do not run the written file")
+  cli.add_verbose_flag(parser)
   return parser.parse_args(argv)
 
 
@@ -106,12 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
       difference = _check_file(args, output, params, arch)
       print(f"Checked: the file's output is within {difference:.2g} of the network in JAX "
             "(on [0, 255]).")
-  except ImportError as error:
-    print(f"error: {error}", file=sys.stderr)
-    return 1
-  except (ValueError, TypeError, OSError) as error:
-    print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-    return 1
+  except cli.EXPECTED_ERRORS as error:
+    return cli.report(error, verbose=args.verbose)
   return 0
 
 

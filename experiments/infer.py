@@ -29,7 +29,7 @@ xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 import jax.numpy as jnp
 from tqdm import tqdm
 
-from cutblur_jax import checkpoint, inference
+from cutblur_jax import checkpoint, cli, inference
 from cutblur_jax.data.io import read_image, write_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -55,6 +55,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                            "its moving average, the weights training validated)")
   parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                       help="computation dtype (bfloat16: faster on GPU/TPU, not exact)")
+  cli.add_verbose_flag(parser)
   args = parser.parse_args(argv)
   if args.tile < -1:
     parser.error(f"--tile must be positive, 0 (whole image) or -1 (default), got {args.tile}")
@@ -99,10 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = input_paths(pathlib.Path(args.input))
     targets = output_paths(paths, pathlib.Path(args.output))
     params, arch = checkpoint.load_model(args.checkpoint, use_ema=not args.raw_weights)
-  except ValueError as error:
-    print(f"error: {error}", file=sys.stderr)
-    return 1
-  pathlib.Path(args.output).mkdir(parents=True, exist_ok=True)
+    print(f"Checkpoint: {checkpoint.describe(args.checkpoint)}", flush=True)
+    pathlib.Path(args.output).mkdir(parents=True, exist_ok=True)
+  except cli.EXPECTED_ERRORS as error:
+    return cli.report(error, verbose=args.verbose)
   failed = 0
   for path, target in zip(tqdm(paths, desc=f"{arch['model']} x{arch['scale']}", unit="image"),
                           targets):
@@ -115,7 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sr = inference.super_resolve(params, arch, image, input_is_hr_size=args.input_is_hr_size,
                                  tile=args.tile or None, overlap=args.overlap,
                                  bucket=args.bucket, dtype=jnp.dtype(args.dtype))
-    write_image(target, sr)
+    try:
+      write_image(target, sr)
+    except OSError as error:  # a full or read-only disk: stop, naming the file
+      return cli.report(error, verbose=args.verbose)
+    tqdm.write(f"wrote {target}")
   if failed:
     print(f"error: {failed} of {len(paths)} images could not be read.", file=sys.stderr)
   return 1 if failed else 0

@@ -229,7 +229,8 @@ def test_cli_hr_folder_and_benchmark_layout_agree(tiny, script, tmp_path, capsys
                  ["--dataset", str(tmp_path / "Set")]):
     out = tmp_path / "r.json"
     assert script.main(["--checkpoint", str(path), *source, "--json", str(out),
-                        "--channels", "rgb", "--crop_border", "3", "--no_hr_input_test"]) == 0
+                        "--channels", "rgb", "--crop_border", "3", "--no_hr_input_test",
+                        "--overwrite"]) == 0
     reports.append(json.loads(out.read_text()))
   capsys.readouterr()
   assert reports[0]["images"] == reports[1]["images"] == reports[2]["images"]

@@ -65,6 +65,8 @@ from cutblur_jax.augment.dispatch import Output, draw_index, normalize_output, o
 
 
 MOA_AUGS = ("blend", "rgb", "mixup", "cutout", "cutmix", "cutmixup", "cutblur")
+# The reference's --model names (and EDSR-baseline); make_template treats only CARN apart.
+MOA_MODELS = ("EDSR", "EDSR-baseline", "RCAN", "CARN")
 MOA_ALPHAS = (0.6, 1.0, 1.2, 0.001, 0.7, 0.7, 0.7)
 # RealSR's MoA favours CutBlur (option.py).
 MOA_REALSR_MIX_P = (0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.4)
@@ -248,6 +250,9 @@ def moa(dataset: str = "DIV2K_SR", model: str = "EDSR") -> Policy:
   Returns:
     A batch-mode ``Policy``; ``dataclasses.replace(moa(), per_sample=True)`` for per-image draws.
 
+  Raises:
+    ValueError: an unknown data set or model name, listing the known ones.
+
   Examples:
     >>> moa("RealSR", "CARN").mix_p[-1], moa("DIV2K_DN").probs[0], moa(model="CARN").probs[0]
     (0.4, 0.6, 0.2)
@@ -255,11 +260,15 @@ def moa(dataset: str = "DIV2K_SR", model: str = "EDSR") -> Policy:
   for name, value in (("dataset", dataset), ("model", model)):
     if not isinstance(value, str):
       raise TypeError(f"moa: `{name}` must be a string, got {value!r}.")
+  known = {m.lower(): m for m in MOA_MODELS}  # case-insensitive, as models.model_arch
+  if model.lower() not in known:
+    raise ValueError(f"moa: unknown model {model!r}; use one of {', '.join(MOA_MODELS)}.")
+  model = known[model.lower()]
   name = parse_dataset(dataset)
   prob = 1.0
   if name.same_size:
     prob = 0.6
-  if "CARN" in model and not name.is_realsr:
+  if model == "CARN" and not name.is_realsr:
     prob = 0.2
   mix_p = MOA_REALSR_MIX_P if name.is_realsr else None
   return Policy(MOA_AUGS, (prob,) * len(MOA_AUGS), MOA_ALPHAS, aux_prob=1.0, aux_alpha=1.2,

@@ -43,6 +43,10 @@ import orbax.checkpoint as ocp
 from cutblur_jax.checkpoint import EMA_ITEM
 
 CHECKPOINTS_DIR = "checkpoints"
+
+
+class CheckpointWriteError(OSError):
+  """A checkpoint save failed (e.g. no space left on the device); names the folder."""
 LATEST_DIR = "latest"
 BEST_DIR = "best"
 
@@ -107,9 +111,11 @@ class TrainCheckpointer:
   def stored_arch(self) -> dict[str, Any] | None:
     """The architecture stored in the work directory (latest, else best), or None."""
     for manager in (self.latest, self.best):
-      step = manager.latest_step()
-      if step is not None:
-        restored = manager.restore(step, args=ocp.args.Composite(arch=ocp.args.JsonRestore()))
+      for step in sorted(manager.all_steps(), reverse=True):
+        try:
+          restored = manager.restore(step, args=ocp.args.Composite(arch=ocp.args.JsonRestore()))
+        except Exception:  # pylint: disable=broad-except  # a damaged step: try an older one
+          continue
         return dict(restored["arch"])
     return None
 
@@ -140,6 +146,42 @@ class TrainCheckpointer:
         train_meta=ocp.args.JsonRestore()))
     return restored["params"], restored["opt_state"], dict(restored["train_meta"])
 
+  def restore_newest(self, abstract_params: Any, abstract_opt_state: Any, *,
+                     ema: bool = False, warn=print) -> tuple[int, Any, Any, dict, Any] | None:
+    """The newest ``latest`` step that restores: ``(step, params, opt_state, meta, ema)``.
+
+    A damaged step (missing array chunks, truncated metadata) is reported with one
+    ``warn`` line and the next older kept step is tried. None when there is no step.
+
+    Raises:
+      ValueError: every kept step is damaged (naming the folder).
+    """
+    steps = sorted(self.latest.all_steps(), reverse=True)
+    for step in steps:
+      try:
+        params, opt_state, meta = self.restore_latest(abstract_params, abstract_opt_state, step)
+        ema_params = self.restore_ema(abstract_params, step) if ema else None
+      except Exception as error:  # pylint: disable=broad-except  # orbax raises many types
+        said = " ".join(str(error).split())[:200] or type(error).__name__
+        warn(f"warning: checkpoint step {step} in {self.directory / LATEST_DIR} is damaged "
+             f"({said}); trying the previous one.")
+        continue
+      return step, params, opt_state, meta, ema_params
+    if steps:
+      raise ValueError(f"Every checkpoint in {self.directory / LATEST_DIR} (steps "
+                       f"{sorted(steps)}) is damaged; use a new --workdir.")
+    return None
+
+  def check_for_errors(self) -> None:
+    """Raises ``CheckpointWriteError`` if a background save failed."""
+    for manager in (self.latest, self.best):
+      try:
+        manager.check_for_errors()
+      except Exception as error:  # pylint: disable=broad-except  # orbax re-raises the cause
+        raise CheckpointWriteError(
+            f"Saving a checkpoint in {manager.directory} failed: "
+            f"{' '.join(str(error).split())[:300]}") from error
+
   def restore_ema(self, abstract_params: Any, step: int) -> Any | None:
     """The EMA weights saved with ``latest`` step ``step``, or None if it has none."""
     if not (self.latest.directory / str(step) / EMA_ITEM).is_dir():
@@ -153,6 +195,7 @@ class TrainCheckpointer:
   def save_latest(self, step: int, params: Any, opt_state: Any, arch: Mapping[str, Any],
                   train_meta: Mapping[str, Any], *, ema_params: Any = None) -> None:
     """Saves the training state of ``step`` (asynchronously); drops the oldest beyond ``keep``."""
+    self.check_for_errors()
     if step in self.latest.all_steps():
       return
     items = {"params": ocp.args.StandardSave(_host_copy(params)),
@@ -166,6 +209,7 @@ class TrainCheckpointer:
   def save_best(self, step: int, params: Any, arch: Mapping[str, Any],
                 eval_record: Mapping[str, Any], *, ema_params: Any = None) -> None:
     """Saves the parameters of ``step`` (and their EMA) as the best, replacing the previous."""
+    self.check_for_errors()
     if step in self.best.all_steps():
       return
     items = {"params": ocp.args.StandardSave(_host_copy(params)),
@@ -176,9 +220,18 @@ class TrainCheckpointer:
     self.best.save(int(step), args=ocp.args.Composite(**items), force=True)
 
   def wait(self) -> None:
-    """Blocks until every pending save is on disk."""
-    self.latest.wait_until_finished()
-    self.best.wait_until_finished()
+    """Blocks until every pending save is on disk.
+
+    Raises:
+      CheckpointWriteError: a save failed.
+    """
+    for manager in (self.latest, self.best):
+      try:
+        manager.wait_until_finished()
+      except Exception as error:  # pylint: disable=broad-except  # orbax re-raises the cause
+        raise CheckpointWriteError(
+            f"Saving a checkpoint in {manager.directory} failed: "
+            f"{' '.join(str(error).split())[:300]}") from error
 
   def close(self) -> None:
     """Waits for pending saves and releases the managers."""

@@ -126,6 +126,74 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
+# One line per field, for `train.py --help` and docs/training.md.
+FIELD_HELP: dict[str, str] = {
+    "num_train_steps": 'training steps (preset: 700k; RCAN, DN, JPEG 1M)',
+    "batch_size": 'global batch size, all hosts together (preset: 16; CARN 64)',
+    "seed": 'initialisation, run key and the whole batch stream',
+    "eval_every_steps": 'validation interval (0: only at the end)',
+    "checkpoint_every_steps": 'latest checkpoint interval (0: only at the end)',
+    "log_every_steps": 'train log interval (0: only at the end)',
+    "keep_checkpoints": 'how many latest steps to keep',
+    "num_eval_images": 'validate on the first N images (None: the whole validation split)',
+    "num_sample_images": 'LR/SR/HR crops written to TensorBoard per validation',
+    "progress_bar": 'show the progress bar',
+    "model": 'EDSR, EDSR-baseline (16 x 64), RCAN or CARN',
+    "pretrain": 'a checkpoint or work directory to fine-tune from (head/tail may differ)',
+    "num_blocks": 'residual blocks (EDSR), blocks per group (RCAN, CARN) (preset)',
+    "num_channels": 'feature channels (preset)',
+    "res_scale": 'residual scaling (preset: EDSR 0.1, others 1.0)',
+    "num_groups": 'residual groups (RCAN), cascading groups (CARN) (preset)',
+    "reduction": 'RCAN channel-attention reduction (preset 16)',
+    "dtype": 'compute dtype: float32, bfloat16 or float16; parameters stay float32',
+    "dataset": 'the data set name (docs/data.md)',
+    "dataset_root": 'its folder in the published layout; for tfds: the TFDS data_dir',
+    "scale": "SR factor (the network's head/tail for same-size DN/JPEG pairs)",
+    "div2k_range": '1-based inclusive train/validation ranges over the sorted DIV2K images',
+    "camera": 'RealSR camera: canon, nikon or all',
+    "sigma": 'DN noise level (folder name, or the std of synthesised noise)',
+    "quality": "JPEG quality (folder name, or Pillow's encoder quality)",
+    "patch_size": 'LR patch side; the HR patch is patch_size * scale',
+    "num_workers": 'threads that decode images and build batches',
+    "synthesize_lr": 'make a missing LR folder from HR instead of failing',
+    "noise_seed": 'seed of synthesised DN noise',
+    "prefetch": 'batches kept in flight to the devices',
+    "use_moa": 'use the MoA policy augment.moa(dataset, model) (fills the six fields below)',
+    "augs": 'op names of the policy (without MoA: ("none",))',
+    "prob": 'per-op probability; one value applies to all (without MoA: 1.0)',
+    "alpha": 'per-op strength; one value applies to all (without MoA: 1.0)',
+    "mix_p": 'probabilities of choosing each op (None: uniform)',
+    "aux_prob": "CutMixup's mixup probability",
+    "aux_alpha": "CutMixup's mixup Beta parameter, soft CutBlur's mix_alpha",
+    "flip_and_rotate": 'random h-flip, v-flip and transpose per sample, in the train step',
+    "lr": 'initial learning rate',
+    "decay": 'milestones in thousands of steps, "200-400-600" ("": none) (preset)',
+    "gamma": 'learning-rate factor at each milestone',
+    "gclip": 'clip every gradient entry to [-gclip, gclip]; 0 disables (preset)',
+    "ema_decay": 'weight moving average in [0, 1); 0 is off',
+    "distributed": '"auto", "on" or "off": start jax.distributed',
+    "coordinator_address": '"host:port" of process 0 (multi-host)',
+    "num_processes": 'number of processes (multi-host)',
+    "process_id": "this process's index (multi-host)",
+}
+
+
+def fields_help() -> str:
+  """Every config field with its default and meaning, one per line (``train.py --help``).
+
+  Examples:
+    >>> print(fields_help().splitlines()[0])  # doctest: +ELLIPSIS
+    --config.num_train_steps (default: None, the preset) training steps ...
+  """
+  config = base_config()
+  lines = []
+  for name in config.keys():
+    value = config[name]
+    default = "None, the preset" if value is None else repr(value)
+    lines.append(f"--config.{name} (default: {default}) {FIELD_HELP.get(name, '')}".rstrip())
+  return "\n".join(lines)
+
+
 def parse_decay(decay: str) -> tuple[int, ...]:
   """Milestone steps of ``option.py``'s ``decay`` string (thousands of steps).
 

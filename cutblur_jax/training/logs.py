@@ -1,10 +1,18 @@
-"""Run logs: TensorBoard event files and a JSON-lines metrics file in the work directory.
+"""Run logs: ``metrics.jsonl`` and, when tensorboardX is installed, TensorBoard events.
 
-``MetricWriter`` writes every record twice: TensorBoard scalars/images
-(``tensorboardX``, readable with ``tensorboard --logdir WORKDIR``) and one JSON
-object per line in ``WORKDIR/metrics.jsonl`` (``{"step": ..., "split": "train"
-| "eval", name: value, ...}``), which needs nothing to read. Only process 0 of
-a multi-host run writes; elsewhere every method is a no-op.
+``MetricWriter`` writes every record as one JSON object per line in
+``WORKDIR/metrics.jsonl`` (``{"step": ..., "split": "train" | "eval", name: value,
+...}``), which needs nothing to read, and as TensorBoard scalars/images when the
+optional ``tensorboard`` extra is installed (``pip install -e ".[tensorboard]"``). Only
+process 0 of a multi-host run writes; elsewhere every method is a no-op.
+
+Invariants:
+
+* Writes are synchronous, in the training thread: a full disk or any other write error
+  raises ``LogWriteError`` naming the file and the cause at once, instead of killing a
+  background thread and leaving the run blocked on its queue.
+* ``truncate_metrics(workdir, step)`` drops the records after ``step`` (atomically), so a
+  run resumed from its step-``step`` checkpoint logs each (split, step) once.
 
 Examples:
   >>> writer = MetricWriter("/tmp/run")  # doctest: +SKIP
@@ -14,15 +22,32 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import math
 import os
 import pathlib
+import time
 from typing import Any, Mapping
 
 import numpy as np
 
+from cutblur_jax.data.io import write_atomic
+
+__all__ = ["LogWriteError", "METRICS_FILE", "MetricWriter", "read_metrics", "tensorboard_available",
+           "truncate_metrics"]
+
 METRICS_FILE = "metrics.jsonl"
+
+
+class LogWriteError(OSError):
+  """Writing a run log failed (e.g. no space left on the device); names the file."""
+
+
+def tensorboard_available() -> bool:
+  """Whether the optional TensorBoard writer (tensorboardX) is installed."""
+  return importlib.util.find_spec("tensorboardX") is not None
 
 
 def _json_value(value: Any) -> Any:
@@ -46,65 +71,149 @@ def read_metrics(workdir: str | os.PathLike) -> list[dict[str, Any]]:
   return records
 
 
+def truncate_metrics(workdir: str | os.PathLike, step: int) -> int:
+  """Drops the records after ``step`` from ``metrics.jsonl``; returns how many it dropped."""
+  path = pathlib.Path(workdir) / METRICS_FILE
+  records = read_metrics(workdir)
+  kept = [record for record in records if int(record.get("step", 0)) <= step]
+  if len(kept) == len(records) and (not path.exists() or path.read_text().endswith("\n")
+                                    or not path.read_text()):
+    return 0
+  text = "".join(json.dumps(record) + "\n" for record in kept)
+  try:
+    write_atomic(path, lambda stream: stream.write(text.encode()))
+  except OSError as error:
+    raise LogWriteError(f"Could not rewrite {path}: {error.strerror or error}") from error
+  return len(records) - len(kept)
+
+
+class _Events:
+  """A synchronous TensorBoard event file (tensorboardX's writer, without its thread)."""
+
+  def __init__(self, workdir: pathlib.Path):
+    from tensorboardX import event_file_writer  # pylint: disable=g-import-not-at-top
+    from tensorboardX import summary  # pylint: disable=g-import-not-at-top
+    from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+    self._summary, self._event_pb2 = summary, event_pb2
+    self._writer = event_file_writer.EventsWriter(str(workdir / "events"))
+    self.path = pathlib.Path(self._writer._file_name)  # pylint: disable=protected-access
+
+  def _add(self, proto, step: int) -> None:
+    self._writer.write_event(self._event_pb2.Event(summary=proto, wall_time=time.time(),
+                                                   step=int(step)))
+
+  def scalar(self, tag: str, value: float, step: int) -> None:
+    self._add(self._summary.scalar(tag, value), step)
+
+  def image(self, tag: str, image: np.ndarray, step: int) -> None:
+    self._add(self._summary.image(tag, image, dataformats="HWC"), step)
+
+  def text(self, tag: str, text: str, step: int) -> None:
+    self._add(self._summary.text(tag, text), step)
+
+  def flush(self) -> None:
+    self._writer.flush()
+
+  def close(self) -> None:
+    self._writer.close()
+
+
 class MetricWriter:
-  """TensorBoard + JSON-lines writer for one run (process 0 only).
+  """``metrics.jsonl`` (+ TensorBoard when installed) for one run (process 0 only).
 
   Args:
     workdir: the run's work directory (created if needed).
     enabled: write anything at all (default: only on ``jax.process_index() == 0``).
+    tensorboard: also write TensorBoard events (default: when tensorboardX is installed).
+
+  Raises:
+    LogWriteError: from any method, when a write fails; the message names the file.
   """
 
-  def __init__(self, workdir: str | os.PathLike, *, enabled: bool | None = None):
+  def __init__(self, workdir: str | os.PathLike, *, enabled: bool | None = None,
+               tensorboard: bool | None = None):
     if enabled is None:
       import jax  # pylint: disable=g-import-not-at-top
       enabled = jax.process_index() == 0
     self.enabled = bool(enabled)
     self.workdir = pathlib.Path(workdir)
-    self._tensorboard = None
+    self.jsonl_path = self.workdir / METRICS_FILE
+    self._events = None
     self._jsonl = None
     if self.enabled:
-      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-      self.workdir.mkdir(parents=True, exist_ok=True)
-      self._tensorboard = SummaryWriter(logdir=str(self.workdir), flush_secs=30)
-      self._jsonl = open(self.workdir / METRICS_FILE, "a", buffering=1)
+      with self._guard(self.jsonl_path):
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._jsonl = open(self.jsonl_path, "a")
+        if tensorboard_available() if tensorboard is None else tensorboard:
+          self._events = _Events(self.workdir)
+
+  @contextlib.contextmanager
+  def _guard(self, path: pathlib.Path):
+    """Turns an ``OSError`` into ``LogWriteError`` naming ``path``; stops further writes."""
+    try:
+      yield
+    except LogWriteError:
+      raise
+    except OSError as error:
+      self.enabled = False  # nothing more can be written; close() must not retry
+      raise LogWriteError(f"Could not write the run log {path}: "
+                          f"{error.strerror or error}") from error
 
   def write_scalars(self, step: int, scalars: Mapping[str, Any], *, split: str = "train") -> None:
-    """Logs ``scalars`` at ``step`` under ``split/`` (TensorBoard) and as one JSON line."""
+    """Logs ``scalars`` at ``step`` as one JSON line (and TensorBoard scalars ``split/name``)."""
     if not self.enabled:
       return
     record = {"step": int(step), "split": split}
     for name, value in scalars.items():
-      if isinstance(value, str):  # a label such as which weights were measured: JSON only
-        record[name] = value
-        continue
-      record[name] = _json_value(value)
-      scalar = float(np.asarray(value))
-      self._tensorboard.add_scalar(f"{split}/{name}", scalar, int(step))
-    self._jsonl.write(json.dumps(record) + "\n")
+      # A label such as which weights were measured goes to the JSON record only.
+      record[name] = value if isinstance(value, str) else _json_value(value)
+    with self._guard(self.jsonl_path):
+      self._jsonl.write(json.dumps(record) + "\n")
+      self._jsonl.flush()
+    if self._events is not None:
+      with self._guard(self._events.path):
+        for name, value in scalars.items():
+          if not isinstance(value, str):
+            self._events.scalar(f"{split}/{name}", float(np.asarray(value)), step)
 
   def write_images(self, step: int, images: Mapping[str, np.ndarray]) -> None:
-    """Logs uint8 ``[H, W, 3]`` images (e.g. ``{"0/lr": ..., "0/sr": ..., "0/hr": ...}``)."""
-    if not self.enabled:
-      return
-    for name, image in images.items():
-      self._tensorboard.add_image(name, np.asarray(image, np.uint8), int(step), dataformats="HWC")
+    """Logs uint8 ``[H, W, 3]`` images to TensorBoard (``{"0/lr": ..., "0/sr": ...}``)."""
+    if self.enabled and self._events is not None:
+      with self._guard(self._events.path):
+        for name, image in images.items():
+          self._events.image(name, np.asarray(image, np.uint8), step)
 
   def write_text(self, step: int, name: str, text: str) -> None:
     """Logs a text note (e.g. the config) to TensorBoard."""
-    if self.enabled:
-      self._tensorboard.add_text(name, text, int(step))
+    if self.enabled and self._events is not None:
+      with self._guard(self._events.path):
+        self._events.text(name, text, step)
 
   def flush(self) -> None:
-    if self.enabled:
-      self._tensorboard.flush()
+    if not self.enabled:
+      return
+    with self._guard(self.jsonl_path):
       self._jsonl.flush()
+      os.fsync(self._jsonl.fileno())
+    if self._events is not None:
+      with self._guard(self._events.path):
+        self._events.flush()
 
   def close(self) -> None:
-    if self.enabled and self._tensorboard is not None:
-      self._tensorboard.close()
-      self._jsonl.close()
-      self._tensorboard = self._jsonl = None
-      self.enabled = False
+    """Flushes and closes the files (after a write error: closes without writing more)."""
+    files = [(f, path) for f, path in ((self._events, None), (self._jsonl, self.jsonl_path))
+             if f is not None]
+    enabled = self.enabled
+    self._jsonl = self._events = None
+    for file, path in files:
+      try:
+        file.close()
+      except OSError as error:
+        if enabled:
+          self.enabled = False
+          raise LogWriteError(f"Could not write the run log {path or file.path}: "
+                              f"{error.strerror or error}") from error
+    self.enabled = False
 
   def __enter__(self) -> "MetricWriter":
     return self

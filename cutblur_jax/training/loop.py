@@ -8,11 +8,18 @@ The CLI ``experiments/train.py`` is a thin wrapper. A run:
 3. builds the data (every check on images and patches happens here, before anything
    compiles) and the bicubic baseline of the validation images;
 4. creates the train state, fresh, fine-tuned from ``pretrain``, or resumed from the
-   newest ``latest`` step (parameters, optimizer, EMA, run key and input position);
+   newest ``latest`` step that restores (parameters, optimizer, EMA, run key and input
+   position; a damaged step is reported and the previous kept one used);
 5. loops: the fused ``train_step``; every ``log_every_steps`` the train metrics; every
    ``eval_every_steps`` validation on full images (``cutblur_jax.evaluation``, the path
    ``experiments/evaluate.py`` uses) and the best checkpoint; every
    ``checkpoint_every_steps`` the latest checkpoint.
+
+Faults: the work directory is locked while a run trains (``training.workdir``); nothing
+is written until every check of the start has passed, and a failed start leaves the
+directory as it found it; a resume drops the ``metrics.jsonl`` records after its step;
+Ctrl-C or SIGTERM saves the step in flight and raises ``TrainingInterrupted``
+(``training.signals``); a failed log or checkpoint write raises at once, naming the path.
 
 Examples:
   >>> from cutblur_jax import train
@@ -31,6 +38,7 @@ import logging
 import math
 import os
 import pathlib
+import sys
 import time
 from typing import Any, Mapping, Sequence
 
@@ -41,17 +49,19 @@ import numpy as np
 from cutblur_jax import checkpoint, data, evaluation
 from cutblur_jax import sharding as sharding_lib
 from cutblur_jax.data.spec import parse_dataset
-from cutblur_jax.image import upsample_nearest
 from cutblur_jax.training.checkpoints import TrainCheckpointer
 from cutblur_jax.training.config import (config_summary, model_arch_from_config,
                                          policy_from_config, resolve_config)
-from cutblur_jax.training.logs import MetricWriter
+from cutblur_jax.training.logs import MetricWriter, truncate_metrics
 from cutblur_jax.training.optimizer import OptimizerConfig
+from cutblur_jax.training.signals import StopRequests, TrainingInterrupted
 from cutblur_jax.training.state import (TrainState, abstract_train_state, create_train_state,
                                         frozen_arch, initial_params)
 from cutblur_jax.training.step import train_step
+from cutblur_jax.training.validation import Validation, baseline_words
+from cutblur_jax.training.workdir import StartGuard, WorkdirLock, keep_run_seed
 
-__all__ = ["NonFiniteLossError", "train_and_evaluate"]
+__all__ = ["NonFiniteLossError", "TrainingInterrupted", "train_and_evaluate"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,45 +72,6 @@ _BODY_FIELDS = ("model", "num_blocks", "num_channels", "num_groups", "reduction"
 
 class NonFiniteLossError(FloatingPointError):
   """The loss or gradient became NaN/inf; the run stopped without saving that state."""
-
-
-@dataclasses.dataclass
-class _Validation:
-  """The validation images, their metric protocol and the baseline measured once per run."""
-  pairs: Sequence[Any]
-  protocol: Mapping[str, Any]
-  baseline: Mapping[str, float]
-  num_samples: int
-
-  def run(self, params: Any, arch: Mapping[str, Any], *, with_samples: bool = True
-          ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """``({"psnr", "ssim"}, images)``: the mean over the images, and LR/SR/HR sample crops."""
-    outputs = {}
-    keep = {pair.name for pair in self.pairs[:self.num_samples]} if with_samples else set()
-
-    def collect(name, sr):
-      if name in keep:
-        outputs[name] = sr
-
-    report = evaluation.evaluate_model(sharding_lib.to_local(params), arch, self.pairs,
-                                       hr_input_test=False, baseline=False,
-                                       on_output=collect, **self.protocol)
-    images = {}
-    for index, pair in enumerate(self.pairs[:self.num_samples] if with_samples else ()):
-      images.update(_sample_crops(index, pair, outputs[pair.name]))
-    return {"psnr": report["mean"]["psnr"], "ssim": report["mean"]["ssim"]}, images
-
-
-def _sample_crops(index: int, pair: Any, sr: np.ndarray, size: int = 256) -> dict[str, np.ndarray]:
-  """Centred LR (nearest-upsampled), SR and HR crops of one image, for TensorBoard."""
-  scale = pair.hr.shape[0] // pair.lr.shape[0]
-  height, width = pair.hr.shape[:2]
-  side_y, side_x = min(size, height) // scale * scale, min(size, width) // scale * scale
-  y0, x0 = (height - side_y) // 2 // scale * scale, (width - side_x) // 2 // scale * scale
-  crop = (slice(y0, y0 + side_y), slice(x0, x0 + side_x))
-  lr = pair.lr[y0 // scale:(y0 + side_y) // scale, x0 // scale:(x0 + side_x) // scale]
-  lr = np.asarray(upsample_nearest(lr, scale)) if scale > 1 else lr
-  return {f"{index}/lr": lr, f"{index}/sr": sr[crop], f"{index}/hr": pair.hr[crop]}
 
 
 def _arch_differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
@@ -135,9 +106,6 @@ def _is_due(step: int, every: int, last: int) -> bool:
   return step == last or (every > 0 and step % every == 0)
 
 
-def _baseline_words(baseline: Mapping[str, float]) -> str:
-  return ", ".join(f"{name.split('_')[0]} {name.split('_')[1].upper()} {value:.4g}"
-                   for name, value in baseline.items())
 
 
 @dataclasses.dataclass
@@ -146,10 +114,10 @@ class _Run:
   config: Any
   workdir: pathlib.Path
   mesh: jax.sharding.Mesh
-  arch: dict[str, Any]
+  arch: Any
   checkpoints: TrainCheckpointer
-  writer: MetricWriter
-  validation: _Validation
+  validation: Validation
+  writer: MetricWriter | None = None
   best_psnr: float = -math.inf
   best_step: int | None = None
 
@@ -161,28 +129,29 @@ class _Run:
     else:
       logger.info(message)
 
+  def warn(self, message: str) -> None:
+    """A one-line warning on process 0, on stderr whatever the progress bar."""
+    if jax.process_index() == 0:
+      print(message, file=sys.stderr, flush=True)
 
-def _restore_state(run: _Run, step: int, optimizer: OptimizerConfig, policy: Any,
+
+def _restore_state(run: _Run, optimizer: OptimizerConfig, policy: Any,
                    pipeline: Any) -> tuple[TrainState, jax.Array]:
-  """The train state and run key of ``latest`` step ``step``; moves ``pipeline`` there."""
+  """The newest restorable ``latest`` step's state and run key; moves ``pipeline`` there."""
   config, arch, mesh = run.config, run.arch, run.mesh
   abstract_params, abstract_opt_state = abstract_train_state(arch, optimizer, mesh)
-  params, opt_state, meta = run.checkpoints.restore_latest(abstract_params, abstract_opt_state,
-                                                           step)
+  step, params, opt_state, meta, ema_params = run.checkpoints.restore_newest(
+      abstract_params, abstract_opt_state, ema=config.ema_decay > 0, warn=run.warn)
   run_key = jax.random.wrap_key_data(np.asarray(meta["rng_key_data"], np.uint32))
-  pipeline.set_state(meta["pipeline"])
-  ema_params = None
-  if config.ema_decay > 0:
-    ema_params = run.checkpoints.restore_ema(abstract_params, step)
-    if ema_params is None:
-      ema_params = jax.tree.map(jnp.copy, params)
-      run.echo(f"Step {step} has no EMA weights: the average starts from its parameters.")
+  pipeline.set_state(meta["pipeline"])  # refuses another batch size, before any write
+  if config.ema_decay > 0 and ema_params is None:
+    ema_params = jax.tree.map(jnp.copy, params)
+    run.echo(f"Step {step} has no EMA weights: the average starts from its parameters.")
   state = TrainState(step=sharding_lib.replicate(np.int32(meta["step"]), mesh), params=params,
                      opt_state=opt_state, arch=frozen_arch(arch), optimizer=optimizer,
                      policy=policy, flip_and_rotate=bool(config.flip_and_rotate),
                      dtype=config.dtype, ema_params=ema_params,
                      ema_decay=float(config.ema_decay))
-  run.echo(f"Resumed from step {meta['step']} of {run.checkpoints.directory / 'latest'}")
   return state, run_key
 
 
@@ -200,6 +169,53 @@ def _fresh_state(run: _Run, init_key: jax.Array, optimizer: OptimizerConfig, pol
                             params=params, mesh=run.mesh, ema_decay=config.ema_decay)
 
 
+def _start(config: Any, workdir: pathlib.Path, mesh: jax.sharding.Mesh,
+           checkpoints: TrainCheckpointer) -> tuple[_Run, TrainState, jax.Array, Any]:
+  """Every check and every read of a start, in order; writes nothing.
+
+  Returns ``(run, state, run_key, pipeline)``.
+  """
+  arch = model_arch_from_config(config)
+  policy = policy_from_config(config)
+  optimizer = OptimizerConfig.from_config(config)
+  stored_arch = checkpoints.stored_arch()
+  if stored_arch is not None:
+    differences = _arch_differences(stored_arch, arch)
+    if differences:
+      raise ValueError(f"Work directory {workdir} holds a checkpoint of another architecture ("
+                       f"{'; '.join(differences)}); use a new --workdir or the same model "
+                       "settings.")
+  resuming = checkpoints.latest_step() is not None
+  pretrained = None
+  if config.pretrain and not resuming:
+    pretrained = _read_pretrained(config.pretrain, arch)
+  # Data: every check on images and patches happens here, before anything compiles.
+  train_set = data.create_dataset(config, "train")
+  valid_set = data.create_dataset(config, "validation")
+  pipeline = data.create_pipeline(config, dataset=train_set)
+  try:
+    valid_pairs = data.load_pairs(valid_set, num_workers=config.num_workers)
+    if config.num_eval_images is not None:
+      valid_pairs = valid_pairs[:config.num_eval_images]
+    protocol = parse_dataset(config.dataset).eval_protocol(config.scale)
+    validation = Validation(valid_pairs, protocol,
+                            evaluation.baseline_metrics(valid_pairs, **protocol),
+                            config.num_sample_images)
+    run = _Run(config, workdir, mesh, arch, checkpoints, validation)
+    init_key, run_key = jax.random.split(jax.random.key(config.seed))
+    if resuming:
+      note = keep_run_seed(workdir, config)
+      if note:
+        run.warn(f"warning: {note}")
+      state, run_key = _restore_state(run, optimizer, policy, pipeline)
+    else:
+      state = _fresh_state(run, init_key, optimizer, policy, pretrained)
+  except BaseException:
+    pipeline.close()
+    raise
+  return run, state, run_key, pipeline
+
+
 def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any]:
   """Trains and validates a model as ``config`` says, in ``workdir`` (resuming if it holds a run).
 
@@ -210,88 +226,99 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
       TensorBoard events and ``checkpoints/{latest,best}``.
 
   Returns:
-    A dict: ``step``, ``loss`` (mean over the last log interval), ``psnr``,
-    ``ssim`` (last validation), the baseline's (``bicubic_psnr``/``bicubic_ssim``,
-    or ``input_psnr``/``input_ssim`` for same-size tasks), ``best_psnr``,
-    ``best_step``, ``weights``, ``wall_time_s``, ``steps_per_sec`` and ``workdir``.
+    A dict: ``step``, ``loss`` (mean over the last log interval; NaN when no step ran),
+    ``psnr``, ``ssim`` (last validation), the baseline's (``bicubic_psnr``/``bicubic_ssim``,
+    or ``input_psnr``/``input_ssim`` for same-size tasks), ``best_psnr``, ``best_step``,
+    ``best_checkpoint`` (its folder, or None), ``weights``, ``finished_before`` (the run
+    was already complete), ``wall_time_s``, ``steps_per_sec`` and ``workdir``.
 
   Raises:
     ValueError: bad config or data (unknown model, data set or augmentation, a
       batch not divisible by the device count, a patch larger than an image, a
       work directory holding another architecture), before anything compiles.
+    training.workdir.WorkdirBusyError: another live run trains in ``workdir``.
     NonFiniteLossError: the loss became NaN/inf; the newest checkpoint on disk is
       the last good one.
+    TrainingInterrupted: SIGINT or SIGTERM; the step in flight was saved.
+    training.logs.LogWriteError, training.checkpoints.CheckpointWriteError: a write failed.
   """
   start_time = time.perf_counter()
   config = resolve_config(config)
   sharding_lib.initialize_distributed(config)
   mesh = sharding_lib.create_mesh()
   sharding_lib.check_batch_size(config.batch_size, mesh)
-  arch = model_arch_from_config(config)
-  policy = policy_from_config(config)
-  optimizer = OptimizerConfig.from_config(config)
   workdir = pathlib.Path(workdir).absolute()
   is_chief = jax.process_index() == 0
 
-  checkpoints = TrainCheckpointer(workdir, keep=config.keep_checkpoints)
+  guard = StartGuard(workdir) if is_chief else None
+  lock = WorkdirLock(workdir) if is_chief else None
+  checkpoints = pipeline = run = None
+  started = False
   try:
-    stored_arch = checkpoints.stored_arch()
-    if stored_arch is not None:
-      differences = _arch_differences(stored_arch, arch)
-      if differences:
-        raise ValueError(f"Work directory {workdir} holds a checkpoint of another architecture ("
-                         f"{'; '.join(differences)}); use a new --workdir or the same model "
-                         "settings.")
-    resume_step = checkpoints.latest_step()
-    pretrained = None
-    if config.pretrain and resume_step is None:
-      pretrained = _read_pretrained(config.pretrain, arch)
-    train_set = data.create_dataset(config, "train")
-    valid_set = data.create_dataset(config, "validation")
-    pipeline = data.create_pipeline(config, dataset=train_set)
-  except BaseException:
-    checkpoints.close()
-    raise
-  writer = None
-  try:
-    valid_pairs = data.load_pairs(valid_set, num_workers=config.num_workers)
-    if config.num_eval_images is not None:
-      valid_pairs = valid_pairs[:config.num_eval_images]
-    protocol = parse_dataset(config.dataset).eval_protocol(config.scale)
-    validation = _Validation(valid_pairs, protocol,
-                             evaluation.baseline_metrics(valid_pairs, **protocol),
-                             config.num_sample_images)
-    writer = MetricWriter(workdir, enabled=is_chief)
-    run = _Run(config, workdir, mesh, arch, checkpoints, writer, validation)
+    if lock is not None:
+      lock.acquire()
+    checkpoints = TrainCheckpointer(workdir, keep=config.keep_checkpoints)
+    run, state, run_key, pipeline = _start(config, workdir, mesh, checkpoints)
+    # Every check passed: from here on the run writes.
+    started = True
+    start_step = int(_host_scalar(state.step))
     if is_chief:
+      if start_step:
+        truncate_metrics(workdir, start_step)
       data.io.write_json(workdir / "config.json", json.loads(config.to_json_best_effort()))
-      writer.write_text(0, "config", "```\n" + str(config) + "\n```")
+    run.writer = MetricWriter(workdir, enabled=is_chief)
+    run.writer.write_text(0, "config", "```\n" + str(config) + "\n```")
     run.echo(f"Training {config_summary(config)} on {mesh.devices.size} device(s) "
              f"({jax.process_count()} process(es)) in {workdir}")
-    run.echo(f"Validation: {len(valid_pairs)} images, {protocol}; baseline "
-             f"{_baseline_words(validation.baseline)}")
-
-    init_key, run_key = jax.random.split(jax.random.key(config.seed))
-    if resume_step is not None:
-      state, run_key = _restore_state(run, resume_step, optimizer, policy, pipeline)
-    else:
-      state = _fresh_state(run, init_key, optimizer, policy, pretrained)
-    del pretrained
+    run.echo(f"Validation: {len(run.validation.pairs)} images, {run.validation.protocol}; "
+             f"baseline {baseline_words(run.validation.baseline)}")
+    if start_step:
+      run.echo(f"Resumed from step {start_step} of {checkpoints.directory / 'latest'}")
     best = checkpoints.best_eval()
     if best:
       run.best_psnr, run.best_step = float(best["psnr"]), int(best["step"])
-    if is_chief and _host_scalar(state.step) == 0:
-      writer.write_scalars(0, validation.baseline, split="eval")
-    result = _train_loop(run, state, run_key, pipeline)
+    if start_step == 0:
+      run.writer.write_scalars(0, run.validation.baseline, split="eval")
+    finished_before = start_step >= config.num_train_steps
+    if finished_before:
+      run.echo(f"The run in {workdir} is already finished (step {start_step} of "
+               f"num_train_steps {config.num_train_steps}); validating its weights.")
+    with StopRequests() as stop:
+      result = _train_loop(run, state, run_key, pipeline, stop)
+    result["finished_before"] = finished_before
+  except BaseException:
+    if not started and guard is not None:  # leave the work directory as the start found it
+      _close_quietly(checkpoints, lock)
+      checkpoints = lock = None
+      guard.undo()
+    raise
   finally:
-    pipeline.close()
-    checkpoints.close()
-    if writer is not None:
-      writer.close()
-  result.update(validation.baseline)
+    if pipeline is not None:
+      pipeline.close()
+    if checkpoints is not None:
+      checkpoints.close()
+    if run is not None and run.writer is not None:
+      run.writer.close()
+    if lock is not None:
+      lock.release()
+  result.update(run.validation.baseline)
+  best_step = result["best_step"]
+  result["best_checkpoint"] = (str(checkpoints.directory / "best" / str(best_step))
+                               if best_step is not None else None)
   result["wall_time_s"] = time.perf_counter() - start_time
   result["workdir"] = str(workdir)
   return result
+
+
+def _close_quietly(checkpoints: TrainCheckpointer | None, lock: WorkdirLock | None) -> None:
+  """Closes after a failed start; an error here would hide the one that matters."""
+  try:
+    if checkpoints is not None:
+      checkpoints.close()
+  except Exception:  # pylint: disable=broad-except
+    pass
+  if lock is not None:
+    lock.release()
 
 
 def _check_finite(run: _Run, host_metrics: Sequence[tuple[int, dict[str, float]]]) -> None:
@@ -324,12 +351,21 @@ def _validate_and_keep_best(run: _Run, state: TrainState, step: int, weights: st
                                   "weights": weights}, split="eval")
   run.writer.write_images(step, {f"samples/{k}": v for k, v in images.items()})
   run.echo(f"step {step}: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f} "
-           f"(baseline {_baseline_words(baseline)}; best {run.best_psnr:.2f} @ {run.best_step})")
+           f"(baseline {baseline_words(baseline)}; best {run.best_psnr:.2f} @ {run.best_step})")
   return scores
 
 
-def _train_loop(run: _Run, state: TrainState, run_key: jax.Array, pipeline: Any
-                ) -> dict[str, Any]:
+def _save_latest(run: _Run, state: TrainState, step: int, run_key: jax.Array, batches) -> None:
+  meta = {"step": step, "pipeline": batches.get_state(),
+          "rng_key_data": np.asarray(jax.random.key_data(run_key)).tolist(),
+          "best_psnr": run.best_psnr if math.isfinite(run.best_psnr) else None,
+          "best_step": run.best_step}
+  run.checkpoints.save_latest(step, state.params, state.opt_state, run.arch, meta,
+                              ema_params=state.ema_params)
+
+
+def _train_loop(run: _Run, state: TrainState, run_key: jax.Array, pipeline: Any,
+                stop: StopRequests) -> dict[str, Any]:
   """The step/log/evaluate/checkpoint loop of ``train_and_evaluate``."""
   from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
 
@@ -354,6 +390,8 @@ def _train_loop(run: _Run, state: TrainState, run_key: jax.Array, pipeline: Any
       log_due = _is_due(step, config.log_every_steps, total)
       eval_due = _is_due(step, config.eval_every_steps, total)
       checkpoint_due = _is_due(step, config.checkpoint_every_steps, total)
+      if stop.signum is not None:
+        log_due = checkpoint_due = True
       if not (log_due or eval_due or checkpoint_due):
         continue
       # Pull the pending metrics to the host only now: the steps in between run ahead.
@@ -371,17 +409,18 @@ def _train_loop(run: _Run, state: TrainState, run_key: jax.Array, pipeline: Any
         bar.set_postfix(loss=f"{last_loss:.3f}", refresh=False)
         interval_start, interval_steps, paused = time.perf_counter(), 0, 0.0
       pause_start = time.perf_counter()
-      if eval_due:
+      if eval_due and stop.signum is None:
         last_eval = _validate_and_keep_best(run, state, step, weights)
       if checkpoint_due:
-        meta = {"step": step, "pipeline": batches.get_state(),
-                "rng_key_data": np.asarray(jax.random.key_data(run_key)).tolist(),
-                "best_psnr": run.best_psnr if math.isfinite(run.best_psnr) else None,
-                "best_step": run.best_step}
-        run.checkpoints.save_latest(step, state.params, state.opt_state, run.arch, meta,
-                                    ema_params=state.ema_params)
+        _save_latest(run, state, step, run_key, batches)
       run.writer.flush()
       paused += time.perf_counter() - pause_start
+      if stop.signum is not None:
+        run.checkpoints.wait()
+        raise TrainingInterrupted(
+            stop.signum, step,
+            f"Stopped by signal {stop.signum} after saving step {step} in "
+            f"{run.checkpoints.directory / 'latest'}; resume with --workdir {run.workdir}.")
     if not last_eval:  # resumed at (or past) the end: validate what is there
       last_eval, _ = run.validation.run(state.eval_params, run.arch, with_samples=False)
     run.checkpoints.wait()
