@@ -19,10 +19,19 @@ import argparse
 import sys
 import traceback
 
-__all__ = ["EXPECTED_ERRORS", "add_verbose_flag", "error_line", "report"]
+__all__ = ["ArgumentParser", "EXPECTED_ERRORS", "add_verbose_flag", "error_line", "report"]
 
 # The errors the package raises for bad input and failed reads or writes.
 EXPECTED_ERRORS = (ValueError, TypeError, OSError, ImportError, KeyError)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+  """``argparse.ArgumentParser`` whose usage errors are one ``error:`` line (exit status 2)."""
+
+  def error(self, message: str):
+    print(f"error: {' '.join(message.split())} (see {self.prog} --help)", file=sys.stderr,
+          flush=True)
+    sys.exit(2)
 
 
 def add_verbose_flag(parser: argparse.ArgumentParser) -> None:

@@ -138,9 +138,8 @@ def _check_range(image: np.ndarray) -> None:
                      "[0, 255]; convert 16-bit images with (image / 257).round().astype(np.uint8) "
                      "(cutblur_jax.data.read_image does).")
   if low < 0 or high > 255:
-    hint = " (it looks like [0, 1]: multiply by 255)" if low >= 0 and high <= 1 else ""
     raise ValueError(f"`image` values span [{low:g}, {high:g}]; the networks take values on "
-                     f"[0, 255]{hint}.")
+                     "[0, 255]: clip them (np.clip(image, 0, 255)) or rescale them.")
 
 
 def super_resolve(params: Any, arch: Mapping[str, Any], image: Any, *,

@@ -30,7 +30,7 @@ ARCH_FLAGS = {"num_blocks": int, "num_channels": int, "num_groups": int, "reduct
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = cli.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--model", required=True, help=f"one of {sorted(models.PRESETS)}")
   parser.add_argument("--scale", type=int, required=True)
   parser.add_argument("--checkpoint", required=True, help="the official .pt state_dict")

@@ -49,7 +49,7 @@ from cutblur_jax.data.spec import parse_dataset
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = cli.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--checkpoint", required=True,
                       help="model checkpoint, CheckpointManager root or training workdir")
   source = parser.add_mutually_exclusive_group(required=True)

@@ -34,7 +34,7 @@ from cutblur_jax import cli  # pylint: disable=g-import-not-at-top,wrong-import-
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--checkpoint", required=True,
                       help="a model checkpoint, CheckpointManager root or training workdir")
   parser.add_argument("--format", required=True, choices=("stablehlo", "onnx"))

@@ -36,7 +36,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = cli.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--checkpoint", required=True,
                       help="model checkpoint, CheckpointManager root or training workdir")
   parser.add_argument("--input", required=True, help="an image file or a folder of images")
@@ -105,8 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   except cli.EXPECTED_ERRORS as error:
     return cli.report(error, verbose=args.verbose)
   failed = 0
-  for path, target in zip(tqdm(paths, desc=f"{arch['model']} x{arch['scale']}", unit="image"),
-                          targets):
+  bar = tqdm(paths, desc=f"{arch['model']} x{arch['scale']}", unit="image", leave=False)
+  for path, target in zip(bar, targets):
     try:
       image = read_image(path)
     except ValueError as error:  # Names the file.
@@ -119,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
       write_image(target, sr)
     except OSError as error:  # a full or read-only disk: stop, naming the file
+      bar.close()
       return cli.report(error, verbose=args.verbose)
     tqdm.write(f"wrote {target}")
   if failed:

@@ -1,0 +1,150 @@
+"""Bad input to the four CLIs: one ``error:`` line naming the argument, and the exit status.
+
+``train.py`` runs in a subprocess (absl parses its flags at import); ``evaluate.py``,
+``infer.py`` and ``convert_torch.py`` are called in-process through ``main(argv)``.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CHECKPOINT = ROOT / "tests" / "fixtures" / "run_0_1" / "checkpoints" / "best"
+
+
+def _one_error_line(stderr: str, named: str) -> None:
+  # Progress bars (tqdm, on stderr) aside.
+  lines = [line for line in stderr.replace("\r", "\n").splitlines()
+           if line.strip() and "/s]" not in line and "it/s" not in line]
+  assert len(lines) == 1, stderr
+  assert lines[0].startswith("error: ") and named in lines[0], lines[0]
+  assert "Traceback" not in stderr
+
+
+@pytest.fixture
+def places(tmp_path):
+  """Paths the cases refer to: an image folder, an empty folder, a file, an existing output."""
+  images = tmp_path / "images"
+  images.mkdir()
+  Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(images / "a.png")
+  (tmp_path / "empty").mkdir()
+  (tmp_path / "file.txt").write_text("not an image")
+  (tmp_path / "report.json").write_text("{}")
+  (tmp_path / "converted").mkdir()
+  return tmp_path
+
+
+def _format(args, places):
+  return [str(a).format(tmp=places, ckpt=CHECKPOINT) for a in args]
+
+
+TRAIN_CASES = [
+    (["--config.foo=1"], 2, "--config.foo"),
+    (["--config.num_train_step=5"], 2, "--config.num_train_steps"),
+    (["--workdirr=x"], 2, "workdirr"),
+    (["--config.batch_size=abc"], 2, "batch_size"),
+    (["--config.batch_size=0"], 1, "batch_size"),
+    (["--config.dataset=Nope_XYZ"], 1, "Nope_XYZ"),
+    (["--config=/nonexistent/config.py"], 1, "/nonexistent/config.py"),
+    (["--config.dataset=DIV2K_SR", "--config.dataset_root=/nonexistent/div2k"], 1,
+     "/nonexistent/div2k"),
+    (["--config.lr=-1"], 1, "lr"),
+    (["--config.use_moa=False", "--config.augs=cutblurr"], 1, "cutblurr"),
+    (["--workdir={tmp}/file.txt"], 1, "file.txt"),
+]
+
+
+@pytest.mark.parametrize("args, status, named", TRAIN_CASES)
+def test_train_cli(places, args, status, named):
+  args = _format(args, places)
+  if not any(a.startswith("--workdir") for a in args):
+    args.append(f"--workdir={places / 'run'}")
+  done = subprocess.run([sys.executable, str(ROOT / "experiments" / "train.py"), *args],
+                        capture_output=True, text=True, cwd=places, timeout=120)
+  assert done.returncode == status, done.stdout + done.stderr
+  _one_error_line(done.stderr, named)
+  assert not (places / "run").exists()  # a failed start leaves nothing behind
+
+
+EVALUATE_CASES = [
+    (["--checkpoint", "{tmp}/nonexistent", "--dataset", "embedded"], 1, "nonexistent"),
+    (["--checkpoint", "{tmp}/empty", "--dataset", "embedded"], 1, "empty"),
+    (["--checkpoint", "{ckpt}", "--dataset", "Nope"], 1, "Nope"),
+    (["--checkpoint", "{ckpt}"], 2, "--dataset"),
+    (["--checkpoint", "{ckpt}", "--dataset", "embedded", "--json", "{tmp}/report.json"], 1,
+     "--overwrite"),
+    (["--checkpoint", "{ckpt}", "--dataset", "embedded", "--json", "{ckpt}/r.json"], 1,
+     "inside --checkpoint"),
+    (["--checkpoint", "{ckpt}", "--dataset", "embedded", "--json", "{tmp}/no/r.json"], 1,
+     "does not exist"),
+    (["--checkpoint", "{ckpt}", "--dataset", "embedded", "--max_size", "0"], 1, "--max_size"),
+    (["--checkpoint", "{ckpt}", "--dataset", "embedded", "--tile", "abc"], 2, "--tile"),
+    (["--checkpoint", "{ckpt}", "--hr", "{tmp}/file.txt"], 1, "file.txt"),
+]
+
+INFER_CASES = [
+    (["--checkpoint", "{ckpt}", "--input", "{tmp}/nonexistent", "--output", "{tmp}/sr"], 1,
+     "nonexistent"),
+    (["--checkpoint", "{ckpt}", "--input", "{tmp}/empty", "--output", "{tmp}/sr"], 1, "empty"),
+    (["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/images"], 1,
+     "replace an input"),
+    (["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/file.txt"], 1,
+     "file.txt"),
+    (["--checkpoint", "{tmp}/images", "--input", "{tmp}/images", "--output", "{tmp}/sr"], 1,
+     "images"),
+    (["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/sr", "--tile",
+      "-5"], 2, "--tile"),
+    (["--input", "{tmp}/images", "--output", "{tmp}/sr"], 2, "--checkpoint"),
+]
+
+CONVERT_CASES = [
+    (["--model", "VGG", "--scale", "2", "--checkpoint", "{tmp}/x.pt", "--output", "{tmp}/o"], 1,
+     "VGG"),
+    (["--model", "EDSR", "--scale", "2", "--checkpoint", "{tmp}/nonexistent.pt", "--output",
+      "{tmp}/o"], 1, "nonexistent.pt"),
+    (["--model", "EDSR", "--scale", "5", "--checkpoint", "{tmp}/x.pt", "--output", "{tmp}/o"], 1,
+     "scale"),
+    (["--model", "EDSR", "--scale", "2", "--checkpoint", "{tmp}/file.txt", "--output",
+      "{tmp}/o"], 1, "file.txt"),
+    (["--scale", "2", "--checkpoint", "{tmp}/x.pt", "--output", "{tmp}/o"], 2, "--model"),
+    (["--model", "EDSR", "--scale", "2", "--num_blocks", "x", "--checkpoint", "{tmp}/x.pt",
+      "--output", "{tmp}/o"], 2, "--num_blocks"),
+]
+
+
+@pytest.mark.parametrize("script, args, status, named",
+                         [("evaluate", *case) for case in EVALUATE_CASES]
+                         + [("infer", *case) for case in INFER_CASES]
+                         + [("convert_torch", *case) for case in CONVERT_CASES])
+def test_other_clis(places, capsys, script, args, status, named):
+  main = importlib.import_module(f"experiments.{script}").main
+  try:
+    got = main(_format(args, places))
+  except SystemExit as stop:  # argparse's usage errors
+    got = stop.code
+  assert got == status
+  _one_error_line(capsys.readouterr().err, named)
+
+
+def test_a_read_only_output_is_one_line_naming_the_file(places, capsys, monkeypatch):
+  infer = importlib.import_module("experiments.infer")
+
+  def read_only(path, image, **kwargs):
+    raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+  monkeypatch.setattr(infer, "write_image", read_only)
+  got = infer.main(["--checkpoint", str(CHECKPOINT), "--input", str(places / "images"),
+                    "--output", str(places / "sr")])
+  assert got == 1
+  err = capsys.readouterr().err
+  _one_error_line(err, str(places / "sr" / "a.png"))
+  assert "Read-only file system" in err
