@@ -146,15 +146,18 @@ def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
 
 def _check_json_target(args: argparse.Namespace) -> None:
   """``--json`` may not replace an input or a checkpoint file, nor any file without --overwrite."""
+  from cutblur_jax import checkpoint  # pylint: disable=g-import-not-at-top
+
   target = pathlib.Path(args.json).resolve()
-  for name in ("checkpoint", "dataset", "hr"):
-    value = getattr(args, name, None)
-    if not value:
-      continue
-    source = pathlib.Path(value).resolve()
+  sources = {"checkpoint": checkpoint.resolve_checkpoint(args.checkpoint)}  # its step folder
+  for name in ("dataset", "hr"):
+    if getattr(args, name, None) and pathlib.Path(getattr(args, name)).exists():
+      sources[name] = pathlib.Path(getattr(args, name))
+  for name, source in sources.items():
+    source = source.resolve()
     if target == source or source in target.parents:
-      raise ValueError(f"--json {args.json!r} is inside --{name} {value!r}; write the report "
-                       "elsewhere.")
+      raise ValueError(f"--json {args.json!r} would be written into the --{name} "
+                       f"{str(source)!r}; write the report elsewhere.")
   if target.exists() and not args.overwrite:
     raise ValueError(f"--json {args.json!r} exists; pass --overwrite to replace it.")
 

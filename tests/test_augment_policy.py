@@ -426,14 +426,15 @@ def test_combinator_validation():
 
 
 def test_one_of_and_a_policy_of_the_same_ops_share_one_dispatcher():
-  hr = jax.random.uniform(jax.random.key(1), (4, 16, 16, 3), maxval=255.0)
+  hr = jax.random.uniform(jax.random.key(1), (2, 8, 8, 3), maxval=255.0)
   lr = jnp.roll(hr, 1, axis=1)
   ops = (functools.partial(augment.mixup, alpha=0.4), functools.partial(augment.cutblur, alpha=0.7))
-  combined = augment.one_of(ops, weights=[0.25, 0.75])
+  combined = jax.jit(augment.one_of(ops, weights=[0.25, 0.75]))
   policy = augment.Policy(ops, (1.0, 1.0), (0.0, 0.0), mix_p=(0.25, 0.75))
-  for seed in range(4):
+  by_policy_fn = jax.jit(augment.apply_augment, static_argnames="policy")
+  for seed in range(3):
     key = jax.random.key(seed)
     by_one_of = combined(key, hr, lr)
-    by_policy = augment.apply_augment(key, hr, lr, policy)[:3]
-    for a, b in zip(by_one_of, by_policy):
-      np.testing.assert_array_equal(a, b)
+    by_policy = by_policy_fn(key, hr, lr, policy=policy)[:3]
+    for a, b in zip(by_one_of, by_policy):  # two programs: XLA may fuse a mix differently
+      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=3.1e-5)

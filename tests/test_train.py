@@ -186,7 +186,9 @@ def test_one_executable_without_host_callbacks_and_moa_adds_no_compilation(moa_s
   assert text.count("HloModule ") == 1
   targets = set(re.findall(r'custom_call_target="([^"]+)"', text))
   assert not [t for t in targets if "callback" in t.lower() or "host" in t.lower()], targets
-  assert "callback" not in text.lower()
+  # Python callbacks lower to these custom calls (the text also holds a table of the Python
+  # frames that traced the step, this test's name among them).
+  assert "python_cpu_callback" not in text and "python_gpu_callback" not in text
   assert "outfeed" not in text.lower() and "infeed" not in text.lower()
 
   before = train.train_step._cache_size()  # pylint: disable=protected-access
