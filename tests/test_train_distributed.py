@@ -140,14 +140,41 @@ def test_two_processes_agree_with_one_process(div2k, tmp_path):
   assert len(list((tmp_path / "two").glob("events.out.tfevents.*"))) == 1
 
 
-_STRAIGHT_RUNS: dict = {}
+def _stop_at_a_random_moment(command, latest, signum, *, after_step):
+  """Runs ``command`` and sends ``signum`` once a checkpoint past ``after_step`` exists."""
+  victim = subprocess.Popen(command, env=_env(1), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+  deadline = time.monotonic() + 180
+  while time.monotonic() < deadline and victim.poll() is None:
+    steps = [int(p.name) for p in latest.glob("*") if p.name.isdigit()] if latest.exists() else []
+    if steps and max(steps) > after_step:
+      break
+    time.sleep(0.005)
+  assert victim.poll() is None, victim.stdout.read()[-3000:]
+  os.kill(victim.pid, signum)
+  victim.wait(timeout=60)
+  said = victim.stdout.read()
+  victim.stdout.close()
+  steps = sorted(int(p.name) for p in latest.glob("*") if p.name.isdigit())
+  if signum == signal.SIGKILL:
+    assert victim.returncode == -signal.SIGKILL
+  else:  # saved the step in flight, said where to resume, exited as a shell expects
+    assert victim.returncode == 128 + signum, said[-3000:]
+    lines = [line for line in said.splitlines() if line.startswith("Interrupted:")]
+    assert len(lines) == 1 and f"saving step {max(steps)}" in lines[0], said[-3000:]
+    assert f"--workdir {latest.parent.parent}" in lines[0]
+    assert "Traceback" not in said
+  return max(steps)
 
 
-@pytest.mark.parametrize("signum, ema_decay", [(signal.SIGKILL, 0.9), (signal.SIGTERM, 0.0),
-                                               (signal.SIGINT, 0.9)])
+@pytest.mark.parametrize("signals, ema_decay", [((signal.SIGKILL,), 0.9),
+                                                ((signal.SIGTERM, signal.SIGINT), 0.0)])
 def test_a_run_stopped_mid_run_resumes_to_bitwise_the_uninterrupted_parameters(
-    div2k, tmp_path, signum, ema_decay):
-  """kill -9 loses only the steps since the last checkpoint; SIGTERM and Ctrl-C save first."""
+    div2k, tmp_path, signals, ema_decay):
+  """kill -9 loses only the steps since the last checkpoint; SIGTERM and Ctrl-C save first.
+
+  Each signal comes at a random moment of the loop; the run is resumed after each one.
+  """
   total, every = 48, 3
   fields = {"ema_decay": ema_decay, "dataset_root": str(div2k), "div2k_range": "1-3/4-4", "patch_size": 8,
             "num_blocks": 1, "num_channels": 8, "res_scale": 1.0, "num_workers": 0,
@@ -157,55 +184,34 @@ def test_a_run_stopped_mid_run_resumes_to_bitwise_the_uninterrupted_parameters(
   command = [sys.executable, str(ROOT / "experiments" / "train.py"), "--config", str(config_file),
              "--workdir", str(tmp_path / "killed")]
   command += [f"--config.{name}={value}" for name, value in fields.items()]
-  victim = subprocess.Popen(command, env=_env(1), cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
   latest = tmp_path / "killed" / "checkpoints" / "latest"
-  # A random moment after the loop started (a checkpoint exists) and well before the end.
-  after = every * int(np.random.default_rng().integers(1, 4))
-  deadline = time.monotonic() + 180
-  while time.monotonic() < deadline and victim.poll() is None:
-    steps = [int(p.name) for p in latest.glob("*") if p.name.isdigit()] if latest.exists() else []
-    if steps and max(steps) >= after:
-      break
-    time.sleep(0.005)
-  assert victim.poll() is None, victim.stdout.read()[-3000:]
-  os.kill(victim.pid, signum)
-  victim.wait(timeout=60)
-  said = victim.stdout.read()
-  victim.stdout.close()
-  steps = sorted(int(p.name) for p in latest.glob("*") if p.name.isdigit())
-  assert steps and max(steps) < total  # it really stopped mid-run
-  if signum == signal.SIGKILL:
-    assert victim.returncode == -signal.SIGKILL
-  else:  # saved the step in flight, said where to resume, exited as a shell expects
-    assert victim.returncode == 128 + signum, said[-3000:]
-    lines = [line for line in said.splitlines() if line.startswith("Interrupted:")]
-    assert len(lines) == 1 and f"saving step {max(steps)}" in lines[0], said[-3000:]
-    assert f"--workdir {tmp_path / 'killed'}" in lines[0]
-    assert "Traceback" not in said
+  rng = np.random.default_rng()
+  stopped_at, last = [], 0
+  for signum in signals:
+    last = _stop_at_a_random_moment(command, latest, signum,
+                                    after_step=last + every * int(rng.integers(0, 3)))
+    assert last < total  # it really stopped mid-run
+    stopped_at.append(last)
 
   resumed = subprocess.run(command, env=_env(1), cwd=ROOT, capture_output=True, text=True,
                            timeout=240)
   assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-4000:]
-  assert f"Resumed from step {max(steps)}" in resumed.stdout + resumed.stderr
+  assert f"Resumed from step {last}" in resumed.stdout + resumed.stderr
   assert not [p for p in latest.iterdir() if "tmp" in p.name]
   train_steps = [r["step"] for r in read_metrics(tmp_path / "killed") if r["split"] == "train"]
   # One record per logged step, none lost and none twice (a stop also logs its step).
-  assert train_steps == sorted(set(range(every, total + 1, every)) | {max(steps)})
+  assert train_steps == sorted(set(range(every, total + 1, every)) | set(stopped_at))
 
   # The uninterrupted run, in this process, from the same config file and overrides.
-  if ema_decay not in _STRAIGHT_RUNS:
-    from experiments.configs import edsr_div2k  # pylint: disable=import-outside-toplevel
-    assert config_file == pathlib.Path(edsr_div2k.__file__)
-    config = edsr_div2k.get_config()
-    config.update(fields)
-    config.progress_bar = False
-    train.train_and_evaluate(config, tmp_path / "straight")
-    _STRAIGHT_RUNS[ema_decay] = {use_ema: _params(tmp_path / "straight", use_ema=use_ema)
-                                 for use_ema in (False, True)}
+  from experiments.configs import edsr_div2k  # pylint: disable=import-outside-toplevel
+  assert config_file == pathlib.Path(edsr_div2k.__file__)
+  config = edsr_div2k.get_config()
+  config.update(fields)
+  config.progress_bar = False
+  train.train_and_evaluate(config, tmp_path / "straight")
   for use_ema in (False, True):  # with EMA on, the raw weights and their average
     for a, b in zip(_params(tmp_path / "killed", use_ema=use_ema),
-                    _STRAIGHT_RUNS[ema_decay][use_ema]):
+                    _params(tmp_path / "straight", use_ema=use_ema)):
       np.testing.assert_array_equal(a, b)
   has_ema = (latest / str(total) / "ema_params").is_dir()
   assert has_ema is (ema_decay > 0)
