@@ -143,3 +143,17 @@ def test_a_read_only_output_is_one_line_naming_the_file(places, capsys, monkeypa
   err = capsys.readouterr().err
   _one_error_line(err, str(places / "sr" / "a.png"))
   assert "Read-only file system" in err
+
+
+def test_the_end_of_a_run_shows_the_best_model_its_gain_and_the_next_commands(tmp_path):
+  summary = importlib.import_module("experiments.train")._summary  # pylint: disable=protected-access
+  result = {"step": 1500, "wall_time_s": 135.0, "loss": 3.2, "best_step": 1500,
+            "best_psnr": 33.62, "weights": "raw", "psnr": 33.62, "ssim": 0.9331,
+            "bicubic_psnr": 32.65, "bicubic_ssim": 0.9139, "finished_before": False,
+            "best_checkpoint": str(tmp_path / "checkpoints" / "best" / "1500")}
+  text = summary(result, tmp_path)
+  assert f"step 1500, PSNR 33.62 dB (raw weights), in {tmp_path}/checkpoints/best/1500" in text
+  assert "gain +0.97 dB" in text
+  assert f"python experiments/evaluate.py --checkpoint {tmp_path} --dataset embedded" in text
+  assert f"python experiments/infer.py --checkpoint {tmp_path}" in text
+  assert "already finished" in summary({**result, "finished_before": True}, tmp_path)

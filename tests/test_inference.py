@@ -244,7 +244,11 @@ def test_infer_folder_with_mixed_inputs(converted, tmp_path, capsys):
   (folder / "broken.png").write_bytes(b"\x89PNG broken")  # First in order: skipped, named.
   assert load_script("infer").main(["--checkpoint", str(ckpt), "--input", str(folder),
                                     "--output", str(tmp_path / "out")]) == 1
-  assert "broken.png" in capsys.readouterr().err
+  said = capsys.readouterr()
+  assert "broken.png" in said.err
+  assert f"Checkpoint: {ckpt.absolute()}" in said.out  # which checkpoint it read
+  for name in ("gray", "rgb", "rgba", "photo"):  # every file it wrote
+    assert f"wrote {tmp_path / 'out' / name}.png" in said.out
   assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
       "gray.png", "photo.png", "rgb.png", "rgba.png"]
   for name in ("gray", "rgb", "rgba", "photo"):

@@ -97,6 +97,8 @@ def test_default_config_trains_evaluates_checkpoints_and_resumes(tmp_path):
   # Same command again: resumes at the end, trains nothing, still reports.
   again = train.train_and_evaluate(config, tmp_path)
   assert again["step"] == 4 and again["psnr"] == pytest.approx(result["psnr"], abs=1e-9)
+  assert again["finished_before"] and not result["finished_before"]
+  assert again["best_checkpoint"] == str(tmp_path / "checkpoints" / "best" / str(again["best_step"]))
   assert [r["step"] for r in read_metrics(tmp_path) if r["split"] == "train"] == train_steps
 
 
