@@ -82,7 +82,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                       help="computation dtype (bfloat16: faster on GPU/TPU, not exact)")
   parser.add_argument("--json", default=None, help="write the report as JSON to this file")
   parser.add_argument("--overwrite", action="store_true",
-                      help="replace an existing --json file (never an input or checkpoint file)")
+                      help="replace an existing --json file or --save_images PNG (never an "
+                           "input or checkpoint file)")
   cli.add_verbose_flag(parser)
   parser.add_argument("--save_images", default=None, metavar="DIR",
                       help="write each super-resolved image as DIR/<name>.png (the official "
@@ -182,9 +183,12 @@ def _check_save_images(args: argparse.Namespace) -> pathlib.Path | None:
   return folder
 
 
-def _save_image(folder: pathlib.Path, name: str, image) -> None:
+def _save_image(folder: pathlib.Path, overwrite: bool, name: str, image) -> None:
   from cutblur_jax.data.io import write_image  # pylint: disable=g-import-not-at-top
-  write_image(folder / f"{pathlib.Path(name).name}.png", image)
+  target = folder / f"{pathlib.Path(name).name}.png"
+  if target.exists() and not overwrite:
+    raise ValueError(f"--save_images: {str(target)!r} exists; pass --overwrite to replace it.")
+  write_image(target, image)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -218,7 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         tile=args.tile or None, dtype=jnp.dtype(args.dtype),
         progress=lambda it: tqdm(it, desc="evaluate", unit="image", file=sys.stderr,
                                  leave=False),
-        on_output=None if save_images is None else functools.partial(_save_image, save_images))
+        on_output=None if save_images is None else functools.partial(_save_image, save_images,
+                                                                      args.overwrite))
     report["checkpoint"] = str(args.checkpoint)
     report["arch"] = dict(arch)
     report["dataset"] = description

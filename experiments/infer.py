@@ -55,6 +55,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                            "its moving average, the weights training validated)")
   parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                       help="computation dtype (bfloat16: faster on GPU/TPU, not exact)")
+  parser.add_argument("--overwrite", action="store_true",
+                      help="replace PNGs already in --output (never an input image)")
   cli.add_verbose_flag(parser)
   args = parser.parse_args(argv)
   if args.tile < -1:
@@ -79,8 +81,10 @@ def input_paths(path: pathlib.Path) -> list[pathlib.Path]:
   return [path]
 
 
-def output_paths(inputs: list[pathlib.Path], output: pathlib.Path) -> list[pathlib.Path]:
-  """``output/<stem>.png`` for each input; refuses clashes and overwriting an input."""
+def output_paths(inputs: list[pathlib.Path], output: pathlib.Path, *,
+                 overwrite: bool = False) -> list[pathlib.Path]:
+  """``output/<stem>.png`` for each input; refuses clashes, an input, and (without
+  ``overwrite``) a file already there."""
   if output.exists() and not output.is_dir():
     raise ValueError(f"Output {str(output)!r} exists and is not a folder.")
   targets = [output / (p.stem + ".png") for p in inputs]
@@ -91,6 +95,11 @@ def output_paths(inputs: list[pathlib.Path], output: pathlib.Path) -> list[pathl
     if target.resolve() in sources:
       raise ValueError(f"The output {str(target)!r} would replace an input image; choose "
                        "another --output folder.")
+  existing = [t for t in targets if t.exists()]
+  if existing and not overwrite:
+    raise ValueError(f"--output {str(output)!r} already holds {existing[0].name}"
+                     f"{f' and {len(existing) - 1} more' if len(existing) > 1 else ''}; pass "
+                     "--overwrite to replace them.")
   return targets
 
 
@@ -98,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = parse_args(argv)
   try:
     paths = input_paths(pathlib.Path(args.input))
-    targets = output_paths(paths, pathlib.Path(args.output))
+    targets = output_paths(paths, pathlib.Path(args.output), overwrite=args.overwrite)
     params, arch = checkpoint.load_model(args.checkpoint, use_ema=not args.raw_weights)
     print(f"Checkpoint: {checkpoint.describe(args.checkpoint)}", flush=True)
     pathlib.Path(args.output).mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,8 @@ def places(tmp_path):
   (tmp_path / "file.txt").write_text("not an image")
   (tmp_path / "report.json").write_text("{}")
   (tmp_path / "converted").mkdir()
+  (tmp_path / "done").mkdir()
+  (tmp_path / "done" / "a.png").write_bytes(b"an earlier output")
   return tmp_path
 
 
@@ -99,6 +101,8 @@ INFER_CASES = [
     (["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/sr", "--tile",
       "-5"], 2, "--tile"),
     (["--input", "{tmp}/images", "--output", "{tmp}/sr"], 2, "--checkpoint"),
+    (["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/done"], 1,
+     "--overwrite"),
 ]
 
 CONVERT_CASES = [
