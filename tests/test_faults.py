@@ -69,6 +69,31 @@ def test_a_full_disk_stops_the_run_at_once_naming_the_log(tmp_path, monkeypatch)
   assert arch["num_channels"] == 4 and params
 
 
+def test_a_failed_checkpoint_save_stops_the_run_naming_the_folder(tmp_path, monkeypatch):
+  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
+  from cutblur_jax.training.checkpoints import CheckpointWriteError  # pylint: disable=g-import-not-at-top
+  workdir, config = _old_run(tmp_path, num_train_steps=6, checkpoint_every_steps=1)
+
+  def full(self, *args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+  monkeypatch.setattr(ocp.CheckpointManager, "save", full)
+  with pytest.raises(CheckpointWriteError,
+                     match=r"step 3 in .*checkpoints/latest failed: No space left on device"):
+    train.train_and_evaluate(config, workdir)
+  monkeypatch.undo()
+  params, _ = checkpoint.load_model(workdir / "checkpoints" / "latest")  # step 2 survives
+  assert params
+
+
+def test_train_help_lists_every_config_field_with_its_default():
+  from cutblur_jax.training import config as config_lib  # pylint: disable=g-import-not-at-top
+  text = config_lib.fields_help()
+  for name in config_lib.base_config().keys():
+    line = next(line for line in text.splitlines() if line.startswith(f"--config.{name} "))
+    assert "(default: " in line and len(line.split(") ", 1)[1]) > 3, line
+
+
 def test_a_metric_writer_error_names_the_file_and_stops_writing(tmp_path, monkeypatch):
   writer = MetricWriter(tmp_path, enabled=True, tensorboard=False)
   writer._jsonl = _FullDisk(writer._jsonl, 1)  # pylint: disable=protected-access

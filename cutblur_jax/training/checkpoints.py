@@ -204,7 +204,7 @@ class TrainCheckpointer:
              "train_meta": ocp.args.JsonSave(dict(train_meta))}
     if ema_params is not None:
       items[EMA_ITEM] = ocp.args.StandardSave(_host_copy(ema_params))
-    self.latest.save(int(step), args=ocp.args.Composite(**items), force=True)
+    self._save(self.latest, step, items)
 
   def save_best(self, step: int, params: Any, arch: Mapping[str, Any],
                 eval_record: Mapping[str, Any], *, ema_params: Any = None) -> None:
@@ -217,7 +217,16 @@ class TrainCheckpointer:
              "eval": ocp.args.JsonSave(dict(eval_record))}
     if ema_params is not None:
       items[EMA_ITEM] = ocp.args.StandardSave(_host_copy(ema_params))
-    self.best.save(int(step), args=ocp.args.Composite(**items), force=True)
+    self._save(self.best, step, items)
+
+  @staticmethod
+  def _save(manager: ocp.CheckpointManager, step: int, items: Mapping[str, Any]) -> None:
+    try:
+      manager.save(int(step), args=ocp.args.Composite(**items), force=True)
+    except OSError as error:
+      raise CheckpointWriteError(
+          f"Saving step {step} in {manager.directory} failed: "
+          f"{error.strerror or ' '.join(str(error).split())[:300]}") from error
 
   def wait(self) -> None:
     """Blocks until every pending save is on disk.
