@@ -109,8 +109,22 @@ def test_a_second_trainer_is_refused_naming_the_holder(tmp_path):
   workdir, config = _old_run(tmp_path)
   before = _snapshot(workdir)
   with WorkdirLock(workdir):
-    with pytest.raises(WorkdirBusyError, match=f"process {os.getpid()}"):
-      train.train_and_evaluate(config, workdir)
+    # What the running trainer writes while the second one starts is not the second's to undo.
+    real_start = train.train_and_evaluate.__globals__["StartGuard"]
+
+    class WritesMeanwhile(real_start):
+      def __init__(self, folder):
+        super().__init__(folder)
+        (pathlib.Path(folder) / "written_by_the_first_run.txt").write_text("keep")
+
+    train.train_and_evaluate.__globals__["StartGuard"] = WritesMeanwhile
+    try:
+      with pytest.raises(WorkdirBusyError, match=f"process {os.getpid()}"):
+        train.train_and_evaluate(config, workdir)
+    finally:
+      train.train_and_evaluate.__globals__["StartGuard"] = real_start
+    assert (workdir / "written_by_the_first_run.txt").read_text() == "keep"
+    (workdir / "written_by_the_first_run.txt").unlink()
     assert {k: v for k, v in _snapshot(workdir).items() if k != ".lock"} == before
   # A lock file that no live process holds does not block a run (e.g. after kill -9).
   assert (workdir / ".lock").exists()

@@ -253,10 +253,11 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
   guard = StartGuard(workdir) if is_chief else None
   lock = WorkdirLock(workdir) if is_chief else None
   checkpoints = pipeline = run = None
-  started = False
+  started = locked = False
   try:
     if lock is not None:
-      lock.acquire()
+      lock.acquire()  # refused when another run trains here: then nothing is undone below
+      locked = True
     checkpoints = TrainCheckpointer(workdir, keep=config.keep_checkpoints)
     run, state, run_key, pipeline = _start(config, workdir, mesh, checkpoints)
     # Every check passed: from here on the run writes.
@@ -287,7 +288,9 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
       result = _train_loop(run, state, run_key, pipeline, stop)
     result["finished_before"] = finished_before
   except BaseException:
-    if not started and guard is not None:  # leave the work directory as the start found it
+    # Leave the work directory as the start found it; only a start that held the lock
+    # may touch it (a refused one must not undo what the run holding it writes).
+    if not started and guard is not None and locked:
       _close_quietly(checkpoints, lock)
       checkpoints = lock = None
       guard.undo()
