@@ -174,9 +174,13 @@ class TrainCheckpointer:
 
   def check_for_errors(self) -> None:
     """Raises ``CheckpointWriteError`` if a background save failed."""
+    self._on_both_managers("check_for_errors")
+
+  def _on_both_managers(self, method: str) -> None:
+    """Calls ``method`` of both managers; a failed save becomes ``CheckpointWriteError``."""
     for manager in (self.latest, self.best):
       try:
-        manager.check_for_errors()
+        getattr(manager, method)()
       except Exception as error:  # pylint: disable=broad-except  # orbax re-raises the cause
         raise CheckpointWriteError(
             f"Saving a checkpoint in {manager.directory} failed: "
@@ -234,13 +238,7 @@ class TrainCheckpointer:
     Raises:
       CheckpointWriteError: a save failed.
     """
-    for manager in (self.latest, self.best):
-      try:
-        manager.wait_until_finished()
-      except Exception as error:  # pylint: disable=broad-except  # orbax re-raises the cause
-        raise CheckpointWriteError(
-            f"Saving a checkpoint in {manager.directory} failed: "
-            f"{' '.join(str(error).split())[:300]}") from error
+    self._on_both_managers("wait_until_finished")
 
   def close(self) -> None:
     """Waits for pending saves and releases the managers."""

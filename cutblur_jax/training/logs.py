@@ -72,19 +72,27 @@ def read_metrics(workdir: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def truncate_metrics(workdir: str | os.PathLike, step: int) -> int:
-  """Drops the records after ``step`` from ``metrics.jsonl``; returns how many it dropped."""
+  """Drops the records after ``step`` (and torn lines) from ``metrics.jsonl``; returns how many."""
   path = pathlib.Path(workdir) / METRICS_FILE
-  records = read_metrics(workdir)
-  kept = [record for record in records if int(record.get("step", 0)) <= step]
-  if len(kept) == len(records) and (not path.exists() or path.read_text().endswith("\n")
-                                    or not path.read_text()):
+  if not path.exists():
     return 0
-  text = "".join(json.dumps(record) + "\n" for record in kept)
+  lines = path.read_text().splitlines(keepends=True)
+  kept = []
+  for line in lines:
+    try:
+      record = json.loads(line)
+    except json.JSONDecodeError:
+      continue  # a line torn by a crash
+    if int(record.get("step", 0)) <= step:
+      kept.append(line if line.endswith("\n") else line + "\n")
+  if kept == lines:
+    return 0
+  text = "".join(kept)
   try:
     write_atomic(path, lambda stream: stream.write(text.encode()))
   except OSError as error:
     raise LogWriteError(f"Could not rewrite {path}: {error.strerror or error}") from error
-  return len(records) - len(kept)
+  return len(lines) - len(kept)
 
 
 class _Events:
