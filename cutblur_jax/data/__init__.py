@@ -60,6 +60,7 @@ _EXPORTS = {
     "create_dataset": "registry",
     "create_pipeline": "registry",
     "data_options": "registry",
+    "first_images": "registry",
     "reference_dataset_name": "registry",
 }
 

@@ -133,6 +133,22 @@ class Degradation:
     if self.kind not in ("bicubic", "noise", "jpeg"):
       raise ValueError(f"Degradation `kind` must be bicubic, noise or jpeg, got {self.kind!r}.")
 
+  @classmethod
+  def for_task(cls, task: str, *, scale: int = 1, sigma: float = 0.0, quality: int = 10,
+               noise_seed: int = 0) -> "Degradation":
+    """The degradation that makes a ``task``'s input: SR bicubic, DN noise, JPEG artifacts.
+
+    Examples:
+      >>> Degradation.for_task("DN", sigma=30).kind
+      'noise'
+    """
+    kinds = {"SR": cls("bicubic", scale=int(scale)),
+             "DN": cls("noise", sigma=float(sigma), noise_seed=int(noise_seed)),
+             "JPEG": cls("jpeg", quality=int(quality))}
+    if task not in kinds:
+      raise ValueError(f"Unknown task {task!r}; use SR, DN or JPEG.")
+    return kinds[task]
+
   def __call__(self, name: str, hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Returns ``(hr, lr)`` for the image called ``name``."""
     if self.kind == "bicubic":

@@ -18,6 +18,9 @@ Each HR photo is optionally centre-cropped to ``max_size`` (both sides), then
 mod-cropped to a multiple of ``scale`` (top-left kept, as the reference's data
 loaders do), and its LR image is MATLAB-bicubic ``imresize(hr, 1/scale)``
 rounded to ``uint8`` (half away from zero), exactly as DIV2K's LR images were made.
+With a ``Degradation`` of kind ``"noise"`` or ``"jpeg"`` (``embedded_DN``,
+``embedded_JPEG``), the input is instead the same-size photo with seeded Gaussian noise
+or JPEG artifacts, and ``scale`` is 1.
 
 Invariants: every ``ImagePair`` holds read-only, C-contiguous ``uint8`` arrays,
 ``hr.shape == (lr.shape[0] * scale, lr.shape[1] * scale, 3)``; the pairs are
@@ -34,6 +37,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cutblur_jax.data.bicubic import imresize
+from cutblur_jax.data.degradations import Degradation
 from cutblur_jax.data.types import ImagePair
 
 __all__ = ["EmbeddedDataset", "TRAIN_IMAGES", "VALIDATION_IMAGES", "embedded_dataset",
@@ -90,13 +94,17 @@ def _center_crop(image: np.ndarray, max_size: int | None) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
-def _pairs(names: tuple[str, ...], scale: int, max_size: int | None) -> tuple[ImagePair, ...]:
+def _pairs(names: tuple[str, ...], scale: int, max_size: int | None,
+           degradation: Degradation | None) -> tuple[ImagePair, ...]:
   pairs = []
   for name in names:
     hr = _center_crop(load_photo(name), max_size)
     height, width = hr.shape[:2]
     hr = np.ascontiguousarray(hr[:height - height % scale, :width - width % scale])
-    lr = hr.copy() if scale == 1 else imresize(hr, 1.0 / scale)  # uint8 in, uint8 out.
+    if degradation is not None:
+      lr = np.ascontiguousarray(degradation(name, hr)[1])
+    else:
+      lr = hr.copy() if scale == 1 else imresize(hr, 1.0 / scale)  # uint8 in, uint8 out.
     hr.flags.writeable = False
     lr.flags.writeable = False
     pairs.append(ImagePair(name, hr, lr))
@@ -116,13 +124,19 @@ class EmbeddedDataset(collections.abc.Sequence):
   """
 
   def __init__(self, pairs: Sequence[ImagePair], *, split: str, scale: int,
-               max_size: int | None = None):
+               max_size: int | None = None, degradation: Degradation | None = None):
     self._pairs = tuple(pairs)
     self.split = split
     self.scale = self.input_scale = int(scale)
     self.max_size = max_size
+    self.degradation = degradation
     self.names = [pair.name for pair in self._pairs]
-    self.description = f"embedded x{self.scale} {split}"
+    if degradation is None or degradation.kind == "bicubic":
+      self.description = f"embedded x{self.scale} {split}"
+    elif degradation.kind == "noise":
+      self.description = f"embedded DN sigma {degradation.sigma:g} {split}"
+    else:
+      self.description = f"embedded JPEG quality {degradation.quality} {split}"
 
   def __len__(self) -> int:
     return len(self._pairs)
@@ -136,9 +150,9 @@ class EmbeddedDataset(collections.abc.Sequence):
     return f"EmbeddedDataset({self.description}: {', '.join(self.names)})"
 
 
-def embedded_dataset(split: str = "train", scale: int = 4, *,
-                     max_size: int | None = None) -> EmbeddedDataset:
-  """The embedded photos of one split, with MATLAB-bicubic LR images.
+def embedded_dataset(split: str = "train", scale: int = 4, *, max_size: int | None = None,
+                     degradation: Degradation | None = None) -> EmbeddedDataset:
+  """The embedded photos of one split, with MATLAB-bicubic LR images (or noisy / JPEG ones).
 
   Args:
     split: "train" (7 photos) or "validation" (2 held-out photos); "valid" and
@@ -147,17 +161,23 @@ def embedded_dataset(split: str = "train", scale: int = 4, *,
     max_size: if set, centre-crop every HR photo to at most
       ``max_size x max_size`` before mod-cropping (e.g. 256 for quick CPU
       validation); ``None`` keeps the full photos.
+    degradation: how the input is made (default: bicubic at ``scale``); a ``"noise"`` or
+      ``"jpeg"`` ``Degradation`` makes same-size pairs and needs ``scale=1``.
 
   Returns:
     An ``EmbeddedDataset``: ``len``, indexing, ``names``, ``scale``.
 
   Raises:
-    ValueError: for an unknown split, a bad scale or a ``max_size`` below ``scale``.
+    ValueError: for an unknown split, a bad scale, a ``max_size`` below ``scale`` or a
+      degradation that does not match ``scale``.
 
   Examples:
     >>> valid = embedded_dataset("validation", scale=4)
     >>> valid.names, valid[0].hr.shape, valid[0].lr.shape
     (['chelsea', 'stereo_motorcycle'], (300, 448, 3), (75, 112, 3))
+    >>> noisy = embedded_dataset("validation", 1, degradation=Degradation("noise", sigma=30))
+    >>> noisy[0].lr.shape == noisy[0].hr.shape
+    True
   """
   if split not in _SPLITS:
     raise ValueError(f"Unknown `split` {split!r}; use 'train' or 'validation'.")
@@ -168,6 +188,18 @@ def embedded_dataset(split: str = "train", scale: int = 4, *,
         max_size < scale):
       raise ValueError(f"`max_size` must be an integer >= scale ({scale}), got {max_size!r}.")
     max_size = int(max_size)
+  if degradation is not None:
+    if not isinstance(degradation, Degradation):
+      raise TypeError(f"`degradation` must be a Degradation, got {type(degradation).__name__}.")
+    if degradation.kind == "bicubic" and degradation.scale != scale:
+      raise ValueError(f"A bicubic `degradation` of scale {degradation.scale} does not match "
+                       f"`scale` {scale}.")
+    if degradation.kind != "bicubic" and scale != 1:
+      raise ValueError(f"A {degradation.kind} `degradation` keeps the image size: use scale=1, "
+                       f"got {scale}.")
+    if degradation.kind == "bicubic":
+      degradation = None  # the default, and one cache entry for it
   canonical = "train" if split == "train" else "validation"
-  pairs = _pairs(_SPLITS[split], int(scale), max_size)
-  return EmbeddedDataset(pairs, split=canonical, scale=int(scale), max_size=max_size)
+  pairs = _pairs(_SPLITS[split], int(scale), max_size, degradation)
+  return EmbeddedDataset(pairs, split=canonical, scale=int(scale), max_size=max_size,
+                         degradation=degradation)

@@ -273,11 +273,8 @@ def _check_split(split: str) -> str:
 
 def _task_degradation(task: str, scale: int, sigma: float, quality: int,
                       noise_seed: int) -> Degradation:
-  return {
-      "SR": Degradation("bicubic", scale=scale),
-      "DN": Degradation("noise", sigma=sigma, noise_seed=noise_seed),
-      "JPEG": Degradation("jpeg", quality=quality),
-  }[task]
+  return Degradation.for_task(task, scale=scale, sigma=sigma, quality=quality,
+                              noise_seed=noise_seed)
 
 
 def _data_scale(task: str, scale: int) -> int:

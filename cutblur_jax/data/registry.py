@@ -5,7 +5,8 @@ One field picks the data: ``dataset`` is one of the reference's names
 ``Set14_SR``, ``B100_SR``, ``Urban100_SR``, ``Manga109_SR``, or any
 ``<Set>_SR/_DN/_JPEG`` benchmark folder), ``tfds:<name>`` for a prepared TFDS
 data set (``dataset_root`` is then the TFDS ``data_dir``), or ``embedded`` for
-the photos shipped with scikit-image (no download).
+the photos shipped with scikit-image (no download; ``embedded_DN`` and ``embedded_JPEG``
+add synthesised noise of ``sigma`` or JPEG artifacts of ``quality`` to them).
 
 The other fields keep the reference's names and defaults (``option.py``):
 ``dataset_root`` (""), ``scale`` (4), ``div2k_range`` ("1-800/801-810"),
@@ -19,6 +20,7 @@ sub-config is read from ``data``.
 
 from __future__ import annotations
 
+import collections.abc
 from typing import Any, Mapping, Sequence
 
 from cutblur_jax.data.spec import (DATASET_NAMES, DEFAULT_DIV2K_RANGE, DataSpec, config_value,
@@ -26,7 +28,7 @@ from cutblur_jax.data.spec import (DATASET_NAMES, DEFAULT_DIV2K_RANGE, DataSpec,
 from cutblur_jax.data.types import ImagePair
 
 __all__ = ["DATASET_NAMES", "DEFAULTS", "create_dataset", "create_pipeline", "data_options",
-           "reference_dataset_name"]
+           "first_images", "reference_dataset_name"]
 
 _SPEC_FIELDS = ("dataset", "dataset_root", "scale", "div2k_range", "camera", "sigma", "quality",
                 "synthesize_lr", "noise_seed")
@@ -123,9 +125,12 @@ def create_dataset(config_or_kwargs: Any = None, split: str = "train",
   kind = spec.dataset.kind
   if kind == "embedded":
     from cutblur_jax.data import embedded  # pylint: disable=g-import-not-at-top
+    from cutblur_jax.data.degradations import Degradation  # pylint: disable=g-import-not-at-top
+    degradation = None if spec.task == "SR" else Degradation.for_task(
+        spec.task, sigma=spec.sigma, quality=spec.quality, noise_seed=spec.noise_seed)
     # Like the folder sets, "test" reads the held-out images.
     return embedded.embedded_dataset(split="train" if split == "train" else "validation",
-                                     scale=spec.scale)
+                                     scale=spec.data_scale, degradation=degradation)
   if kind == "tfds":
     from cutblur_jax.data.tfds_sources import tfds_dataset  # pylint: disable=g-import-not-at-top
     return tfds_dataset(spec.dataset.tfds_name, split=split, data_dir=spec.dataset_root or None,
@@ -172,3 +177,53 @@ def create_pipeline(config_or_kwargs: Any = None, *, dataset: Sequence[ImagePair
                        scale=scale, seed=options["seed"], num_workers=options["num_workers"],
                        prefetch=prefetch, process_index=process_index, process_count=process_count,
                        flip_and_rotate=flip_and_rotate, cache=cache)
+
+
+class _FirstImages(collections.abc.Sequence):
+  """The first ``count`` pairs of a data set, keeping its attributes (``scale``, ...)."""
+
+  def __init__(self, dataset: Sequence[ImagePair], count: int):
+    self._dataset = dataset
+    self._count = count
+    names = getattr(dataset, "names", None)
+    if names is not None:
+      self.names = list(names)[:count]
+
+  def __len__(self) -> int:
+    return self._count
+
+  def __getitem__(self, index):
+    if isinstance(index, slice):
+      return [self[i] for i in range(*index.indices(self._count))]
+    if not -self._count <= index < self._count:
+      raise IndexError(f"index {index} out of range for {self._count} images")
+    return self._dataset[index % self._count]
+
+  def __getattr__(self, name: str) -> Any:
+    if name.startswith("_"):
+      raise AttributeError(name)
+    return getattr(self._dataset, name)
+
+  def __repr__(self) -> str:
+    return f"first {self._count} of {self._dataset!r}"
+
+
+def first_images(dataset: Sequence[ImagePair], count: int | None) -> Sequence[ImagePair]:
+  """The first ``count`` images of ``dataset`` (all of them for ``None``).
+
+  Raises:
+    ValueError: if ``count`` is not a positive integer or exceeds the data set's size.
+
+  Examples:
+    >>> from cutblur_jax.data.embedded import embedded_dataset
+    >>> first_images(embedded_dataset("train", 2), 3).names
+    ['astronaut', 'coffee', 'colorwheel']
+  """
+  if count is None:
+    return dataset
+  if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+    raise ValueError(f"`num_train_images` must be a positive integer, got {count!r}.")
+  if count > len(dataset):
+    raise ValueError(f"`num_train_images` is {count}, but the train split has only "
+                     f"{len(dataset)} images.")
+  return dataset if count == len(dataset) else _FirstImages(dataset, count)

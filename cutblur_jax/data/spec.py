@@ -2,7 +2,8 @@
 
 A data set name is the reference's ``--dataset`` (``DIV2K_SR``, ``DIV2K_DN``,
 ``DIV2K_JPEG``, ``RealSR``, ``<Set>_SR``/``_DN``/``_JPEG`` for a benchmark folder such as
-``Set5_SR``), ``embedded`` (the photos shipped with scikit-image) or ``tfds:NAME`` (a
+``Set5_SR``), ``embedded`` (the photos shipped with scikit-image; ``embedded_DN`` and
+``embedded_JPEG`` synthesise noise or JPEG artifacts on them) or ``tfds:NAME`` (a
 prepared TensorFlow Datasets copy). ``parse_dataset(name)`` is the one place that reads
 such a string; everything else (the folder readers, the TFDS packer, the training
 presets, the evaluation protocol, the MoA presets, the CLIs) asks the ``DatasetName`` it
@@ -39,7 +40,8 @@ __all__ = ["DATASET_NAMES", "DEFAULT_DIV2K_RANGE", "DataSpec", "DatasetName", "T
 
 TASKS = ("SR", "DN", "JPEG")
 DATASET_NAMES = ("DIV2K_SR", "DIV2K_DN", "DIV2K_JPEG", "RealSR", "Set5_SR", "Set14_SR", "B100_SR",
-                 "Urban100_SR", "Manga109_SR", "tfds:NAME", "embedded")
+                 "Urban100_SR", "Manga109_SR", "tfds:NAME", "embedded", "embedded_DN",
+                 "embedded_JPEG")
 # The reference's default train/validation split of DIV2K (1-based, inclusive).
 DEFAULT_DIV2K_RANGE = "1-800/801-810"
 
@@ -133,6 +135,8 @@ def parse_dataset(name: str) -> DatasetName:
     raise TypeError(f"`dataset` must be a string, got {type(name).__name__}.")
   if name == "embedded":
     return DatasetName(name, "embedded", "SR")
+  if name in ("embedded_DN", "embedded_JPEG"):
+    return DatasetName(name, "embedded", name[len("embedded_"):])
   if name == "RealSR":
     return DatasetName(name, "realsr", "SR", "RealSR")
   if name.startswith("tfds:"):

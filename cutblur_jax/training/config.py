@@ -77,6 +77,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.log_every_steps = 100
   c.keep_checkpoints = 2  # latest N kept in WORKDIR/checkpoints/latest
   c.num_eval_images = config_dict.placeholder(int)  # None: the whole validation split
+  c.num_train_images = config_dict.placeholder(int)  # None: the whole train split
   c.num_sample_images = 2  # LR/SR/HR triples written to TensorBoard per evaluation
   c.progress_bar = True
   # --- model (option.py) --------------------------------------------------------------
@@ -109,6 +110,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.mix_p = config_dict.placeholder(tuple)
   c.aux_prob = 1.0
   c.aux_alpha = 1.2
+  c.per_sample = False  # augment.Policy(per_sample=True): an op per image, not per batch
   c.flip_and_rotate = True  # utils.flip_and_rotate, done on device in the train step
   # --- optimisation (option.py) ---------------------------------------------------------
   c.lr = 1e-4
@@ -136,6 +138,7 @@ FIELD_HELP: dict[str, str] = {
     "log_every_steps": 'train log interval (0: only at the end)',
     "keep_checkpoints": 'how many latest steps to keep',
     "num_eval_images": 'validate on the first N images (None: the whole validation split)',
+    "num_train_images": 'train on the first N images (None: the whole train split)',
     "num_sample_images": 'LR/SR/HR crops written to TensorBoard per validation',
     "progress_bar": 'show the progress bar',
     "model": 'EDSR, EDSR-baseline (16 x 64), RCAN or CARN',
@@ -165,6 +168,7 @@ FIELD_HELP: dict[str, str] = {
     "mix_p": 'probabilities of choosing each op (None: uniform)',
     "aux_prob": "CutMixup's mixup probability",
     "aux_alpha": "CutMixup's mixup Beta parameter, soft CutBlur's mix_alpha",
+    "per_sample": 'draw the op and its parameters per image instead of per batch',
     "flip_and_rotate": 'random h-flip, v-flip and transpose per sample, in the train step',
     "lr": 'initial learning rate',
     "decay": 'milestones in thousands of steps, "200-400-600" ("": none) (preset)',
@@ -290,8 +294,11 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
                "prefetch", "num_sample_images", "seed"):
     _positive_int(c, name, 0)
   _positive_int(c, "keep_checkpoints", 1)
-  if c.num_eval_images is not None:
-    _positive_int(c, "num_eval_images")
+  for name in ("num_eval_images", "num_train_images"):
+    if c[name] is not None:
+      _positive_int(c, name)
+  if not isinstance(c.per_sample, bool):
+    raise ValueError(f"`per_sample` must be True or False, got {c.per_sample!r}.")
   dataset = parse_dataset(str(c.dataset))  # a TFDS copy gets its data set's presets
   task = dataset.task
 
@@ -377,7 +384,8 @@ def policy_from_config(config: Any):
   mix_p = config.mix_p
   return augment.Policy(tuple(config.augs), tuple(config.prob), tuple(config.alpha),
                         aux_prob=float(config.aux_prob), aux_alpha=float(config.aux_alpha),
-                        mix_p=None if mix_p is None else tuple(mix_p))
+                        mix_p=None if mix_p is None else tuple(mix_p),
+                        per_sample=bool(config.get("per_sample", False)))
 
 
 def config_summary(config: Any, names: Sequence[str] = ("model", "dataset", "scale", "use_moa",

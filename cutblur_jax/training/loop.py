@@ -190,7 +190,7 @@ def _start(config: Any, workdir: pathlib.Path, mesh: jax.sharding.Mesh,
   if config.pretrain and not resuming:
     pretrained = _read_pretrained(config.pretrain, arch)
   # Data: every check on images and patches happens here, before anything compiles.
-  train_set = data.create_dataset(config, "train")
+  train_set = data.first_images(data.create_dataset(config, "train"), config.num_train_images)
   valid_set = data.create_dataset(config, "validation")
   pipeline = data.create_pipeline(config, dataset=train_set)
   try:

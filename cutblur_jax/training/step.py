@@ -66,7 +66,7 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array],
     ``(new_state, metrics)`` with scalar metrics ``loss`` (masked L1 on [0, 255]),
     ``grad_norm`` (before clipping), ``params_finite`` (no NaN/inf in the new
     parameters), ``learning_rate`` (of this update) and ``aug_index`` (the
-    policy's augmentation drawn this step).
+    policy's augmentation drawn this step; the first image's with ``per_sample``).
 
   Examples:
     >>> state, metrics = train_step(state, next(batches), run_key)  # doctest: +SKIP
@@ -95,7 +95,8 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array],
       "grad_norm": optax.tree.norm(grads),
       "params_finite": params_finite,
       "learning_rate": learning_rate_schedule(state.optimizer)(state.step),
-      "aug_index": jnp.asarray(aug_index, jnp.int32),
+      # A per-sample policy draws one op per image: log the first image's.
+      "aug_index": jnp.reshape(jnp.asarray(aug_index, jnp.int32), (-1,))[0],
   }
   return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                        ema_params=ema_params), metrics

@@ -1,0 +1,300 @@
+r"""Runs one of the paper's studies at CPU scale and writes its JSON report (and plot).
+
+Studies (``cutblur_jax.studies``): ``hr_input``, ``ablation``, ``regime``, ``denoise``.
+Every run trains the default run's network (``experiments/configs/default.py``) with the
+study's fields, its setting and its seed, in ``WORKDIR/<run>``; then its final parameters
+(``checkpoints/latest``, never a best-by-validation pick) are measured on the held-out
+embedded photos (``chelsea``, ``stereo_motorcycle``), which no run trains on.
+
+Usage:
+
+  python experiments/reproduce.py --study ablation --workdir workdirs/studies \
+      --output results/ablation.json --plot docs/images/ablation.png
+  python experiments/reproduce.py --study hr_input --workdir workdirs/studies   # reuses them
+  python experiments/reproduce.py --study regime --settings none moa --seeds 0 \
+      --sizes 2x16 --train_images 1 7 --workdir workdirs/regime
+  python experiments/reproduce.py --study denoise --num_train_steps 20 \
+      --set num_blocks=1 --set num_channels=8 --workdir /tmp/denoise     # a smoke test
+
+It prints the number of runs and the CPU time it expects before it starts. Rerunning the
+same command resumes: a finished run is read from its ``study_run.json``, an unfinished
+one resumes from its checkpoint. The report (``--output``, default WORKDIR/<study>.json):
+
+  {"study", "command", "config" (the fields every run shared), "settings", "seeds",
+   "num_train_steps", "protocol", "validation_images", "baseline",
+   "runs": [{"setting", "seed", "num_train_steps", "psnr", "ssim", "hr_input_psnr",
+             "psnr_by_sigma" (denoise), "num_blocks", "num_channels",
+             "num_train_images" (regime), "run", "train_wall_time_s", "images"}],
+   "summary": [{"setting", (regime: "num_blocks", "num_channels", "num_train_images"),
+                "n", METRIC: {"mean", "std"}, ...,
+                "difference_vs_none": {METRIC: {"mean", "std", "n", "by_seed"}}}],
+   "wall_time_s"}
+
+``std`` is the sample standard deviation (``null`` for one seed); ``difference_vs_none``
+pairs each run with the ``none`` run of the same seed (and size and data).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import pathlib
+import shlex
+import sys
+import time
+from typing import Any, Sequence
+
+from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from cutblur_jax import checkpoint, cli, evaluation, studies, train
+from cutblur_jax.data.degradations import Degradation
+from cutblur_jax.data.embedded import TRAIN_IMAGES, embedded_dataset
+from cutblur_jax.data.io import write_json
+from cutblur_jax.data.spec import parse_dataset
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
+RUN_FILE = "study_run.json"
+# Fields a run's result does not depend on: they may differ between a run and its rerun.
+_IRRELEVANT = ("progress_bar", "num_workers", "prefetch", "log_every_steps", "distributed",
+               "coordinator_address", "num_processes", "process_id", "num_sample_images")
+
+
+def parse_args(argv: Sequence[str] | None = None):
+  parser = cli.ArgumentParser(prog="experiments/reproduce.py",
+                              description=__doc__.split("\n", 1)[0])
+  parser.add_argument("--study", required=True, choices=list(studies.STUDIES),
+                      help="which study to run")
+  parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                      help="training seeds (initialisation and batch order); default 0 1 2")
+  parser.add_argument("--settings", nargs="+", default=None,
+                      help="a subset of the study's settings (default: all of them); 'none' "
+                      "is the baseline of the paired differences")
+  parser.add_argument("--num_train_steps", type=int, default=None,
+                      help="training steps per run (default: the study's budget)")
+  parser.add_argument("--sizes", nargs="+", default=None, metavar="BLOCKSxCHANNELS",
+                      help="regime: network sizes (default 2x16 4x32 8x64)")
+  parser.add_argument("--train_images", type=int, nargs="+", default=None,
+                      help="regime: training-set sizes, the first N embedded photos "
+                      "(default 1 3 7)")
+  parser.add_argument("--scale", type=int, default=None,
+                      help="SR factor of the SR studies (default 2)")
+  parser.add_argument("--decay", default=None,
+                      help="learning-rate milestones in thousands of steps (default: the "
+                      "config's)")
+  parser.add_argument("--set", dest="overrides", action="append", default=[],
+                      metavar="FIELD=VALUE", help="override a shared config field (repeatable)")
+  parser.add_argument("--workdir", default=None,
+                      help="folder of the runs (default workdirs/<study>); rerunning resumes")
+  parser.add_argument("--output", default=None,
+                      help="the JSON report (default WORKDIR/<study>.json)")
+  parser.add_argument("--plot", default=None, help="also draw the study's plot to this PNG")
+  parser.add_argument("--dry_run", action="store_true",
+                      help="print the runs and the expected CPU time, then stop")
+  parser.add_argument("--progress_bar", action="store_true", help="show training progress")
+  cli.add_verbose_flag(parser)
+  args = parser.parse_args(argv)
+  study = studies.STUDIES[args.study]
+  args.settings = list(args.settings or study.settings)
+  for name in args.settings:
+    if name not in studies.SETTINGS:
+      parser.error(f"--settings: unknown setting {name!r}; known: "
+                   f"{', '.join(studies.SETTINGS)}.")
+  for flag, values in (("--seeds", args.seeds), ("--settings", args.settings)):
+    if len(set(values)) != len(values):
+      parser.error(f"{flag} must be distinct, got {' '.join(map(str, values))}.")
+  if any(seed < 0 for seed in args.seeds):
+    parser.error(f"--seeds must be non-negative, got {' '.join(map(str, args.seeds))}.")
+  if args.num_train_steps is not None and args.num_train_steps < 1:
+    parser.error(f"--num_train_steps must be positive, got {args.num_train_steps}.")
+  if (args.sizes or args.train_images) and study.name != "regime":
+    parser.error("--sizes and --train_images belong to --study regime.")
+  try:
+    args.sizes = [_parse_size(text) for text in args.sizes] if args.sizes else study.sizes
+  except ValueError as error:
+    parser.error(str(error))
+  args.train_images = args.train_images or study.train_images
+  if any(not 1 <= count <= len(TRAIN_IMAGES) for count in args.train_images):
+    parser.error(f"--train_images must be between 1 and {len(TRAIN_IMAGES)} (the embedded "
+                 f"training photos), got {' '.join(map(str, args.train_images))}.")
+  if args.scale is not None and (study.name == "denoise" or args.scale < 2):
+    parser.error("--scale is an SR factor (2 or more) of the SR studies, got "
+                 f"{args.scale} for --study {study.name}.")
+  try:
+    args.overrides = dict(_parse_override(item) for item in args.overrides)
+  except ValueError as error:
+    parser.error(str(error))
+  owned = {"seed", "num_train_steps", "scale", "decay", "dataset", "sigma",
+           *studies.AUGMENT_FIELDS}
+  if study.name == "regime":
+    owned |= {"num_blocks", "num_channels", "num_train_images"}
+  for field in sorted(set(args.overrides) & owned):
+    parser.error(f"--set {field}=...: the study sets {field}; use its own flag.")
+  return args
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+  blocks, sep, channels = text.lower().partition("x")
+  if not (sep and blocks.isdigit() and channels.isdigit() and int(blocks) and int(channels)):
+    raise ValueError(f"--sizes expects BLOCKSxCHANNELS such as 4x32, got {text!r}.")
+  return int(blocks), int(channels)
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+  field, sep, text = item.partition("=")
+  if not sep or not field.strip():
+    raise ValueError(f"--set expects FIELD=VALUE, got {item!r}.")
+  try:
+    value = ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    value = text  # a bare string, e.g. --set dtype=bfloat16
+  return field.strip(), tuple(value) if isinstance(value, list) else value
+
+
+def run_config(args, cell: studies.Cell):
+  """The resolved config of one run (raises ValueError for a bad override)."""
+  study = studies.STUDIES[args.study]
+  config = train.base_config()
+  fields = {**studies.BASE_FIELDS, **study.fields, **args.overrides, **cell.fields()}
+  if study.name != "denoise":
+    fields["scale"] = args.scale or 2
+  fields["num_train_steps"] = args.num_train_steps or study.num_train_steps
+  if args.decay is not None:
+    fields["decay"] = args.decay
+  fields["progress_bar"] = bool(args.progress_bar)
+  for field, value in fields.items():
+    if field not in config:
+      raise ValueError(f"--set {field}: the config has no field {field!r}.")
+    config[field] = value
+  return train.resolve_config(config)
+
+
+def _comparable(config) -> dict[str, Any]:
+  values = json.loads(json.dumps(config.to_dict()))
+  return {key: value for key, value in values.items() if key not in _IRRELEVANT}
+
+
+def measure(study: studies.Study, config, run_dir: pathlib.Path) -> dict[str, Any]:
+  """The final parameters of a run on the held-out embedded photos."""
+  params, arch = checkpoint.load_model(run_dir / "checkpoints" / "latest")
+  protocol = parse_dataset(config.dataset).eval_protocol(config.scale)
+  if not study.test_sigmas:
+    report = evaluation.evaluate_model(params, arch, embedded_dataset("validation", config.scale),
+                                       hr_input_test=study.hr_input, **protocol)
+    result = {key: float(report["mean"][key]) for key in study.metrics}
+    result["baseline"] = {"psnr": report["mean"]["bicubic_psnr"],
+                          "ssim": report["mean"]["bicubic_ssim"]}
+    result["images"] = report["images"]
+    return result
+  by_sigma, baseline, images = {}, {}, {}
+  for sigma in sorted({*study.test_sigmas, int(config.sigma)}):
+    noisy = embedded_dataset("validation", 1, degradation=Degradation(
+        "noise", sigma=float(sigma), noise_seed=int(config.noise_seed)))
+    report = evaluation.evaluate_model(params, arch, noisy, hr_input_test=False, **protocol)
+    by_sigma[str(sigma)] = report["mean"]
+    baseline[str(sigma)] = float(report["mean"]["bicubic_psnr"])  # the noisy input itself
+    images[str(sigma)] = report["images"]
+  trained = by_sigma[str(int(config.sigma))]
+  return {"psnr": float(trained["psnr"]), "ssim": float(trained["ssim"]),
+          "psnr_by_sigma": {str(s): float(by_sigma[str(s)]["psnr"]) for s in study.test_sigmas},
+          "baseline": {"psnr_by_sigma": {str(s): baseline[str(s)] for s in study.test_sigmas}},
+          "images": images}
+
+
+def run_cell(study: studies.Study, cell: studies.Cell, config,
+             workdir: pathlib.Path) -> dict[str, Any]:
+  """Trains (or resumes) one run and measures it; a finished run is read back instead."""
+  run_dir = workdir / cell.name
+  record_path = run_dir / RUN_FILE
+  if record_path.exists():
+    record = json.loads(record_path.read_text())
+    if record.get("config") != _comparable(config):
+      raise ValueError(f"{str(run_dir)!r} holds a run of another config; use another "
+                       "--workdir or the same flags.")
+    return record["run"]
+  result = train.train_and_evaluate(config, run_dir)
+  measured = measure(study, config, run_dir)
+  run = {**dataclasses.asdict(cell), "num_train_steps": int(config.num_train_steps),
+         "run": cell.name, "steps": int(result["step"]),
+         "train_wall_time_s": float(result["wall_time_s"]), **measured}
+  run = {key: value for key, value in run.items() if value is not None}
+  write_json(record_path, {"config": _comparable(config), "run": run})
+  return run
+
+
+def shared_config(configs: Sequence[Any]) -> dict[str, Any]:
+  """The fields whose value every run shares."""
+  dicts = [_comparable(config) for config in configs]
+  return {key: value for key, value in dicts[0].items()
+          if all(other.get(key) == value for other in dicts[1:])}
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+  args = parse_args(argv)
+  start = time.perf_counter()
+  study = studies.STUDIES[args.study]
+  workdir = pathlib.Path(args.workdir or pathlib.Path("workdirs") / study.name).absolute()
+  output = pathlib.Path(args.output or workdir / f"{study.name}.json")
+  cells = studies.cells(study, args.settings, args.seeds, sizes=args.sizes,
+                        train_images=args.train_images)
+  configs = {cell: run_config(args, cell) for cell in cells}  # every check before training
+  if output.is_dir():
+    raise ValueError(f"--output {str(output)!r} is a folder; give a file name.")
+  if args.plot and pathlib.Path(args.plot).is_dir():
+    raise ValueError(f"--plot {args.plot!r} is a folder; give a file name.")
+  done = [cell for cell in cells if (workdir / cell.name / RUN_FILE).exists()]
+  expected = sum(studies.expected_seconds(configs[cell]) for cell in cells if cell not in done)
+  print(f"Study {study.name}: {len(cells)} runs ({len(done)} finished), "
+        f"{configs[cells[0]].num_train_steps} steps each, in {workdir}; expected CPU time "
+        f"about {expected / 60:.0f} min on a 2-core CPU.", flush=True)
+  if args.dry_run:
+    for cell in cells:
+      print(f"  {cell.name}: about {studies.expected_seconds(configs[cell]):.0f} s")
+    return {}
+  output.parent.mkdir(parents=True, exist_ok=True)
+  runs = []
+  for index, cell in enumerate(cells, 1):
+    run = run_cell(study, cell, configs[cell], workdir)
+    runs.append(run)
+    extra = (f", HR input {run['hr_input_psnr']:.2f} dB" if "hr_input_psnr" in run else "")
+    print(f"[{index}/{len(cells)}] {cell.name}: PSNR {run['psnr']:.2f} dB{extra}", flush=True)
+
+  first = configs[cells[0]]
+  report = {
+      "study": study.name,
+      "command": " ".join(shlex.quote(a) for a in ["python", "experiments/reproduce.py",
+                                                   *(sys.argv[1:] if argv is None else argv)]),
+      "config": shared_config(list(configs.values())),
+      "settings": list(args.settings), "seeds": list(args.seeds),
+      "num_train_steps": int(first.num_train_steps),
+      "protocol": parse_dataset(first.dataset).eval_protocol(first.scale),
+      "validation_images": list(embedded_dataset("validation", 1).names),
+      "baseline": runs[0]["baseline"],
+      "runs": [{key: value for key, value in run.items() if key != "baseline"} for run in runs],
+      "summary": studies.summarize(runs, study.metrics),
+      "wall_time_s": time.perf_counter() - start,
+  }
+  write_json(output, report)
+  print("\n" + studies.format_table(report), flush=True)
+  print(f"\nReport: {output} ({report['wall_time_s'] / 60:.1f} min)", flush=True)
+  if args.plot:
+    from cutblur_jax.studies import plots  # pylint: disable=g-import-not-at-top  (matplotlib)
+    plots.plot_report(report, args.plot)
+    print(f"Plot: {args.plot}", flush=True)
+  return report
+
+
+def _main() -> int:
+  verbose = "--verbose" in sys.argv[1:]
+  try:
+    main()
+  except (*cli.EXPECTED_ERRORS, train.NonFiniteLossError) as error:
+    return cli.report(error, verbose=verbose)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(_main())
