@@ -12,7 +12,7 @@ from absl import flags
 from ml_collections import config_flags
 from PIL import Image
 
-from cutblur_jax import checkpoint, train
+from cutblur_jax import augment, checkpoint, train
 from cutblur_jax.training import config as train_config
 from test_train_loop import write_div2k  # pylint: disable=wrong-import-order
 
@@ -110,6 +110,20 @@ def test_policy_fields():
     train.resolve_config(config)
   with pytest.raises(ValueError, match="Unknown config fields"):
     train.resolve_config({"max_steps": 3})
+
+
+def test_per_sample_and_num_train_images_fields():
+  config = load("default")
+  assert train.resolve_config(config).per_sample is False
+  config.per_sample = True
+  policy = train_config.policy_from_config(train.resolve_config(config))
+  assert policy.per_sample and policy.augs == augment.moa().augs
+  config = load("default")
+  config.num_train_images = 3
+  assert train.resolve_config(config).num_train_images == 3
+  config.num_train_images = 0
+  with pytest.raises(ValueError, match="num_train_images"):
+    train.resolve_config(config)
 
 
 def test_a_tfds_copy_gets_the_presets_of_the_data_it_holds():

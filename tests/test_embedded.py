@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cutblur_jax.data import embedded
+from cutblur_jax.data.degradations import Degradation
 from cutblur_jax.data.embedded import (TRAIN_IMAGES, VALIDATION_IMAGES, embedded_dataset,
                                        load_photo)
 from cutblur_jax.data.bicubic import imresize
@@ -101,6 +102,39 @@ def test_bad_arguments():
     embedded_dataset("train", 4, max_size=3)
   with pytest.raises(ValueError, match="Unknown embedded photo 'lena'"):
     load_photo("lena")
+
+
+@pytest.mark.parametrize("sigma", [10, 50])
+def test_noisy_pairs_hold_seeded_gaussian_noise_of_sigma(sigma):
+  noise = Degradation("noise", sigma=sigma, noise_seed=3)
+  data = embedded_dataset("validation", 1, degradation=noise)
+  assert data.scale == data.input_scale == 1 and data.names == list(VALIDATION_IMAGES)
+  assert data.description == f"embedded DN sigma {sigma} validation"
+  for pair, clean in zip(data, embedded_dataset("validation", 1)):
+    np.testing.assert_array_equal(pair.hr, clean.hr)
+    assert pair.lr.shape == pair.hr.shape and pair.lr.dtype == np.uint8
+    inside = (pair.hr > 60) & (pair.hr < 195)  # away from the clipping at 0 and 255
+    residual = pair.lr.astype(float)[inside] - pair.hr.astype(float)[inside]
+    assert abs(residual.mean()) < 0.5 and residual.std() == pytest.approx(sigma, rel=0.05)
+  again = embedded_dataset("validation", 1, degradation=noise)
+  np.testing.assert_array_equal(again[0].lr, data[0].lr)
+  other = embedded_dataset("validation", 1, degradation=Degradation("noise", sigma=sigma,
+                                                                    noise_seed=4))
+  assert not np.array_equal(other[0].lr, data[0].lr)
+
+
+def test_jpeg_pairs_and_degradation_checks():
+  data = embedded_dataset("validation", 1, degradation=Degradation("jpeg", quality=10))
+  pair = data[0]
+  assert pair.lr.shape == pair.hr.shape and not np.array_equal(pair.lr, pair.hr)
+  with pytest.raises(ValueError, match="keeps the image size"):
+    embedded_dataset("train", 2, degradation=Degradation("noise", sigma=30))
+  with pytest.raises(ValueError, match="does not match"):
+    embedded_dataset("train", 2, degradation=Degradation("bicubic", scale=4))
+  with pytest.raises(TypeError, match="Degradation"):
+    embedded_dataset("train", 1, degradation="noise")
+  bicubic = embedded_dataset("train", 2, degradation=Degradation("bicubic", scale=2))
+  assert bicubic[0] is embedded_dataset("train", 2)[0]  # the default, one cache entry
 
 
 def test_public_api():

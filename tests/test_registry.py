@@ -107,6 +107,35 @@ def test_embedded_by_config_needs_no_files():
   assert valid.names == test.names and not set(valid.names) & set(train.names)
 
 
+def test_embedded_denoising_by_config_is_same_size_at_any_network_scale():
+  config = _config(dataset="embedded_DN", scale=4, sigma=30, noise_seed=2, patch_size=8,
+                   batch_size=2, num_workers=0)
+  train = registry.create_dataset(config, "train")
+  assert train.scale == 1 and train[0].lr.shape == train[0].hr.shape
+  assert train.description == "embedded DN sigma 30 train"
+  batch = next(registry.create_pipeline(config, dataset=train))
+  assert batch["hr"].shape == batch["lr"].shape == (2, 8, 8, 3)
+  jpeg = registry.create_dataset({**config, "dataset": "embedded_JPEG"}, "validation")
+  assert jpeg.description == "embedded JPEG quality 10 validation"
+
+
+def test_first_images_keeps_the_data_set_attributes():
+  data = registry.create_dataset(_config(dataset="embedded", scale=2), "train")
+  head = registry.first_images(data, 2)
+  assert len(head) == 2 and head.names == data.names[:2] and head.scale == 2
+  assert [pair.name for pair in head] == data.names[:2] and head[-1] is data[1]
+  assert [pair.name for pair in head[0:5]] == data.names[:2]
+  with pytest.raises(IndexError):
+    head[2]  # pylint: disable=pointless-statement
+  assert registry.first_images(data, None) is data
+  assert registry.first_images(data, len(data)) is data
+  for bad in (0, -1, 2.0, True):
+    with pytest.raises(ValueError, match="num_train_images"):
+      registry.first_images(data, bad)
+  with pytest.raises(ValueError, match="has only 7 images"):
+    registry.first_images(data, 8)
+
+
 def test_reference_dataset_name_maps_tfds_names_to_the_data_they_hold():
   for name in ("DIV2K_SR", "RealSR", "Set5_SR", "embedded", "tfds:something/else"):
     assert registry.reference_dataset_name(name) == name

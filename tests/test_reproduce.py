@@ -1,145 +1,281 @@
-"""experiments/reproduce_hr_input.py: a tiny budget end to end, its report, its statistics."""
+"""experiments/reproduce.py on tiny budgets: the report, resume, statistics and the data."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
-import pathlib
 
+import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "experiments" / "reproduce_hr_input.py"
+from cutblur_jax import studies, train
+from cutblur_jax.data import registry
+from cutblur_jax.training.config import policy_from_config
+from experiments import reproduce, reproduce_hr_input
+from experiments.configs import default as default_config
+
 TINY = ["--set", "num_blocks=1", "--set", "num_channels=8", "--set", "patch_size=8",
-        "--set", "batch_size=2", "--set", "eval_every_steps=1", "--set", "log_every_steps=1",
-        "--set", "checkpoint_every_steps=0", "--no-progress_bar"]
+        "--set", "batch_size=2"]
 
 
 @pytest.fixture(scope="module")
-def script():
-  return importlib.import_module("experiments.reproduce_hr_input")
-
-
-@pytest.fixture(scope="module")
-def tiny_run(script, tmp_path_factory):
-  # Relative paths, as a user types them (orbax itself needs absolute ones).
+def tiny_study(tmp_path_factory):
+  # Relative paths, as a user types them.
   cwd = tmp_path_factory.mktemp("cwd")
-  argv = ["--seeds", "3", "--num_train_steps", "2", "--settings", "none", "moa",
-          "--workdir", "runs", "--output", "out/report.json", *TINY]
+  argv = ["--study", "ablation", "--settings", "none", "cutblur", "--seeds", "3", "4",
+          "--num_train_steps", "2", "--workdir", "runs", "--output", "out/ablation.json", *TINY]
   previous = os.getcwd()
   os.chdir(cwd)
   try:
-    report = script.main(argv)
+    report = reproduce.main(argv)
   finally:
     os.chdir(previous)
-  return argv, cwd / "runs", report
+  return argv, cwd, report
 
 
 def _finite(value) -> bool:
   return isinstance(value, float) and math.isfinite(value)
 
 
-def test_report_structure_and_finite_numbers(tiny_run):
-  argv, workdir, report = tiny_run
-  on_disk = json.loads((workdir.parent / "out" / "report.json").read_text())
-  assert on_disk == json.loads(json.dumps(report))
-  assert report["seeds"] == [3] and report["settings"] == ["none", "moa"]
-  assert report["scale"] == 2 and report["num_train_steps"] == 2
-  assert report["protocol"] == {"crop_border": 2, "y_only": True}
+def test_report_schema(tiny_study):
+  _, cwd, report = tiny_study
+  assert json.loads((cwd / "out" / "ablation.json").read_text()) == json.loads(
+      json.dumps(report))
+  assert report["study"] == "ablation"
+  assert report["command"].startswith("python experiments/reproduce.py --study ablation")
+  assert report["settings"] == ["none", "cutblur"] and report["seeds"] == [3, 4]
   assert report["validation_images"] == ["chelsea", "stereo_motorcycle"]
-  assert report["config"]["num_blocks"] == 1 and report["config"]["num_channels"] == 8
-  assert report["command"].startswith("python experiments/reproduce_hr_input.py --seeds 3")
-  assert 30 < report["bicubic"]["psnr"] < 40  # MATLAB bicubic x2 on the two held-out photos
-  assert [(run["setting"], run["seed"]) for run in report["runs"]] == [("none", 3), ("moa", 3)]
+  assert report["protocol"] == {"crop_border": 2, "y_only": True}
+  assert 30 < report["baseline"]["psnr"] < 40  # MATLAB bicubic x2 on the held-out photos
+  # "config" holds what every run shared, and nothing that differed.
+  config = report["config"]
+  assert config["num_blocks"] == 1 and config["num_train_steps"] == 2 and config["scale"] == 2
+  assert config["dataset"] == "embedded" and "seed" not in config and "augs" not in config
+  assert [(run["setting"], run["seed"]) for run in report["runs"]] == [
+      ("none", 3), ("cutblur", 3), ("none", 4), ("cutblur", 4)]
   for run in report["runs"]:
-    assert run["steps"] == 2
-    assert run["workdir"] == str(workdir / f"{run['setting']}-seed3")
-    for key in ("psnr", "ssim", "hr_input_psnr", "train_wall_time_s"):
-      assert _finite(run[key]), (key, run[key])
-    assert 0 < run["psnr"] < 60 and 0 < run["hr_input_psnr"] < 80 and 0 < run["ssim"] <= 1
-    assert [name["name"] for name in run["images"]] == ["chelsea", "stereo_motorcycle"]
-    assert [step for step, _ in run["validation_curve"]] == [1, 2]
-    assert all(_finite(psnr) for _, psnr in run["validation_curve"])
-    # The final validation of training measures the same parameters the report measures.
-    assert run["validation_curve"][-1][1] == pytest.approx(run["psnr"], abs=1e-6)
-  for setting in ("none", "moa"):
+    assert run["num_train_steps"] == run["steps"] == 2
     for key in ("psnr", "ssim", "hr_input_psnr"):
-      stats = report["summary"][setting][key]
-      assert stats["n"] == 1 and stats["std"] is None and _finite(stats["mean"])
-      assert stats["min"] == stats["max"] == stats["mean"]
-  moa, none = report["runs"][1], report["runs"][0]
-  paired = report["paired_difference"]
-  assert list(paired) == ["moa"]
-  assert paired["moa"]["hr_input_psnr"]["mean"] == pytest.approx(
-      moa["hr_input_psnr"] - none["hr_input_psnr"])
+      assert _finite(run[key]), (key, run)
+    assert "psnr_by_sigma" not in run and "num_blocks" not in run
+    assert [image["name"] for image in run["images"]] == ["chelsea", "stereo_motorcycle"]
+  assert [entry["setting"] for entry in report["summary"]] == ["none", "cutblur"]
+  assert "difference_vs_none" not in report["summary"][0]
 
 
-def test_settings_differ_only_in_the_augmentation(tiny_run):
-  _, workdir, _ = tiny_run
-  none = json.loads((workdir / "none-seed3" / "config.json").read_text())
-  moa = json.loads((workdir / "moa-seed3" / "config.json").read_text())
-  differing = {key for key in none if none[key] != moa[key]}
-  assert differing == {"use_moa", "augs", "prob", "alpha"}
-  assert none["augs"] == ["none"] and moa["augs"][-1] == "cutblur"
-  assert none["seed"] == moa["seed"] == 3 and none["decay"] == moa["decay"]
+def test_runs_differ_only_in_their_setting(tiny_study):
+  _, cwd, _ = tiny_study
+  none = json.loads((cwd / "runs" / "none-seed3" / "config.json").read_text())
+  cutblur = json.loads((cwd / "runs" / "cutblur-seed3" / "config.json").read_text())
+  assert {key for key in none if none[key] != cutblur[key]} == {"augs", "alpha"}
+  assert none["augs"] == ["none"] and cutblur["augs"] == ["cutblur"]
+  assert none["eval_every_steps"] == 0  # validated once, at the end
 
 
-def test_rerun_resumes_and_measures_the_same_models(script, tiny_run, monkeypatch):
-  argv, workdir, report = tiny_run
-  monkeypatch.chdir(workdir.parent)
-  again = script.main(argv)
-  for first, second in zip(report["runs"], again["runs"]):
-    assert second["steps"] == first["steps"] == 2
-    for key in ("psnr", "ssim", "hr_input_psnr"):
-      assert second[key] == first[key]
+def test_paired_differences_are_seed_by_seed(tiny_study):
+  _, _, report = tiny_study
+  runs = {(run["setting"], run["seed"]): run for run in report["runs"]}
+  entry = report["summary"][1]
+  for key in ("psnr", "ssim", "hr_input_psnr"):
+    diffs = [runs["cutblur", seed][key] - runs["none", seed][key] for seed in (3, 4)]
+    paired = entry["difference_vs_none"][key]
+    assert paired["n"] == 2
+    assert paired["by_seed"] == pytest.approx({"3": diffs[0], "4": diffs[1]})
+    assert paired["mean"] == pytest.approx(np.mean(diffs))
+    assert paired["std"] == pytest.approx(np.std(diffs, ddof=1))
+    values = [runs["cutblur", seed][key] for seed in (3, 4)]
+    assert entry[key]["mean"] == pytest.approx(np.mean(values))
+    assert entry[key]["std"] == pytest.approx(np.std(values, ddof=1))
 
 
-def test_statistics_and_table(script):
-  runs = [{"setting": s, "seed": seed, "psnr": p, "ssim": 0.5, "hr_input_psnr": h}
-          for s, seed, p, h in [("none", 0, 30.0, 40.0), ("none", 1, 31.0, 41.0),
-                                ("none", 2, 32.0, 42.0), ("moa", 0, 31.0, 45.0),
-                                ("moa", 1, 31.0, 47.0), ("moa", 2, 31.0, 49.0)]]
-  summary, paired = script.summarize(runs, ["none", "moa"])
-  assert summary["none"]["psnr"] == {"mean": 31.0, "std": 1.0, "min": 30.0, "max": 32.0, "n": 3}
-  assert summary["moa"]["psnr"]["std"] == 0.0
-  assert summary["moa"]["hr_input_psnr"]["mean"] == 47.0
-  assert paired["moa"]["hr_input_psnr"] == {"mean": 6.0, "std": 1.0, "n": 3}
-  assert paired["moa"]["psnr"]["mean"] == 0.0 and paired["moa"]["psnr"]["std"] == 1.0
-  table = script.format_table({"summary": summary, "paired_difference": paired,
-                               "bicubic": {"psnr": 29.5, "ssim": 0.4}})
-  lines = table.splitlines()
+def test_rerun_reads_finished_runs_without_training(tiny_study, monkeypatch):
+  argv, cwd, report = tiny_study
+  monkeypatch.chdir(cwd)
+
+  def refuse(*args, **kwargs):
+    raise AssertionError("a finished run was trained again")
+
+  monkeypatch.setattr(train, "train_and_evaluate", refuse)
+  again = reproduce.main(argv)
+  assert again["runs"] == json.loads(json.dumps(report["runs"]))
+  assert again["summary"] == json.loads(json.dumps(report["summary"]))
+
+
+def test_a_cell_retrained_from_scratch_gives_the_recorded_psnr(tiny_study, tmp_path):
+  argv, _, report = tiny_study
+  cell = reproduce.main(["--study", "ablation", "--settings", "cutblur", "--seeds", "4",
+                         "--num_train_steps", "2", "--workdir", str(tmp_path), *TINY])
+  recorded = [run for run in report["runs"] if run["run"] == "cutblur-seed4"][0]
+  assert abs(cell["runs"][0]["psnr"] - recorded["psnr"]) < 0.01
+  assert abs(cell["runs"][0]["hr_input_psnr"] - recorded["hr_input_psnr"]) < 0.01
+
+
+def test_a_finished_run_of_another_config_is_refused(tiny_study, monkeypatch):
+  argv, cwd, _ = tiny_study
+  monkeypatch.chdir(cwd)
+  with pytest.raises(ValueError, match="another config"):
+    reproduce.main([*argv, "--set", "lr=0.01"])
+
+
+def test_summary_statistics_by_hand():
+  runs = [{"setting": s, "seed": seed, "psnr": p, "ssim": 0.5}
+          for s, seed, p in [("none", 0, 30.0), ("none", 1, 31.0), ("none", 2, 32.0),
+                             ("moa", 0, 31.0), ("moa", 1, 31.0), ("moa", 2, 31.0),
+                             ("moa", 5, 40.0)]]  # seed 5 has no baseline: not paired
+  none, moa = studies.summarize(runs, ["psnr", "ssim"])
+  assert none == {"setting": "none", "n": 3, "psnr": {"mean": 31.0, "std": 1.0},
+                  "ssim": {"mean": 0.5, "std": 0.0}}
+  assert moa["n"] == 4 and moa["psnr"]["mean"] == pytest.approx(33.25)
+  paired = moa["difference_vs_none"]["psnr"]
+  assert paired["by_seed"] == {"0": 1.0, "1": 0.0, "2": -1.0}
+  assert paired["n"] == 3 and paired["mean"] == 0.0 and paired["std"] == pytest.approx(1.0)
+
+
+def test_regime_groups_pair_within_size_and_data():
+  runs = [{"setting": s, "seed": 0, "num_blocks": b, "num_channels": 8, "num_train_images": n,
+           "psnr": p} for s, b, n, p in [("none", 1, 1, 30.0), ("moa", 1, 1, 29.0),
+                                         ("none", 2, 1, 31.0), ("moa", 2, 1, 33.0)]]
+  summary = studies.summarize(runs, ["psnr"])
+  moa = [entry for entry in summary if entry["setting"] == "moa"]
+  assert [(e["num_blocks"], e["difference_vs_none"]["psnr"]["mean"]) for e in moa] == [
+      (1, -1.0), (2, 2.0)]
+
+
+def test_denoise_summary_nests_psnr_by_sigma():
+  runs = [{"setting": s, "seed": k, "psnr": 30.0, "ssim": 0.9,
+           "psnr_by_sigma": {"10": a, "50": b}}
+          for s, k, a, b in [("none", 0, 35.0, 25.0), ("moa", 0, 36.0, 24.0)]]
+  _, moa = studies.summarize(runs, ["psnr", "ssim", "psnr_sigma10", "psnr_sigma50"])
+  assert moa["psnr_by_sigma"] == {"10": {"mean": 36.0, "std": None},
+                                  "50": {"mean": 24.0, "std": None}}
+  assert moa["difference_vs_none"]["psnr_by_sigma"]["50"]["mean"] == -1.0
+
+
+def test_table_rows():
+  report = {"study": "hr_input", "summary": studies.summarize(
+      [{"setting": s, "seed": k, "psnr": p, "ssim": 0.5, "hr_input_psnr": h}
+       for s, k, p, h in [("none", 0, 30.0, 40.0), ("none", 1, 32.0, 42.0),
+                          ("moa", 0, 31.0, 45.0), ("moa", 1, 31.0, 49.0)]],
+      studies.STUDIES["hr_input"].metrics), "config": {}}
+  lines = studies.format_table(report).splitlines()
   assert lines[0] == "| setting | seeds | PSNR (dB) | SSIM | HR-input PSNR (dB) |"
-  assert lines[2] == "| none | 3 | 31.00 ± 1.00 | 0.5000 ± 0.0000 | 41.00 ± 1.00 |"
-  assert lines[4] == "| bicubic | - | 29.50 | 0.4000 | - |"
-  assert lines[5] == ("| moa - none (paired) | 3 | +0.00 ± 1.00 | +0.0000 ± 0.0000 "
-                      "| +6.00 ± 1.00 |")
+  assert lines[2] == "| none | 2 | 31.00 ± 1.41 | 0.5000 ± 0.0000 | 41.00 ± 1.41 |"
+  assert lines[4] == "| moa - none | 2 | +0.00 ± 1.41 | +0.0000 ± 0.0000 | +6.00 ± 1.41 |"
+
+
+def test_denoise_trains_and_tests_at_its_noise_levels(monkeypatch, tmp_path):
+  args = reproduce.parse_args(["--study", "denoise", "--seeds", "0"])
+  config = reproduce.run_config(args, studies.Cell("none", 0))
+  assert (config.dataset, config.sigma, config.scale) == ("embedded_DN", 30, 1)
+  train_pair = registry.create_dataset(config, "train")[0]
+  noise = train_pair.lr.astype(float) - train_pair.hr.astype(float)
+  assert train_pair.lr.shape == train_pair.hr.shape
+  unclipped = (train_pair.hr > 60) & (train_pair.hr < 195)
+  assert np.std(noise[unclipped]) == pytest.approx(30, rel=0.05)
+
+  seen = []
+
+  def fake_evaluate(params, arch, dataset, **kwargs):
+    pair = dataset[0]
+    mask = (pair.hr > 60) & (pair.hr < 195)
+    sigma = float(np.std(pair.lr.astype(float)[mask] - pair.hr.astype(float)[mask]))
+    seen.append((list(dataset.names), sigma, kwargs["hr_input_test"]))
+    mean = {"psnr": 40.0 - round(sigma, -1) / 10, "ssim": 0.9, "bicubic_psnr": 20.0, "bicubic_ssim": 0.5}
+    return {"mean": mean, "images": []}
+
+  monkeypatch.setattr(reproduce.checkpoint, "load_model", lambda path: ({}, {}))
+  monkeypatch.setattr(reproduce.evaluation, "evaluate_model", fake_evaluate)
+  result = reproduce.measure(studies.STUDIES["denoise"], config, tmp_path)
+  names = ["chelsea", "stereo_motorcycle"]
+  assert [(n, h) for n, _, h in seen] == [(names, False)] * 3
+  assert [s for _, s, _ in seen] == pytest.approx([10, 30, 50], rel=0.05)
+  assert result["psnr_by_sigma"] == {"10": 39.0, "30": 37.0, "50": 35.0}
+  assert result["psnr"] == 37.0  # measured at the training sigma
+
+
+def test_regime_runs_train_on_the_first_photos():
+  args = reproduce.parse_args(["--study", "regime", "--sizes", "2x16", "--train_images", "3"])
+  cells = studies.cells(studies.STUDIES["regime"], args.settings, args.seeds, sizes=args.sizes,
+                        train_images=args.train_images)
+  assert [cell.name for cell in cells[:2]] == ["none-2x16-n3-seed0", "moa-2x16-n3-seed0"]
+  config = reproduce.run_config(args, cells[1])
+  assert (config.num_blocks, config.num_channels, config.num_train_images) == (2, 16, 3)
+  assert config.use_moa and config.batch_size == 8
+  train_set = registry.first_images(registry.create_dataset(config, "train"),
+                                    config.num_train_images)
+  assert train_set.names == ["astronaut", "coffee", "colorwheel"] and train_set.scale == 2
+  assert len(train_set) == 3 and train_set[-1].name == "colorwheel"
+
+
+def test_settings_and_base_fields():
+  base = default_config.get_config()
+  for field, value in studies.BASE_FIELDS.items():
+    if field not in ("eval_every_steps", "checkpoint_every_steps", "log_every_steps"):
+      assert base[field] == value, field  # the default run's network and recipe
+  ablation = studies.STUDIES["ablation"]
+  assert ablation.settings[0] == "none" and set(ablation.settings) == set(studies.SETTINGS)
+  for name, fields in studies.SETTINGS.items():
+    assert set(fields) <= set(studies.AUGMENT_FIELDS), name
+  args = reproduce.parse_args(["--study", "ablation", "--settings", "moa_per_sample"])
+  config = reproduce.run_config(args, studies.Cell("moa_per_sample", 0))
+  policy = policy_from_config(config)
+  assert policy.per_sample and policy.augs[-1] == "cutblur"
+  cutout = reproduce.run_config(args, studies.Cell("cutout_25", 0))
+  assert cutout.augs == ("cutout",) and cutout.alpha == (0.25,)
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--set", "seed=3"], "set by the script"),
-    (["--set", "use_moa=False"], "set by the script"),
-    (["--seeds", "0", "0"], "distinct"),
-    (["--num_train_steps", "0"], "positive"),
-    (["--scale", "1"], "SR factor"),
-    (["--set", "num_blocks"], "FIELD=VALUE"),
+    (["--study", "ablation", "--set", "seed=3"], "the study sets seed"),
+    (["--study", "ablation", "--set", "augs=none"], "the study sets augs"),
+    (["--study", "regime", "--set", "num_blocks=2"], "the study sets num_blocks"),
+    (["--study", "ablation", "--seeds", "0", "0"], "distinct"),
+    (["--study", "ablation", "--settings", "cutblurr"], "unknown setting 'cutblurr'"),
+    (["--study", "ablation", "--num_train_steps", "0"], "positive"),
+    (["--study", "ablation", "--sizes", "4x32"], "belong to --study regime"),
+    (["--study", "regime", "--sizes", "4by32"], "BLOCKSxCHANNELS"),
+    (["--study", "regime", "--train_images", "8"], "between 1 and 7"),
+    (["--study", "denoise", "--scale", "2"], "--scale"),
+    (["--study", "ablation", "--set", "num_blocks"], "FIELD=VALUE"),
+    (["--study", "nope"], "--study"),
 ])
-def test_bad_arguments_are_rejected(script, capsys, argv, message):
-  with pytest.raises(SystemExit):
-    script.parse_args(argv)
-  assert message in capsys.readouterr().err
+def test_bad_arguments_get_one_line(capsys, argv, message):
+  with pytest.raises(SystemExit) as exit_info:
+    reproduce.parse_args(argv)
+  assert exit_info.value.code == 2
+  err = capsys.readouterr().err
+  assert message in err and len(err.strip().splitlines()) == 1
 
 
-def test_bad_config_is_rejected_before_training(script, tmp_path):
+def test_a_bad_field_is_refused_before_anything_trains(tmp_path):
   with pytest.raises(ValueError, match="no field 'num_blokcs'"):
-    script.main(["--set", "num_blokcs=2", "--workdir", str(tmp_path)])
-  with pytest.raises(ValueError, match="does not exist"):
-    script.main(["--config", str(tmp_path / "missing.py"), "--workdir", str(tmp_path)])
-  config = tmp_path / "div2k.py"
-  config.write_text("from cutblur_jax.train import base_config\n"
-                    "def get_config():\n  c = base_config()\n  c.dataset = 'DIV2K_SR'\n"
-                    "  return c\n")
-  with pytest.raises(ValueError, match="embedded"):
-    script.main(["--config", str(config), "--workdir", str(tmp_path / "w")])
-  assert not (tmp_path / "w").exists()
+    reproduce.main(["--study", "hr_input", "--set", "num_blokcs=2", "--workdir", str(tmp_path)])
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_dry_run_prints_the_plan(capsys, tmp_path):
+  assert reproduce.main(["--study", "regime", "--dry_run", "--workdir", str(tmp_path)]) == {}
+  out = capsys.readouterr().out
+  assert out.startswith("Study regime: 54 runs (0 finished), 400 steps each")
+  assert "expected CPU time about" in out and "moa-8x64-n7-seed2" in out
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_the_old_hr_input_command_maps_onto_the_runner():
+  assert reproduce_hr_input.translate(
+      ["--seeds", "0", "1", "--num_train_steps", "3000", "--decay", "2", "--workdir", "w"]) == [
+          "--study", "hr_input", "--seeds", "0", "1", "--num_train_steps", "3000", "--decay",
+          "2", "--workdir", "w", "--settings", "none", "moa"]
+  with pytest.raises(SystemExit, match="--config"):
+    reproduce_hr_input.translate(["--config", "x.py"])
+  args = reproduce.parse_args(reproduce_hr_input.translate(["--seeds", "0"]))
+  assert args.settings == ["none", "moa"] and args.num_train_steps == 1500
+
+
+def test_plots_are_written(tiny_study, tmp_path):
+  from cutblur_jax.studies import plots  # pylint: disable=g-import-not-at-top
+  _, _, report = tiny_study
+  path = plots.plot_report(report, tmp_path / "ablation.png")
+  assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+  with pytest.raises(ValueError, match="no setting paired"):
+    plots.plot_report({**report, "summary": report["summary"][:1]}, tmp_path / "none.png")

@@ -16,6 +16,8 @@ from cutblur_jax.data.spec import DataSpec, parse_dataset, tfds_scale
     ("CBSD68_DN", "benchmark", "DN", "CBSD68_DN"),
     ("LIVE1_JPEG", "benchmark", "JPEG", "LIVE1_JPEG"),
     ("embedded", "embedded", "SR", "embedded"),
+    ("embedded_DN", "embedded", "DN", "embedded_DN"),
+    ("embedded_JPEG", "embedded", "JPEG", "embedded_JPEG"),
     ("tfds:div2k/bicubic_x4", "tfds", "SR", "DIV2K_SR"),
     ("tfds:div2k/realistic_wild_x4:2.0.0", "tfds", "SR", "DIV2K_SR"),
     ("tfds:cutblur_folders/div2k_dn_sigma30", "tfds", "DN", "DIV2K_DN"),
@@ -49,6 +51,9 @@ def test_protocols_and_moa_presets_follow_the_reference_rules():
   assert augment.moa("tfds:cutblur_folders/realsr_all_x4").mix_p[-1] == 0.4
   assert augment.moa("DIV2K_JPEG").probs[0] == 0.6
   assert augment.moa("RealSR", "CARN").probs[0] == 1.0  # RealSR wins over CARN's 0.2
+  # The embedded photos with noise are a denoising benchmark: RGB, 4 pixels, MoA at 0.6.
+  assert metrics.eval_protocol("embedded_DN", 1) == {"crop_border": 4, "y_only": False}
+  assert augment.moa("embedded_DN").probs == (0.6,) * 7
 
 
 def test_data_spec_from_a_config_carries_every_option_once():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 
@@ -203,6 +204,14 @@ def test_one_executable_without_host_callbacks_and_moa_adds_no_compilation(moa_s
   twin = train.create_train_state(jax.random.key(9), ARCH, policy=augment.moa())
   train.train_step(twin, _batch(0), key)
   assert train.train_step._cache_size() == after  # pylint: disable=protected-access
+
+
+def test_a_per_sample_policy_trains_and_logs_the_first_images_op():
+  policy = dataclasses.replace(augment.moa(), per_sample=True)
+  state = train.create_train_state(jax.random.key(0), ARCH, policy=policy)
+  _, metrics = train.train_step(state, _batch(0), jax.random.key(3))
+  assert metrics["aug_index"].shape == () and 0 <= int(metrics["aug_index"]) < 7
+  assert np.isfinite(float(metrics["loss"]))
 
 
 def test_train_step_is_deterministic_in_key_and_step(moa_state):

@@ -297,8 +297,6 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
   for name in ("num_eval_images", "num_train_images"):
     if c[name] is not None:
       _positive_int(c, name)
-  if not isinstance(c.per_sample, bool):
-    raise ValueError(f"`per_sample` must be True or False, got {c.per_sample!r}.")
   dataset = parse_dataset(str(c.dataset))  # a TFDS copy gets its data set's presets
   task = dataset.task
 
