@@ -177,6 +177,13 @@ def _comparable(config) -> dict[str, Any]:
   return {key: value for key, value in values.items() if key not in _IRRELEVANT}
 
 
+def _differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+  """The fields whose values differ; a field newer than the record must hold its default."""
+  defaults = _comparable(train.base_config())
+  return sorted(key for key in set(recorded) | set(current)
+                if recorded.get(key, defaults.get(key)) != current.get(key, defaults.get(key)))
+
+
 def measure(study: studies.Study, config, run_dir: pathlib.Path) -> dict[str, Any]:
   """The final parameters of a run on the held-out embedded photos."""
   params, arch = checkpoint.load_model(run_dir / "checkpoints" / "latest")
@@ -211,9 +218,10 @@ def run_cell(study: studies.Study, cell: studies.Cell, config,
   record_path = run_dir / RUN_FILE
   if record_path.exists():
     record = json.loads(record_path.read_text())
-    if record.get("config") != _comparable(config):
-      raise ValueError(f"{str(run_dir)!r} holds a run of another config; use another "
-                       "--workdir or the same flags.")
+    differing = _differences(record.get("config", {}), _comparable(config))
+    if differing:
+      raise ValueError(f"{str(run_dir)!r} holds a run of another config ({', '.join(differing)} "
+                       "differ); use another --workdir or the same flags.")
     return record["run"]
   result = train.train_and_evaluate(config, run_dir)
   measured = measure(study, config, run_dir)

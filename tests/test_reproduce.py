@@ -114,8 +114,15 @@ def test_a_cell_retrained_from_scratch_gives_the_recorded_psnr(tiny_study, tmp_p
 def test_a_finished_run_of_another_config_is_refused(tiny_study, monkeypatch):
   argv, cwd, _ = tiny_study
   monkeypatch.chdir(cwd)
-  with pytest.raises(ValueError, match="another config"):
+  with pytest.raises(ValueError, match=r"another config \(lr differ\)"):
     reproduce.main([*argv, "--set", "lr=0.01"])
+  # A field added to the config since a run was made counts as its default.
+  record_path = cwd / "runs" / "none-seed3" / reproduce.RUN_FILE
+  record = json.loads(record_path.read_text())
+  assert not reproduce._differences(  # pylint: disable=protected-access
+      {k: v for k, v in record["config"].items() if k != "per_sample"}, record["config"])
+  assert reproduce._differences(  # pylint: disable=protected-access
+      record["config"], {**record["config"], "per_sample": True}) == ["per_sample"]
 
 
 def test_summary_statistics_by_hand():
