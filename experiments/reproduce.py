@@ -8,9 +8,8 @@ embedded photos (``chelsea``, ``stereo_motorcycle``), which no run trains on.
 
 Usage:
 
-  python experiments/reproduce.py --study ablation --workdir workdirs/studies \
+  python experiments/reproduce.py --study ablation --workdir workdirs/ablation \
       --output results/ablation.json --plot docs/images/ablation.png
-  python experiments/reproduce.py --study hr_input --workdir workdirs/studies   # reuses them
   python experiments/reproduce.py --study regime --settings none moa --seeds 0 \
       --sizes 2x16 --train_images 1 7 --workdir workdirs/regime
   python experiments/reproduce.py --study denoise --num_train_steps 20 \
