@@ -164,11 +164,13 @@ def test_table_rows():
       [{"setting": s, "seed": k, "psnr": p, "ssim": 0.5, "hr_input_psnr": h}
        for s, k, p, h in [("none", 0, 30.0, 40.0), ("none", 1, 32.0, 42.0),
                           ("moa", 0, 31.0, 45.0), ("moa", 1, 31.0, 49.0)]],
-      studies.STUDIES["hr_input"].metrics), "config": {}}
+      studies.STUDIES["hr_input"].metrics), "config": {},
+            "baseline": {"psnr": 29.5, "ssim": 0.4}}
   lines = studies.format_table(report).splitlines()
   assert lines[0] == "| setting | seeds | PSNR (dB) | SSIM | HR-input PSNR (dB) |"
   assert lines[2] == "| none | 2 | 31.00 ± 1.41 | 0.5000 ± 0.0000 | 41.00 ± 1.41 |"
-  assert lines[4] == "| moa - none | 2 | +0.00 ± 1.41 | +0.0000 ± 0.0000 | +6.00 ± 1.41 |"
+  assert lines[4] == "| bicubic | - | 29.50 | 0.4000 | - |"
+  assert lines[5] == "| moa - none | 2 | +0.00 ± 1.41 | +0.0000 ± 0.0000 | +6.00 ± 1.41 |"
 
 
 def test_denoise_trains_and_tests_at_its_noise_levels(monkeypatch, tmp_path):

@@ -82,7 +82,11 @@ def _group_key(run: Mapping[str, Any]) -> tuple:
 
 
 def format_table(report: Mapping[str, Any]) -> str:
-  """The report's summary as a Markdown table: mean ± sample std, then paired differences."""
+  """The report's summary as a Markdown table.
+
+  One row per group (mean ± sample std over seeds), the baseline's row (bicubic, or the
+  noisy input for ``denoise``) when the report has one, then the paired differences.
+  """
   study = STUDIES[report["study"]]
   metrics = list(study.metrics)
   titles = {"psnr": "PSNR (dB)", "ssim": "SSIM", "hr_input_psnr": "HR-input PSNR (dB)",
@@ -116,6 +120,14 @@ def format_table(report: Mapping[str, Any]) -> str:
   for entry in report["summary"]:
     lines.append("| " + " | ".join(label(entry, entry["setting"]) + [str(entry["n"])]
                                     + [cell(entry, m) for m in metrics]) + " |")
+  baseline = report.get("baseline")
+  if baseline:  # bicubic upsampling of the LR input, or the noisy input itself
+    values = {**baseline, **{f"psnr_sigma{s}": v
+                             for s, v in baseline.get("psnr_by_sigma", {}).items()}}
+    row = [f"{values[m]:.{4 if m == 'ssim' else 2}f}" if m in values else "-" for m in metrics]
+    name = "noisy input" if "psnr_by_sigma" in baseline else "bicubic"
+    blanks = ["-", "-"] if group_fields else []
+    lines.append("| " + " | ".join([name, *blanks, "-", *row]) + " |")
   for entry in report["summary"]:
     paired = entry.get("difference_vs_none")
     if paired:
