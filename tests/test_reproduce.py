@@ -288,3 +288,11 @@ def test_plots_are_written(tiny_study, tmp_path):
   assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
   with pytest.raises(ValueError, match="no setting paired"):
     plots.plot_report({**report, "summary": report["summary"][:1]}, tmp_path / "none.png")
+
+
+def test_docstring_examples_run():
+  import doctest  # pylint: disable=g-import-not-at-top
+  from cutblur_jax.studies import definitions, summary  # pylint: disable=g-import-not-at-top
+  for module in (definitions, summary, reproduce_hr_input):
+    results = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert results.attempted > 0 and results.failed == 0, module.__name__

@@ -22,7 +22,7 @@ a few hundred steps per run, so that each fits in about an hour of a 2-core CPU.
 Examples:
   >>> [s.name for s in STUDIES.values()]
   ['hr_input', 'ablation', 'regime', 'denoise']
-  >>> STUDIES["ablation"].settings["cutout_25"]
+  >>> SETTINGS["cutout_25"]
   {'augs': ('cutout',), 'alpha': (0.25,)}
 """
 
