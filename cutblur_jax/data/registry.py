@@ -24,7 +24,7 @@ import collections.abc
 from typing import Any, Mapping, Sequence
 
 from cutblur_jax.data.spec import (DATASET_NAMES, DEFAULT_DIV2K_RANGE, DataSpec, config_value,
-                                   parse_dataset)
+                                   parse_dataset, read_options)
 from cutblur_jax.data.types import ImagePair
 
 __all__ = ["DATASET_NAMES", "DEFAULTS", "create_dataset", "create_pipeline", "data_options",
@@ -70,13 +70,7 @@ def data_options(config_or_kwargs: Any = None, **overrides: Any) -> dict[str, An
     has_data, data = config_value(config, "data")
     if has_data and data is not None and config_value(data, "dataset")[0]:
       config = data
-  unknown = set(overrides) - set(DEFAULTS)
-  if unknown:
-    raise TypeError(f"Unknown data options {sorted(unknown)}; known: {sorted(DEFAULTS)}.")
-  options = {}
-  for key, default in DEFAULTS.items():
-    found, value = config_value(config, key)
-    options[key] = overrides.get(key, value if found and value is not None else default)
+  options = read_options(config, DEFAULTS, overrides)
   options["dataset_root"] = str(options["dataset_root"] or "")
   for key in ("scale", "quality", "patch_size", "batch_size", "num_workers", "seed", "noise_seed"):
     options[key] = int(options[key])

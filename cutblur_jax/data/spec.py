@@ -36,7 +36,7 @@ import re
 from typing import Any, Mapping
 
 __all__ = ["DATASET_NAMES", "DEFAULT_DIV2K_RANGE", "DataSpec", "DatasetName", "TASKS",
-           "config_value", "parse_dataset", "tfds_scale"]
+           "config_value", "parse_dataset", "read_options", "tfds_scale"]
 
 TASKS = ("SR", "DN", "JPEG")
 DATASET_NAMES = ("DIV2K_SR", "DIV2K_DN", "DIV2K_JPEG", "RealSR", "Set5_SR", "Set14_SR", "B100_SR",
@@ -192,6 +192,22 @@ def config_value(config: Any, key: str) -> tuple[bool, Any]:
   return False, None
 
 
+def read_options(config: Any, defaults: Mapping[str, Any],
+                 overrides: Mapping[str, Any]) -> dict[str, Any]:
+  """``defaults``' keys read from ``config``; a missing or ``None`` field takes its default.
+
+  ``overrides`` win over the config; a key outside ``defaults`` is a ``TypeError``.
+  """
+  unknown = set(overrides) - set(defaults)
+  if unknown:
+    raise TypeError(f"Unknown data options {sorted(unknown)}; known: {sorted(defaults)}.")
+  options = {}
+  for key, default in defaults.items():
+    found, value = config_value(config, key)
+    options[key] = overrides.get(key, value if found and value is not None else default)
+  return options
+
+
 @dataclasses.dataclass(frozen=True)
 class DataSpec:
   """A data set name with the options that select and synthesise its data.
@@ -225,13 +241,7 @@ class DataSpec:
     """
     found, name = config_value(config, "dataset")
     name = overrides.pop("dataset", name if found and name is not None else "DIV2K_SR")
-    unknown = set(overrides) - set(_OPTIONS)
-    if unknown:
-      raise TypeError(f"Unknown data options {sorted(unknown)}; known: {sorted(_OPTIONS)}.")
-    options = {}
-    for key, default in _OPTIONS.items():
-      found, value = config_value(config, key)
-      options[key] = overrides.get(key, value if found and value is not None else default)
+    options = read_options(config, _OPTIONS, overrides)
     return cls(parse_dataset(str(name)), dataset_root=str(options["dataset_root"] or ""),
                scale=int(options["scale"]), div2k_range=str(options["div2k_range"]),
                camera=str(options["camera"]), sigma=float(options["sigma"]),
