@@ -250,8 +250,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   configs = {cell: run_config(args, cell) for cell in cells}  # every check before training
   if output.is_dir():
     raise ValueError(f"--output {str(output)!r} is a folder; give a file name.")
-  if args.plot and pathlib.Path(args.plot).is_dir():
-    raise ValueError(f"--plot {args.plot!r} is a folder; give a file name.")
+  plots = None
+  if args.plot:
+    if pathlib.Path(args.plot).is_dir():
+      raise ValueError(f"--plot {args.plot!r} is a folder; give a file name.")
+    try:  # before an hour of training, not after it
+      from cutblur_jax.studies import plots  # pylint: disable=g-import-not-at-top
+    except ImportError as error:
+      raise ImportError(f"--plot needs matplotlib ({error}); pip install -e \".[studies]\"."
+                        ) from None
   done = [cell for cell in cells if (workdir / cell.name / RUN_FILE).exists()]
   expected = sum(studies.expected_seconds(configs[cell]) for cell in cells if cell not in done)
   print(f"Study {study.name}: {len(cells)} runs ({len(done)} finished), "
@@ -287,8 +294,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   write_json(output, report)
   print("\n" + studies.format_table(report), flush=True)
   print(f"\nReport: {output} ({report['wall_time_s'] / 60:.1f} min)", flush=True)
-  if args.plot:
-    from cutblur_jax.studies import plots  # pylint: disable=g-import-not-at-top  (matplotlib)
+  if plots is not None:
     plots.plot_report(report, args.plot)
     print(f"Plot: {args.plot}", flush=True)
   return report

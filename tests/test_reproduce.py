@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -296,3 +297,11 @@ def test_docstring_examples_run():
   for module in (definitions, summary, reproduce_hr_input):
     results = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert results.attempted > 0 and results.failed == 0, module.__name__
+
+
+def test_plot_without_matplotlib_fails_before_training(monkeypatch, tmp_path):
+  monkeypatch.setitem(sys.modules, "cutblur_jax.studies.plots", None)  # as if not installed
+  with pytest.raises(ImportError, match=r"--plot needs matplotlib.*\[studies\]"):
+    reproduce.main(["--study", "denoise", "--plot", str(tmp_path / "p.png"),
+                    "--workdir", str(tmp_path / "runs")])
+  assert not (tmp_path / "runs").exists()
