@@ -31,6 +31,10 @@ one resumes from its checkpoint. The report (``--output``, default WORKDIR/<stud
 
 ``std`` is the sample standard deviation (``null`` for one seed); ``difference_vs_none``
 pairs each run with the ``none`` run of the same seed (and size and data).
+
+Exit status: 0 done; 1 a bad field, file or run (one ``error:`` line; ``--verbose`` adds
+the traceback); 2 a usage error; 130 or 143 stopped by Ctrl-C or SIGTERM after the run in
+flight saved its step (the same command resumes).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from cutblur_jax.data.degradations import Degradation
 from cutblur_jax.data.embedded import TRAIN_IMAGES, embedded_dataset
 from cutblur_jax.data.io import write_json
 from cutblur_jax.data.spec import parse_dataset
+from cutblur_jax.training.workdir import WorkdirBusyError
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 RUN_FILE = "study_run.json"
@@ -302,9 +307,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 def _main() -> int:
   verbose = "--verbose" in sys.argv[1:]
+  resume = "rerun the same command to resume (finished runs are kept)"
   try:
     main()
-  except (*cli.EXPECTED_ERRORS, train.NonFiniteLossError) as error:
+  except train.TrainingInterrupted as stop:
+    print(f"Interrupted: {stop}; {resume}.", file=sys.stderr, flush=True)
+    return stop.exit_status
+  except KeyboardInterrupt:
+    print(f"Interrupted; {resume}.", file=sys.stderr, flush=True)
+    return 130
+  except (*cli.EXPECTED_ERRORS, train.NonFiniteLossError, WorkdirBusyError) as error:
     return cli.report(error, verbose=verbose)
   return 0
 

@@ -305,3 +305,21 @@ def test_plot_without_matplotlib_fails_before_training(monkeypatch, tmp_path):
     reproduce.main(["--study", "denoise", "--plot", str(tmp_path / "p.png"),
                     "--workdir", str(tmp_path / "runs")])
   assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("raised, status, line", [
+    (train.TrainingInterrupted(15, 7, "stopped at step 7"), 143,
+     "Interrupted: stopped at step 7; rerun the same command to resume"),
+    (KeyboardInterrupt(), 130, "Interrupted; rerun the same command to resume"),
+    (ValueError("bad --set"), 1, "error: bad --set"),
+])
+def test_the_cli_turns_a_stop_or_a_mistake_into_one_line(monkeypatch, capsys, raised, status,
+                                                          line):
+  def stop():
+    raise raised
+
+  monkeypatch.setattr(reproduce, "main", stop)
+  monkeypatch.setattr(sys, "argv", ["reproduce.py"])
+  assert reproduce._main() == status  # pylint: disable=protected-access
+  err = capsys.readouterr().err
+  assert err.startswith(line) and len(err.strip().splitlines()) == 1
