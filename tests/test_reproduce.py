@@ -301,6 +301,7 @@ def test_docstring_examples_run():
 
 def test_plot_without_matplotlib_fails_before_training(monkeypatch, tmp_path):
   monkeypatch.setitem(sys.modules, "cutblur_jax.studies.plots", None)  # as if not installed
+  monkeypatch.delattr(studies, "plots", raising=False)  # an earlier import leaves it here
   with pytest.raises(ImportError, match=r"--plot needs matplotlib.*\[studies\]"):
     reproduce.main(["--study", "denoise", "--plot", str(tmp_path / "p.png"),
                     "--workdir", str(tmp_path / "runs")])
