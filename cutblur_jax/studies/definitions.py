@@ -42,12 +42,9 @@ BASE_FIELDS: Mapping[str, Any] = {
 }
 
 
-def _single(op: str, alpha: float | None = None, **fields: Any) -> dict[str, Any]:
+def _single(op: str, alpha: float) -> dict[str, Any]:
   """A setting that applies one op to every batch (prob 1, the reference's default)."""
-  setting = {"augs": (op,)}
-  if alpha is not None:
-    setting["alpha"] = (alpha,)
-  return {**setting, **fields}
+  return {"augs": (op,), "alpha": (alpha,)}
 
 
 # The augmentation fields of each setting; the others keep base_config's values
@@ -86,7 +83,8 @@ class Study:
     sizes: ``regime``'s network sizes, ``(num_blocks, num_channels)``.
     train_images: ``regime``'s training-set sizes (the first N embedded photos).
     test_sigmas: ``denoise``'s test noise levels.
-    claim: the paper's claim, or the idea's prediction, in one sentence.
+
+  What each study tests, its claim and its verdict are in docs/reproducing.md.
   """
   name: str
   settings: tuple[str, ...]
@@ -96,7 +94,6 @@ class Study:
   sizes: tuple[tuple[int, int], ...] = ()
   train_images: tuple[int, ...] = ()
   test_sigmas: tuple[int, ...] = ()
-  claim: str = ""
 
   @property
   def metrics(self) -> tuple[str, ...]:
@@ -105,22 +102,14 @@ class Study:
 
 
 STUDIES: dict[str, Study] = {study.name: study for study in (
-    Study("hr_input", ("none", "moa", "cutblur"), 1500, {},
-          claim="A network trained with CutBlur leaves an HR input nearly unchanged; one "
-          "trained without it over-sharpens it."),
-    Study("ablation", tuple(SETTINGS), 300, {},
-          claim="Blend and rgb help, cutout helps only at a 0.1% drop rate, CutMix-style cuts "
-          "help little, and CutBlur and MoA help most."),
+    Study("hr_input", ("none", "moa", "cutblur"), 1500, {}),
+    Study("ablation", tuple(SETTINGS), 300, {}),
     Study("regime", ("none", "moa"), 400,
           {"batch_size": 8, "patch_size": 16},
-          sizes=((2, 16), (4, 32), (8, 64)), train_images=(1, 3, 7),
-          claim="Augmentation gains more for bigger models and for less data; small models "
-          "cannot fit augmented data."),
+          sizes=((2, 16), (4, 32), (8, 64)), train_images=(1, 3, 7)),
     Study("denoise", ("none", "moa", "degradation_mixup"), 300,
           {"dataset": "embedded_DN", "sigma": 30, "scale": 1},
-          hr_input=False, test_sigmas=(10, 30, 50),
-          claim="Denoisers trained with these augmentations generalise better to noise "
-                "levels they were not trained on."),
+          hr_input=False, test_sigmas=(10, 30, 50)),
 )}
 
 
