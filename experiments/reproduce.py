@@ -23,7 +23,7 @@ one resumes from its checkpoint. The report (``--output``, default WORKDIR/<stud
    "num_train_steps", "protocol", "validation_images", "baseline",
    "runs": [{"setting", "seed", "num_train_steps", "psnr", "ssim", "hr_input_psnr",
              "psnr_by_sigma" (denoise), "num_blocks", "num_channels",
-             "num_train_images" (regime), "run", "train_wall_time_s", "images"}],
+             "num_train_images" (regime), "run", "steps", "train_wall_time_s", "images"}],
    "summary": [{"setting", (regime: "num_blocks", "num_channels", "num_train_images"),
                 "n", METRIC: {"mean", "std"}, ...,
                 "difference_vs_none": {METRIC: {"mean", "std", "n", "by_seed"}}}],
