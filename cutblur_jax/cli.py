@@ -1,9 +1,14 @@
 """What every command-line program in ``experiments/`` does with an error.
 
+Every CLI parses its flags with ``ArgumentParser`` (argparse). ``train.py`` also takes an
+ml_collections config, ``--config FILE[:ARG]`` with ``--config.FIELD=VALUE`` overrides:
+``parse_config_flags`` hands exactly those flags to ml_collections' ``config_flags`` and
+returns the rest for argparse.
+
 A mistake (a bad flag value, data set, file or checkpoint) and a failed write become one
 ``error: ...`` line on stderr that names the argument or path, with exit status 1; the
-traceback is shown only with ``--verbose``. Usage errors (argparse's) exit with 2.
-Anything else is a bug and keeps its traceback.
+traceback is shown only with ``--verbose``. Usage errors (argparse's, and a bad
+``--config.FIELD``) exit with 2. Anything else is a bug and keeps its traceback.
 
 Examples:
   >>> try:
@@ -16,10 +21,15 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import errno
+import os
+import re
 import sys
 import traceback
+from typing import Any, NamedTuple, Sequence
 
-__all__ = ["ArgumentParser", "EXPECTED_ERRORS", "add_verbose_flag", "error_line", "report"]
+__all__ = ["ArgumentParser", "ConfigFlags", "EXPECTED_ERRORS", "add_verbose_flag",
+           "error_line", "parse_config_flags", "report"]
 
 # The errors the package raises for bad input and failed reads or writes.
 EXPECTED_ERRORS = (ValueError, TypeError, OSError, ImportError, KeyError)
@@ -56,3 +66,69 @@ def report(error: BaseException, *, verbose: bool = False) -> int:
     traceback.print_exception(error)
   print(error_line(error), file=sys.stderr, flush=True)
   return 1
+
+
+class ConfigFlags(NamedTuple):
+  """What ``parse_config_flags`` took out of the command line."""
+  config: Any  # the ml_collections.ConfigDict, overrides applied, locked
+  filename: str  # the --config value (FILE or FILE:ARG)
+  rest: list[str]  # every other argument, in order, for argparse
+
+
+def parse_config_flags(parser: argparse.ArgumentParser, argv: Sequence[str], *,
+                       default: str, name: str = "config") -> ConfigFlags:
+  """Applies ``--config FILE[:ARG]`` and its ``--config.FIELD=VALUE`` overrides.
+
+  ml_collections' ``config_flags`` does the work, on a private ``absl.flags.FlagValues``,
+  so the forms and the typing are its own: ``--config.scale=4`` or ``--config.scale 4``,
+  ``--config.use_moa=False`` or ``--noconfig.use_moa``, a tuple field as
+  ``--config.augs=cutblur --config.augs=mixup`` or ``--config.prob="(0.5,)"``. Overrides
+  must follow ``--config``.
+
+  Raises:
+    SystemExit: through ``parser.error`` (status 2) for a bad override, naming the field.
+    OSError: the config file could not be loaded (its path is the error's filename).
+    ValueError: the config file is not valid Python (the line is named).
+
+  Examples:
+    >>> parser = ArgumentParser(prog="train.py")
+    >>> flags = parse_config_flags(
+    ...     parser, ["--workdir", "run", "--config.scale", "4", "--noconfig.use_moa"],
+    ...     default="experiments/configs/default.py")
+    >>> flags.config.scale, flags.config.use_moa, flags.rest
+    (4, False, ['--workdir', 'run'])
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+
+  argv = [parser.prog, *argv]
+  values = flags.FlagValues()
+  try:  # config_flags reads the overrides from argv as it defines the flag
+    config_flags.DEFINE_config_file(name, default, flag_values=values, sys_argv=argv,
+                                    lock_config=True)
+    rest = values(argv, known_only=True)[1:]
+  except SyntaxError as error:  # in the config file
+    raise ValueError(f"{error.filename}: line {error.lineno}: {error.msg}") from error
+  except (AttributeError, KeyError, TypeError, ValueError, flags.Error) as error:
+    parser.error(_override_error(error, name))
+  filename = values[name].config_filename
+  config = values[name].value
+  try:  # config_flags defers a failed load to the first use of the config
+    config.lock()
+  except OSError as error:
+    path = filename.split(":", 1)[0]
+    cause = "no such file" if not os.path.isfile(path) else " ".join(str(error).split())
+    raise OSError(errno.ENOENT, f"cannot load this --{name} file: {cause}", path) from error
+  return ConfigFlags(config, filename, rest)
+
+
+def _override_error(error: Exception, name: str) -> str:
+  """One line for an override config_flags refused; an unknown field gets its nearest name."""
+  text = " ".join(str(error).replace("\\n", "\n").split())
+  if isinstance(error, (AttributeError, KeyError)):
+    field = re.search(r"^\W*([A-Za-z_][\w.]*)", text)
+    hint = re.search(r'Did you mean "(\w+)"', text)
+    message = f"--{name}.{field.group(1) if field else '?'}: unknown config field"
+    return message + (f"; did you mean --{name}.{hint.group(1)}?" if hint else
+                      "; --help lists them")
+  return text if text.startswith("flag --") else f"--{name}: {text}"

@@ -19,64 +19,54 @@ stopped by Ctrl-C or SIGTERM after saving the step in flight.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import pathlib
-import re
 import shlex
 import sys
-import traceback
+from typing import Sequence
 
-from absl import app, flags
 from absl import logging as absl_logging
-from ml_collections import config_flags
 
 from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 
-# pylint: disable-next=g-import-not-at-top,wrong-import-position
-from cutblur_jax import train
-from cutblur_jax.training import config as config_lib  # pylint: disable=wrong-import-position
-from cutblur_jax.training import logs  # pylint: disable=wrong-import-position
-from cutblur_jax.training import workdir as workdir_lib  # pylint: disable=wrong-import-position
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from cutblur_jax import cli, train
+from cutblur_jax.training import config as config_lib
+from cutblur_jax.training import logs
+from cutblur_jax.training import workdir as workdir_lib
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
-__doc__ += "\nConfig fields:\n\n" + config_lib.fields_help() + "\n"
-
-def _config_error(error: Exception) -> str:
-  """One line for a ``--config.FIELD`` that config_flags could not apply."""
-  text = str(error).strip().strip("'\"").replace("\\n", "\n").replace("\\'", "'")
-  field = re.search(r"^'?([A-Za-z_][\w.]*)'?", text)
-  hint = re.search(r'Did you mean "(\w+)"', text)
-  name = field.group(1) if field else "?"
-  if isinstance(error, (AttributeError, KeyError)):
-    message = f"--config.{name}: unknown config field"
-    return message + (f"; did you mean --config.{hint.group(1)}?" if hint else
-                      "; python experiments/train.py --help lists them.")
-  return f"--config: {' '.join(text.split())}"
+_DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parent / "configs" / "default.py"
 
 
-_ROOT = pathlib.Path(__file__).resolve().parent.parent
-_DEFAULT_CONFIG = _ROOT / "experiments" / "configs" / "default.py"
-try:  # config_flags applies --config.FIELD overrides as it defines the flag
-  _CONFIG = config_flags.DEFINE_config_file(
-      "config", str(_DEFAULT_CONFIG),
-      "Training config file (override fields with --config.FIELD=VALUE).",
-      lock_config=True)
-except (AttributeError, KeyError, TypeError, ValueError) as _error:
-  if __name__ != "__main__":
-    raise
-  print(f"error: {_config_error(_error)}", file=sys.stderr, flush=True)
-  sys.exit(2)
-_WORKDIR = flags.DEFINE_string(
-    "workdir", None, "Run directory (resumes if it holds a checkpoint). Default: "
-    "./workdirs/<config name>-<timestamp>.")
-_VERBOSE = flags.DEFINE_bool("verbose", False, "Show the traceback of an error.")
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+  """The flags; ``config`` is the loaded config with its ``--config.FIELD`` overrides."""
+  parser = cli.ArgumentParser(
+      prog="train.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+      allow_abbrev=False,  # --conf would be argparse's --config, which config_flags never sees
+      epilog="config fields (--config.FIELD=VALUE):\n\n" + config_lib.fields_help())
+  parser.add_argument("--config", metavar="FILE[:ARG]", default=str(_DEFAULT_CONFIG),
+                      help="training config file, a get_config() module (default: "
+                           "experiments/configs/default.py)")
+  parser.add_argument("--workdir", default=None,
+                      help="run directory (resumes if it holds a checkpoint); default: "
+                           "./workdirs/<config name>-<timestamp>")
+  cli.add_verbose_flag(parser)
+  config_flags = cli.parse_config_flags(
+      parser, sys.argv[1:] if argv is None else argv, default=str(_DEFAULT_CONFIG))
+  args = parser.parse_args(config_flags.rest)
+  args.config, args.config_filename = config_flags.config, config_flags.filename
+  if args.workdir is None and (args.config.get("coordinator_address")
+                               or (args.config.get("num_processes") or 1) > 1):
+    parser.error("a multi-process run needs an explicit --workdir shared by every process")
+  return args
 
 
-def _default_workdir(config) -> pathlib.Path:
-  if config.get("coordinator_address") or (config.get("num_processes") or 1) > 1:
-    raise app.UsageError("Multi-process runs need an explicit --workdir shared by every process.")
-  name = pathlib.Path(flags.FLAGS["config"].config_filename).stem
+def _default_workdir(config_filename: str) -> pathlib.Path:
+  name = pathlib.Path(config_filename.split(":", 1)[0]).stem
   stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
   return pathlib.Path("workdirs") / f"{name}-{stamp}"
 
@@ -106,42 +96,17 @@ def _summary(result: dict, workdir: pathlib.Path) -> str:
   return "\n".join(lines)
 
 
-def _fail(message: str, error: BaseException | None = None) -> int:
-  if error is not None and _VERBOSE.value:
-    traceback.print_exception(error)
-  print(f"error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
-  return 1
-
-
-def _parse_flags(argv: list[str]) -> list[str]:
-  """absl's parsing, with one ``error:`` line (exit status 2) for a bad flag or field."""
+def main(argv: Sequence[str] | None = None) -> int:
+  absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save at INFO
   try:
-    rest = flags.FLAGS(argv)
-  except (AttributeError, KeyError, TypeError, ValueError) as error:  # --config.FIELD
-    print(f"error: {_config_error(error)}", file=sys.stderr, flush=True)
-    sys.exit(2)
-  except flags.Error as error:
-    print(f"error: {' '.join(str(error).split())}", file=sys.stderr, flush=True)
-    sys.exit(2)
-  if len(rest) > 1:
-    print(f"error: unexpected arguments: {' '.join(rest[1:])}", file=sys.stderr, flush=True)
-    sys.exit(2)
-  return rest
-
-
-def main(argv) -> int:
-  del argv  # checked by _parse_flags
-  if not flags.FLAGS["verbosity"].present:
-    absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save at INFO
-  try:
-    config = _CONFIG.value
-  except (AttributeError, KeyError, ValueError, TypeError) as error:
-    return _fail(_config_error(error), error)
-  workdir = pathlib.Path(_WORKDIR.value) if _WORKDIR.value else _default_workdir(config)
+    args = parse_args(argv)
+  except (OSError, ValueError) as error:  # the --config file
+    return cli.report(error)
+  workdir = pathlib.Path(args.workdir) if args.workdir else _default_workdir(args.config_filename)
   hint = f"TensorBoard: tensorboard --logdir {workdir}; " if logs.tensorboard_available() else ""
   print(f"Work directory: {workdir.absolute()}  ({hint}resume: --workdir {workdir})", flush=True)
   try:
-    result = train.train_and_evaluate(config, workdir)
+    result = train.train_and_evaluate(args.config, workdir)
   except train.TrainingInterrupted as stop:
     print(f"Interrupted: {stop}", file=sys.stderr, flush=True)
     return stop.exit_status
@@ -149,17 +114,11 @@ def main(argv) -> int:
     print(f"Interrupted; resume from the newest checkpoint with --workdir {workdir}.",
           file=sys.stderr, flush=True)
     return 130
-  except train.NonFiniteLossError as error:
-    return _fail(error, error)
-  except (ValueError, workdir_lib.WorkdirBusyError) as error:
-    return _fail(error, error)
-  except OSError as error:  # a write or read failure: the path and the cause
-    if error.filename and not isinstance(error, (logs.LogWriteError,)):
-      return _fail(f"{error.filename}: {error.strerror or error}", error)
-    return _fail(error, error)
+  except (ValueError, OSError, train.NonFiniteLossError, workdir_lib.WorkdirBusyError) as error:
+    return cli.report(error, verbose=args.verbose)
   print(_summary(result, workdir), flush=True)
   return 0
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=_parse_flags)
+  sys.exit(main())

@@ -1,7 +1,7 @@
 """Bad input to the four CLIs: one ``error:`` line naming the argument, and the exit status.
 
-``train.py`` runs in a subprocess (absl parses its flags at import); ``evaluate.py``,
-``infer.py`` and ``convert_torch.py`` are called in-process through ``main(argv)``.
+Each CLI is called in-process through ``main(argv)``; one ``train.py`` case also runs as
+the program itself, in a subprocess.
 """
 
 from __future__ import annotations
@@ -46,11 +46,16 @@ def places(tmp_path):
 
 
 def _format(args, places):
-  return [str(a).format(tmp=places, ckpt=CHECKPOINT) for a in args]
+  return [str(a).format(tmp=places, ckpt=CHECKPOINT, configs=ROOT / "experiments" / "configs")
+          for a in args]
 
 
 TRAIN_CASES = [
     (["--config.foo=1"], 2, "--config.foo"),
+    (["--config.scale=3", "--config={configs}/rcan_div2k.py"], 2, "before a value for --config"),
+    (["--config={tmp}/file.txt"], 1, "file.txt: line 1: invalid syntax"),
+    (["--config.batch_size=abc"], 2, "--config.batch_size"),
+    (["--conf=x"], 2, "--conf"),
     (["--config.num_train_step=5"], 2, "--config.num_train_steps"),
     (["--workdirr=x"], 2, "workdirr"),
     (["--config.batch_size=0"], 1, "batch_size"),
@@ -61,15 +66,27 @@ TRAIN_CASES = [
 
 
 @pytest.mark.parametrize("args, status, named", TRAIN_CASES)
-def test_train_cli(places, args, status, named):
+def test_train_cli(places, capsys, args, status, named):
   args = _format(args, places)
   if not any(a.startswith("--workdir") for a in args):
     args.append(f"--workdir={places / 'run'}")
-  done = subprocess.run([sys.executable, str(ROOT / "experiments" / "train.py"), *args],
-                        capture_output=True, text=True, cwd=places, timeout=120)
-  assert done.returncode == status, done.stdout + done.stderr
-  _one_error_line(done.stderr, named)
+  main = importlib.import_module("experiments.train").main
+  try:
+    got = main(args)
+  except SystemExit as stop:  # argparse's usage errors
+    got = stop.code
+  assert got == status
+  _one_error_line(capsys.readouterr().err, named)
   assert not (places / "run").exists()  # a failed start leaves nothing behind
+
+
+def test_train_program_gives_one_error_line(places):
+  done = subprocess.run([sys.executable, str(ROOT / "experiments" / "train.py"),
+                         "--config.num_train_step=5", f"--workdir={places / 'run'}"],
+                        capture_output=True, text=True, cwd=places, timeout=120)
+  assert done.returncode == 2, done.stdout + done.stderr
+  _one_error_line(done.stderr, "did you mean --config.num_train_steps?")
+  assert not (places / "run").exists()
 
 
 EVALUATE_CASES = [
@@ -161,3 +178,11 @@ def test_the_end_of_a_run_shows_the_best_model_its_gain_and_the_next_commands(tm
   assert f"python experiments/evaluate.py --checkpoint {tmp_path} --dataset embedded" in text
   assert f"python experiments/infer.py --checkpoint {tmp_path}" in text
   assert "already finished" in summary({**result, "finished_before": True}, tmp_path)
+
+
+def test_docstring_examples_run(monkeypatch):
+  import doctest  # pylint: disable=g-import-not-at-top
+  from cutblur_jax import cli  # pylint: disable=g-import-not-at-top
+  monkeypatch.chdir(ROOT)  # the examples name the repository's default config
+  results = doctest.testmod(cli)
+  assert results.attempted >= 3 and results.failed == 0

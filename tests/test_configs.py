@@ -8,8 +8,6 @@ import pathlib
 import jax
 import numpy as np
 import pytest
-from absl import flags
-from ml_collections import config_flags
 from PIL import Image
 
 from cutblur_jax import augment, checkpoint, train
@@ -138,26 +136,42 @@ def test_a_tfds_copy_gets_the_presets_of_the_data_it_holds():
 
 
 def _parse(argv: list[str]):
-  """The CLI's flag parsing (experiments/train.py), on its own FlagValues."""
-  values = flags.FlagValues()
-  config_flags.DEFINE_config_file("config", str(CONFIG_DIR / "default.py"), flag_values=values,
-                                  sys_argv=argv, lock_config=True)
-  values(argv)
-  return values.config
+  """The CLI's flag parsing (experiments/train.py)."""
+  return importlib.import_module("experiments.train").parse_args(argv[1:])
 
 
 def test_command_line_overrides():
   config = _parse(["train.py", f"--config={CONFIG_DIR / 'edsr_div2k.py'}", "--config.scale=4",
                    "--config.use_moa=False", "--config.augs=cutblur", "--config.augs=cutmix",
                    "--config.prob=(0.5,)", "--config.decay=300-600",
-                   "--config.num_train_steps=10", "--config.gclip=0.5"])
+                   "--config.num_train_steps=10", "--config.gclip=0.5"]).config
   resolved = train.resolve_config(config)
   assert (resolved.scale, resolved.use_moa, resolved.augs, resolved.prob) == (
       4, False, ("cutblur", "cutmix"), (0.5, 0.5))
   assert (resolved.decay, resolved.num_train_steps, resolved.gclip) == ("300-600", 10, 0.5)
-  assert _parse(["train.py"]).dataset == "embedded"
-  with pytest.raises(Exception, match="max_steps"):
+  assert _parse(["train.py"]).config.dataset == "embedded"
+  with pytest.raises(SystemExit, match="2"):
     _parse(["train.py", "--config.max_steps=3"])
+
+
+def test_flags_in_every_form_and_order(capsys):
+  args = _parse(["train.py", "--workdir", "runs/a", "--config", f"{CONFIG_DIR / 'rcan_div2k.py'}",
+                 "--config.scale", "3", "--noconfig.use_moa", "--verbose",
+                 "--config.augs", "cutblur", "--config.augs=mixup", "--config.lr=2e-4"])
+  assert (args.workdir, args.verbose, args.config_filename) == (
+      "runs/a", True, str(CONFIG_DIR / "rcan_div2k.py"))
+  config = args.config
+  assert (config.model, config.scale, config.use_moa, config.augs, config.lr) == (
+      "RCAN", 3, False, ("cutblur", "mixup"), 2e-4)
+  with pytest.raises(AttributeError):  # locked, as config_flags leaves it
+    config.not_a_field = 1
+  with pytest.raises(SystemExit, match="2"):  # several processes share one --workdir
+    _parse(["train.py", "--config.num_processes=2", "--config.process_id=0"])
+  assert "multi-process run needs an explicit --workdir" in capsys.readouterr().err
+  with pytest.raises(SystemExit, match="0"):
+    _parse(["train.py", "--help"])
+  out = capsys.readouterr().out
+  assert "--config FILE[:ARG]" in out and "--config.num_train_steps (default: None, the preset)" in out
 
 
 # ------------------------------------------------------------------------ 2 steps of each
