@@ -6,6 +6,14 @@ inherit it through ``XLA_FLAGS``. ``CUTBLUR_JAX_FAST_CPU=0 pytest`` runs on XLA'
 
 In CI (``CI`` set in the environment) every test must run: a skipped test is
 reported as a failure, so a missing optional dependency cannot hide a test.
+
+Compiled programs go to one persistent JAX compilation cache under pytest's cache
+directory, shared by both xdist workers and by every subprocess a test starts (through
+the environment): a CLI run in a subprocess, and the resume after a kill, then load the
+train step that an earlier process compiled instead of compiling it again. Its key
+includes the program, the JAX version and ``XLA_FLAGS``, so it never hands a test another
+program; a size limit turns on its file lock, so the processes can share it.
+``JAX_COMPILATION_CACHE_DIR`` set in the environment wins.
 """
 
 import os
@@ -15,6 +23,19 @@ import pytest
 from cutblur_jax import xla_cpu
 
 xla_cpu.enable_fast_path()
+
+
+def pytest_configure(config):
+  environ = os.environ
+  environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(config.cache.mkdir("jax_compilation_cache")))
+  environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")  # not tiny kernels
+  environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(4 << 30))  # turns on its file lock
+  import jax  # pylint: disable=g-import-not-at-top
+  jax.config.update("jax_compilation_cache_dir", environ["JAX_COMPILATION_CACHE_DIR"])
+  jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                    float(environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
+  jax.config.update("jax_compilation_cache_max_size",
+                    int(environ["JAX_COMPILATION_CACHE_MAX_SIZE"]))
 
 
 @pytest.hookimpl(hookwrapper=True)
