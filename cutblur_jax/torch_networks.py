@@ -92,23 +92,30 @@ def _head_and_tail(arch: Mapping[str, Any]) -> tuple[nn.Sequential, nn.Sequentia
   return head, tail
 
 
-class EDSRTwin(nn.Module):
+class _ResidualTwin(nn.Module):
+  """The official EDSR and RCAN layout: mean shift, head, ``units`` + conv with a skip, tail."""
 
-  def __init__(self, arch: Mapping[str, Any]):
+  def __init__(self, arch: Mapping[str, Any], units: list[nn.Module]):
     super().__init__()
     channels = arch["num_channels"]
     self.sub_mean = MeanShift(-1)
     self.add_mean = MeanShift(+1)
     head, tail = _head_and_tail(arch)
-    blocks = [ResBlock(channels, arch["res_scale"]) for _ in range(arch["num_blocks"])]
-    self.head = head
-    self.body = nn.Sequential(*blocks, conv3x3(channels, channels))
+    self.head = head  # in the official order of state_dict keys: head, body, tail
+    self.body = nn.Sequential(*units, conv3x3(channels, channels))
     self.tail = tail
 
   def forward(self, x):
     x = self.head(self.sub_mean(x))
     x = self.body(x) + x
     return self.add_mean(self.tail(x))
+
+
+class EDSRTwin(_ResidualTwin):
+
+  def __init__(self, arch: Mapping[str, Any]):
+    super().__init__(arch, [ResBlock(arch["num_channels"], arch["res_scale"])
+                            for _ in range(arch["num_blocks"])])
 
 
 class CALayer(nn.Module):
@@ -146,24 +153,12 @@ class RCANGroup(nn.Module):
     return self.body(x) + x
 
 
-class RCANTwin(nn.Module):
+class RCANTwin(_ResidualTwin):
 
   def __init__(self, arch: Mapping[str, Any]):
-    super().__init__()
-    channels = arch["num_channels"]
-    self.sub_mean = MeanShift(-1)
-    self.add_mean = MeanShift(+1)
-    head, tail = _head_and_tail(arch)
-    groups = [RCANGroup(channels, arch["num_blocks"], arch["reduction"], arch["res_scale"])
-              for _ in range(arch["num_groups"])]
-    self.head = head
-    self.body = nn.Sequential(*groups, conv3x3(channels, channels))
-    self.tail = tail
-
-  def forward(self, x):
-    x = self.head(self.sub_mean(x))
-    x = self.body(x) + x
-    return self.add_mean(self.tail(x))
+    super().__init__(arch, [
+        RCANGroup(arch["num_channels"], arch["num_blocks"], arch["reduction"], arch["res_scale"])
+        for _ in range(arch["num_groups"])])
 
 
 class CARNGroup(nn.Module):
