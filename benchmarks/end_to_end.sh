@@ -45,7 +45,9 @@ for path in fast default; do
     python experiments/infer.py --checkpoint "$work/edsr_baseline_x4" --input "$work/lr" \
       --output "$work/sr_$path"
   if [ "${1:-}" = "--suite" ]; then
-    timed "pytest -n 2 tests ($path path)" python -m pytest -n 2 -q tests
+    # A fresh compilation cache (tests/conftest.py shares one), as on a clean clone in CI.
+    JAX_COMPILATION_CACHE_DIR="$work/jax_cache_$path" \
+      timed "pytest -n 2 tests ($path path)" python -m pytest -n 2 -q tests
   fi
 done
 cmp "$work/sr_fast/div2k_sized.png" "$work/sr_default/div2k_sized.png" >&2 \
