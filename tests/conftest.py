@@ -14,10 +14,6 @@ train step that an earlier process compiled instead of compiling it again. Its k
 includes the program, the JAX version and ``XLA_FLAGS``, so it never hands a test another
 program; a size limit turns on its file lock, so the processes can share it.
 ``JAX_COMPILATION_CACHE_DIR`` set in the environment wins.
-
-Tests marked ``slow`` (many seconds each: whole train loops, subprocesses) run first, and
-idle xdist workers take queued tests from busy ones (``--dist worksteal`` in
-pyproject.toml), so the run ends on short tests and both workers finish together.
 """
 
 import os
@@ -40,10 +36,6 @@ def pytest_configure(config):
                     float(environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
   jax.config.update("jax_compilation_cache_max_size",
                     int(environ["JAX_COMPILATION_CACHE_MAX_SIZE"]))
-
-
-def pytest_collection_modifyitems(items):
-  items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: slow first
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -441,7 +441,6 @@ def test_api_of_the_rest():
   assert set(augment.OP_NAMES) == set(OP_NAMES) | {"none"}
 
 
-@pytest.mark.slow
 def test_docstring_examples_run():
   for module in (augment, boxes, combinators, cuts, flips, mixing, policy):
     result = doctest.testmod(module, extraglobs={"jax": jax, "jnp": jnp},

@@ -246,7 +246,6 @@ RUN_CONFIGS = ("edsr_div2k", "carn_div2k", "rcan_realsr", "edsr_div2k_dn", "edsr
 
 
 @pytest.mark.parametrize("name", RUN_CONFIGS)
-@pytest.mark.slow
 def test_paper_config_runs_two_steps(name, data_roots, tmp_path):
   config = load(name)
   config = tiny(config, data_roots[config.dataset])
@@ -259,7 +258,6 @@ def test_paper_config_runs_two_steps(name, data_roots, tmp_path):
   assert arch == train_config.model_arch_from_config(resolved)
 
 
-@pytest.mark.slow
 def test_x4_fine_tunes_from_a_x2_run_keeping_the_body(data_roots, tmp_path):
   x2 = tiny(load("edsr_div2k"), data_roots["DIV2K_SR"], num_train_steps=1, use_moa=False)
   train.train_and_evaluate(x2, tmp_path / "x2")

@@ -43,7 +43,6 @@ def _onnx_run(data: bytes, images: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
-@pytest.mark.slow
 def test_both_formats_give_super_resolve_within_one_level_on_a_photo(name, tmp_path):
   params, arch = _network(name, 2)
   stablehlo = tmp_path / "net.stablehlo"
@@ -117,7 +116,6 @@ def saved(tmp_path_factory):
 
 
 @pytest.mark.parametrize("fmt", ["stablehlo", "onnx"])
-@pytest.mark.slow
 def test_cli_writes_checks_and_refuses_to_overwrite(saved, tmp_path, fmt):
   path, params, arch = saved
   output = tmp_path / f"carn.{fmt}"

@@ -150,7 +150,6 @@ def test_arch_errors(call, error, match):
 
 
 @pytest.mark.parametrize("name", ["EDSR", "EDSR-baseline", "RCAN", "CARN"])
-@pytest.mark.slow
 def test_param_counts_equal_official_networks(name):
   for scale in (2, 3, 4):
     arch = models.model_arch(name, scale)

@@ -39,7 +39,6 @@ def _finite(value) -> bool:
   return isinstance(value, float) and math.isfinite(value)
 
 
-@pytest.mark.slow
 def test_report_schema(tiny_study):
   _, cwd, report = tiny_study
   assert json.loads((cwd / "out" / "ablation.json").read_text()) == json.loads(

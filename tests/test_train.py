@@ -131,7 +131,6 @@ def test_flip_and_rotate_rejects_non_square_patches():
 # ------------------------------------------------------------------------------ the step
 
 
-@pytest.mark.slow
 def test_train_step_is_the_documented_computation_and_learns():
   """Flips, nearest upsampling, the policy with fold_in(key, step), masked L1, Adam."""
   policy = augment.Policy(("cutout",), (1.0,), (0.3,))

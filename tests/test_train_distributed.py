@@ -21,7 +21,6 @@ from cutblur_jax.training.logs import read_metrics
 from test_train_loop import write_div2k  # pylint: disable=wrong-import-order
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow  # every test here starts processes
 
 
 def _env(devices: int) -> dict[str, str]:

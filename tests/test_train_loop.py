@@ -59,7 +59,6 @@ def div2k(tmp_path_factory):
   return write_div2k(tmp_path_factory.mktemp("div2k"))
 
 
-@pytest.mark.slow
 def test_default_config_trains_evaluates_checkpoints_and_resumes(tmp_path):
   config = _load_config("default")
   config.update(num_train_steps=4, eval_every_steps=2, checkpoint_every_steps=2,
@@ -149,7 +148,6 @@ def test_dn_scale_4_network_has_the_official_parameter_count(model):
             == torch_twins.official_param_count(arch))
 
 
-@pytest.mark.slow
 def test_nan_loss_stops_without_saving_and_keeps_the_last_good_checkpoint(div2k, tmp_path):
   train.train_and_evaluate(tiny_config(div2k), tmp_path)
   with pytest.raises(train.NonFiniteLossError, match=r"step 3 .*last good checkpoint is step 2"):

@@ -198,7 +198,6 @@ TINY = {
 }
 
 
-@pytest.mark.slow
 def test_fast_path_matches_the_default_path(tmp_path):
   """Forward to 1e-5 of the output scale and gradients to 1e-4 relative (measured: the forward
   bitwise equal, gradients 5e-7 to 1.1e-6; YNNPACK sums the convolutions in another order).
