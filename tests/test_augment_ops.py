@@ -15,7 +15,7 @@ from absl.testing import parameterized
 
 import reference_augments as ref
 from cutblur_jax import augment
-from cutblur_jax.augment import boxes, combinators, cuts, flips, mixing, policy
+from cutblur_jax.augment import boxes, combinators, cutblur_ops, cuts, flips, mixing, policy
 
 # name -> (op, sampler, apply, NumPy port apply, options used in the tests)
 OPS = {
@@ -442,7 +442,7 @@ def test_api_of_the_rest():
 
 
 def test_docstring_examples_run():
-  for module in (augment, boxes, combinators, cuts, flips, mixing, policy):
+  for module in (augment, boxes, combinators, cutblur_ops, cuts, flips, mixing, policy):
     result = doctest.testmod(module, extraglobs={"jax": jax, "jnp": jnp},
                              optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0, module.__name__

@@ -81,11 +81,13 @@ partner instead of raising in ``np.random.beta``.
 
 from __future__ import annotations
 
+from cutblur_jax.augment.cutblur_ops import (  # noqa: F401
+    CutBlurParams, SoftCutBlurParams, apply_cutblur, apply_soft_cutblur, cutblur,
+    sample_cutblur_params, sample_soft_cutblur_params, soft_cutblur,
+)
 from cutblur_jax.augment.cuts import (  # noqa: F401
-    CutBlurParams, CutMixParams, CutMixupParams, CutoutParams, SoftCutBlurParams,
-    apply_cutblur, apply_cutmix, apply_cutmixup, apply_cutout, apply_soft_cutblur, cutblur,
-    cutmix, cutmixup, cutout, sample_cutblur_params, sample_cutmix_params,
-    sample_cutmixup_params, sample_cutout_params, sample_soft_cutblur_params, soft_cutblur,
+    CutMixParams, CutMixupParams, CutoutParams, apply_cutmix, apply_cutmixup, apply_cutout,
+    cutmix, cutmixup, cutout, sample_cutmix_params, sample_cutmixup_params, sample_cutout_params,
 )
 from cutblur_jax.augment.mixing import (  # noqa: F401
     BlendParams, DegradationMixupParams, MixupParams, RGBParams, apply_blend,

@@ -151,6 +151,16 @@ def masked(x: jax.Array, mask: jax.Array | None) -> jax.Array:
   return x if mask is None else x * mask
 
 
+def conv_relu_conv(x: jax.Array, mask: jax.Array | None, features: int, *,
+                   dtype: Dtype) -> jax.Array:
+  """conv3x3 -> ReLU -> conv3x3 as ``conv_0`` and ``conv_1`` of the calling compact module.
+
+  The body of the official residual blocks (EDSR's ``ResBlock``, RCAN's ``RCAB``).
+  """
+  h = nn.relu(conv(features, 3, features, dtype=dtype, name="conv_0")(masked(x, mask)))
+  return conv(features, 3, features, dtype=dtype, name="conv_1")(masked(h, mask))
+
+
 class ResBlock(nn.Module):
   """Official ``ops.ResBlock``: conv3x3 -> ReLU -> conv3x3, times ``res_scale``, plus input."""
   features: int
@@ -159,11 +169,7 @@ class ResBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
-    c = self.features
-    h = conv(c, 3, c, dtype=self.dtype, name="conv_0")(masked(x, mask))
-    h = nn.relu(h)
-    h = conv(c, 3, c, dtype=self.dtype, name="conv_1")(masked(h, mask))
-    return h * self.res_scale + x
+    return conv_relu_conv(x, mask, self.features, dtype=self.dtype) * self.res_scale + x
 
 
 class Upsampler(nn.Module):

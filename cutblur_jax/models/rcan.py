@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from cutblur_jax.models.layers import Dtype, SRNetwork, conv, masked
+from cutblur_jax.models.layers import Dtype, SRNetwork, conv, conv_relu_conv, masked
 from cutblur_jax.models.network import Network, torch_conv
 
 
@@ -64,11 +64,8 @@ class RCAB(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
-    c = self.features
-    h = conv(c, 3, c, dtype=self.dtype, name="conv_0")(masked(x, mask))
-    h = nn.relu(h)
-    h = conv(c, 3, c, dtype=self.dtype, name="conv_1")(masked(h, mask))
-    h = ChannelAttention(c, self.reduction, dtype=self.dtype, name="attention")(h, mask)
+    h = conv_relu_conv(x, mask, self.features, dtype=self.dtype)
+    h = ChannelAttention(self.features, self.reduction, dtype=self.dtype, name="attention")(h, mask)
     return h * self.res_scale + x
 
 
