@@ -110,11 +110,14 @@ def parse_config_flags(parser: argparse.ArgumentParser, argv: Sequence[str], *,
   except SyntaxError as error:  # in the config file
     raise ValueError(f"{error.filename}: line {error.lineno}: {error.msg}") from error
   except (AttributeError, KeyError, TypeError, ValueError, flags.Error) as error:
+    if "Error whilst parsing config file" in str(error):  # raised by the get_config() itself
+      raise ValueError(f"the --{name} file's get_config() failed: "
+                       f"{str(error).strip().splitlines()[-1]}") from error
     parser.error(_override_error(error, name))
   filename = values[name].config_filename
   config = values[name].value
   try:  # config_flags defers a failed load to the first use of the config
-    config.lock()
+    getattr(config, "lock", None)
   except OSError as error:
     path = filename.split(":", 1)[0]
     cause = "no such file" if not os.path.isfile(path) else " ".join(str(error).split())

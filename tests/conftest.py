@@ -27,7 +27,10 @@ xla_cpu.enable_fast_path()
 
 def pytest_configure(config):
   environ = os.environ
-  environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(config.cache.mkdir("jax_compilation_cache")))
+  if "JAX_COMPILATION_CACHE_DIR" not in environ:
+    if getattr(config, "cache", None) is None:  # -p no:cacheprovider: no shared cache
+      return
+    environ["JAX_COMPILATION_CACHE_DIR"] = str(config.cache.mkdir("jax_compilation_cache"))
   environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")  # not tiny kernels
   environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(4 << 30))  # turns on its file lock
   import jax  # pylint: disable=g-import-not-at-top

@@ -38,6 +38,7 @@ def places(tmp_path):
   Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(images / "a.png")
   (tmp_path / "empty").mkdir()
   (tmp_path / "file.txt").write_text("not an image")
+  (tmp_path / "raising_config.py").write_text("def get_config():\n  raise ValueError('no scale')\n")
   (tmp_path / "report.json").write_text("{}")
   (tmp_path / "converted").mkdir()
   (tmp_path / "done").mkdir()
@@ -54,6 +55,7 @@ TRAIN_CASES = [
     (["--config.foo=1"], 2, "--config.foo"),
     (["--config.scale=3", "--config={configs}/rcan_div2k.py"], 2, "before a value for --config"),
     (["--config={tmp}/file.txt"], 1, "file.txt: line 1: invalid syntax"),
+    (["--config={tmp}/raising_config.py"], 1, "get_config() failed: ValueError: no scale"),
     (["--config.batch_size=abc"], 2, "--config.batch_size"),
     (["--conf=x"], 2, "--conf"),
     (["--config.num_train_step=5"], 2, "--config.num_train_steps"),
