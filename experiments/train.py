@@ -48,6 +48,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
       prog="train.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
       allow_abbrev=False,  # --conf would be argparse's --config, which config_flags never sees
       epilog="config fields (--config.FIELD=VALUE):\n\n" + config_lib.fields_help())
+  # Declared for --help and argparse's checks; parse_config_flags consumes it and its fields.
   parser.add_argument("--config", metavar="FILE[:ARG]", default=str(_DEFAULT_CONFIG),
                       help="training config file, a get_config() module (default: "
                            "experiments/configs/default.py)")

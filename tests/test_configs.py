@@ -140,7 +140,7 @@ def _parse(argv: list[str]):
   return importlib.import_module("experiments.train").parse_args(argv[1:])
 
 
-def test_command_line_overrides():
+def test_command_line_overrides(capsys):
   config = _parse(["train.py", f"--config={CONFIG_DIR / 'edsr_div2k.py'}", "--config.scale=4",
                    "--config.use_moa=False", "--config.augs=cutblur", "--config.augs=cutmix",
                    "--config.prob=(0.5,)", "--config.decay=300-600",
@@ -152,6 +152,7 @@ def test_command_line_overrides():
   assert _parse(["train.py"]).config.dataset == "embedded"
   with pytest.raises(SystemExit, match="2"):
     _parse(["train.py", "--config.max_steps=3"])
+  assert "--config.max_steps: unknown config field" in capsys.readouterr().err
 
 
 def test_flags_in_every_form_and_order(capsys):
