@@ -27,6 +27,7 @@ Examples:
 from __future__ import annotations
 
 import glob
+import json
 import os
 import pathlib
 import shutil
@@ -44,6 +45,12 @@ from cutblur_jax import models
 PARAMS_ITEM = "params"
 EMA_ITEM = "ema_params"  # written by training with ema_decay > 0
 ARCH_ITEM = "arch"
+# A training work directory (layout (c)); ``training.checkpoints`` writes it.
+CHECKPOINTS_DIR = "checkpoints"
+LATEST_DIR = "latest"
+BEST_DIR = "best"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
 # The reference's fine-tuning (solver.py load()) lets only these modules differ in shape.
 _HEAD_AND_TAIL = ("head", "upsampler", "tail")
 
@@ -94,8 +101,28 @@ def save_model(directory: str | os.PathLike, params: Any, arch: Mapping[str, Any
   return directory
 
 
-def _is_model_checkpoint(path: pathlib.Path) -> bool:
+def is_model_checkpoint(path: str | os.PathLike) -> bool:
+  """Whether ``path`` is a model checkpoint (a ``save_model`` directory or a step folder)."""
+  path = pathlib.Path(path)
   return (path / PARAMS_ITEM).is_dir() and (path / ARCH_ITEM).is_dir()
+
+
+def is_work_directory(path: str | os.PathLike) -> bool:
+  """Whether ``path`` is a training work directory of this project (layout (c)).
+
+  It is when its ``config.json`` is a training config, or when its ``checkpoints/`` holds
+  nothing but ``latest`` and ``best`` (a start killed before it wrote ``config.json``).
+  """
+  path = pathlib.Path(path)
+  try:
+    config = json.loads((path / CONFIG_FILE).read_text())
+    if isinstance(config, dict) and {"dataset", "num_train_steps"} <= set(config):
+      return True
+  except (OSError, ValueError):
+    pass
+  checkpoints = path / CHECKPOINTS_DIR
+  return checkpoints.is_dir() and {p.name for p in checkpoints.iterdir()} <= {LATEST_DIR,
+                                                                               BEST_DIR}
 
 
 def latest_step_directory(root: str | os.PathLike) -> pathlib.Path | None:
@@ -114,7 +141,7 @@ def latest_step_directory(root: str | os.PathLike) -> pathlib.Path | None:
       step = ocp.path.step.step_from_checkpoint_name(child.name)
     except ValueError:
       continue
-    if _is_model_checkpoint(child):
+    if is_model_checkpoint(child):
       steps.append((step, child))
   return max(steps)[1] if steps else None
 
@@ -128,11 +155,11 @@ def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
   path = pathlib.Path(path)
   if not path.is_dir():
     raise ValueError(f"Checkpoint {str(path)!r} does not exist or is not a directory.")
-  if _is_model_checkpoint(path):
+  if is_model_checkpoint(path):
     return path
-  checkpoints = path / "checkpoints"
+  checkpoints = path / CHECKPOINTS_DIR
   if checkpoints.is_dir():
-    for kind in ("best", "latest"):
+    for kind in (BEST_DIR, LATEST_DIR):
       step = latest_step_directory(checkpoints / kind)
       if step is not None:
         return step

@@ -149,6 +149,20 @@ def save(exported: jax.export.Exported | bytes, path: str | os.PathLike, *,
   return write_atomic(path, lambda stream: stream.write(data), overwrite=overwrite)
 
 
+def is_export(export_format: str, path: str | os.PathLike) -> bool:
+  """Whether ``path`` is a file of ``save`` in ``export_format`` (``"stablehlo"``, ``"onnx"``)."""
+  try:
+    data = pathlib.Path(path).read_bytes()
+    if export_format == "stablehlo":
+      jax.export.deserialize(bytearray(data))
+    else:
+      import onnx  # pylint: disable=g-import-not-at-top
+      onnx.checker.check_model(onnx.load_model_from_string(data))
+  except Exception:  # pylint: disable=broad-except  # any failure to parse says no
+    return False
+  return True
+
+
 def load(path: str | os.PathLike) -> Callable[[Any], np.ndarray]:
   """Reads a StableHLO file of ``save`` and returns ``images -> SR`` (a NumPy array).
 

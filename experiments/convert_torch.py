@@ -23,19 +23,21 @@ from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-imp
 
 xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 
-from cutblur_jax import checkpoint, cli, convert, models
+from cutblur_jax import checkpoint, cli, convert, models, outputs
 
 ARCH_FLAGS = {"num_blocks": int, "num_channels": int, "num_groups": int, "reduction": int,
               "res_scale": float}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-  parser = cli.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = cli.ArgumentParser(description=__doc__.split("\n")[0], epilog=outputs.RULE)
   parser.add_argument("--model", required=True, help=f"one of {sorted(models.PRESETS)}")
   parser.add_argument("--scale", type=int, required=True)
   parser.add_argument("--checkpoint", required=True, help="the official .pt state_dict")
   parser.add_argument("--output", required=True, help="checkpoint directory to write")
-  parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+  parser.add_argument("--overwrite", action="store_true",
+                      help="replace an existing --output that this command converted (never "
+                           "another folder, an input or a work directory)")
   cli.add_verbose_flag(parser)
   group = parser.add_argument_group(
       "architecture overrides (default: the preset's). The official files do not record "
@@ -50,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = parse_args(argv)
   overrides = {k: getattr(args, k) for k in ARCH_FLAGS if getattr(args, k) is not None}
   try:
+    outputs.check_output(args.output, flag="--output", overwrite=args.overwrite,
+                         inputs={"--checkpoint": args.checkpoint}, kind="directory",
+                         recognise=outputs.is_converted_checkpoint)
     arch = models.model_arch(args.model, args.scale, **overrides)
     state_dict = convert.load_torch_state_dict(args.checkpoint)
     params = convert.torch_to_flax(state_dict, arch)

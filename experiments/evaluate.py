@@ -43,13 +43,13 @@ xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 
 import jax.numpy as jnp
 
-from cutblur_jax import cli, evaluation
+from cutblur_jax import cli, evaluation, outputs
 from cutblur_jax.data.spec import parse_dataset
 
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-  parser = cli.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = cli.ArgumentParser(description=__doc__.split("\n")[0], epilog=outputs.RULE)
   parser.add_argument("--checkpoint", required=True,
                       help="model checkpoint, CheckpointManager root or training workdir")
   source = parser.add_mutually_exclusive_group(required=True)
@@ -82,12 +82,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                       help="computation dtype (bfloat16: faster on GPU/TPU, not exact)")
   parser.add_argument("--json", default=None, help="write the report as JSON to this file")
   parser.add_argument("--overwrite", action="store_true",
-                      help="replace an existing --json file or --save_images PNG (never an "
-                           "input or checkpoint file)")
+                      help="replace an existing --json report or --save_images PNG (never an "
+                           "input, a checkpoint or a file of another kind)")
   cli.add_verbose_flag(parser)
   parser.add_argument("--save_images", default=None, metavar="DIR",
                       help="write each super-resolved image as DIR/<name>.png (the official "
-                           "--save_result); refused when DIR is an input folder")
+                           "--save_result); a work directory is fine, an input folder is not")
   return parser.parse_args(argv)
 
 
@@ -145,49 +145,16 @@ def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
   return dataset, name.reference, f"{value} {args.split} x{scale}"
 
 
-def _check_json_target(args: argparse.Namespace) -> None:
-  """``--json`` may not replace an input or a checkpoint file, nor any file without --overwrite."""
-  from cutblur_jax import checkpoint  # pylint: disable=g-import-not-at-top
-
-  target = pathlib.Path(args.json).resolve()
-  sources = {"checkpoint": checkpoint.resolve_checkpoint(args.checkpoint)}  # its step folder
-  for name in ("dataset", "hr"):
-    if getattr(args, name, None) and pathlib.Path(getattr(args, name)).exists():
-      sources[name] = pathlib.Path(getattr(args, name))
-  for name, source in sources.items():
-    source = source.resolve()
-    if target == source or source in target.parents:
-      raise ValueError(f"--json {args.json!r} would be written into the --{name} "
-                       f"{str(source)!r}; write the report elsewhere.")
-  if target.exists() and not args.overwrite:
-    raise ValueError(f"--json {args.json!r} exists; pass --overwrite to replace it.")
-
-
-def _check_save_images(args: argparse.Namespace) -> pathlib.Path | None:
-  """``--save_images`` as a folder that is not, and is not inside, an input folder."""
-  if args.save_images is None:
-    return None
-  folder = pathlib.Path(args.save_images).resolve()
-  if folder.exists() and not folder.is_dir():
-    raise ValueError(f"--save_images {args.save_images!r} is a file; give a folder.")
-  inputs = {"--checkpoint": args.checkpoint, "--dataset_root": args.dataset_root or None,
-            "--hr": args.hr, "--dataset": args.dataset}
-  for flag, value in inputs.items():
-    if value is None or not pathlib.Path(value).exists():
-      continue
-    source = pathlib.Path(value).resolve()
-    source = source if source.is_dir() else source.parent
-    if folder == source or source in folder.parents:
-      raise ValueError(f"--save_images {args.save_images!r} is inside the input folder of "
-                       f"{flag} ({str(source)!r}); write the images somewhere else.")
-  return folder
+def _inputs(args: argparse.Namespace) -> dict[str, str | None]:
+  return {"--checkpoint": args.checkpoint, "--dataset": args.dataset, "--hr": args.hr,
+          "--dataset_root": args.dataset_root or None}
 
 
 def _save_image(folder: pathlib.Path, overwrite: bool, name: str, image) -> None:
   from cutblur_jax.data.io import write_image  # pylint: disable=g-import-not-at-top
   target = folder / f"{pathlib.Path(name).name}.png"
-  if target.exists() and not overwrite:
-    raise ValueError(f"--save_images: {str(target)!r} exists; pass --overwrite to replace it.")
+  outputs.check_replace(target, flag="--save_images", overwrite=overwrite,
+                        recognise=outputs.is_png)
   write_image(target, image)
 
 
@@ -204,10 +171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
       json_parent = pathlib.Path(args.json).resolve().parent
       if not json_parent.is_dir():
         raise ValueError(f"--json {args.json!r}: folder {str(json_parent)!r} does not exist.")
-      if pathlib.Path(args.json).is_dir():
-        raise ValueError(f"--json {args.json!r} is a folder; give a file name.")
-      _check_json_target(args)
-    save_images = _check_save_images(args)
+      outputs.check_output(args.json, flag="--json", inputs=_inputs(args),
+                           overwrite=args.overwrite, recognise=outputs.is_json_report)
+    save_images = None
+    if args.save_images is not None:
+      save_images = outputs.check_output(args.save_images, flag="--save_images",
+                                         inputs=_inputs(args), overwrite=args.overwrite,
+                                         kind="folder")
     params, arch = checkpoint.load_model(args.checkpoint, use_ema=not args.raw_weights)
     print(f"Checkpoint: {checkpoint.describe(args.checkpoint)}", flush=True)
     scale = int(arch["scale"])

@@ -19,6 +19,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import functools
 import pathlib
 import sys
 from typing import Sequence
@@ -30,37 +31,34 @@ xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 import numpy as np  # pylint: disable=wrong-import-position
 
 
-from cutblur_jax import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
+from cutblur_jax import cli, outputs  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-  parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=outputs.RULE)
   parser.add_argument("--checkpoint", required=True,
                       help="a model checkpoint, CheckpointManager root or training workdir")
   parser.add_argument("--format", required=True, choices=("stablehlo", "onnx"))
-  parser.add_argument("--output", required=True, help="the file to write")
+  parser.add_argument("--output", required=True,
+                      help="the file to write (its run folder is fine, e.g. RUN/model.onnx)")
   parser.add_argument("--input_is_hr_size", action="store_true",
                       help="the network takes HR-sized images (same-size pairs): no upsampling")
   parser.add_argument("--shape", type=int, nargs=3, metavar=("N", "H", "W"), default=None,
                       help="a fixed input shape (ONNX only; default: symbolic)")
   parser.add_argument("--raw_weights", action="store_true",
                       help="export the raw weights of a checkpoint trained with EMA")
-  parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+  parser.add_argument("--overwrite", action="store_true",
+                      help="replace an existing --output export of the same --format")
   parser.add_argument("--no_check", action="store_true", help="do not run the written file")
   cli.add_verbose_flag(parser)
   return parser.parse_args(argv)
 
 
 def _check_output(args: argparse.Namespace) -> pathlib.Path:
-  output = pathlib.Path(args.output)
-  if output.is_dir():
-    raise ValueError(f"--output {args.output!r} is a folder; give a file name.")
-  checkpoint_dir = pathlib.Path(args.checkpoint).resolve()
-  if checkpoint_dir in output.resolve().parents:
-    raise ValueError(f"--output {args.output!r} is inside --checkpoint; write it elsewhere.")
-  if output.exists() and not args.overwrite:
-    raise ValueError(f"--output {args.output!r} exists; pass --overwrite to replace it.")
-  return output
+  from cutblur_jax import export  # pylint: disable=g-import-not-at-top
+  return outputs.check_output(args.output, flag="--output", overwrite=args.overwrite,
+                              inputs={"--checkpoint": args.checkpoint},
+                              recognise=functools.partial(export.is_export, args.format))
 
 
 def _check_file(args, output, params, arch) -> float:

@@ -4,9 +4,10 @@ The checkpoint (from ``convert_torch.py`` or training; a workdir works too) reco
 network, so no model flags are needed. Each LR image is read as RGB (grayscale and RGBA
 converted), upsampled by nearest neighbour and run through the network in overlapping,
 size-bucketed tiles (``cutblur_jax.inference.super_resolve``); the result is written as
-PNG under the input's name (stem + ``.png``) in ``--output``. An image that cannot be read
-is reported by name and skipped; the exit status is then 1. An output never replaces an
-input file.
+PNG under the input's name (stem + ``.png``) in ``--output``. A folder's PNG, JPEG, BMP and
+TIFF files are read; every other entry is named on stderr as skipped, with the reason. An
+image that cannot be read is reported by name and skipped; the exit status is then 1. An
+output never replaces an input file.
 
 Usage:
   python experiments/infer.py --checkpoint checkpoints/edsr_x4 --input lr/ --output sr/
@@ -29,14 +30,13 @@ xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 import jax.numpy as jnp
 from tqdm import tqdm
 
-from cutblur_jax import checkpoint, cli, inference
+from cutblur_jax import checkpoint, cli, inference, outputs
+from cutblur_jax.data.image_folders import IMAGE_EXTENSIONS
 from cutblur_jax.data.io import read_image, write_image
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-  parser = cli.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = cli.ArgumentParser(description=__doc__.split("\n")[0], epilog=outputs.RULE)
   parser.add_argument("--checkpoint", required=True,
                       help="model checkpoint, CheckpointManager root or training workdir")
   parser.add_argument("--input", required=True, help="an image file or a folder of images")
@@ -56,7 +56,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
   parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                       help="computation dtype (bfloat16: faster on GPU/TPU, not exact)")
   parser.add_argument("--overwrite", action="store_true",
-                      help="replace PNGs already in --output (never an input image)")
+                      help="replace PNGs already in --output (never an input image, nor a "
+                           "file that is not a PNG)")
   cli.add_verbose_flag(parser)
   args = parser.parse_args(argv)
   if args.tile < -1:
@@ -68,25 +69,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
   return args
 
 
-def input_paths(path: pathlib.Path) -> list[pathlib.Path]:
-  """The image files to process: ``path`` itself, or the images in the folder, sorted."""
+def input_paths(path: pathlib.Path) -> tuple[list[pathlib.Path], list[str]]:
+  """The image files to process (``path`` itself, or the images in the folder, sorted), and
+  one note for each entry of the folder that is skipped, saying why."""
   if path.is_dir():
-    paths = sorted(p for p in path.iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    paths, skipped = [], []
+    for entry in sorted(path.iterdir()):
+      if entry.is_dir():
+        skipped.append(f"{entry.name}/ (a folder; sub-folders are not read)")
+      elif entry.suffix.lower() not in IMAGE_EXTENSIONS:
+        skipped.append(f"{entry.name} (not {', '.join(IMAGE_EXTENSIONS)})")
+      else:
+        paths.append(entry)
     if not paths:
-      raise ValueError(f"No PNG or JPEG images in {str(path)!r}.")
-    return paths
+      raise ValueError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) in {str(path)!r}.")
+    return paths, skipped
   if not path.is_file():
     raise ValueError(f"Input {str(path)!r} does not exist.")
-  return [path]
+  return [path], []
 
 
 def output_paths(inputs: list[pathlib.Path], output: pathlib.Path, *,
                  overwrite: bool = False) -> list[pathlib.Path]:
   """``output/<stem>.png`` for each input; refuses clashes, an input, and (without
-  ``overwrite``) a file already there."""
-  if output.exists() and not output.is_dir():
-    raise ValueError(f"Output {str(output)!r} exists and is not a folder.")
+  ``overwrite``, or when it is not a PNG) a file already there."""
   targets = [output / (p.stem + ".png") for p in inputs]
   if len(set(targets)) != len(targets):
     raise ValueError("Several inputs map to the same output name (e.g. a.png and a.jpg).")
@@ -100,13 +106,20 @@ def output_paths(inputs: list[pathlib.Path], output: pathlib.Path, *,
     raise ValueError(f"--output {str(output)!r} already holds {existing[0].name}"
                      f"{f' and {len(existing) - 1} more' if len(existing) > 1 else ''}; pass "
                      "--overwrite to replace them.")
+  for target in existing:
+    outputs.check_replace(target, flag="--output", overwrite=overwrite,
+                          recognise=outputs.is_png)
   return targets
 
 
 def main(argv: Sequence[str] | None = None) -> int:
   args = parse_args(argv)
   try:
-    paths = input_paths(pathlib.Path(args.input))
+    outputs.check_output(args.output, flag="--output", overwrite=args.overwrite, kind="folder",
+                         inputs={"--checkpoint": args.checkpoint, "--input": args.input})
+    paths, skipped = input_paths(pathlib.Path(args.input))
+    for note in skipped:
+      print(f"skipped {note}", file=sys.stderr, flush=True)
     targets = output_paths(paths, pathlib.Path(args.output), overwrite=args.overwrite)
     params, arch = checkpoint.load_model(args.checkpoint, use_ema=not args.raw_weights)
     print(f"Checkpoint: {checkpoint.describe(args.checkpoint)}", flush=True)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import json
 import pathlib
 import shlex
@@ -53,7 +54,7 @@ from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-imp
 xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from cutblur_jax import checkpoint, cli, evaluation, studies, train
+from cutblur_jax import checkpoint, cli, evaluation, outputs, studies, train
 from cutblur_jax.data.degradations import Degradation
 from cutblur_jax.data.embedded import TRAIN_IMAGES, embedded_dataset
 from cutblur_jax.data.io import write_json
@@ -69,7 +70,7 @@ _IRRELEVANT = ("progress_bar", "num_workers", "prefetch", "log_every_steps", "di
 
 def parse_args(argv: Sequence[str] | None = None):
   parser = cli.ArgumentParser(prog="experiments/reproduce.py",
-                              description=__doc__.split("\n", 1)[0])
+                              description=__doc__.split("\n", 1)[0], epilog=outputs.RULE)
   parser.add_argument("--study", required=True, choices=list(studies.STUDIES),
                       help="which study to run")
   parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
@@ -96,6 +97,9 @@ def parse_args(argv: Sequence[str] | None = None):
   parser.add_argument("--output", default=None,
                       help="the JSON report (default WORKDIR/<study>.json)")
   parser.add_argument("--plot", default=None, help="also draw the study's plot to this PNG")
+  parser.add_argument("--overwrite", action="store_true",
+                      help="replace an existing --output report or --plot PNG (never another "
+                           "kind of file)")
   parser.add_argument("--dry_run", action="store_true",
                       help="print the runs and the expected CPU time, then stop")
   parser.add_argument("--progress_bar", action="store_true", help="show training progress")
@@ -253,12 +257,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   cells = studies.cells(study, args.settings, args.seeds, sizes=args.sizes,
                         train_images=args.train_images)
   configs = {cell: run_config(args, cell) for cell in cells}  # every check before training
-  if output.is_dir():
-    raise ValueError(f"--output {str(output)!r} is a folder; give a file name.")
+  outputs.check_output(output, flag="--output", inputs={}, overwrite=args.overwrite,
+                       recognise=functools.partial(outputs.is_json_report,
+                                                   keys=("study", "runs")))
   plots = None
   if args.plot:
-    if pathlib.Path(args.plot).is_dir():
-      raise ValueError(f"--plot {args.plot!r} is a folder; give a file name.")
+    outputs.check_output(args.plot, flag="--plot", inputs={}, overwrite=args.overwrite,
+                         recognise=outputs.is_png)
     try:  # before an hour of training, not after it
       from cutblur_jax.studies import plots  # pylint: disable=g-import-not-at-top
     except ImportError as error:

@@ -10,7 +10,9 @@ Usage:
 
 `--config.FIELD=VALUE` overrides any field (listed below). Without `--workdir` the run
 goes to `./workdirs/<config name>-<timestamp>` (printed at start). Rerunning with the same
-`--workdir` resumes from its latest checkpoint.
+`--workdir` resumes from its latest checkpoint; a resume may change the run's length,
+cadence and workers, and anything else only with `--accept_config_changes`. An existing
+folder that is not a work directory is refused.
 
 Exit status: 0 done; 1 a bad config, data set, file or checkpoint, a failed write, or a
 NaN loss (one `error:` line; `--verbose` adds the traceback); 2 a usage error; 130 or 143
@@ -55,6 +57,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
   parser.add_argument("--workdir", default=None,
                       help="run directory (resumes if it holds a checkpoint); default: "
                            "./workdirs/<config name>-<timestamp>")
+  parser.add_argument("--accept_config_changes", action="store_true",
+                      help="let a resume change what the run means (the data set, lr, the "
+                           "augmentations, ...: any field but the run's length, cadence and "
+                           "workers); the change is recorded in metrics.jsonl. Without it such "
+                           "a resume is refused, naming the fields")
   cli.add_verbose_flag(parser)
   config_flags = cli.parse_config_flags(
       parser, sys.argv[1:] if argv is None else argv, default=str(_DEFAULT_CONFIG))
@@ -72,7 +79,7 @@ def _default_workdir(config_filename: str) -> pathlib.Path:
   return pathlib.Path("workdirs") / f"{name}-{stamp}"
 
 
-def _summary(result: dict, workdir: pathlib.Path) -> str:
+def _summary(result: dict, workdir: pathlib.Path, config) -> str:
   """The block printed at the end: the best model, its gain, and the next commands."""
   lines = []
   if result.get("finished_before"):
@@ -91,8 +98,11 @@ def _summary(result: dict, workdir: pathlib.Path) -> str:
                  f"{name} {base_psnr:.2f} dB, {base_ssim:.4f} "
                  f"(gain {result['psnr'] - base_psnr:+.2f} dB)")
   run = shlex.quote(str(workdir))
+  dataset = f"--dataset {shlex.quote(str(config['dataset']))}"
+  if config["dataset_root"]:
+    dataset += f" --dataset_root {shlex.quote(str(config['dataset_root']))}"
   lines += ["Next:",
-            f"  python experiments/evaluate.py --checkpoint {run} --dataset embedded",
+            f"  python experiments/evaluate.py --checkpoint {run} {dataset}",
             f"  python experiments/infer.py --checkpoint {run} --input LR_IMAGES --output SR_DIR"]
   return "\n".join(lines)
 
@@ -107,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   hint = f"TensorBoard: tensorboard --logdir {workdir}; " if logs.tensorboard_available() else ""
   print(f"Work directory: {workdir.absolute()}  ({hint}resume: --workdir {workdir})", flush=True)
   try:
-    result = train.train_and_evaluate(args.config, workdir)
+    result = train.train_and_evaluate(args.config, workdir,
+                                      accept_config_changes=args.accept_config_changes)
   except train.TrainingInterrupted as stop:
     print(f"Interrupted: {stop}", file=sys.stderr, flush=True)
     return stop.exit_status
@@ -117,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 130
   except (ValueError, OSError, train.NonFiniteLossError, workdir_lib.WorkdirBusyError) as error:
     return cli.report(error, verbose=args.verbose)
-  print(_summary(result, workdir), flush=True)
+  print(_summary(result, workdir, args.config), flush=True)
   return 0
 
 

@@ -99,7 +99,7 @@ EVALUATE_CASES = [
     (["--checkpoint", "{ckpt}", "--dataset", "embedded", "--json", "{tmp}/report.json"], 1,
      "--overwrite"),
     (["--checkpoint", "{ckpt}", "--dataset", "embedded", "--json", "{ckpt}/2/r.json"], 1,
-     "into the --checkpoint"),
+     "inside the input folder of --checkpoint"),
     (["--checkpoint", "{ckpt}", "--dataset", "embedded", "--json", "{tmp}/no/r.json"], 1,
      "does not exist"),
     (["--checkpoint", "{ckpt}", "--dataset", "embedded", "--max_size", "0"], 1, "--max_size"),
@@ -112,7 +112,7 @@ INFER_CASES = [
      "nonexistent"),
     (["--checkpoint", "{ckpt}", "--input", "{tmp}/empty", "--output", "{tmp}/sr"], 1, "empty"),
     (["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/images"], 1,
-     "replace an input"),
+     "onto the input --input"),
     (["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/file.txt"], 1,
      "file.txt"),
     (["--checkpoint", "{tmp}/images", "--input", "{tmp}/images", "--output", "{tmp}/sr"], 1,
@@ -174,12 +174,16 @@ def test_the_end_of_a_run_shows_the_best_model_its_gain_and_the_next_commands(tm
             "best_psnr": 33.62, "weights": "raw", "psnr": 33.62, "ssim": 0.9331,
             "bicubic_psnr": 32.65, "bicubic_ssim": 0.9139, "finished_before": False,
             "best_checkpoint": str(tmp_path / "checkpoints" / "best" / "1500")}
-  text = summary(result, tmp_path)
+  config = {"dataset": "embedded", "dataset_root": ""}
+  text = summary(result, tmp_path, config)
   assert f"step 1500, PSNR 33.62 dB (raw weights), in {tmp_path}/checkpoints/best/1500" in text
   assert "gain +0.97 dB" in text
   assert f"python experiments/evaluate.py --checkpoint {tmp_path} --dataset embedded" in text
   assert f"python experiments/infer.py --checkpoint {tmp_path}" in text
-  assert "already finished" in summary({**result, "finished_before": True}, tmp_path)
+  assert "already finished" in summary({**result, "finished_before": True}, tmp_path, config)
+  # The hint names the run's own data set.
+  text = summary(result, tmp_path, {"dataset": "Set5_SR", "dataset_root": "/data/my sets"})
+  assert "--dataset Set5_SR --dataset_root '/data/my sets'" in text
 
 
 def test_docstring_examples_run(monkeypatch):

@@ -134,7 +134,7 @@ def test_cli_writes_checks_and_refuses_to_overwrite(saved, tmp_path, fmt):
 
 @pytest.mark.parametrize("args, needle", [
     (["--format", "stablehlo", "--shape", "1", "8", "8"], "--shape is for ONNX"),
-    (["--format", "onnx", "--output", "{ckpt}/inside.onnx"], "inside --checkpoint"),
+    (["--format", "onnx", "--output", "{ckpt}/inside.onnx"], "inside the input folder of --checkpoint"),
     (["--format", "stablehlo", "--output", "{tmp}"], "is a folder"),
 ])
 def test_cli_bad_input_is_one_line(saved, tmp_path, args, needle):

@@ -40,15 +40,11 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from cutblur_jax.checkpoint import EMA_ITEM
-
-CHECKPOINTS_DIR = "checkpoints"
+from cutblur_jax.checkpoint import BEST_DIR, CHECKPOINTS_DIR, EMA_ITEM, LATEST_DIR
 
 
 class CheckpointWriteError(OSError):
   """A checkpoint save failed (e.g. no space left on the device); names the folder."""
-LATEST_DIR = "latest"
-BEST_DIR = "best"
 
 
 def _host_copy(tree: Any) -> Any:

@@ -46,6 +46,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import ml_collections
@@ -245,10 +246,16 @@ def _broadcast(values: tuple[float, ...], count: int, name: str) -> tuple[float,
   return values
 
 
-def _positive_int(config: Any, name: str, low: int = 1) -> None:
+# Seeds go to jax.random.key, which takes a signed 64-bit integer.
+_MAX_SEED = 2**63 - 1
+
+
+def _positive_int(config: Any, name: str, low: int = 1, high: int | None = None) -> None:
   value = config[name]
-  if isinstance(value, bool) or not isinstance(value, int) or value < low:
-    raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}.")
+  if (isinstance(value, bool) or not isinstance(value, int) or value < low
+      or (high is not None and value > high)):
+    bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+    raise ValueError(f"`{name}` must be an integer {bound}, got {value!r}.")
 
 
 def resolve_config(config: Any) -> ml_collections.ConfigDict:
@@ -291,8 +298,10 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
   for name in ("scale", "patch_size"):
     _positive_int(c, name)
   for name in ("eval_every_steps", "checkpoint_every_steps", "log_every_steps", "num_workers",
-               "prefetch", "num_sample_images", "seed"):
+               "prefetch", "num_sample_images"):
     _positive_int(c, name, 0)
+  for name in ("seed", "noise_seed"):
+    _positive_int(c, name, 0, _MAX_SEED)
   _positive_int(c, "keep_checkpoints", 1)
   for name in ("num_eval_images", "num_train_images"):
     if c[name] is not None:
@@ -323,9 +332,10 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
   parse_decay(c.decay)
   if isinstance(c.ema_decay, bool) or not 0.0 <= float(c.ema_decay) < 1.0:
     raise ValueError(f"`ema_decay` must be in [0, 1) (0 turns EMA off), got {c.ema_decay!r}.")
-  if not c.lr > 0 or not c.gamma > 0 or c.gclip < 0:
-    raise ValueError(f"Need lr > 0, gamma > 0 and gclip >= 0; got lr={c.lr}, gamma={c.gamma}, "
-                     f"gclip={c.gclip}.")
+  finite = all(math.isfinite(float(c[name])) for name in ("lr", "gamma", "gclip"))
+  if not finite or not c.lr > 0 or not c.gamma > 0 or c.gclip < 0:
+    raise ValueError(f"Need finite lr > 0, gamma > 0 and gclip >= 0 (0: no clipping); got "
+                     f"lr={c.lr}, gamma={c.gamma}, gclip={c.gclip}.")
 
   # Augmentation policy.
   if c.use_moa:

@@ -33,12 +33,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from cutblur_jax.checkpoint import METRICS_FILE
 from cutblur_jax.data.io import write_atomic
 
 __all__ = ["LogWriteError", "METRICS_FILE", "MetricWriter", "read_metrics", "tensorboard_available",
            "truncate_metrics"]
 
-METRICS_FILE = "metrics.jsonl"
 
 
 class LogWriteError(OSError):
@@ -183,6 +183,15 @@ class MetricWriter:
         for name, value in scalars.items():
           if not isinstance(value, str):
             self._events.scalar(f"{split}/{name}", float(np.asarray(value)), step)
+
+  def write_event(self, step: int, event: str, fields: Mapping[str, Any]) -> None:
+    """Logs a JSON-only record ``{"step", "split": "event", "event", **fields}``."""
+    if not self.enabled:
+      return
+    with self._guard(self.jsonl_path):
+      self._jsonl.write(json.dumps({"step": int(step), "split": "event", "event": event,
+                                    **fields}) + "\n")
+      self._jsonl.flush()
 
   def write_images(self, step: int, images: Mapping[str, np.ndarray]) -> None:
     """Logs uint8 ``[H, W, 3]`` images to TensorBoard (``{"0/lr": ..., "0/sr": ...}``)."""

@@ -59,7 +59,8 @@ from cutblur_jax.training.state import (TrainState, abstract_train_state, create
                                         frozen_arch, initial_params)
 from cutblur_jax.training.step import train_step
 from cutblur_jax.training.validation import Validation, baseline_words
-from cutblur_jax.training.workdir import StartGuard, WorkdirLock, keep_run_seed
+from cutblur_jax.training.workdir import (StartGuard, WorkdirLock, check_workdir, config_changes,
+                                          keep_run_seed)
 
 __all__ = ["NonFiniteLossError", "TrainingInterrupted", "train_and_evaluate"]
 
@@ -118,6 +119,7 @@ class _Run:
   checkpoints: TrainCheckpointer
   validation: Validation
   writer: MetricWriter | None = None
+  changes: dict[str, tuple[Any, Any]] = dataclasses.field(default_factory=dict)
   best_psnr: float = -math.inf
   best_step: int | None = None
 
@@ -170,7 +172,8 @@ def _fresh_state(run: _Run, init_key: jax.Array, optimizer: OptimizerConfig, pol
 
 
 def _start(config: Any, workdir: pathlib.Path, mesh: jax.sharding.Mesh,
-           checkpoints: TrainCheckpointer) -> tuple[_Run, TrainState, jax.Array, Any]:
+           checkpoints: TrainCheckpointer, accept_config_changes: bool
+           ) -> tuple[_Run, TrainState, jax.Array, Any]:
   """Every check and every read of a start, in order; writes nothing.
 
   Returns ``(run, state, run_key, pipeline)``.
@@ -186,6 +189,12 @@ def _start(config: Any, workdir: pathlib.Path, mesh: jax.sharding.Mesh,
                        f"{'; '.join(differences)}); use a new --workdir or the same model "
                        "settings.")
   resuming = checkpoints.latest_step() is not None
+  changes = config_changes(workdir, config) if resuming else {}
+  if changes and not accept_config_changes:
+    listed = "; ".join(f"{name}: run {old!r}, now {new!r}" for name, (old, new) in changes.items())
+    raise ValueError(f"Work directory {workdir} holds a run with another config ({listed}); "
+                     "resume it with its own values, use a new --workdir, or accept the change "
+                     "with --accept_config_changes (recorded in metrics.jsonl).")
   pretrained = None
   if config.pretrain and not resuming:
     pretrained = _read_pretrained(config.pretrain, arch)
@@ -201,7 +210,7 @@ def _start(config: Any, workdir: pathlib.Path, mesh: jax.sharding.Mesh,
     validation = Validation(valid_pairs, protocol,
                             evaluation.baseline_metrics(valid_pairs, **protocol),
                             config.num_sample_images)
-    run = _Run(config, workdir, mesh, arch, checkpoints, validation)
+    run = _Run(config, workdir, mesh, arch, checkpoints, validation, changes=changes)
     init_key, run_key = jax.random.split(jax.random.key(config.seed))
     if resuming:
       note = keep_run_seed(workdir, config)
@@ -216,14 +225,19 @@ def _start(config: Any, workdir: pathlib.Path, mesh: jax.sharding.Mesh,
   return run, state, run_key, pipeline
 
 
-def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any]:
+def train_and_evaluate(config: Any, workdir: str | os.PathLike, *,
+                       accept_config_changes: bool = False) -> dict[str, Any]:
   """Trains and validates a model as ``config`` says, in ``workdir`` (resuming if it holds a run).
 
   Args:
     config: a config with the fields of ``base_config`` (presets are applied by
       ``resolve_config``), e.g. from ``experiments/configs/*.py``.
     workdir: the run's directory: ``config.json``, ``metrics.jsonl``,
-      TensorBoard events and ``checkpoints/{latest,best}``.
+      TensorBoard events and ``checkpoints/{latest,best}``. A new or empty folder, or the
+      work directory of a run to resume.
+    accept_config_changes: let a resume change fields outside
+      ``training.workdir.RESUMABLE_FIELDS`` (the data set, ``lr``, the augmentations, ...);
+      the change is recorded in ``metrics.jsonl`` (``"split": "event"``).
 
   Returns:
     A dict: ``step``, ``loss`` (mean over the last log interval; NaN when no step ran),
@@ -235,7 +249,8 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
   Raises:
     ValueError: bad config or data (unknown model, data set or augmentation, a
       batch not divisible by the device count, a patch larger than an image, a
-      work directory holding another architecture), before anything compiles.
+      work directory holding another architecture or, without ``accept_config_changes``,
+      another config; a folder that is no work directory), before anything compiles.
     training.workdir.WorkdirBusyError: another live run trains in ``workdir``.
     NonFiniteLossError: the loss became NaN/inf; the newest checkpoint on disk is
       the last good one.
@@ -249,6 +264,7 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
   sharding_lib.check_batch_size(config.batch_size, mesh)
   workdir = pathlib.Path(workdir).absolute()
   is_chief = jax.process_index() == 0
+  check_workdir(workdir)
 
   guard = StartGuard(workdir) if is_chief else None
   lock = WorkdirLock(workdir) if is_chief else None
@@ -259,7 +275,8 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
       lock.acquire()  # refused when another run trains here: then nothing is undone below
       locked = True
     checkpoints = TrainCheckpointer(workdir, keep=config.keep_checkpoints)
-    run, state, run_key, pipeline = _start(config, workdir, mesh, checkpoints)
+    run, state, run_key, pipeline = _start(config, workdir, mesh, checkpoints,
+                                           accept_config_changes)
     # Every check passed: from here on the run writes.
     started = True
     start_step = int(_host_scalar(state.step))
@@ -275,6 +292,11 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike) -> dict[str, Any
              f"baseline {baseline_words(run.validation.baseline)}")
     if start_step:
       run.echo(f"Resumed from step {start_step} of {checkpoints.directory / 'latest'}")
+    if run.changes:
+      run.writer.write_event(start_step, "config_changed",
+                             {"changes": {k: list(v) for k, v in run.changes.items()}})
+      run.warn("warning: the resumed run changes " + "; ".join(
+          f"{name} from {old!r} to {new!r}" for name, (old, new) in run.changes.items()))
     best = checkpoints.best_eval()
     if best:
       run.best_psnr, run.best_step = float(best["psnr"]), int(best["step"])

@@ -8,9 +8,14 @@ and the checks a resume must pass before anything is written.
 * ``StartGuard``: remembers what the work directory held before the run started; if
   the start fails, removes what the start created (empty checkpoint folders, the lock
   file, the directory itself), so a failed start leaves it as it was.
+* ``check_workdir``: an existing folder that holds anything but a work directory of this
+  project is refused, so a run never writes its ``config.json`` over a user's file or
+  trains into a converted model's folder.
 * ``keep_run_seed``: a resumed run keeps the seed it started with (its batches and
   augmentations continue from the checkpoint); a different ``seed`` is recorded as
   ignored, not written to ``config.json`` as if it had been used.
+* ``config_changes``: what a resume would change in the run's recorded config, besides
+  ``RESUMABLE_FIELDS`` (how long and how it runs, not what it learns or measures).
 """
 
 from __future__ import annotations
@@ -18,14 +23,27 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import math
 import os
 import pathlib
 import shutil
 from typing import Any
 
-__all__ = ["LOCK_FILE", "StartGuard", "WorkdirBusyError", "WorkdirLock", "keep_run_seed"]
+from cutblur_jax import checkpoint
+
+__all__ = ["LOCK_FILE", "RESUMABLE_FIELDS", "StartGuard", "WorkdirBusyError", "WorkdirLock",
+           "check_workdir", "config_changes", "keep_run_seed"]
 
 LOCK_FILE = ".lock"
+# Config fields a resume may change: the run's length and cadence, and how it runs.
+RESUMABLE_FIELDS = frozenset({
+    "num_train_steps", "eval_every_steps", "checkpoint_every_steps", "log_every_steps",
+    "keep_checkpoints", "num_sample_images", "progress_bar", "num_workers", "prefetch",
+    "distributed", "coordinator_address", "num_processes", "process_id",
+    "seed",  # kept from the run (keep_run_seed)
+    "pretrain",  # read only by a fresh start
+    "dataset_root",  # where the same data set lives: it may move between machines
+})
 
 
 class WorkdirBusyError(RuntimeError):
@@ -116,7 +134,7 @@ def keep_run_seed(workdir: str | os.PathLike, config: Any) -> str | None:
   position), so another ``seed`` could not take effect; recording it in ``config.json``
   would misstate the run. Returns the one-line note to print, or None.
   """
-  path = pathlib.Path(workdir) / "config.json"
+  path = pathlib.Path(workdir) / checkpoint.CONFIG_FILE
   try:
     stored = json.loads(path.read_text()).get("seed")
   except (OSError, ValueError, AttributeError):
@@ -126,3 +144,44 @@ def keep_run_seed(workdir: str | os.PathLike, config: Any) -> str | None:
   given, config.seed = config.seed, int(stored)
   return (f"`seed` {given} is ignored: the resumed run continues with its own seed {stored} "
           "(use a new --workdir for another seed).")
+
+
+def check_workdir(workdir: str | os.PathLike) -> None:
+  """Refuses an existing, non-empty folder that is not a work directory of this project.
+
+  Raises:
+    ValueError: naming the folder and one of the entries it holds.
+  """
+  path = pathlib.Path(workdir)
+  if not path.is_dir():
+    return  # new (or a file: WorkdirLock names it)
+  entries = sorted(p.name for p in path.iterdir() if p.name != LOCK_FILE)
+  if entries and not checkpoint.is_work_directory(path):
+    more = f" and {len(entries) - 1} more" if len(entries) > 1 else ""
+    raise ValueError(f"Work directory {path} is a folder that holds other files ({entries[0]}"
+                     f"{more}) and is no training run; give a new or empty folder, or the work "
+                     "directory of a run to resume.")
+
+
+def _same(a: Any, b: Any) -> bool:
+  if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+    return math.isclose(a, b, rel_tol=1e-9) or (a != a and b != b)  # pylint: disable=comparison-with-itself
+  return a == b
+
+
+def config_changes(workdir: str | os.PathLike, config: Any) -> dict[str, tuple[Any, Any]]:
+  """``{field: (recorded, given)}`` for each field outside ``RESUMABLE_FIELDS`` that differs.
+
+  Compares the resolved ``config`` with the work directory's ``config.json`` (the resolved
+  config the run started with). A field one side lacks (a newer or older version of the
+  package) is not compared. Returns ``{}`` when there is no readable record.
+  """
+  try:
+    stored = json.loads((pathlib.Path(workdir) / checkpoint.CONFIG_FILE).read_text())
+  except (OSError, ValueError):
+    return {}
+  if not isinstance(stored, dict):
+    return {}
+  given = json.loads(config.to_json_best_effort())
+  return {name: (stored[name], given[name]) for name in sorted(set(stored) & set(given))
+          if name not in RESUMABLE_FIELDS and not _same(stored[name], given[name])}
