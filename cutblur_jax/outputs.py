@@ -66,7 +66,8 @@ def _protected_by_layout(target: pathlib.Path) -> str | None:
   if _is_run_file(target):
     return f"is the file {target.name} of the work directory {str(target.parent)!r}"
   for folder in (target, *target.parents):
-    if checkpoint.is_model_checkpoint(folder):
+    # A model checkpoint itself may be replaced (by convert_torch.py), never written into.
+    if folder != target and checkpoint.is_model_checkpoint(folder):
       return f"is inside the model checkpoint {str(folder)!r}"
     if folder.name == checkpoint.CHECKPOINTS_DIR and checkpoint.is_work_directory(folder.parent):
       return f"is inside the checkpoint folder {str(folder)!r}"

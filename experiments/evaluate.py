@@ -57,7 +57,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                       "folder (benchmark layout, or HR images)")
   source.add_argument("--hr", help="HR image or folder of HR images; LR made with imresize")
   parser.add_argument("--dataset_root", default="", help="root folder for named folder data sets")
-  parser.add_argument("--split", default="validation",
+  parser.add_argument("--split", default="validation", choices=("train", "validation", "test"),
                       help="split of a named data set (default: validation)")
   parser.add_argument("--div2k_range", default=None, help="DIV2K train/validation ranges")
   parser.add_argument("--camera", default=None, help="RealSR camera (all, Canon, Nikon)")
@@ -122,7 +122,9 @@ def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
     if any((path / sub).is_dir() for sub in ("HR", "GTmod12")):
       from cutblur_jax.data import folders  # pylint: disable=g-import-not-at-top
       dataset = folders.benchmark_dataset(path, task="SR", scale=scale, synthesize_lr=True)
-      return dataset, None, f"{value} x{scale}"
+      synthesised = (f" (LR synthesised with imresize x1/{scale}: the folder has no x{scale} "
+                     "LR images)" if dataset.lr_paths is None else "")
+      return dataset, None, f"{value} x{scale}{synthesised}"
     return evaluation.hr_pairs(path, scale), None, f"{value} (LR: imresize x1/{scale})"
   try:
     name = parse_dataset(value)

@@ -64,6 +64,10 @@ TRAIN_CASES = [
     (["--config.dataset=Nope_XYZ"], 1, "Nope_XYZ"),
     (["--config=/nonexistent/config.py"], 1, "/nonexistent/config.py"),
     (["--workdir={tmp}/file.txt"], 1, "file.txt"),
+    (["--workdir={tmp}/done"], 1, "no training run"),
+    (["--config.gclip=nan"], 1, "gclip=nan"),
+    (["--config.seed=99999999999999999999"], 1, "`seed` must be an integer in [0, "),
+    (["--config.noise_seed=-1"], 1, "`noise_seed`"),
 ]
 
 

@@ -373,7 +373,7 @@ def test_convert_cli_end_to_end(tmp_path, capsys):
   assert_trees_equal(params, convert.torch_to_flax(state, arch))
   # An existing output is refused unless --overwrite.
   assert script.main(argv) == 1
-  assert "exists" in capsys.readouterr().err
+  assert "exists; pass --overwrite" in capsys.readouterr().err
   assert script.main(argv + ["--overwrite"]) == 0
 
 
@@ -386,3 +386,34 @@ def test_convert_cli_failure_leaves_nothing(tmp_path, capsys):
   assert script.main(argv) == 1
   assert "'head.1.weight'" in capsys.readouterr().err
   assert sorted(p.name for p in tmp_path.iterdir()) == ["carn.pt"]
+
+
+def test_convert_overwrite_never_replaces_an_input_its_folder_or_a_run(tmp_path, capsys):
+  script = load_script("convert_torch")
+  weights = tmp_path / "w.pt"
+  torch.save(twin_state(tiny_arch("CARN", 2)), weights)
+  (tmp_path / "notes.txt").write_text("mine")
+  run = tmp_path / "run"  # a training work directory
+  (run / "checkpoints" / "latest").mkdir(parents=True)
+  (run / "config.json").write_text('{"dataset": "embedded", "num_train_steps": 5}')
+  argv = ["--model", "CARN", "--scale", "2", "--checkpoint", str(weights), "--num_groups", "2",
+          "--num_blocks", "2", "--num_channels", "8", "--overwrite", "--output"]
+  weights_before = weights.read_bytes()
+  for output, reason in ((weights, "onto the input --checkpoint"),
+                         (tmp_path, "holds the input --checkpoint"),
+                         (run, "is the work directory")):
+    assert script.main(argv + [str(output)]) == 1
+    assert reason in capsys.readouterr().err
+  assert weights.read_bytes() == weights_before
+  assert (tmp_path / "notes.txt").read_text() == "mine"
+  assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json"]
+  # A folder of anything else is left alone; the command's own output is replaced.
+  other = tmp_path / "other"
+  other.mkdir()
+  (other / "a.txt").write_text("x")
+  assert script.main(argv + [str(other)]) == 1
+  assert "not an output of this command" in capsys.readouterr().err
+  assert (other / "a.txt").read_text() == "x"
+  assert script.main(argv + [str(tmp_path / "out")]) == 0
+  assert script.main(argv + [str(tmp_path / "out")]) == 0
+  assert checkpoint.is_model_checkpoint(tmp_path / "out")
