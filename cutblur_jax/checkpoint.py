@@ -30,6 +30,7 @@ import glob
 import json
 import os
 import pathlib
+import re
 import shutil
 import uuid
 from typing import Any, Mapping
@@ -174,6 +175,53 @@ def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
       "training workdir with checkpoints/best or checkpoints/latest.")
 
 
+def damage_cause(error: BaseException) -> str:
+  """The root cause of a failed orbax read, in a few words, without TensorStore's spec dump.
+
+  Examples:
+    >>> error = ValueError('NOT_FOUND: Error reading "conv.kernel/0.0" in OCDBT database at '
+    ...                    'local file "/run/params/": no such file [tensorstore_spec={...}]')
+    >>> damage_cause(Exception("Encountered error. See full TensorStore details: <...>"))
+    'Encountered error.'
+    >>> try:
+    ...   raise RuntimeError("reading failed") from error
+    ... except RuntimeError as chained:
+    ...   damage_cause(chained)
+    'NOT_FOUND: Error reading "conv.kernel/0.0": no such file'
+  """
+  chain, seen = [], set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    chain.append(error)
+    error = error.__cause__ or error.__context__
+  text = " ".join(str(chain[-1]).split()) or type(chain[-1]).__name__
+  for marker in (" See full TensorStore details", " [tensorstore_spec=", " tensorstore_spec="):
+    text = text.split(marker, 1)[0]
+  text = re.sub(r' in OCDBT database at local file "[^"]*"', "", text)
+  return text[:200]
+
+
+def _damaged(directory: pathlib.Path, error: BaseException) -> ValueError:
+  """One line: which step is damaged, why, and the other checkpoint to use instead."""
+  root = directory.parent
+  others = [step for step in ocp.path.step.checkpoint_steps_paths(root)
+            if pathlib.Path(step) != directory] if root.is_dir() else []
+  if root.name == BEST_DIR and latest_step_directory(root.parent / LATEST_DIR) is not None:
+    instead = root.parent / LATEST_DIR
+  elif others:
+    instead = max(others, key=lambda path: ocp.path.step.step_from_checkpoint_name(
+        pathlib.Path(path).name))
+  else:
+    instead = None
+  hint = (f"; use --checkpoint {instead} instead" if instead is not None
+          else "; convert or train it again")
+  try:
+    what = f"step {ocp.path.step.step_from_checkpoint_name(directory.name)} in {root}"
+  except ValueError:
+    what = str(directory)
+  return ValueError(f"Checkpoint {what} is damaged ({damage_cause(error)}){hint}.")
+
+
 def describe(path: str | os.PathLike) -> str:
   """The checkpoint folder ``path`` names, and its training step when it is a step folder.
 
@@ -260,7 +308,7 @@ def load_model(path: str | os.PathLike, *, sharding: jax.sharding.Sharding | Non
     try:
       stored = handler.metadata(directory / item).tree
     except Exception as error:  # orbax raises many types for a damaged checkpoint.
-      raise ValueError(f"Could not read the params of {str(directory)!r}: {error}") from error
+      raise _damaged(directory, error) from error
     finally:
       handler.close()
     try:
@@ -276,7 +324,7 @@ def load_model(path: str | os.PathLike, *, sharding: jax.sharding.Sharding | Non
       params = checkpointer.restore(
           directory, args=ocp.args.Composite(**{item: ocp.args.StandardRestore(target)}))[item]
     except Exception as error:  # orbax raises many types for a damaged checkpoint.
-      raise ValueError(f"Could not read the params of {str(directory)!r}: {error}") from error
+      raise _damaged(directory, error) from error
   return params, arch
 
 

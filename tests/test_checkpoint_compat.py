@@ -13,9 +13,13 @@ import pathlib
 import shutil
 
 import numpy as np
+import pytest
 
 from cutblur_jax import checkpoint, inference, train
 from cutblur_jax.training.logs import read_metrics
+
+# Run on both orbax versions: the default install's and the export extra's (tests/run.sh).
+pytestmark = pytest.mark.checkpoint_format
 
 FIXTURE = pathlib.Path(__file__).resolve().parent / "fixtures" / "run_0_1"
 

@@ -10,6 +10,7 @@ import errno
 import importlib
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -196,3 +197,23 @@ def test_docstring_examples_run(monkeypatch):
   monkeypatch.chdir(ROOT)  # the examples name the repository's default config
   results = doctest.testmod(cli)
   assert results.attempted >= 3 and results.failed == 0
+
+
+@pytest.mark.parametrize("script", ["evaluate", "infer", "export"])
+def test_a_damaged_best_checkpoint_is_one_short_line_with_the_way_out(tmp_path, capfd, script):
+  run = tmp_path / "run"
+  shutil.copytree(CHECKPOINT.parents[1], run, ignore=shutil.ignore_patterns("data", "*.npz"))
+  chunks = sorted((run / "checkpoints" / "best" / "2" / "ema_params").rglob("d/*"))
+  max(chunks, key=lambda p: p.stat().st_size).unlink()
+  (tmp_path / "lr").mkdir()
+  Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(tmp_path / "lr" / "a.png")
+  args = {"evaluate": ["--dataset", "embedded"],
+          "infer": ["--input", tmp_path / "lr", "--output", tmp_path / "sr"],
+          "export": ["--format", "stablehlo", "--output", tmp_path / "m.shlo"]}[script]
+  done = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{script}.py"),
+                         "--checkpoint", str(run), *map(str, args)],
+                        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+  assert done.returncode == 1, done.stderr[-3000:]
+  _one_error_line(done.stderr, f"step 2 in {run}/checkpoints/best is damaged")
+  assert f"use --checkpoint {run}/checkpoints/latest instead" in done.stderr
+  assert len(done.stderr) < 400, done.stderr

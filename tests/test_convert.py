@@ -193,6 +193,7 @@ def manager_save(root, step, params, arch, extra=True):
     manager.wait_until_finished()
 
 
+@pytest.mark.checkpoint_format
 def test_save_and_load_model(tmp_path, carn):
   params, arch = carn
   path = checkpoint.save_model(tmp_path / "ckpt", params, arch)
@@ -204,6 +205,7 @@ def test_save_and_load_model(tmp_path, carn):
   assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # No temporaries left.
 
 
+@pytest.mark.checkpoint_format
 def test_save_model_refuses_existing_and_overwrites(tmp_path, carn):
   params, arch = carn
   checkpoint.save_model(tmp_path / "ckpt", params, arch)
@@ -215,6 +217,7 @@ def test_save_model_refuses_existing_and_overwrites(tmp_path, carn):
   assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 
 
+@pytest.mark.checkpoint_format
 def test_save_model_failure_leaves_nothing(tmp_path, carn):
   params, arch = carn
   with pytest.raises(ValueError, match="tail"):
@@ -233,6 +236,7 @@ def test_save_model_failure_leaves_nothing(tmp_path, carn):
   assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.checkpoint_format
 def test_load_model_relative_path_and_given_sharding(tmp_path, carn, monkeypatch):
   params, arch = carn
   monkeypatch.chdir(tmp_path)
@@ -244,6 +248,7 @@ def test_load_model_relative_path_and_given_sharding(tmp_path, carn, monkeypatch
   assert all(leaf.sharding == replicated for leaf in jax.tree.leaves(loaded))
 
 
+@pytest.mark.checkpoint_format
 def test_load_model_saved_from_arrays_sharded_over_other_devices(tmp_path):
   """Params saved as device arrays sharded over 2 devices load on this 1-device process."""
   script = """
@@ -280,6 +285,7 @@ def test_load_model_saved_from_arrays_sharded_over_other_devices(tmp_path):
              for leaf in jax.tree.leaves(loaded))
 
 
+@pytest.mark.checkpoint_format
 def test_load_manager_root_takes_latest_step(tmp_path, carn):
   params, arch = carn
   manager_save(tmp_path / "root", 10, params, arch)
@@ -289,6 +295,7 @@ def test_load_manager_root_takes_latest_step(tmp_path, carn):
   assert_trees_equal(loaded, jax.tree.map(lambda x: x + 1, params))
 
 
+@pytest.mark.checkpoint_format
 def test_load_training_workdir_prefers_best(tmp_path, carn):
   params, arch = carn
   manager_save(tmp_path / "work" / "checkpoints" / "latest", 300, params, arch)
@@ -300,6 +307,7 @@ def test_load_training_workdir_prefers_best(tmp_path, carn):
                      jax.tree.map(lambda x: x * 3, params))
 
 
+@pytest.mark.checkpoint_format
 def test_not_a_checkpoint_is_rejected_naming_the_path(tmp_path, carn):
   (tmp_path / "empty").mkdir()
   with pytest.raises(ValueError, match="empty' is not a model checkpoint"):
@@ -311,14 +319,16 @@ def test_not_a_checkpoint_is_rejected_naming_the_path(tmp_path, carn):
     checkpoint.load_model(tmp_path / "work")
 
 
+@pytest.mark.checkpoint_format
 def test_damaged_checkpoint_is_rejected_naming_the_path(tmp_path, carn):
   params, arch = carn
   path = checkpoint.save_model(tmp_path / "ckpt", params, arch)
   (path / "params" / "_METADATA").unlink()  # As an interrupted copy may lose it.
-  with pytest.raises(ValueError, match="Could not read the params of .*ckpt"):
+  with pytest.raises(ValueError, match="Checkpoint .*ckpt is damaged"):
     checkpoint.load_model(path)
 
 
+@pytest.mark.checkpoint_format
 def test_checkpoint_whose_params_do_not_fit_its_arch(tmp_path, carn):
   params, arch = carn
   manager_save(tmp_path / "root", 1, params, {**arch, "num_blocks": 1}, extra=False)

@@ -15,6 +15,9 @@ from cutblur_jax import checkpoint, export, inference, models
 from cutblur_jax.data.embedded import load_photo
 from cutblur_jax.data import imresize
 
+# The ONNX half needs the export extra, whose jax2onnx pins an older orbax: this module runs
+# in the second test environment (tests/run.sh), with the checkpoint-format tests.
+pytestmark = pytest.mark.onnx
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("jax2onnx")
 

@@ -147,12 +147,14 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_step(tmp_path, c
   assert result["step"] == 3  # resumed from step 1, then ran steps 2 and 3
   train_steps = [r["step"] for r in read_metrics(workdir) if r["split"] == "train"]
   assert train_steps == [1, 2, 3]  # step 2's old record dropped, written again
+  # The damaged step was saved again when the run got there.
+  assert checkpoint.load_model(newest)[1]["model"] == "EDSR"
 
 
 def test_a_refused_resume_writes_nothing(tmp_path):
   workdir, config = _old_run(tmp_path, batch_size=4)
   before = _snapshot(workdir)
-  with pytest.raises(ValueError, match="batch_size 2 but this pipeline has 4"):
+  with pytest.raises(ValueError, match="batch_size: run 2, now 4"):
     train.train_and_evaluate(config, workdir)
   assert _snapshot(workdir) == before  # config.json, metrics.jsonl, checkpoints untouched
 

@@ -114,7 +114,7 @@ def test_overwrite_replaces_only_what_the_command_writes(tmp_path):
 # --- the CLIs -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["stablehlo", "onnx"])
+@pytest.mark.parametrize("fmt", ["stablehlo", pytest.param("onnx", marks=pytest.mark.onnx)])
 def test_export_writes_into_its_own_run_folder(run, capsys, fmt):
   output = run / f"model.{fmt}"
   assert _main("export", ["--checkpoint", run, "--format", fmt, "--output", output,

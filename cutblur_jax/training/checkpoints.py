@@ -40,7 +40,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from cutblur_jax.checkpoint import BEST_DIR, CHECKPOINTS_DIR, EMA_ITEM, LATEST_DIR
+from cutblur_jax.checkpoint import BEST_DIR, CHECKPOINTS_DIR, EMA_ITEM, LATEST_DIR, damage_cause
 
 
 class CheckpointWriteError(OSError):
@@ -97,6 +97,7 @@ class TrainCheckpointer:
     self.directory = root
     self.latest = _manager(root / LATEST_DIR, _latest_items(), keep=keep, async_save=async_save)
     self.best = _manager(root / BEST_DIR, _best_items(), keep=1, async_save=async_save)
+    self._damaged: set[int] = set()  # latest steps that did not restore: saved over
 
   # -- reading -------------------------------------------------------------------------
 
@@ -158,9 +159,10 @@ class TrainCheckpointer:
         params, opt_state, meta = self.restore_latest(abstract_params, abstract_opt_state, step)
         ema_params = self.restore_ema(abstract_params, step) if ema else None
       except Exception as error:  # pylint: disable=broad-except  # orbax raises many types
-        said = " ".join(str(error).split())[:200] or type(error).__name__
+        self._damaged.add(step)
         warn(f"warning: checkpoint step {step} in {self.directory / LATEST_DIR} is damaged "
-             f"({said}); trying the previous one.")
+             f"({damage_cause(error)}); trying the previous one (step {step} will be saved "
+             "again when the run gets there).")
         continue
       return step, params, opt_state, meta, ema_params
     if steps:
@@ -196,7 +198,10 @@ class TrainCheckpointer:
                   train_meta: Mapping[str, Any], *, ema_params: Any = None) -> None:
     """Saves the training state of ``step`` (asynchronously); drops the oldest beyond ``keep``."""
     self.check_for_errors()
-    if step in self.latest.all_steps():
+    if step in self._damaged:
+      self.latest.delete(step)
+      self._damaged.discard(step)
+    elif step in self.latest.all_steps():
       return
     items = {"params": ocp.args.StandardSave(_host_copy(params)),
              "arch": ocp.args.JsonSave(dict(arch)),
