@@ -112,6 +112,31 @@ def output_paths(inputs: list[pathlib.Path], output: pathlib.Path, *,
   return targets
 
 
+def check_sizes(paths: list[pathlib.Path], args: argparse.Namespace, scale: int) -> None:
+  """Refuses an ``--overlap`` or ``--bucket`` larger than every image (a canvas of nothing).
+
+  Reads only the image headers. Such a value cannot help any image, and would pad each one
+  to a canvas of that size (gigabytes for a value in the thousands).
+  """
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  cell = scale if args.input_is_hr_size else 1
+  sides = []
+  for path in paths:
+    try:
+      with Image.open(path) as image:
+        sides.append(max(image.size) // cell)
+    except (OSError, ValueError):
+      continue  # reported by name when it is read
+  largest = max(sides, default=0)
+  if not largest:
+    return
+  for flag, value in (("--overlap", args.overlap), ("--bucket", args.bucket)):
+    if value is not None and value > max(largest, inference.DEFAULT_BUCKET):
+      raise ValueError(f"{flag} {value} is larger than the largest input ({largest} LR pixels "
+                       f"a side): it cannot help and would pad every image to that size; use at "
+                       f"most {max(largest, inference.DEFAULT_BUCKET)}.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   args = parse_args(argv)
   try:
@@ -122,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       print(f"skipped {note}", file=sys.stderr, flush=True)
     targets = output_paths(paths, pathlib.Path(args.output), overwrite=args.overwrite)
     params, arch = checkpoint.load_model(args.checkpoint, use_ema=not args.raw_weights)
+    check_sizes(paths, args, int(arch["scale"]))
     print(f"Checkpoint: {checkpoint.describe(args.checkpoint)}", flush=True)
     pathlib.Path(args.output).mkdir(parents=True, exist_ok=True)
   except cli.EXPECTED_ERRORS as error:

@@ -127,6 +127,10 @@ INFER_CASES = [
     (["--input", "{tmp}/images", "--output", "{tmp}/sr"], 2, "--checkpoint"),
     (["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/done"], 1,
      "--overwrite"),
+    (["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/sr", "--tile", "8",
+      "--overlap", "100000"], 1, "--overlap 100000 is larger than the largest input (8 LR"),
+    (["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/sr", "--bucket",
+      "100000"], 1, "--bucket 100000 is larger"),
 ]
 
 CONVERT_CASES = [
