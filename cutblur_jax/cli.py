@@ -29,7 +29,7 @@ import traceback
 from typing import Any, NamedTuple, Sequence
 
 __all__ = ["ArgumentParser", "ConfigFlags", "EXPECTED_ERRORS", "add_verbose_flag",
-           "error_line", "parse_config_flags", "report"]
+           "error_line", "parse_config_flags", "quiet_library_logs", "report"]
 
 # The errors the package raises for bad input and failed reads or writes.
 EXPECTED_ERRORS = (ValueError, TypeError, OSError, ImportError, KeyError)
@@ -47,6 +47,25 @@ class ArgumentParser(argparse.ArgumentParser):
 def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--verbose", action="store_true",
                       help="show the traceback of an error (for a bug report)")
+
+
+# Loggers of the libraries underneath, which log a failure with its traceback (orbax's
+# background commit thread through absl's logging.exception, asyncio's "Task exception was
+# never retrieved") before the error reaches the command's one line.
+_LIBRARY_LOGGERS = ("absl", "asyncio", "orbax", "tensorstore", "grain")
+
+
+def quiet_library_logs(verbose: bool = False) -> None:
+  """Silences the libraries' own logs, so a failure is reported once, as the ``error:`` line.
+
+  With ``verbose`` (``--verbose``) they log at WARNING and above, tracebacks included.
+  """
+  import logging  # pylint: disable=g-import-not-at-top
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  level = logging.WARNING if verbose else logging.CRITICAL + 1
+  absl_logging.set_verbosity(absl_logging.WARNING if verbose else absl_logging.FATAL)
+  for name in _LIBRARY_LOGGERS:
+    logging.getLogger(name).setLevel(level)
 
 
 def error_line(error: BaseException | str) -> str:

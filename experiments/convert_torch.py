@@ -50,6 +50,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
   args = parse_args(argv)
+  cli.quiet_library_logs(args.verbose)
   overrides = {k: getattr(args, k) for k in ARCH_FLAGS if getattr(args, k) is not None}
   try:
     outputs.check_output(args.output, flag="--output", overwrite=args.overwrite,

@@ -162,6 +162,7 @@ def _save_image(folder: pathlib.Path, overwrite: bool, name: str, image) -> None
 
 def main(argv: Sequence[str] | None = None) -> int:
   args = parse_args(argv)
+  cli.quiet_library_logs(args.verbose)
   try:
     from tqdm import tqdm  # pylint: disable=g-import-not-at-top
 

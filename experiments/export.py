@@ -86,6 +86,7 @@ def _check_file(args, output, params, arch) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
   args = parse_args(argv)
+  cli.quiet_library_logs(args.verbose)
   try:
     from cutblur_jax import checkpoint, export  # pylint: disable=g-import-not-at-top
 

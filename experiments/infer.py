@@ -139,6 +139,7 @@ def check_sizes(paths: list[pathlib.Path], args: argparse.Namespace, scale: int)
 
 def main(argv: Sequence[str] | None = None) -> int:
   args = parse_args(argv)
+  cli.quiet_library_logs(args.verbose)
   try:
     outputs.check_output(args.output, flag="--output", overwrite=args.overwrite, kind="folder",
                          inputs={"--checkpoint": args.checkpoint, "--input": args.input})

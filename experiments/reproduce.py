@@ -250,6 +250,7 @@ def shared_config(configs: Sequence[Any]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   args = parse_args(argv)
+  cli.quiet_library_logs(args.verbose)
   start = time.perf_counter()
   study = studies.STUDIES[args.study]
   workdir = pathlib.Path(args.workdir or pathlib.Path("workdirs") / study.name).absolute()

@@ -28,8 +28,6 @@ import shlex
 import sys
 from typing import Sequence
 
-from absl import logging as absl_logging
-
 from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
@@ -108,11 +106,11 @@ def _summary(result: dict, workdir: pathlib.Path, config) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save at INFO
   try:
     args = parse_args(argv)
   except (OSError, ValueError) as error:  # the --config file
     return cli.report(error)
+  cli.quiet_library_logs(args.verbose)
   workdir = pathlib.Path(args.workdir) if args.workdir else _default_workdir(args.config_filename)
   hint = f"TensorBoard: tensorboard --logdir {workdir}; " if logs.tensorboard_available() else ""
   print(f"Work directory: {workdir.absolute()}  ({hint}resume: --workdir {workdir})", flush=True)

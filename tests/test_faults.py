@@ -173,11 +173,14 @@ def test_a_failed_start_leaves_the_work_directory_as_it_found_it(tmp_path):
   with pytest.raises(ValueError, match="smaller than the LR patch"):
     train.train_and_evaluate(tiny_config(root, patch_size=64), fresh)
   assert not fresh.exists()
-  existing = tmp_path / "existing"
+  existing = tmp_path / "existing"  # an empty folder made for the run stays, empty
   existing.mkdir()
-  (existing / "notes.txt").write_text("mine")
   with pytest.raises(ValueError, match="smaller than the LR patch"):
     train.train_and_evaluate(tiny_config(root, patch_size=64), existing)
+  assert existing.is_dir() and not list(existing.iterdir())
+  (existing / "notes.txt").write_text("mine")  # a folder of other files is no work directory
+  with pytest.raises(ValueError, match="holds other files .notes.txt. and is no training run"):
+    train.train_and_evaluate(tiny_config(root), existing)
   assert sorted(p.name for p in existing.iterdir()) == ["notes.txt"]
 
 

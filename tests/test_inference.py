@@ -278,11 +278,11 @@ def test_infer_errors(converted, tmp_path, capsys):
                       str(tmp_path / "in.png"), "--output", str(tmp_path / "out")]) == 1
   assert "empty' is not a model checkpoint" in capsys.readouterr().err
   assert run("--input", str(tmp_path / "empty"), "--output", str(tmp_path / "out")) == 1
-  assert "No PNG or JPEG images" in capsys.readouterr().err
-  # An output folder that holds the inputs would replace them: refused, input intact.
+  assert "No images (.png, .jpg, .jpeg, .bmp, .tif, .tiff)" in capsys.readouterr().err
+  # An output folder that holds the inputs is a folder of inputs: refused, input intact.
   before = (tmp_path / "in.png").read_bytes()
   assert run("--input", str(tmp_path / "in.png"), "--output", str(tmp_path)) == 1
-  assert "would replace an input" in capsys.readouterr().err
+  assert "holds the input --input" in capsys.readouterr().err
   assert (tmp_path / "in.png").read_bytes() == before
   assert run("--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "in.png")) == 1
   assert "not a folder" in capsys.readouterr().err

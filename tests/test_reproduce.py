@@ -98,7 +98,7 @@ def test_rerun_reads_finished_runs_without_training(tiny_study, monkeypatch):
     raise AssertionError("a finished run was trained again")
 
   monkeypatch.setattr(train, "train_and_evaluate", refuse)
-  again = reproduce.main(argv)
+  again = reproduce.main([*argv, "--overwrite"])  # the report it wrote is replaced
   assert again["runs"] == json.loads(json.dumps(report["runs"]))
   assert again["summary"] == json.loads(json.dumps(report["summary"]))
 
@@ -116,7 +116,7 @@ def test_a_finished_run_of_another_config_is_refused(tiny_study, monkeypatch):
   argv, cwd, _ = tiny_study
   monkeypatch.chdir(cwd)
   with pytest.raises(ValueError, match=r"another config \(lr differ\)"):
-    reproduce.main([*argv, "--set", "lr=0.01"])
+    reproduce.main([*argv, "--set", "lr=0.01", "--overwrite"])
   # A field added to the config since a run was made counts as its default.
   record_path = cwd / "runs" / "none-seed3" / reproduce.RUN_FILE
   record = json.loads(record_path.read_text())
