@@ -285,7 +285,7 @@ def test_infer_errors(converted, tmp_path, capsys):
   assert "holds the input --input" in capsys.readouterr().err
   assert (tmp_path / "in.png").read_bytes() == before
   assert run("--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "in.png")) == 1
-  assert "not a folder" in capsys.readouterr().err
+  assert "onto the input --input" in capsys.readouterr().err
   for flag, value in (("--tile", "-2"), ("--bucket", "0"), ("--overlap", "-1")):
     with pytest.raises(SystemExit):
       run("--input", str(tmp_path / "in.png"), "--output", str(tmp_path / "out"), flag, value)
