@@ -175,18 +175,19 @@ def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
       "training workdir with checkpoints/best or checkpoints/latest.")
 
 
-def damage_cause(error: BaseException) -> str:
-  """The root cause of a failed orbax read, in a few words, without TensorStore's spec dump.
+def short_cause(error: BaseException) -> str:
+  """The root cause of a failed orbax read or write, in a few words, without TensorStore's
+  spec dump.
 
   Examples:
     >>> error = ValueError('NOT_FOUND: Error reading "conv.kernel/0.0" in OCDBT database at '
     ...                    'local file "/run/params/": no such file [tensorstore_spec={...}]')
-    >>> damage_cause(Exception("Encountered error. See full TensorStore details: <...>"))
+    >>> short_cause(Exception("Encountered error. See full TensorStore details: <...>"))
     'Encountered error.'
     >>> try:
     ...   raise RuntimeError("reading failed") from error
     ... except RuntimeError as chained:
-    ...   damage_cause(chained)
+    ...   short_cause(chained)
     'NOT_FOUND: Error reading "conv.kernel/0.0": no such file'
   """
   chain, seen = [], set()
@@ -219,7 +220,7 @@ def _damaged(directory: pathlib.Path, error: BaseException) -> ValueError:
     what = f"step {ocp.path.step.step_from_checkpoint_name(directory.name)} in {root}"
   except ValueError:
     what = str(directory)
-  return ValueError(f"Checkpoint {what} is damaged ({damage_cause(error)}){hint}.")
+  return ValueError(f"Checkpoint {what} is damaged ({short_cause(error)}){hint}.")
 
 
 def describe(path: str | os.PathLike) -> str:

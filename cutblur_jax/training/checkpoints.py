@@ -40,11 +40,21 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from cutblur_jax.checkpoint import BEST_DIR, CHECKPOINTS_DIR, EMA_ITEM, LATEST_DIR, damage_cause
+from cutblur_jax.checkpoint import BEST_DIR, CHECKPOINTS_DIR, EMA_ITEM, LATEST_DIR, short_cause
 
 
 class CheckpointWriteError(OSError):
   """A checkpoint save failed (e.g. no space left on the device); names the folder."""
+
+
+def _write_cause(error: BaseException) -> str:
+  """Why a save failed, in words: TensorStore says RESOURCE_EXHAUSTED for a full disk."""
+  cause = short_cause(error)
+  if isinstance(error, OSError) and error.strerror:
+    return error.strerror
+  if "RESOURCE_EXHAUSTED" in cause or "No space left" in cause:
+    return "No space left on device"
+  return cause
 
 
 def _host_copy(tree: Any) -> Any:
@@ -161,7 +171,7 @@ class TrainCheckpointer:
       except Exception as error:  # pylint: disable=broad-except  # orbax raises many types
         self._damaged.add(step)
         warn(f"warning: checkpoint step {step} in {self.directory / LATEST_DIR} is damaged "
-             f"({damage_cause(error)}); trying the previous one (step {step} will be saved "
+             f"({short_cause(error)}); trying the previous one (step {step} will be saved "
              "again when the run gets there).")
         continue
       return step, params, opt_state, meta, ema_params
@@ -181,8 +191,8 @@ class TrainCheckpointer:
         getattr(manager, method)()
       except Exception as error:  # pylint: disable=broad-except  # orbax re-raises the cause
         raise CheckpointWriteError(
-            f"Saving a checkpoint in {manager.directory} failed: "
-            f"{' '.join(str(error).split())[:300]}") from error
+            f"Saving a checkpoint in {manager.directory} failed: {_write_cause(error)}"
+        ) from error
 
   def restore_ema(self, abstract_params: Any, step: int) -> Any | None:
     """The EMA weights saved with ``latest`` step ``step``, or None if it has none."""
@@ -228,10 +238,9 @@ class TrainCheckpointer:
   def _save(manager: ocp.CheckpointManager, step: int, items: Mapping[str, Any]) -> None:
     try:
       manager.save(int(step), args=ocp.args.Composite(**items), force=True)
-    except OSError as error:
+    except Exception as error:  # pylint: disable=broad-except  # orbax and tensorstore raise many
       raise CheckpointWriteError(
-          f"Saving step {step} in {manager.directory} failed: "
-          f"{error.strerror or ' '.join(str(error).split())[:300]}") from error
+          f"Saving step {step} in {manager.directory} failed: {_write_cause(error)}") from error
 
   def wait(self) -> None:
     """Blocks until every pending save is on disk.
@@ -242,9 +251,19 @@ class TrainCheckpointer:
     self._on_both_managers("wait_until_finished")
 
   def close(self) -> None:
-    """Waits for pending saves and releases the managers."""
-    self.latest.close()
-    self.best.close()
+    """Waits for pending saves and releases the managers.
+
+    Raises:
+      CheckpointWriteError: a pending save failed (both managers are closed all the same).
+    """
+    try:
+      self._on_both_managers("close")
+    finally:
+      for manager in (self.latest, self.best):
+        try:
+          manager.close()  # again, if the first one's close raised: a no-op once closed
+        except Exception:  # pylint: disable=broad-except  # reported by the call above
+          pass
 
   def __enter__(self) -> "TrainCheckpointer":
     return self

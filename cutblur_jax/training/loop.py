@@ -39,6 +39,7 @@ import math
 import os
 import pathlib
 import sys
+import threading
 import time
 from typing import Any, Mapping, Sequence
 
@@ -66,6 +67,8 @@ __all__ = ["NonFiniteLossError", "TrainingInterrupted", "train_and_evaluate"]
 
 logger = logging.getLogger(__name__)
 
+# How long each close may take after a failure (see _close).
+_CLOSE_TIMEOUT_S = 20.0
 # Architecture fields that set parameter shapes outside the head and tail: a model to
 # fine-tune from must agree on them (its scale, hence head and tail, may differ).
 _BODY_FIELDS = ("model", "num_blocks", "num_channels", "num_groups", "reduction")
@@ -313,19 +316,13 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike, *,
     # Leave the work directory as the start found it; only a start that held the lock
     # may touch it (a refused one must not undo what the run holding it writes).
     if not started and guard is not None and locked:
-      _close_quietly(checkpoints, lock)
+      _close(None, checkpoints, None, lock, failing=True)
       checkpoints = lock = None
       guard.undo()
     raise
   finally:
-    if pipeline is not None:
-      pipeline.close()
-    if checkpoints is not None:
-      checkpoints.close()
-    if run is not None and run.writer is not None:
-      run.writer.close()
-    if lock is not None:
-      lock.release()
+    _close(pipeline, checkpoints, None if run is None else run.writer, lock,
+           failing=sys.exc_info()[0] is not None)
   result.update(run.validation.baseline)
   best_step = result["best_step"]
   result["best_checkpoint"] = (str(checkpoints.directory / "best" / str(best_step))
@@ -335,15 +332,38 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike, *,
   return result
 
 
-def _close_quietly(checkpoints: TrainCheckpointer | None, lock: WorkdirLock | None) -> None:
-  """Closes after a failed start; an error here would hide the one that matters."""
-  try:
-    if checkpoints is not None:
-      checkpoints.close()
-  except Exception:  # pylint: disable=broad-except
-    pass
+def _close(pipeline: Any, checkpoints: TrainCheckpointer | None, writer: MetricWriter | None,
+           lock: WorkdirLock | None, *, failing: bool) -> None:
+  """Closes what the run opened, every one of them, and the lock last.
+
+  After a failure (``failing``), a close may fail or block as well (orbax finishing a save
+  onto a full disk): each then gets at most ``_CLOSE_TIMEOUT_S`` in a daemon thread, and
+  its error is dropped, so that the first error is the one reported, soon.
+  """
+  closers = [c for c in (getattr(pipeline, "close", None), getattr(checkpoints, "close", None),
+                         getattr(writer, "close", None)) if c is not None]
+  first = None
+  for close in closers:
+    if failing:
+      thread = threading.Thread(target=_quietly, args=(close,), daemon=True)
+      thread.start()
+      thread.join(_CLOSE_TIMEOUT_S)
+      continue
+    try:
+      close()
+    except Exception as error:  # pylint: disable=broad-except  # raised after the others close
+      first = first or error
   if lock is not None:
     lock.release()
+  if first is not None:
+    raise first
+
+
+def _quietly(close) -> None:
+  try:
+    close()
+  except Exception:  # pylint: disable=broad-except  # the run already failed; see _close
+    pass
 
 
 def _check_finite(run: _Run, host_metrics: Sequence[tuple[int, dict[str, float]]]) -> None:
@@ -419,6 +439,7 @@ def _train_loop(run: _Run, state: TrainState, run_key: jax.Array, pipeline: Any,
         log_due = checkpoint_due = True
       if not (log_due or eval_due or checkpoint_due):
         continue
+      run.checkpoints.check_for_errors()  # a background save that failed stops the run here
       # Pull the pending metrics to the host only now: the steps in between run ahead.
       host = [(s, {k: _host_scalar(v) for k, v in m.items()}) for s, m in pending]
       pending.clear()
