@@ -29,7 +29,7 @@ import traceback
 from typing import Any, NamedTuple, Sequence
 
 __all__ = ["ArgumentParser", "ConfigFlags", "EXPECTED_ERRORS", "add_verbose_flag",
-           "error_line", "parse_config_flags", "quiet_library_logs", "report"]
+           "error_line", "exit_now", "parse_config_flags", "quiet_library_logs", "report"]
 
 # The errors the package raises for bad input and failed reads or writes.
 EXPECTED_ERRORS = (ValueError, TypeError, OSError, ImportError, KeyError)
@@ -66,6 +66,24 @@ def quiet_library_logs(verbose: bool = False) -> None:
   absl_logging.set_verbosity(absl_logging.WARNING if verbose else absl_logging.FATAL)
   for name in _LIBRARY_LOGGERS:
     logging.getLogger(name).setLevel(level)
+  if not verbose and not getattr(sys.excepthook, "drops_late_callbacks", False):
+    sys.excepthook = _dropping_late_callbacks(sys.excepthook)
+
+
+def _dropping_late_callbacks(hook):
+  """``hook`` but silent for TensorStore's callbacks into orbax's closed event loop.
+
+  After a failed save, orbax closes the event loop of that save while TensorStore's C++
+  threads still post results to it; each prints ``RuntimeError: Event loop is closed``
+  through ``sys.excepthook``. Every other error keeps its traceback.
+  """
+  def excepthook(kind, value, traceback_):
+    if kind is RuntimeError and str(value) == "Event loop is closed":
+      return
+    hook(kind, value, traceback_)
+
+  excepthook.drops_late_callbacks = True
+  return excepthook
 
 
 def error_line(error: BaseException | str) -> str:
@@ -77,6 +95,20 @@ def error_line(error: BaseException | str) -> str:
   else:
     text = str(error) or type(error).__name__
   return "error: " + " ".join(text.split())
+
+
+def exit_now(status: int) -> None:
+  """Ends the program with ``status``; after an error, without waiting for library threads.
+
+  A failed command has said what went wrong; the threads of the libraries underneath
+  (orbax finishing a save onto a full disk, TensorStore's callbacks) could otherwise keep
+  the interpreter from exiting, or print tracebacks while it waits.
+  """
+  sys.stdout.flush()
+  sys.stderr.flush()
+  if status:
+    os._exit(status)  # pylint: disable=protected-access
+  sys.exit(status)
 
 
 def report(error: BaseException, *, verbose: bool = False) -> int:

@@ -328,4 +328,4 @@ def _main() -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(_main())
+  cli.exit_now(_main())

@@ -225,11 +225,13 @@ def write_atomic(path: PathLike, write: Callable[[BinaryIO], Any], *,
     with open(temp_name, "xb") as stream:
       write(stream)
     os.replace(temp_name, path)
-  except BaseException:
+  except BaseException as error:
     try:
       os.unlink(temp_name)
     except FileNotFoundError:
       pass
+    if isinstance(error, OSError) and not error.filename:  # a failed write() names no file
+      raise OSError(error.errno, error.strerror or str(error), str(path)) from error
     raise
   return path
 

@@ -336,11 +336,15 @@ def _close(pipeline: Any, checkpoints: TrainCheckpointer | None, writer: MetricW
            lock: WorkdirLock | None, *, failing: bool) -> None:
   """Closes what the run opened, every one of them, and the lock last.
 
-  After a failure (``failing``), a close may fail or block as well (orbax finishing a save
-  onto a full disk): each then gets at most ``_CLOSE_TIMEOUT_S`` in a daemon thread, and
-  its error is dropped, so that the first error is the one reported, soon.
+  After a failure (``failing``), a close may fail or block as well (a full disk): each then
+  gets at most ``_CLOSE_TIMEOUT_S`` in a daemon thread, and its error is dropped, so that
+  the first error is the one reported, soon.
   """
-  closers = [c for c in (getattr(pipeline, "close", None), getattr(checkpoints, "close", None),
+  # After a failure the checkpoint managers are left to the process's exit: closing them
+  # waits for a save that may never end, and closes the event loop that TensorStore's
+  # callbacks of that save still post to (each then prints a traceback).
+  closers = [c for c in (getattr(pipeline, "close", None),
+                         None if failing else getattr(checkpoints, "close", None),
                          getattr(writer, "close", None)) if c is not None]
   first = None
   for close in closers:
