@@ -189,7 +189,10 @@ def load_torch_state_dict(path: str | os.PathLike) -> dict[str, Any]:
   try:
     state_dict = torch.load(path, map_location="cpu", weights_only=True)
   except Exception as error:  # torch raises many types for a bad file.
-    raise ValueError(f"Could not read {path!r} as a PyTorch checkpoint: {error}") from error
+    # Its first line says why; what follows is advice about unpickling untrusted code.
+    cause = (str(error).strip().split(". ")[0].splitlines() or [type(error).__name__])[0][:200]
+    raise ValueError(f"Could not read {path!r} as a PyTorch state_dict (torch.save of "
+                     f"model.state_dict()): {cause}") from error
   if not isinstance(state_dict, Mapping) or not all(
       isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()):
     raise ValueError(f"{path!r} does not hold a state_dict (a mapping of names to tensors).")

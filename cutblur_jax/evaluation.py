@@ -210,8 +210,11 @@ def evaluate_images(dataset: Sequence[ImagePair], super_resolve: Callable[[np.nd
     if sr.shape != hr.shape:
       raise ValueError(f"Image {pair.name!r}: the model output has shape {sr.shape}, "
                        f"HR has {hr.shape}.")
-    row = {"name": str(pair.name),
-           "psnr": metrics.psnr(sr, hr, **options), "ssim": metrics.ssim(sr, hr, **options)}
+    try:
+      row = {"name": str(pair.name),
+             "psnr": metrics.psnr(sr, hr, **options), "ssim": metrics.ssim(sr, hr, **options)}
+    except ValueError as error:  # e.g. an image too small for SSIM after the crop
+      raise ValueError(f"Image {pair.name!r} ({hr.shape[0]}x{hr.shape[1]}): {error}") from error
     if baseline:
       bicubic = bicubic_upscale(lr, input_scale)
       row["bicubic_psnr"] = metrics.psnr(bicubic, hr, **options)

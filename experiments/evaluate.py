@@ -63,6 +63,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
   parser.add_argument("--camera", default=None, help="RealSR camera (all, Canon, Nikon)")
   parser.add_argument("--sigma", type=float, default=None, help="DN noise level")
   parser.add_argument("--quality", type=int, default=None, help="JPEG quality")
+  parser.add_argument("--synthesize_lr", action="store_true",
+                      help="make a missing LR folder of a named data set from HR (MATLAB "
+                           "bicubic imresize; the header then says so)")
   parser.add_argument("--crop_border", type=int, default=None,
                       help="pixels cropped per side (default: the protocol of the data set)")
   parser.add_argument("--channels", choices=("y", "rgb"), default=None,
@@ -138,13 +141,16 @@ def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
   for key in ("div2k_range", "camera", "sigma", "quality"):
     if getattr(args, key) is not None:
       config[key] = getattr(args, key)
+  config["synthesize_lr"] = args.synthesize_lr
   dataset = registry.create_dataset(config, args.split)
   data_scale = getattr(dataset, "scale", scale)
   if data_scale not in (scale, 1):  # same-size data (DN, JPEG) goes in as it is
     raise ValueError(f"--dataset {value!r} has scale {data_scale} but the checkpoint's model "
                      f"has scale {scale}.")
   # A TFDS copy is measured with the protocol of the data it holds (DIV2K, RealSR, ...).
-  return dataset, name.reference, f"{value} {args.split} x{scale}"
+  synthesised = (" (LR synthesised from HR)"
+                 if getattr(dataset, "lr_paths", ()) is None else "")
+  return dataset, name.reference, f"{value} {args.split} x{scale}{synthesised}"
 
 
 def _inputs(args: argparse.Namespace) -> dict[str, str | None]:

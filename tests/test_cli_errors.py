@@ -221,3 +221,71 @@ def test_a_damaged_best_checkpoint_is_one_short_line_with_the_way_out(tmp_path, 
   _one_error_line(done.stderr, f"step 2 in {run}/checkpoints/best is damaged")
   assert f"use --checkpoint {run}/checkpoints/latest instead" in done.stderr
   assert len(done.stderr) < 400, done.stderr
+
+
+def _damage_data(root: pathlib.Path, case: str) -> str:
+  """Spoils a DIV2K_SR folder as a user's copy might be; returns the file the error names."""
+  hr, lr = root / "DIV2K_train_HR", root / "DIV2K_train_LR_bicubic" / "X2"
+  if case == "corrupt":
+    (hr / "0002.png").write_bytes(os.urandom(300))
+    return "0002.png"
+  if case == "truncated":
+    data = (lr / "0002x2.png").read_bytes()
+    (lr / "0002x2.png").write_bytes(data[:len(data) // 2])
+    return "0002x2.png"
+  if case == "name_mismatch":
+    (lr / "0002x2.png").rename(lr / "0002x3.png")
+    return "0002.png"
+  if case == "size_mismatch":
+    Image.fromarray(np.zeros((9, 9, 3), np.uint8)).save(lr / "0002x2.png")
+    return "0002x2.png"
+  if case == "smaller_than_patch":
+    Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(hr / "0002.png")
+    Image.fromarray(np.zeros((6, 6, 3), np.uint8)).save(lr / "0002x2.png")
+    return "0002"
+  raise ValueError(case)
+
+
+@pytest.mark.parametrize("case", ["corrupt", "truncated", "name_mismatch", "size_mismatch",
+                                  "smaller_than_patch"])
+def test_a_spoiled_data_folder_is_one_line_naming_the_file(tmp_path, capsys, case):
+  from test_train_loop import write_div2k  # pylint: disable=import-outside-toplevel
+  root = write_div2k(tmp_path / "div2k", count=4, size=(24, 24))
+  named = _damage_data(root, case)
+  before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+  main = importlib.import_module("experiments.train").main
+  got = main([f"--workdir={tmp_path / 'run'}", "--config.dataset=DIV2K_SR",
+              f"--config.dataset_root={root}", "--config.div2k_range=1-3/4-4",
+              "--config.patch_size=8", "--config.num_train_steps=1", "--config.num_workers=0"])
+  assert got == 1
+  _one_error_line(capsys.readouterr().err, named)
+  assert not (tmp_path / "run").exists()  # nothing written, nothing lost
+  assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before
+
+
+def test_a_named_set_without_the_model_scale_says_how_to_synthesise(tmp_path, capsys):
+  set5 = tmp_path / "bench" / "Set5"
+  (set5 / "HR").mkdir(parents=True)
+  (set5 / "X4").mkdir()
+  Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(set5 / "HR" / "baby.png")
+  Image.fromarray(np.zeros((3, 3, 3), np.uint8)).save(set5 / "X4" / "baby.png")
+  evaluate = importlib.import_module("experiments.evaluate").main
+  argv = ["--checkpoint", str(CHECKPOINT), "--dataset", "Set5_SR", "--dataset_root",
+          str(tmp_path / "bench"), "--no_hr_input_test"]  # the checkpoint is x2
+  assert evaluate(argv) == 1
+  _one_error_line(capsys.readouterr().err, "evaluate.py --synthesize_lr")
+  # Too small for SSIM once synthesised: the image is named.
+  assert evaluate(argv + ["--synthesize_lr"]) == 1
+  _one_error_line(capsys.readouterr().err, "Image 'baby' (12x12): SSIM needs")
+
+
+def test_a_file_that_is_no_state_dict_is_one_short_line(tmp_path, capsys):
+  pytest.importorskip("torch")
+  (tmp_path / "random.pt").write_bytes(os.urandom(2000))
+  convert = importlib.import_module("experiments.convert_torch").main
+  assert convert(["--model", "EDSR", "--scale", "2", "--checkpoint", str(tmp_path / "random.pt"),
+                  "--output", str(tmp_path / "out")]) == 1
+  line = capsys.readouterr().err
+  _one_error_line(line, "random.pt' as a PyTorch state_dict")
+  assert len(line) < 400 and "Re-running" not in line
+  assert not (tmp_path / "out").exists()

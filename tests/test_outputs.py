@@ -262,3 +262,9 @@ def test_an_accepted_change_is_recorded_in_the_metrics(run):
   # The run's length, cadence and workers may change without the flag.
   assert workdir_lib.config_changes(run, train.resolve_config(
       _fixture_config(num_train_steps=9, lr=2e-4, eval_every_steps=5, num_workers=2))) == {}
+
+
+@pytest.mark.parametrize("script", ["evaluate", "infer", "export", "convert_torch", "reproduce"])
+def test_every_command_that_writes_states_the_rule_in_its_help(script, capsys):
+  assert _main(script, ["--help"]) == 0
+  assert " ".join(outputs.RULE.split()) in " ".join(capsys.readouterr().out.split())

@@ -32,7 +32,8 @@ BENCHMARK_SETS = ("Set5", "Set14", "B100", "Urban100", "Manga109")
 # Other names the same benchmark set is published under.
 _BENCHMARK_ALIASES = {"B100": ("BSD100", "BSDS100")}
 
-_SUFFIX_HINT = "pass synthesize_lr=True to make it from HR"
+_SUFFIX_HINT = ("set synthesize_lr to make it from HR (train.py --config.synthesize_lr=True, "
+                "evaluate.py --synthesize_lr)")
 
 
 def parse_div2k_range(div2k_range: str) -> tuple[tuple[int, int], tuple[int, int]]:
