@@ -169,5 +169,7 @@ def is_converted_checkpoint(path: pathlib.Path) -> bool:
   """Whether ``path`` is a ``checkpoint.save_model`` folder and holds nothing else."""
   if not path.is_dir() or not checkpoint.is_model_checkpoint(path):
     return False
-  items = {checkpoint.PARAMS_ITEM, checkpoint.EMA_ITEM, checkpoint.ARCH_ITEM}
+  # Orbax's own files beside the items: _CHECKPOINT_METADATA, and from 0.12 commit_success.txt.
+  items = {checkpoint.PARAMS_ITEM, checkpoint.EMA_ITEM, checkpoint.ARCH_ITEM,
+           "commit_success.txt"}
   return all(child.name in items or child.name.startswith("_") for child in path.iterdir())

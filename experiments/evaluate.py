@@ -220,4 +220,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-  cli.exit_now(main())
+  cli.run_program(main)

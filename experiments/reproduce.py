@@ -328,4 +328,4 @@ def _main() -> int:
 
 
 if __name__ == "__main__":
-  cli.exit_now(_main())
+  cli.run_program(_main)

@@ -247,7 +247,11 @@ def test_train_keeps_its_public_entry_points():
   assert train.OptimizerConfig is optimizer.OptimizerConfig
   assert train.base_config is training.config.base_config
   assert set(train.__all__) == set(training.__all__)
-  assert list(inspect.signature(train.train_and_evaluate).parameters) == ["config", "workdir"]
+  # (config, workdir) as before; options added since are keyword-only, with defaults.
+  parameters = inspect.signature(train.train_and_evaluate).parameters
+  assert list(parameters)[:2] == ["config", "workdir"]
+  assert all(p.kind is p.KEYWORD_ONLY and p.default is not p.empty
+             for p in list(parameters.values())[2:])
   assert list(inspect.signature(train.train_step).parameters) == ["state", "batch", "key"]
   assert train.base_config().lr == 1e-4
 

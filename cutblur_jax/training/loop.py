@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import os
 import pathlib
@@ -65,7 +64,6 @@ from cutblur_jax.training.workdir import (StartGuard, WorkdirLock, check_workdir
 
 __all__ = ["NonFiniteLossError", "TrainingInterrupted", "train_and_evaluate"]
 
-logger = logging.getLogger(__name__)
 
 # How long each close may take after a failure (see _close).
 _CLOSE_TIMEOUT_S = 20.0
@@ -127,12 +125,14 @@ class _Run:
   best_step: int | None = None
 
   def echo(self, message: str) -> None:
-    """Prints a run event on process 0 (with the progress bar; logs it otherwise)."""
-    if jax.process_index() == 0 and self.config.progress_bar:
+    """Prints a run event on process 0, above the progress bar when there is one."""
+    if jax.process_index() != 0:
+      return
+    if self.config.progress_bar:
       from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
       tqdm.write(message)
-    else:
-      logger.info(message)
+    else:  # a pod's non-interactive log shows the start lines too
+      print(message, flush=True)
 
   def warn(self, message: str) -> None:
     """A one-line warning on process 0, on stderr whatever the progress bar."""
