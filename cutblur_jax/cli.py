@@ -25,7 +25,6 @@ import errno
 import os
 import re
 import sys
-import threading
 import traceback
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -67,6 +66,25 @@ def quiet_library_logs(verbose: bool = False) -> None:
   absl_logging.set_verbosity(absl_logging.WARNING if verbose else absl_logging.FATAL)
   for name in _LIBRARY_LOGGERS:
     logging.getLogger(name).setLevel(level)
+  if not verbose and not getattr(sys.unraisablehook, "drops_late_callbacks", False):
+    sys.unraisablehook = _dropping_late_callbacks(sys.unraisablehook)
+
+
+def _dropping_late_callbacks(hook):
+  """``hook`` but silent for TensorStore's callbacks into orbax's closed event loop.
+
+  After a failed save, orbax's ``asyncio.run`` has closed the loop that TensorStore's
+  threads still post results to; TensorStore reports each ``RuntimeError: Event loop is
+  closed`` with ``PyErr_WriteUnraisable``. Every other unraisable error is reported.
+  """
+  def unraisablehook(unraisable):
+    if (isinstance(unraisable.exc_value, RuntimeError)
+        and str(unraisable.exc_value) == "Event loop is closed"):
+      return
+    hook(unraisable)
+
+  unraisablehook.drops_late_callbacks = True
+  return unraisablehook
 
 
 def error_line(error: BaseException | str) -> str:
@@ -81,74 +99,18 @@ def error_line(error: BaseException | str) -> str:
 
 
 def run_program(main: Callable[[], int]) -> None:
-  """Runs a CLI's ``main`` as the program, and ends the process with its exit status.
+  """Runs a CLI's ``main`` as the program and ends the process with its exit status.
 
-  Unless ``--verbose`` is on the command line, the process's stderr (file descriptor 2)
-  passes through a filter that drops TensorStore's ``RuntimeError: Event loop is closed``
-  tracebacks: after a failed save its C++ threads post to orbax's closed event loop and
-  print them with ``PyErr_Print``, below any Python hook. After an error the process ends
-  without waiting for the libraries' threads (orbax finishing a save onto a full disk),
-  which could otherwise keep it from exiting.
+  After an error the process ends without waiting for the libraries' threads (orbax
+  finishing a save onto a full disk), which could otherwise keep it from exiting: the
+  command has already said what went wrong.
   """
-  stderr = None if "--verbose" in sys.argv[1:] else _StderrFilter()
-  try:
-    status = main()
-  finally:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if stderr is not None:
-      stderr.close()
+  status = main()
+  sys.stdout.flush()
+  sys.stderr.flush()
   if status:
     os._exit(status)  # pylint: disable=protected-access
   sys.exit(status)
-
-
-class _StderrFilter:
-  """File descriptor 2 through a pipe, forwarded less the blocks ``_drops`` names."""
-
-  _START = b"Traceback (most recent call last):\n"
-
-  def __init__(self):
-    self._real = os.dup(2)
-    read, write = os.pipe()
-    os.dup2(write, 2)
-    os.close(write)
-    self._thread = threading.Thread(target=self._pump, args=(read,), daemon=True)
-    self._thread.start()
-
-  @staticmethod
-  def _drops(block: bytes) -> bool:
-    return block.rstrip().endswith(b"RuntimeError: Event loop is closed")
-
-  def _pump(self, read: int) -> None:
-    held = b""  # a traceback being read, line by line, until its last line
-    with os.fdopen(read, "rb", buffering=0) as stream:
-      while chunk := stream.read(65536):
-        data = held + chunk
-        held = b""
-        while data:
-          start = data.find(self._START)
-          if start < 0:
-            os.write(self._real, data)
-            break
-          os.write(self._real, data[:start])
-          block, data = data[start:], b""
-          lines = block.splitlines(keepends=True)
-          # The block ends at its first complete line that is not indented (the error).
-          end = next((i for i, line in enumerate(lines[1:], 1)
-                      if line.endswith(b"\n") and not line.startswith(b" ")), None)
-          if end is None:
-            held = block
-            break
-          block, data = b"".join(lines[:end + 1]), b"".join(lines[end + 1:])
-          if not self._drops(block):
-            os.write(self._real, block)
-      if held:
-        os.write(self._real, held)
-
-  def close(self) -> None:
-    os.dup2(self._real, 2)  # the pipe's last write end closes: the pump reads to the end
-    self._thread.join(timeout=5)
 
 
 def report(error: BaseException, *, verbose: bool = False) -> int:

@@ -9,6 +9,7 @@ would on a real disk. The namespace, and the tmpfs with it, go when the case end
 from __future__ import annotations
 
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -92,7 +93,8 @@ def test_training_onto_a_disk_that_fills_up_ends_in_one_line_and_resumes(tmp_pat
   got = _in_small_filesystem(tmp_path, script)
   assert got["first.rc"].strip() == "0", got["first.err"]
   latest = f"{tmp_path}/mnt/run/checkpoints/latest"
-  _one_line(got["save.err"], latest, "No space left on device")
+  line = _one_line(got["save.err"], latest, "No space left on device")
+  assert re.match(rf"error: Saving step \d+ in {re.escape(latest)} failed", line), line
   _one_line(got["log.err"], f"{tmp_path}/mnt/run/", "No space left on device")
   _one_line(got["fresh.err"], f"{tmp_path}/mnt/fresh", "No space left on device")
   for case in ("save", "log", "fresh"):

@@ -108,6 +108,7 @@ class TrainCheckpointer:
     self.latest = _manager(root / LATEST_DIR, _latest_items(), keep=keep, async_save=async_save)
     self.best = _manager(root / BEST_DIR, _best_items(), keep=1, async_save=async_save)
     self._damaged: set[int] = set()  # latest steps that did not restore: saved over
+    self._saving: dict[str, int] = {}  # manager directory -> step of its save in flight
 
   # -- reading -------------------------------------------------------------------------
 
@@ -181,12 +182,32 @@ class TrainCheckpointer:
     return None
 
   def check_for_errors(self) -> None:
-    """Raises ``CheckpointWriteError`` if a background save failed."""
-    self._on_both_managers("check_for_errors")
+    """Raises ``CheckpointWriteError`` if a background save failed; never waits for one.
+
+    Not ``CheckpointManager.check_for_errors``: that takes the error from under orbax's
+    finalize thread, which then finalizes the failed step as if it were written and deletes
+    the step it replaces (``best`` keeps one: the best checkpoint would be lost). A save
+    that is over is waited for instead, which returns at once or raises its error.
+    """
+    for manager in (self.latest, self.best):
+      if str(manager.directory) in self._saving and not manager.is_saving_in_progress():
+        self._finish(manager)
+
+  def _finish(self, manager: ocp.CheckpointManager) -> None:
+    """Waits for ``manager``'s save in flight; its failure names that save's step."""
+    step = self._saving.pop(str(manager.directory), None)
+    if step is None:
+      return
+    try:
+      manager.wait_until_finished()
+    except Exception as error:  # pylint: disable=broad-except  # orbax re-raises the cause
+      raise CheckpointWriteError(
+          f"Saving step {step} in {manager.directory} failed: {_write_cause(error)}") from error
 
   def _on_both_managers(self, method: str) -> None:
     """Calls ``method`` of both managers; a failed save becomes ``CheckpointWriteError``."""
     for manager in (self.latest, self.best):
+      self._finish(manager)  # a failed save in flight is named by its step
       try:
         getattr(manager, method)()
       except Exception as error:  # pylint: disable=broad-except  # orbax re-raises the cause
@@ -234,13 +255,14 @@ class TrainCheckpointer:
       items[EMA_ITEM] = ocp.args.StandardSave(_host_copy(ema_params))
     self._save(self.best, step, items)
 
-  @staticmethod
-  def _save(manager: ocp.CheckpointManager, step: int, items: Mapping[str, Any]) -> None:
+  def _save(self, manager: ocp.CheckpointManager, step: int, items: Mapping[str, Any]) -> None:
+    self._finish(manager)  # the previous save's failure is reported as that step's
     try:
       manager.save(int(step), args=ocp.args.Composite(**items), force=True)
     except Exception as error:  # pylint: disable=broad-except  # orbax and tensorstore raise many
       raise CheckpointWriteError(
           f"Saving step {step} in {manager.directory} failed: {_write_cause(error)}") from error
+    self._saving[str(manager.directory)] = int(step)
 
   def wait(self) -> None:
     """Blocks until every pending save is on disk.

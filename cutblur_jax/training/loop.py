@@ -432,6 +432,7 @@ def _train_loop(run: _Run, state: TrainState, run_key: jax.Array, pipeline: Any,
   try:
     while step < total:
       state, step_metrics = train_step(state, next(batches), run_key)
+      run.checkpoints.check_for_errors()  # a failed background save stops the run at once
       step += 1
       interval_steps += 1
       pending.append((step, step_metrics))
@@ -443,7 +444,6 @@ def _train_loop(run: _Run, state: TrainState, run_key: jax.Array, pipeline: Any,
         log_due = checkpoint_due = True
       if not (log_due or eval_due or checkpoint_due):
         continue
-      run.checkpoints.check_for_errors()  # a background save that failed stops the run here
       # Pull the pending metrics to the host only now: the steps in between run ahead.
       host = [(s, {k: _host_scalar(v) for k, v in m.items()}) for s, m in pending]
       pending.clear()
