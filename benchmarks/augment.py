@@ -47,8 +47,9 @@ import jax.numpy as jnp
 from cutblur_jax import augment  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
-def time_rows(rows: Sequence[tuple[str, Callable[[jax.Array], object]]],
-              keys: Sequence[jax.Array], rounds: int) -> dict[str, tuple[list[float], list[float]]]:
+def time_rows(
+  rows: Sequence[tuple[str, Callable[[jax.Array], object]]], keys: Sequence[jax.Array], rounds: int
+) -> dict[str, tuple[list[float], list[float]]]:
   """Wall and process-CPU seconds per call of every row, ``rounds`` times, interleaved.
 
   Rows take turns within each round, so a burst of load from other processes
@@ -93,9 +94,9 @@ def main(argv: Sequence[str] | None = None) -> None:
   copy_mask = jax.jit(lambda hr, lr: (hr * 1, lr * 1, jnp.ones(hr.shape[:3] + (1,), hr.dtype)))
 
   rows = [
-      ("copy hr, lr", lambda key: copy(hr, lr)),
-      ("copy hr, lr + ones mask", lambda key: copy_mask(hr, lr)),
-      ("MoA apply_augment", lambda key: apply(key, hr, lr, policy=augment.moa())),
+    ("copy hr, lr", lambda key: copy(hr, lr)),
+    ("copy hr, lr + ones mask", lambda key: copy_mask(hr, lr)),
+    ("MoA apply_augment", lambda key: apply(key, hr, lr, policy=augment.moa())),
   ]
   if args.per_op:
     moa = augment.moa()
@@ -107,22 +108,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows.append(("MoA per-sample", lambda key: apply(key, hr, lr, policy=policy)))
 
   load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-  print(f"# {args.batch}x{args.size}x{args.size}x3 {args.dtype}, jax {jax.__version__}, "
-        f"{jax.devices()[0].device_kind} ({platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, load {load:.1f}), {args.calls} calls x {args.rounds} rounds")
+  print(
+    f"# {args.batch}x{args.size}x{args.size}x3 {args.dtype}, jax {jax.__version__}, "
+    f"{jax.devices()[0].device_kind} ({platform.processor() or platform.machine()}, "
+    f"{os.cpu_count()} CPUs, load {load:.1f}), {args.calls} calls x {args.rounds} rounds"
+  )
   times = time_rows(rows, keys, args.rounds)
-  print(f"| {'function':26s} | {'ms/batch':>8s} | {'batches/s':>9s} | {'x copy':>6s} "
-        f"| {'best ms':>7s} | {'x copy':>6s} | {'CPU ms':>6s} | {'x copy':>6s} |")
-  print(f"|{'-' * 28}|{'-' * 9}:|{'-' * 10}:|{'-' * 7}:|{'-' * 8}:|{'-' * 7}:|{'-' * 7}:|"
-        f"{'-' * 7}:|")
+  print(
+    f"| {'function':26s} | {'ms/batch':>8s} | {'batches/s':>9s} | {'x copy':>6s} "
+    f"| {'best ms':>7s} | {'x copy':>6s} | {'CPU ms':>6s} | {'x copy':>6s} |"
+  )
+  print(
+    f"|{'-' * 28}|{'-' * 9}:|{'-' * 10}:|{'-' * 7}:|{'-' * 8}:|{'-' * 7}:|{'-' * 7}:|{'-' * 7}:|"
+  )
   wall0, cpu0 = times[rows[0][0]]
   base = statistics.median(wall0), min(wall0), statistics.median(cpu0)
   for name, _ in rows:
     wall, cpu = times[name]
     median, best, cpu_median = statistics.median(wall), min(wall), statistics.median(cpu)
-    print(f"| {name:26s} | {median * 1e3:8.3f} | {1 / median:9.1f} | {median / base[0]:6.2f} "
-          f"| {best * 1e3:7.3f} | {best / base[1]:6.2f} | {cpu_median * 1e3:6.3f} "
-          f"| {cpu_median / base[2]:6.2f} |")
+    print(
+      f"| {name:26s} | {median * 1e3:8.3f} | {1 / median:9.1f} | {median / base[0]:6.2f} "
+      f"| {best * 1e3:7.3f} | {best / base[1]:6.2f} | {cpu_median * 1e3:6.3f} "
+      f"| {cpu_median / base[2]:6.2f} |"
+    )
+
 
 if __name__ == "__main__":
   main()

@@ -49,14 +49,19 @@ def write_div2k(root: pathlib.Path, count: int, scales: list[int]) -> None:
   yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
   for i in range(1, count + 1):
     # Smooth structure plus noise: PNG sizes and decode times close to photos'.
-    base = (np.sin(xx / (40 + 7 * i))[..., None] * 60 + np.cos(yy / (25 + 5 * i))[..., None] * 60
-            + np.array([120, 110, 100]))
+    base = (
+      np.sin(xx / (40 + 7 * i))[..., None] * 60
+      + np.cos(yy / (25 + 5 * i))[..., None] * 60
+      + np.array([120, 110, 100])
+    )
     hr = np.clip(base + rng.normal(0, 12, (HEIGHT, WIDTH, 3)), 0, 255).astype(np.uint8)
     write_image(root / "DIV2K_train_HR" / f"{i:04d}.png", hr)
     for scale in scales:
       lr = hr.reshape(HEIGHT // scale, scale, WIDTH // scale, scale, 3).mean((1, 3))
-      write_image(root / "DIV2K_train_LR_bicubic" / f"X{scale}" / f"{i:04d}x{scale}.png",
-                  np.round(lr).astype(np.uint8))
+      write_image(
+        root / "DIV2K_train_LR_bicubic" / f"X{scale}" / f"{i:04d}x{scale}.png",
+        np.round(lr).astype(np.uint8),
+      )
 
 
 class _Cached(list):
@@ -67,11 +72,19 @@ class _Cached(list):
     self.scale = scale
 
 
-def pipeline_rate(dataset, *, workers: int, batches: int, batch_size: int, patch_size: int,
-                  cache: bool = True) -> float:
+def pipeline_rate(
+  dataset, *, workers: int, batches: int, batch_size: int, patch_size: int, cache: bool = True
+) -> float:
   """Patches per second ``TrainPipeline`` delivers over ``batches`` batches."""
-  with TrainPipeline(dataset, patch_size=patch_size, batch_size=batch_size, seed=0,
-                     num_workers=workers, prefetch=max(2, workers), cache=cache) as pipeline:
+  with TrainPipeline(
+    dataset,
+    patch_size=patch_size,
+    batch_size=batch_size,
+    seed=0,
+    num_workers=workers,
+    prefetch=max(2, workers),
+    cache=cache,
+  ) as pipeline:
     next(pipeline)  # Warm-up: thread start, first permutation.
     start = time.perf_counter()
     for _ in range(batches):
@@ -109,19 +122,25 @@ def make_step(scale: int, patch_size: int):
   return step, (params, optimizer.init(params))
 
 
-def step_rates(scale: int, dataset, *, steps: int, batch_size: int, patch_size: int,
-               workers: int) -> tuple[float, float, str]:
+def step_rates(
+  scale: int, dataset, *, steps: int, batch_size: int, patch_size: int, workers: int
+) -> tuple[float, float, str]:
   """(patches/s on a fixed batch, patches/s fed by the pipeline, device kind)."""
   import jax  # pylint: disable=import-outside-toplevel
 
   step, (params, opt_state) = make_step(scale, patch_size)
   # Auto axes: jax.make_mesh defaults to Explicit ones, under which the models'
   # space-to-depth reshape of a batch-sharded input needs an out_sharding.
-  mesh = jax.make_mesh((jax.device_count(),), ("data",),
-                       axis_types=(jax.sharding.AxisType.Auto,))
+  mesh = jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
-  with TrainPipeline(dataset, patch_size=patch_size, batch_size=batch_size, seed=0,
-                     num_workers=workers, prefetch=max(2, workers)) as pipeline:
+  with TrainPipeline(
+    dataset,
+    patch_size=patch_size,
+    batch_size=batch_size,
+    seed=0,
+    num_workers=workers,
+    prefetch=max(2, workers),
+  ) as pipeline:
     batches = prefetch_to_device(pipeline, sharding, size=2)
     fixed = next(batches)
     params, opt_state, loss = step(params, opt_state, fixed)  # Compile.
@@ -160,42 +179,66 @@ def main() -> None:
     root = pathlib.Path(tmp)
     start = time.perf_counter()
     write_div2k(root, args.images, args.scales)
-    print(f"wrote {args.images} HR images {WIDTH}x{HEIGHT} (+LR x{args.scales}) "
-          f"in {time.perf_counter() - start:.1f} s")
+    print(
+      f"wrote {args.images} HR images {WIDTH}x{HEIGHT} (+LR x{args.scales}) "
+      f"in {time.perf_counter() - start:.1f} s"
+    )
     for scale in args.scales:
-      dataset = div2k_dataset(root, split="train", scale=scale,
-                              div2k_range=f"1-{args.images}/1-1")
+      dataset = div2k_dataset(root, split="train", scale=scale, div2k_range=f"1-{args.images}/1-1")
       start = time.perf_counter()
       pairs = _Cached(load_pairs(dataset, num_workers=args.workers), scale)
       load_s = time.perf_counter() - start
-      rates = {w: pipeline_rate(pairs, workers=w, batches=args.batches,
-                                batch_size=args.batch_size, patch_size=args.patch_size)
-               for w in sorted({0, 1, args.workers})}
-      uncached = pipeline_rate(dataset, workers=args.workers, batches=args.uncached_batches,
-                               batch_size=args.batch_size, patch_size=args.patch_size, cache=False)
+      rates = {
+        w: pipeline_rate(
+          pairs,
+          workers=w,
+          batches=args.batches,
+          batch_size=args.batch_size,
+          patch_size=args.patch_size,
+        )
+        for w in sorted({0, 1, args.workers})
+      }
+      uncached = pipeline_rate(
+        dataset,
+        workers=args.workers,
+        batches=args.uncached_batches,
+        batch_size=args.batch_size,
+        patch_size=args.patch_size,
+        cache=False,
+      )
       print(f"x{scale}: load {load_s:.2f} s, pipeline {rates}, uncached {uncached:.1f}")
       if args.skip_step:
         fixed, fed, device = float("nan"), float("nan"), "-"
       else:
-        fixed, fed, device = step_rates(scale, pairs, steps=args.steps,
-                                        batch_size=args.batch_size, patch_size=args.patch_size,
-                                        workers=args.workers)
+        fixed, fed, device = step_rates(
+          scale,
+          pairs,
+          steps=args.steps,
+          batch_size=args.batch_size,
+          patch_size=args.patch_size,
+          workers=args.workers,
+        )
         print(f"x{scale}: step {fixed:.2f} patches/s, fed {fed:.2f} patches/s ({device})")
       rows.append((scale, load_s / args.images, rates, uncached, fixed, fed, device))
 
   print()
-  print(f"batch {args.batch_size}, LR patch {args.patch_size}, {args.images} images "
-        f"{WIDTH}x{HEIGHT}")
+  print(
+    f"batch {args.batch_size}, LR patch {args.patch_size}, {args.images} images {WIDTH}x{HEIGHT}"
+  )
   print()
-  print("| scale | decode into cache, per image | pipeline patches/s by threads (cached) | "
-        "uncached | EDSR-baseline step patches/s (device) | step fed by pipeline | "
-        "pipeline / step |")
+  print(
+    "| scale | decode into cache, per image | pipeline patches/s by threads (cached) | "
+    "uncached | EDSR-baseline step patches/s (device) | step fed by pipeline | "
+    "pipeline / step |"
+  )
   print("|---|---|---|---|---|---|---|")
   for scale, per_image, rates, uncached, fixed, fed, device in rows:
     best = max(rates.values())
     rate_text = ", ".join(f"{w}: {r:,.0f}" for w, r in rates.items())
-    print(f"| x{scale} | {per_image * 1000:.0f} ms | {rate_text} | {uncached:,.1f} | "
-          f"{fixed:,.2f} ({device}) | {fed:,.2f} | {best / fixed:,.0f}x |")
+    print(
+      f"| x{scale} | {per_image * 1000:.0f} ms | {rate_text} | {uncached:,.1f} | "
+      f"{fixed:,.2f} ({device}) | {fed:,.2f} | {best / fixed:,.0f}x |"
+    )
 
 
 if __name__ == "__main__":

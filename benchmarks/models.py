@@ -11,7 +11,7 @@ For each preset, on this machine, each row in its own process (``workers.py``):
 JAX runs jitted (params and optimizer state donated) on the fast XLA:CPU path
 (``cutblur_jax.xla_cpu``) and on XLA's default path, after one compiling call whose time
 is reported separately; PyTorch runs eagerly as the official code does (the twin of
-``cutblur_jax.torch_networks``, the official module tree), on the GPU when it has one, in
+``tests/torch_networks.py``, the official module tree), on the GPU when it has one, in
 float32 (``--dtype`` applies to JAX only). The timed calls alternate between the rows and
 each time is the best of ``--repeats``, so a load from other processes on a shared machine
 hits every row alike; a ratio is the PyTorch time over the JAX time (above 1: JAX is faster).
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import sys
 
 from cutblur_jax import xla_cpu
 
@@ -41,14 +42,18 @@ PRESETS = ("EDSR-baseline", "EDSR", "RCAN", "CARN")
 
 def _inputs(scale: int, batch_size: int, patch: int, forward_size: int):
   import numpy as np  # pylint: disable=import-outside-toplevel
+
   rng = np.random.default_rng(0)
-  return (rng.integers(0, 256, (1, forward_size, forward_size, 3), dtype=np.uint8),
-          rng.integers(0, 256, (batch_size, patch, patch, 3), dtype=np.uint8),
-          rng.integers(0, 256, (batch_size, patch * scale, patch * scale, 3), dtype=np.uint8))
+  return (
+    rng.integers(0, 256, (1, forward_size, forward_size, 3), dtype=np.uint8),
+    rng.integers(0, 256, (batch_size, patch, patch, 3), dtype=np.uint8),
+    rng.integers(0, 256, (batch_size, patch * scale, patch * scale, 3), dtype=np.uint8),
+  )
 
 
-def setup_jax(*, model: str, scale: int, batch_size: int, patch: int, forward_size: int,
-              dtype: str):
+def setup_jax(
+  *, model: str, scale: int, batch_size: int, patch: int, forward_size: int, dtype: str
+):
   """A worker's bodies: the jitted forward and train step."""
   import time  # pylint: disable=import-outside-toplevel
   import jax  # pylint: disable=import-outside-toplevel
@@ -71,6 +76,7 @@ def setup_jax(*, model: str, scale: int, batch_size: int, patch: int, forward_si
     def loss_fn(params):
       sr = net.apply({"params": params}, image.upsample_nearest(lr.astype(jnp.float32), scale))
       return jnp.mean(jnp.abs(sr - hr.astype(jnp.float32)))
+
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
@@ -93,9 +99,12 @@ def setup_jax(*, model: str, scale: int, batch_size: int, patch: int, forward_si
     compile_s[name] = time.perf_counter() - start
   device = jax.devices()[0]
   return {"forward": run_forward, "step": run_step}, {
-      "compile_s": compile_s, "params": models.official_param_count(arch),
-      "device": f"{device.platform} ({device.device_kind})", "jax": jax.__version__,
-      "path": workers.jax_path_in_effect()}
+    "compile_s": compile_s,
+    "params": models.official_param_count(arch),
+    "device": f"{device.platform} ({device.device_kind})",
+    "jax": jax.__version__,
+    "path": workers.jax_path_in_effect(),
+  }
 
 
 def setup_torch(*, model: str, scale: int, batch_size: int, patch: int, forward_size: int):
@@ -103,7 +112,10 @@ def setup_torch(*, model: str, scale: int, batch_size: int, patch: int, forward_
   import numpy as np  # pylint: disable=import-outside-toplevel
   import torch  # pylint: disable=import-outside-toplevel
   import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
-  from cutblur_jax import models, torch_networks  # pylint: disable=import-outside-toplevel
+  from cutblur_jax import models  # pylint: disable=import-outside-toplevel
+
+  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
+  import torch_networks  # pylint: disable=import-outside-toplevel  # the test oracle
 
   device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
   net = torch_networks.build_twin(models.model_arch(model, scale)).to(device)
@@ -116,8 +128,9 @@ def setup_torch(*, model: str, scale: int, batch_size: int, patch: int, forward_
       torch.cuda.synchronize()
 
   lr_fwd, lr, hr = (nchw(a) for a in _inputs(scale, batch_size, patch, forward_size))
-  optim = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], 1e-4,
-                           betas=(0.9, 0.999), eps=1e-8)
+  optim = torch.optim.Adam(
+    [p for p in net.parameters() if p.requires_grad], 1e-4, betas=(0.9, 0.999), eps=1e-8
+  )
   loss_fn = torch.nn.L1Loss()
 
   def forward():
@@ -138,7 +151,8 @@ def setup_torch(*, model: str, scale: int, batch_size: int, patch: int, forward_
   step()
   where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
   return {"forward": forward, "step": step}, {
-      "torch": f"{torch.__version__} on {where}, {torch.get_num_threads()} threads, float32"}
+    "torch": f"{torch.__version__} on {where}, {torch.get_num_threads()} threads, float32"
+  }
 
 
 def main(argv=None) -> list[dict]:
@@ -158,20 +172,29 @@ def main(argv=None) -> list[dict]:
   if args.quick:
     args.batch_size, args.patch_size, args.forward_size = 4, 24, 48
 
-  shape = {"scale": args.scale, "batch_size": args.batch_size, "patch": args.patch_size,
-           "forward_size": args.forward_size}
-  print(f"x{args.scale}; forward: 1 x {args.forward_size}^2 LR; train: {args.batch_size} x "
-        f"{args.patch_size}^2 LR; JAX {args.dtype}; best of {args.repeats}")
+  shape = {
+    "scale": args.scale,
+    "batch_size": args.batch_size,
+    "patch": args.patch_size,
+    "forward_size": args.forward_size,
+  }
+  print(
+    f"x{args.scale}; forward: 1 x {args.forward_size}^2 LR; train: {args.batch_size} x "
+    f"{args.patch_size}^2 LR; JAX {args.dtype}; best of {args.repeats}"
+  )
   columns = [f"fwd jax {p}" for p in args.paths] + ([] if args.no_torch else ["fwd torch"])
   columns += [f"step jax {p}" for p in args.paths] + ([] if args.no_torch else ["step torch"])
-  ratios = [] if args.no_torch else [f"torch/jax {p} {b}" for b in ("fwd", "step")
-                                     for p in args.paths]
+  ratios = (
+    [] if args.no_torch else [f"torch/jax {p} {b}" for b in ("fwd", "step") for p in args.paths]
+  )
   print("\n| model | params | " + " | ".join(columns + ratios) + " | compile fwd/step (fast) |")
   print("|---" * (3 + len(columns) + len(ratios)) + "|")
   reports = []
   for model in args.models:
-    rows = {path: workers.Worker(setup_jax, path=path, model=model, dtype=args.dtype, **shape)
-            for path in args.paths}
+    rows = {
+      path: workers.Worker(setup_jax, path=path, model=model, dtype=args.dtype, **shape)
+      for path in args.paths
+    }
     if not args.no_torch:
       rows["torch"] = workers.Worker(setup_torch, model=model, **shape)
     best = {(row, body): float("inf") for row in rows for body in ("forward", "step")}
@@ -185,17 +208,30 @@ def main(argv=None) -> list[dict]:
     first = info[args.paths[0]]
     cells = [f"{best[(r, b)] * 1e3:.0f} ms" for b in ("forward", "step") for r in rows]
     if not args.no_torch:
-      cells += [f"{best[('torch', b)] / best[(p, b)]:.2f}" for b in ("forward", "step")
-                for p in args.paths]
-    print(f"| {model} | {first['params']:,} | " + " | ".join(cells) +
-          f" | {first['compile_s']['forward']:.1f} s / {first['compile_s']['step']:.1f} s |",
-          flush=True)
-    reports.append({"model": model, **shape, "dtype": args.dtype, "info": info,
-                    "best_s": {f"{r}/{b}": t for (r, b), t in best.items()}})
+      cells += [
+        f"{best[('torch', b)] / best[(p, b)]:.2f}" for b in ("forward", "step") for p in args.paths
+      ]
+    print(
+      f"| {model} | {first['params']:,} | "
+      + " | ".join(cells)
+      + f" | {first['compile_s']['forward']:.1f} s / {first['compile_s']['step']:.1f} s |",
+      flush=True,
+    )
+    reports.append(
+      {
+        "model": model,
+        **shape,
+        "dtype": args.dtype,
+        "info": info,
+        "best_s": {f"{r}/{b}": t for (r, b), t in best.items()},
+      }
+    )
   if reports:
-    print(f"\nJAX {reports[0]['info'][args.paths[0]]['jax']} on "
-          f"{reports[0]['info'][args.paths[0]]['device']}; "
-          + ("" if args.no_torch else f"torch {reports[0]['info']['torch']['torch']}"))
+    print(
+      f"\nJAX {reports[0]['info'][args.paths[0]]['jax']} on "
+      f"{reports[0]['info'][args.paths[0]]['device']}; "
+      + ("" if args.no_torch else f"torch {reports[0]['info']['torch']['torch']}")
+    )
   if args.json:
     pathlib.Path(args.json).write_text(json.dumps(reports, indent=2))
   return reports

@@ -9,7 +9,7 @@ is the median over rounds.
 
 * JAX: ``train.train_step`` (one jitted program: flips, nearest upsampling, the policy,
   the network, masked L1, Adam), state donated, batches already on the device.
-* PyTorch: the network twin of ``cutblur_jax.torch_networks`` (the official module layout) in
+* PyTorch: the network twin of ``tests/torch_networks.py`` (the official module layout) in
   ``solver.py``'s loop: nearest ``F.interpolate``, forward, ``L1Loss``, backward,
   ``Adam.step`` (no augmentation: the official augmentations run on the host in Python).
 * Wall and CPU time (``time.process_time`` of the worker: all its threads) per step.
@@ -43,9 +43,12 @@ BIG = ("EDSR", "RCAN")  # presets timed at --big_batch / --big_patch
 
 def _batch(batch_size: int, patch: int, scale: int):
   import numpy as np  # pylint: disable=import-outside-toplevel
+
   rng = np.random.default_rng(0)
-  return {"hr": rng.integers(0, 256, (batch_size, patch * scale, patch * scale, 3), dtype=np.uint8),
-          "lr": rng.integers(0, 256, (batch_size, patch, patch, 3), dtype=np.uint8)}
+  return {
+    "hr": rng.integers(0, 256, (batch_size, patch * scale, patch * scale, 3), dtype=np.uint8),
+    "lr": rng.integers(0, 256, (batch_size, patch, patch, 3), dtype=np.uint8),
+  }
 
 
 def setup_jax(*, model: str, scale: int, batch_size: int, patch: int, policy: str, dtype: str):
@@ -57,8 +60,14 @@ def setup_jax(*, model: str, scale: int, batch_size: int, patch: int, policy: st
   arch = models.model_arch(model, scale)
   policy = augment.moa() if policy == "moa" else augment.Policy(("none",), (1.0,), (1.0,))
   mesh = sharding.create_mesh()
-  state = train.create_train_state(jax.random.key(0), arch, policy=policy, mesh=mesh,
-                                   optimizer=train.OptimizerConfig(), dtype=dtype)
+  state = train.create_train_state(
+    jax.random.key(0),
+    arch,
+    policy=policy,
+    mesh=mesh,
+    optimizer=train.OptimizerConfig(),
+    dtype=dtype,
+  )
   batch = jax.device_put(_batch(batch_size, patch, scale), sharding.batch_sharding(mesh))
   key = jax.random.key(1)
   start = time.perf_counter()
@@ -73,28 +82,36 @@ def setup_jax(*, model: str, scale: int, batch_size: int, patch: int, policy: st
   step()  # the first call also loads the executable
   device = jax.devices()[0]
   return {"step": step}, {
-      "compile_s": compile_s, "flops": workers.flops_of(compiled),
-      "device": f"{jax.device_count()} x {device.device_kind} ({device.platform})",
-      "jax": jax.__version__, "path": workers.jax_path_in_effect()}
+    "compile_s": compile_s,
+    "flops": workers.flops_of(compiled),
+    "device": f"{jax.device_count()} x {device.device_kind} ({device.platform})",
+    "jax": jax.__version__,
+    "path": workers.jax_path_in_effect(),
+  }
 
 
 def setup_torch(*, model: str, scale: int, batch_size: int, patch: int):
   """A worker's body: the PyTorch twin in ``solver.py``'s loop."""
   import torch  # pylint: disable=import-outside-toplevel
   import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
-  from cutblur_jax.torch_networks import build_twin  # pylint: disable=import-outside-toplevel
   from cutblur_jax import models  # pylint: disable=import-outside-toplevel
+
+  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
+  from torch_networks import build_twin  # pylint: disable=import-outside-toplevel
 
   torch.manual_seed(0)
   device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
   net = build_twin(models.model_arch(model, scale)).to(device)
   net.train()
-  optim = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], 1e-4,
-                           betas=(0.9, 0.999), eps=1e-8)
+  optim = torch.optim.Adam(
+    [p for p in net.parameters() if p.requires_grad], 1e-4, betas=(0.9, 0.999), eps=1e-8
+  )
   loss_fn = torch.nn.L1Loss()
   batch = _batch(batch_size, patch, scale)
-  hr, lr = (torch.from_numpy(batch[k]).permute(0, 3, 1, 2).float().contiguous().to(device)
-            for k in ("hr", "lr"))
+  hr, lr = (
+    torch.from_numpy(batch[k]).permute(0, 3, 1, 2).float().contiguous().to(device)
+    for k in ("hr", "lr")
+  )
 
   def step():
     loss = loss_fn(net(F.interpolate(lr, scale_factor=scale, mode="nearest")), hr)
@@ -105,15 +122,17 @@ def setup_torch(*, model: str, scale: int, batch_size: int, patch: int):
 
   step()
   where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-  return {"step": step}, {"torch": f"{torch.__version__} on {where}, "
-                                   f"{torch.get_num_threads()} threads"}
+  return {"step": step}, {
+    "torch": f"{torch.__version__} on {where}, {torch.get_num_threads()} threads"
+  }
 
 
 LABELS = {
-    ("fast", "moa"): "JAX, MoA, fast path", ("fast", "none"): "JAX, no augmentation, fast path",
-    ("default", "moa"): "JAX, MoA, XLA default", ("default", "none"): "JAX, no augmentation, "
-                                                                      "XLA default",
-    ("torch", "none"): "PyTorch, no augmentation (same network and loop)",
+  ("fast", "moa"): "JAX, MoA, fast path",
+  ("fast", "none"): "JAX, no augmentation, fast path",
+  ("default", "moa"): "JAX, MoA, XLA default",
+  ("default", "none"): "JAX, no augmentation, XLA default",
+  ("torch", "none"): "PyTorch, no augmentation (same network and loop)",
 }
 
 
@@ -125,8 +144,9 @@ def bench_model(args, model: str) -> dict:
   rows = {}
   for path in args.paths:
     for policy in ("moa", "none"):
-      rows[(path, policy)] = workers.Worker(setup_jax, path=path, policy=policy,
-                                            dtype=args.dtype, **shape)
+      rows[(path, policy)] = workers.Worker(
+        setup_jax, path=path, policy=policy, dtype=args.dtype, **shape
+      )
   if not args.no_torch:
     try:
       rows[("torch", "none")] = workers.Worker(setup_torch, **shape)
@@ -136,8 +156,9 @@ def bench_model(args, model: str) -> dict:
   for _ in range(args.rounds):
     for key, worker in rows.items():
       times = worker.time("step", args.steps)
-      samples[key].append((sum(w for w, _ in times) / len(times),
-                           sum(c for _, c in times) / len(times)))
+      samples[key].append(
+        (sum(w for w, _ in times) / len(times), sum(c for _, c in times) / len(times))
+      )
   for worker in rows.values():
     worker.close()
 
@@ -145,10 +166,17 @@ def bench_model(args, model: str) -> dict:
   for key, worker in rows.items():
     wall = statistics.median(w for w, _ in samples[key])
     cpu = statistics.median(c for _, c in samples[key])
-    row = {"label": LABELS[key], "step_s": wall, "cpu_s": cpu, "images_per_s": batch_size / wall,
-           "samples": samples[key], **worker.info}
-    flops = row.get("flops") or next((r.info.get("flops") for r in rows.values()
-                                      if r.info.get("flops")), None)
+    row = {
+      "label": LABELS[key],
+      "step_s": wall,
+      "cpu_s": cpu,
+      "images_per_s": batch_size / wall,
+      "samples": samples[key],
+      **worker.info,
+    }
+    flops = row.get("flops") or next(
+      (r.info.get("flops") for r in rows.values() if r.info.get("flops")), None
+    )
     if flops:
       row["flops"] = flops
       row["tflops_per_s"] = flops / wall / 1e12
@@ -161,33 +189,45 @@ def bench_model(args, model: str) -> dict:
 def _print_model(report: dict) -> None:
   shape, rows = report["shape"], report["rows"]
   lr, hr = shape["patch"], shape["patch"] * shape["scale"]
-  print(f"\n{shape['model']} x{shape['scale']}, batch {shape['batch_size']}, LR {lr}x{lr} "
-        f"(HR {hr}x{hr})")
+  print(
+    f"\n{shape['model']} x{shape['scale']}, batch {shape['batch_size']}, LR {lr}x{lr} "
+    f"(HR {hr}x{hr})"
+  )
   base_key = "fast/none" if "fast/none" in rows else next(iter(rows))
   base = rows[base_key]["step_s"]
-  print(f"\n| step | wall s/step | images/s | wall vs {rows[base_key]['label']} | CPU s/step "
-        "| GFLOP/step (XLA) | achieved GFLOP/s |")
+  print(
+    f"\n| step | wall s/step | images/s | wall vs {rows[base_key]['label']} | CPU s/step "
+    "| GFLOP/step (XLA) | achieved GFLOP/s |"
+  )
   print("|---|---|---|---|---|---|---|")
   for row in rows.values():
     gflop = f"{row['flops'] / 1e9:.1f}" if row.get("flops") else "n/a"
     achieved = f"{row['tflops_per_s'] * 1e3:.1f}" if row.get("tflops_per_s") else "n/a"
     if row.get("mfu") is not None:
       achieved += f" (MFU {100 * row['mfu']:.1f}%)"
-    print(f"| {row['label']} | {row['step_s']:.3f} | {row['images_per_s']:.2f} | "
-          f"{row['step_s'] / base:.3f}x | {row['cpu_s']:.3f} | {gflop} | {achieved} |")
+    print(
+      f"| {row['label']} | {row['step_s']:.3f} | {row['images_per_s']:.2f} | "
+      f"{row['step_s'] / base:.3f}x | {row['cpu_s']:.3f} | {gflop} | {achieved} |"
+    )
   for path in ("fast", "default"):
     if f"{path}/moa" in rows:
       moa, none = rows[f"{path}/moa"], rows[f"{path}/none"]
-      print(f"MoA overhead ({path}): {100 * (moa['step_s'] / none['step_s'] - 1):+.1f}% wall, "
-            f"{100 * (moa['cpu_s'] / none['cpu_s'] - 1):+.1f}% CPU time")
+      print(
+        f"MoA overhead ({path}): {100 * (moa['step_s'] / none['step_s'] - 1):+.1f}% wall, "
+        f"{100 * (moa['cpu_s'] / none['cpu_s'] - 1):+.1f}% CPU time"
+      )
   if "torch/none" in rows:
     for path in ("fast", "default"):
       if f"{path}/none" in rows:
-        print(f"PyTorch / JAX {path} (no augmentation): "
-              f"{rows['torch/none']['step_s'] / rows[f'{path}/none']['step_s']:.2f}x wall")
+        print(
+          f"PyTorch / JAX {path} (no augmentation): "
+          f"{rows['torch/none']['step_s'] / rows[f'{path}/none']['step_s']:.2f}x wall"
+        )
   if "fast/none" in rows and "default/none" in rows:
-    print(f"Fast path speed-up: {rows['default/none']['step_s'] / rows['fast/none']['step_s']:.2f}x"
-          " wall (no augmentation)")
+    print(
+      f"Fast path speed-up: {rows['default/none']['step_s'] / rows['fast/none']['step_s']:.2f}x"
+      " wall (no augmentation)"
+    )
 
 
 def main(argv=None) -> dict:
@@ -198,14 +238,23 @@ def main(argv=None) -> dict:
   parser.add_argument("--patch_size", type=int, default=48, help="LR patch side")
   parser.add_argument("--big_batch", type=int, default=16, help="batch of EDSR and RCAN")
   parser.add_argument("--big_patch", type=int, default=48, help="LR patch side of EDSR and RCAN")
-  parser.add_argument("--paths", nargs="+", default=list(workers.PATHS), choices=workers.PATHS,
-                      help="XLA:CPU paths to time JAX on (on GPU/TPU both are the same)")
+  parser.add_argument(
+    "--paths",
+    nargs="+",
+    default=list(workers.PATHS),
+    choices=workers.PATHS,
+    help="XLA:CPU paths to time JAX on (on GPU/TPU both are the same)",
+  )
   parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
   parser.add_argument("--rounds", type=int, default=3)
   parser.add_argument("--steps", type=int, default=2, help="timed steps per round")
   parser.add_argument("--no_torch", action="store_true")
-  parser.add_argument("--peak_tflops", type=float, default=None,
-                      help="the device's peak TFLOP/s, for model FLOP utilisation")
+  parser.add_argument(
+    "--peak_tflops",
+    type=float,
+    default=None,
+    help="the device's peak TFLOP/s, for model FLOP utilisation",
+  )
   parser.add_argument("--json", default=None, help="also write the results here")
   args = parser.parse_args(argv)
 
@@ -215,10 +264,12 @@ def main(argv=None) -> dict:
     first = next(iter(reports[-1]["rows"].values()))
     if len(reports) == 1:
       torch_row = reports[-1]["rows"].get("torch/none", {})
-      print(f"{first.get('device')}; {platform.processor() or platform.machine()}, "
-            f"{os.cpu_count()} logical CPUs; jax {first.get('jax')}; JAX {args.dtype}; "
-            f"torch {torch_row.get('torch', 'not run')}; median of {args.rounds} rounds x "
-            f"{args.steps} steps")
+      print(
+        f"{first.get('device')}; {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} logical CPUs; jax {first.get('jax')}; JAX {args.dtype}; "
+        f"torch {torch_row.get('torch', 'not run')}; median of {args.rounds} rounds x "
+        f"{args.steps} steps"
+      )
     _print_model(reports[-1])
   output = {"args": vars(args), "reports": reports}
   if args.json:

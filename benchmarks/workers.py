@@ -30,8 +30,7 @@ def path_environment(path: str | None) -> dict[str, str]:
   if path is None:
     return {}
   if path == "fast":
-    return {"XLA_FLAGS": " ".join(user_flags + list(xla_cpu.FAST_FLAGS)),
-            xla_cpu.DISABLE_ENV: "1"}
+    return {"XLA_FLAGS": " ".join(user_flags + list(xla_cpu.FAST_FLAGS)), xla_cpu.DISABLE_ENV: "1"}
   if path == "default":
     return {"XLA_FLAGS": " ".join(user_flags), xla_cpu.DISABLE_ENV: "0"}
   raise ValueError(f"Unknown XLA path {path!r}; expected one of {PATHS}.")
@@ -51,8 +50,9 @@ def _environment(overrides: dict[str, str]):
         os.environ[name] = value
 
 
-def _serve(connection, setup: Callable[..., tuple[dict[str, Callable[[], Any]], dict]],
-           kwargs: dict) -> None:
+def _serve(
+  connection, setup: Callable[..., tuple[dict[str, Callable[[], Any]], dict]], kwargs: dict
+) -> None:
   try:
     bodies, info = setup(**kwargs)
   except Exception as error:  # pylint: disable=broad-except  # reported to the parent
@@ -80,8 +80,14 @@ class Worker:
     >>> worker.info["compile_s"], worker.time("step", 3)  # doctest: +SKIP
   """
 
-  def __init__(self, setup: Callable[..., Any], *, path: str | None = None,
-               environment: dict[str, str] | None = None, **kwargs: Any):
+  def __init__(
+    self,
+    setup: Callable[..., Any],
+    *,
+    path: str | None = None,
+    environment: dict[str, str] | None = None,
+    **kwargs: Any,
+  ):
     """Starts the worker on XLA path ``path``, or with ``environment`` set (e.g. XLA_FLAGS)."""
     context = multiprocessing.get_context("spawn")
     self._connection, child = context.Pipe()
@@ -112,6 +118,6 @@ def flops_of(compiled) -> float | None:
 
 
 def jax_path_in_effect() -> str:
-  """"fast" or "default": which XLA:CPU path this (worker) process runs."""
+  """ "fast" or "default": which XLA:CPU path this (worker) process runs."""
   flags = os.environ.get("XLA_FLAGS", "").split()
   return "fast" if all(flag in flags for flag in xla_cpu.FAST_FLAGS) else "default"

@@ -15,9 +15,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = (
-    "augment", "checkpoint", "data", "image", "inference", "metrics", "models", "train",
-)
+_SUBMODULES = ("augment", "checkpoint", "data", "image", "inference", "metrics", "models", "train")
 
 
 def __getattr__(name):

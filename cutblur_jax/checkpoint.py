@@ -60,8 +60,9 @@ def _checkpointer() -> ocp.Checkpointer:
   return ocp.Checkpointer(ocp.CompositeCheckpointHandler())
 
 
-def save_model(directory: str | os.PathLike, params: Any, arch: Mapping[str, Any], *,
-               overwrite: bool = False) -> pathlib.Path:
+def save_model(
+  directory: str | os.PathLike, params: Any, arch: Mapping[str, Any], *, overwrite: bool = False
+) -> pathlib.Path:
   """Writes ``params`` and ``arch`` as a model checkpoint at ``directory``, atomically.
 
   Args:
@@ -81,8 +82,10 @@ def save_model(directory: str | os.PathLike, params: Any, arch: Mapping[str, Any
   check_params(params, arch)
   directory = pathlib.Path(directory).absolute()
   if directory.exists() and not overwrite:
-    raise FileExistsError(f"Checkpoint directory {str(directory)!r} exists; pass overwrite=True "
-                          "(--overwrite) to replace it.")
+    raise FileExistsError(
+      f"Checkpoint directory {str(directory)!r} exists; pass overwrite=True "
+      "(--overwrite) to replace it."
+    )
   directory.parent.mkdir(parents=True, exist_ok=True)
   tag = uuid.uuid4().hex[:8]
   temporary = directory.with_name(f".{directory.name}.tmp-{tag}")
@@ -90,8 +93,12 @@ def save_model(directory: str | os.PathLike, params: Any, arch: Mapping[str, Any
   try:
     params = jax.tree.map(np.asarray, params)
     with _checkpointer() as checkpointer:
-      checkpointer.save(temporary, args=ocp.args.Composite(**{
-          PARAMS_ITEM: ocp.args.StandardSave(params), ARCH_ITEM: ocp.args.JsonSave(arch)}))
+      checkpointer.save(
+        temporary,
+        args=ocp.args.Composite(
+          **{PARAMS_ITEM: ocp.args.StandardSave(params), ARCH_ITEM: ocp.args.JsonSave(arch)}
+        ),
+      )
     if directory.exists():
       os.replace(directory, trash)
     os.replace(temporary, directory)
@@ -122,8 +129,7 @@ def is_work_directory(path: str | os.PathLike) -> bool:
   except (OSError, ValueError):
     pass
   checkpoints = path / CHECKPOINTS_DIR
-  return checkpoints.is_dir() and {p.name for p in checkpoints.iterdir()} <= {LATEST_DIR,
-                                                                               BEST_DIR}
+  return checkpoints.is_dir() and {p.name for p in checkpoints.iterdir()} <= {LATEST_DIR, BEST_DIR}
 
 
 def latest_step_directory(root: str | os.PathLike) -> pathlib.Path | None:
@@ -164,15 +170,18 @@ def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
       step = latest_step_directory(checkpoints / kind)
       if step is not None:
         return step
-    raise ValueError(f"Training workdir {str(path)!r} has no saved step under "
-                     f"{str(checkpoints / 'best')!r} or {str(checkpoints / 'latest')!r}.")
+    raise ValueError(
+      f"Training workdir {str(path)!r} has no saved step under "
+      f"{str(checkpoints / 'best')!r} or {str(checkpoints / 'latest')!r}."
+    )
   step = latest_step_directory(path)
   if step is not None:
     return step
   raise ValueError(
-      f"{str(path)!r} is not a model checkpoint: expected a directory with items "
-      f"'{PARAMS_ITEM}' and '{ARCH_ITEM}', a CheckpointManager root with such steps, or a "
-      "training workdir with checkpoints/best or checkpoints/latest.")
+    f"{str(path)!r} is not a model checkpoint: expected a directory with items "
+    f"'{PARAMS_ITEM}' and '{ARCH_ITEM}', a CheckpointManager root with such steps, or a "
+    "training workdir with checkpoints/best or checkpoints/latest."
+  )
 
 
 def short_cause(error: BaseException) -> str:
@@ -205,17 +214,24 @@ def short_cause(error: BaseException) -> str:
 def _damaged(directory: pathlib.Path, error: BaseException) -> ValueError:
   """One line: which step is damaged, why, and the other checkpoint to use instead."""
   root = directory.parent
-  others = [step for step in ocp.path.step.checkpoint_steps_paths(root)
-            if pathlib.Path(step) != directory] if root.is_dir() else []
+  others = (
+    [step for step in ocp.path.step.checkpoint_steps_paths(root) if pathlib.Path(step) != directory]
+    if root.is_dir()
+    else []
+  )
   if root.name == BEST_DIR and latest_step_directory(root.parent / LATEST_DIR) is not None:
     instead = root.parent / LATEST_DIR
   elif others:
-    instead = max(others, key=lambda path: ocp.path.step.step_from_checkpoint_name(
-        pathlib.Path(path).name))
+    instead = max(
+      others, key=lambda path: ocp.path.step.step_from_checkpoint_name(pathlib.Path(path).name)
+    )
   else:
     instead = None
-  hint = (f"; use --checkpoint {instead} instead" if instead is not None
-          else "; convert or train it again")
+  hint = (
+    f"; use --checkpoint {instead} instead"
+    if instead is not None
+    else "; convert or train it again"
+  )
   try:
     what = f"step {ocp.path.step.step_from_checkpoint_name(directory.name)} in {root}"
   except ValueError:
@@ -261,12 +277,15 @@ def check_params(params: Any, arch: Mapping[str, Any]) -> None:
     raise ValueError(f"Params have {extra[:8]}, which {dict(arch)} does not have.")
   for name, leaf in given.items():
     if _shape(leaf) != tuple(expected[name].shape):
-      raise ValueError(f"Param {name!r} has shape {_shape(leaf)}, expected "
-                       f"{tuple(expected[name].shape)} for {dict(arch)}.")
+      raise ValueError(
+        f"Param {name!r} has shape {_shape(leaf)}, expected "
+        f"{tuple(expected[name].shape)} for {dict(arch)}."
+      )
 
 
-def load_model(path: str | os.PathLike, *, sharding: jax.sharding.Sharding | None = None,
-               use_ema: bool = True) -> tuple[Any, dict[str, Any]]:
+def load_model(
+  path: str | os.PathLike, *, sharding: jax.sharding.Sharding | None = None, use_ema: bool = True
+) -> tuple[Any, dict[str, Any]]:
   """Reads ``(params, arch)`` from a checkpoint in layout (a), (b) or (c).
 
   A training checkpoint made with ``ema_decay > 0`` holds the weights' moving average
@@ -298,7 +317,8 @@ def load_model(path: str | os.PathLike, *, sharding: jax.sharding.Sharding | Non
   with _checkpointer() as checkpointer:
     try:
       arch = checkpointer.restore(
-          directory, args=ocp.args.Composite(**{ARCH_ITEM: ocp.args.JsonRestore()}))[ARCH_ITEM]
+        directory, args=ocp.args.Composite(**{ARCH_ITEM: ocp.args.JsonRestore()})
+      )[ARCH_ITEM]
       arch = models.canonical_arch(arch)
     except (TypeError, ValueError, KeyError, FileNotFoundError) as error:
       raise ValueError(f"Checkpoint {str(directory)!r} has no valid arch: {error}") from error
@@ -319,11 +339,13 @@ def load_model(path: str | os.PathLike, *, sharding: jax.sharding.Sharding | Non
     if sharding is None:
       sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     target = jax.tree.map(
-        lambda leaf: jax.ShapeDtypeStruct(leaf.shape, jnp.float32, sharding=sharding),
-        models.abstract_params(arch))
+      lambda leaf: jax.ShapeDtypeStruct(leaf.shape, jnp.float32, sharding=sharding),
+      models.abstract_params(arch),
+    )
     try:
       params = checkpointer.restore(
-          directory, args=ocp.args.Composite(**{item: ocp.args.StandardRestore(target)}))[item]
+        directory, args=ocp.args.Composite(**{item: ocp.args.StandardRestore(target)})
+      )[item]
     except Exception as error:  # orbax raises many types for a damaged checkpoint.
       raise _damaged(directory, error) from error
   return params, arch
@@ -358,6 +380,8 @@ def merge_pretrained(init_params: Any, pretrained_params: Any) -> Any:
     if shape == target_shape:
       merged[path] = jnp.asarray(value, initial[path].dtype)
     elif path[0] not in _HEAD_AND_TAIL:
-      raise ValueError(f"Pretrained tensor {name!r} has shape {shape}, the model's has "
-                       f"{target_shape}; only head and tail tensors may differ.")
+      raise ValueError(
+        f"Pretrained tensor {name!r} has shape {shape}, the model's has "
+        f"{target_shape}; only head and tail tensors may differ."
+      )
   return traverse_util.unflatten_dict(merged)

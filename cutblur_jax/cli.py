@@ -28,8 +28,17 @@ import sys
 import traceback
 from typing import Any, Callable, NamedTuple, Sequence
 
-__all__ = ["ArgumentParser", "ConfigFlags", "EXPECTED_ERRORS", "add_verbose_flag",
-           "error_line", "parse_config_flags", "quiet_library_logs", "report", "run_program"]
+__all__ = [
+  "ArgumentParser",
+  "ConfigFlags",
+  "EXPECTED_ERRORS",
+  "add_verbose_flag",
+  "error_line",
+  "parse_config_flags",
+  "quiet_library_logs",
+  "report",
+  "run_program",
+]
 
 # The errors the package raises for bad input and failed reads or writes.
 EXPECTED_ERRORS = (ValueError, TypeError, OSError, ImportError, KeyError)
@@ -39,14 +48,16 @@ class ArgumentParser(argparse.ArgumentParser):
   """``argparse.ArgumentParser`` whose usage errors are one ``error:`` line (exit status 2)."""
 
   def error(self, message: str):
-    print(f"error: {' '.join(message.split())} (see {self.prog} --help)", file=sys.stderr,
-          flush=True)
+    print(
+      f"error: {' '.join(message.split())} (see {self.prog} --help)", file=sys.stderr, flush=True
+    )
     sys.exit(2)
 
 
 def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument("--verbose", action="store_true",
-                      help="show the traceback of an error (for a bug report)")
+  parser.add_argument(
+    "--verbose", action="store_true", help="show the traceback of an error (for a bug report)"
+  )
 
 
 # Loggers of the libraries underneath, which log a failure with its traceback (orbax's
@@ -62,6 +73,7 @@ def quiet_library_logs(verbose: bool = False) -> None:
   """
   import logging  # pylint: disable=g-import-not-at-top
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+
   level = logging.WARNING if verbose else logging.CRITICAL + 1
   absl_logging.set_verbosity(absl_logging.WARNING if verbose else absl_logging.FATAL)
   for name in _LIBRARY_LOGGERS:
@@ -77,9 +89,12 @@ def _dropping_late_callbacks(hook):
   threads still post results to; TensorStore reports each ``RuntimeError: Event loop is
   closed`` with ``PyErr_WriteUnraisable``. Every other unraisable error is reported.
   """
+
   def unraisablehook(unraisable):
-    if (isinstance(unraisable.exc_value, RuntimeError)
-        and str(unraisable.exc_value) == "Event loop is closed"):
+    if (
+      isinstance(unraisable.exc_value, RuntimeError)
+      and str(unraisable.exc_value) == "Event loop is closed"
+    ):
       return
     hook(unraisable)
 
@@ -123,13 +138,15 @@ def report(error: BaseException, *, verbose: bool = False) -> int:
 
 class ConfigFlags(NamedTuple):
   """What ``parse_config_flags`` took out of the command line."""
+
   config: Any  # the ml_collections.ConfigDict, overrides applied, locked
   filename: str  # the --config value (FILE or FILE:ARG)
   rest: list[str]  # every other argument, in order, for argparse
 
 
-def parse_config_flags(parser: argparse.ArgumentParser, argv: Sequence[str], *,
-                       default: str, name: str = "config") -> ConfigFlags:
+def parse_config_flags(
+  parser: argparse.ArgumentParser, argv: Sequence[str], *, default: str, name: str = "config"
+) -> ConfigFlags:
   """Applies ``--config FILE[:ARG]`` and its ``--config.FIELD=VALUE`` overrides.
 
   ml_collections' ``config_flags`` does the work, on a private ``absl.flags.FlagValues``,
@@ -157,15 +174,17 @@ def parse_config_flags(parser: argparse.ArgumentParser, argv: Sequence[str], *,
   argv = [parser.prog, *argv]
   values = flags.FlagValues()
   try:  # config_flags reads the overrides from argv as it defines the flag
-    config_flags.DEFINE_config_file(name, default, flag_values=values, sys_argv=argv,
-                                    lock_config=True)
+    config_flags.DEFINE_config_file(
+      name, default, flag_values=values, sys_argv=argv, lock_config=True
+    )
     rest = values(argv, known_only=True)[1:]
   except SyntaxError as error:  # in the config file
     raise ValueError(f"{error.filename}: line {error.lineno}: {error.msg}") from error
   except (AttributeError, KeyError, TypeError, ValueError, flags.Error) as error:
     if "Error whilst parsing config file" in str(error):  # raised by the get_config() itself
-      raise ValueError(f"the --{name} file's get_config() failed: "
-                       f"{str(error).strip().splitlines()[-1]}") from error
+      raise ValueError(
+        f"the --{name} file's get_config() failed: {str(error).strip().splitlines()[-1]}"
+      ) from error
     parser.error(_override_error(error, name))
   filename = values[name].config_filename
   config = values[name].value
@@ -185,6 +204,7 @@ def _override_error(error: Exception, name: str) -> str:
     field = re.search(r"^\W*([A-Za-z_][\w.]*)", text)
     hint = re.search(r'Did you mean "(\w+)"', text)
     message = f"--{name}.{field.group(1) if field else '?'}: unknown config field"
-    return message + (f"; did you mean --{name}.{hint.group(1)}?" if hint else
-                      "; --help lists them")
+    return message + (
+      f"; did you mean --{name}.{hint.group(1)}?" if hint else "; --help lists them"
+    )
   return text if text.startswith("flag --") else f"--{name}: {text}"

@@ -48,8 +48,12 @@ def torch_parameter_names(arch: Mapping[str, Any]) -> dict[str, tuple[str, ...]]
 def mean_shift_state() -> dict[str, np.ndarray]:
   """The four official MeanShift tensors (float32), as every official checkpoint holds them."""
   eye = np.eye(3, dtype=np.float32).reshape(3, 3, 1, 1)
-  return {"sub_mean.weight": eye, "sub_mean.bias": -RGB_MEAN_255,
-          "add_mean.weight": eye.copy(), "add_mean.bias": RGB_MEAN_255.copy()}
+  return {
+    "sub_mean.weight": eye,
+    "sub_mean.bias": -RGB_MEAN_255,
+    "add_mean.weight": eye.copy(),
+    "add_mean.bias": RGB_MEAN_255.copy(),
+  }
 
 
 def _to_numpy(name: str, value: Any) -> np.ndarray:
@@ -81,7 +85,7 @@ def _list(names) -> str:
 def strip_data_parallel_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:
   """Removes ``module.`` from every name when every name has it (``nn.DataParallel``)."""
   if state_dict and all(k.startswith(_DATA_PARALLEL_PREFIX) for k in state_dict):
-    return {k[len(_DATA_PARALLEL_PREFIX):]: v for k, v in state_dict.items()}
+    return {k[len(_DATA_PARALLEL_PREFIX) :]: v for k, v in state_dict.items()}
   return dict(state_dict)
 
 
@@ -113,28 +117,35 @@ def torch_to_flax(state_dict: Mapping[str, Any], arch: Mapping[str, Any]) -> dic
       problems.append(f"lacks tensor(s) {_list(missing)} of {network}")
     if extra:
       problems.append(f"has tensor(s) {_list(extra)} that {network} does not have")
-    raise ValueError(f"The checkpoint {' and '.join(problems)}. Is the architecture "
-                     "(--model, --scale, sizes) the checkpoint's?")
+    raise ValueError(
+      f"The checkpoint {' and '.join(problems)}. Is the architecture "
+      "(--model, --scale, sizes) the checkpoint's?"
+    )
   for field, fixed in models.network(arch).fixed_for_torch.items():
     if arch[field] != fixed:
-      raise ValueError(f"The official {arch['model']} ignores {field} (it always uses "
-                       f"{fixed}), so {field} {arch[field]} would compute another network.")
+      raise ValueError(
+        f"The official {arch['model']} ignores {field} (it always uses "
+        f"{fixed}), so {field} {arch[field]} would compute another network."
+      )
   for name, standard in mean_shift_state().items():
     value = _to_numpy(name, state_dict[name])
     if value.shape != standard.shape:
       raise ValueError(f"Tensor {name!r} has shape {value.shape}, expected {standard.shape}.")
     if not np.allclose(value, standard, rtol=0, atol=_MEAN_SHIFT_TOLERANCE):
       raise ValueError(
-          f"Tensor {name!r} is {value.ravel().tolist()}, not the standard DIV2K mean shift "
-          f"{standard.ravel().tolist()}; the Flax networks hold the mean shift as a constant.")
+        f"Tensor {name!r} is {value.ravel().tolist()}, not the standard DIV2K mean shift "
+        f"{standard.ravel().tolist()}; the Flax networks hold the mean shift as a constant."
+      )
   shapes = traverse_util.flatten_dict(models.abstract_params(arch))
   params: dict[tuple[str, ...], Any] = {}
   for name, path in names.items():
     value = _to_numpy(name, state_dict[name])
     flax_shape = tuple(shapes[path].shape)
     if value.ndim != len(flax_shape) or _flax_shape(value.shape) != flax_shape:
-      raise ValueError(f"Tensor {name!r} has shape {tuple(value.shape)}, expected "
-                       f"{_torch_shape(flax_shape)} for {network}.")
+      raise ValueError(
+        f"Tensor {name!r} has shape {tuple(value.shape)}, expected "
+        f"{_torch_shape(flax_shape)} for {network}."
+      )
     if not np.all(np.isfinite(value)):
       raise ValueError(f"Tensor {name!r} has non-finite values.")
     if value.ndim == 4:
@@ -181,8 +192,10 @@ def load_torch_state_dict(path: str | os.PathLike) -> dict[str, Any]:
   try:
     import torch  # pylint: disable=import-outside-toplevel
   except ImportError as error:
-    raise ImportError("Reading PyTorch checkpoints needs torch: pip install torch "
-                      "(the optional extra cutblur-jax[torch]).") from error
+    raise ImportError(
+      "Reading PyTorch checkpoints needs torch: pip install torch "
+      "(the optional extra cutblur-jax[torch])."
+    ) from error
   path = os.fspath(path)
   if not os.path.isfile(path):
     raise ValueError(f"Checkpoint file not found: {path!r}.")
@@ -191,9 +204,11 @@ def load_torch_state_dict(path: str | os.PathLike) -> dict[str, Any]:
   except Exception as error:  # torch raises many types for a bad file.
     # Its first line says why; what follows is advice about unpickling untrusted code.
     cause = (str(error).strip().split(". ")[0].splitlines() or [type(error).__name__])[0][:200]
-    raise ValueError(f"Could not read {path!r} as a PyTorch state_dict (torch.save of "
-                     f"model.state_dict()): {cause}") from error
+    raise ValueError(
+      f"Could not read {path!r} as a PyTorch state_dict (torch.save of model.state_dict()): {cause}"
+    ) from error
   if not isinstance(state_dict, Mapping) or not all(
-      isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()):
+    isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()
+  ):
     raise ValueError(f"{path!r} does not hold a state_dict (a mapping of names to tensors).")
   return dict(state_dict)

@@ -42,9 +42,19 @@ from cutblur_jax.data.io import write_json
 from cutblur_jax.data.spec import DatasetName
 from cutblur_jax.data.types import ImagePair
 
-__all__ = ["METRIC_KEYS", "baseline_metrics", "bicubic_upscale", "center_crop_pair",
-           "evaluate_images", "evaluate_model", "format_report", "hr_input_forward",
-           "hr_pairs", "input_scale_of", "write_report"]
+__all__ = [
+  "METRIC_KEYS",
+  "baseline_metrics",
+  "bicubic_upscale",
+  "center_crop_pair",
+  "evaluate_images",
+  "evaluate_model",
+  "format_report",
+  "hr_input_forward",
+  "hr_pairs",
+  "input_scale_of",
+  "write_report",
+]
 
 METRIC_KEYS = ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "hr_input_psnr")
 
@@ -62,8 +72,14 @@ def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
   return lr.copy() if scale == 1 else imresize(lr, int(scale))
 
 
-def hr_input_forward(params: Any, arch: Mapping[str, Any], hr: np.ndarray, *,
-                     tile: int | None = -1, dtype: Any = jnp.float32) -> np.ndarray:
+def hr_input_forward(
+  params: Any,
+  arch: Mapping[str, Any],
+  hr: np.ndarray,
+  *,
+  tile: int | None = -1,
+  dtype: Any = jnp.float32,
+) -> np.ndarray:
   """Runs the network on the HR image itself (the HR-input test); returns ``uint8``.
 
   The network normally sees the LR image upsampled to HR size; here it sees HR,
@@ -88,10 +104,11 @@ def hr_input_forward(params: Any, arch: Mapping[str, Any], hr: np.ndarray, *,
     raise ValueError(f"`hr` must be [H, W, 3], got shape {hr.shape}.")
   height, width = hr.shape[:2]
   if height % scale or width % scale:
-    raise ValueError(f"`hr` of size {height}x{width} is not a multiple of the model's "
-                     f"scale {scale}; mod-crop it first.")
-  return inference.super_resolve(params, arch, hr, input_is_hr_size=True, tile=tile,
-                                 dtype=dtype)
+    raise ValueError(
+      f"`hr` of size {height}x{width} is not a multiple of the model's "
+      f"scale {scale}; mod-crop it first."
+    )
+  return inference.super_resolve(params, arch, hr, input_is_hr_size=True, tile=tile, dtype=dtype)
 
 
 def center_crop_pair(pair: ImagePair, max_size: int, input_scale: int) -> ImagePair:
@@ -111,10 +128,11 @@ def center_crop_pair(pair: ImagePair, max_size: int, input_scale: int) -> ImageP
   new_h, new_w = min(lr_h, size), min(lr_w, size)
   top, left = (lr_h - new_h) // 2, (lr_w - new_w) // 2
   s = input_scale
-  return ImagePair(pair.name,
-                   np.ascontiguousarray(pair.hr[top * s:(top + new_h) * s,
-                                                left * s:(left + new_w) * s]),
-                   np.ascontiguousarray(pair.lr[top:top + new_h, left:left + new_w]))
+  return ImagePair(
+    pair.name,
+    np.ascontiguousarray(pair.hr[top * s : (top + new_h) * s, left * s : (left + new_w) * s]),
+    np.ascontiguousarray(pair.lr[top : top + new_h, left : left + new_w]),
+  )
 
 
 def hr_pairs(path: str | os.PathLike, scale: int) -> list[ImagePair]:
@@ -150,8 +168,10 @@ def hr_pairs(path: str | os.PathLike, scale: int) -> list[ImagePair]:
   for image_path in paths:
     hr = read_image(image_path)
     if min(hr.shape[:2]) < scale:
-      raise ValueError(f"HR image {str(image_path)!r} ({hr.shape[0]}x{hr.shape[1]}) is smaller "
-                       f"than the scale {scale}.")
+      raise ValueError(
+        f"HR image {str(image_path)!r} ({hr.shape[0]}x{hr.shape[1]}) is smaller "
+        f"than the scale {scale}."
+      )
     hr = modcrop(hr, scale)
     lr = hr.copy() if scale == 1 else imresize(hr, 1.0 / scale)
     pairs.append(ImagePair(image_path.stem, np.ascontiguousarray(hr), lr))
@@ -163,13 +183,20 @@ def _mean(values: Iterable[float]) -> float:
   return float(np.mean(values)) if values else math.nan
 
 
-def evaluate_images(dataset: Sequence[ImagePair], super_resolve: Callable[[np.ndarray], Any], *,
-                    scale: int, crop_border: int, y_only: bool, round_y: bool = True,
-                    input_scale: int | None = None,
-                    hr_input: Callable[[np.ndarray], Any] | None = None,
-                    baseline: bool = True,
-                    progress: Callable[[Iterable], Iterable] | None = None,
-                    on_output: Callable[[str, np.ndarray], Any] | None = None) -> dict[str, Any]:
+def evaluate_images(
+  dataset: Sequence[ImagePair],
+  super_resolve: Callable[[np.ndarray], Any],
+  *,
+  scale: int,
+  crop_border: int,
+  y_only: bool,
+  round_y: bool = True,
+  input_scale: int | None = None,
+  hr_input: Callable[[np.ndarray], Any] | None = None,
+  baseline: bool = True,
+  progress: Callable[[Iterable], Iterable] | None = None,
+  on_output: Callable[[str, np.ndarray], Any] | None = None,
+) -> dict[str, Any]:
   """Measures any super-resolution function against HR, beside bicubic.
 
   This is the one evaluation path: ``evaluate_model``, ``baseline_metrics``, training's
@@ -199,20 +226,26 @@ def evaluate_images(dataset: Sequence[ImagePair], super_resolve: Callable[[np.nd
   input_scale = scale if input_scale is None else input_scale
   indices = range(len(dataset))
   rows = []
-  for index in (progress(indices) if progress else indices):
+  for index in progress(indices) if progress else indices:
     pair = dataset[index]
     hr, lr = metrics.to_uint8(pair.hr, "hr"), metrics.to_uint8(pair.lr, "lr")
     expected = (lr.shape[0] * input_scale, lr.shape[1] * input_scale)
     if hr.shape[:2] != expected:
-      raise ValueError(f"Image {pair.name!r}: HR is {hr.shape[0]}x{hr.shape[1]} but LR is "
-                       f"{lr.shape[0]}x{lr.shape[1]}; expected HR {input_scale} times LR.")
+      raise ValueError(
+        f"Image {pair.name!r}: HR is {hr.shape[0]}x{hr.shape[1]} but LR is "
+        f"{lr.shape[0]}x{lr.shape[1]}; expected HR {input_scale} times LR."
+      )
     sr = np.asarray(super_resolve(lr))
     if sr.shape != hr.shape:
-      raise ValueError(f"Image {pair.name!r}: the model output has shape {sr.shape}, "
-                       f"HR has {hr.shape}.")
+      raise ValueError(
+        f"Image {pair.name!r}: the model output has shape {sr.shape}, HR has {hr.shape}."
+      )
     try:
-      row = {"name": str(pair.name),
-             "psnr": metrics.psnr(sr, hr, **options), "ssim": metrics.ssim(sr, hr, **options)}
+      row = {
+        "name": str(pair.name),
+        "psnr": metrics.psnr(sr, hr, **options),
+        "ssim": metrics.ssim(sr, hr, **options),
+      }
     except ValueError as error:  # e.g. an image too small for SSIM after the crop
       raise ValueError(f"Image {pair.name!r} ({hr.shape[0]}x{hr.shape[1]}): {error}") from error
     if baseline:
@@ -227,9 +260,14 @@ def evaluate_images(dataset: Sequence[ImagePair], super_resolve: Callable[[np.nd
   if not rows:
     raise ValueError("The data set has no images to evaluate.")
   keys = [key for key in METRIC_KEYS if key in rows[0]]
-  return {"images": rows, "mean": {key: _mean(row[key] for row in rows) for key in keys},
-          "scale": int(scale), "crop_border": int(crop_border), "y_only": bool(y_only),
-          "round_y": bool(round_y)}
+  return {
+    "images": rows,
+    "mean": {key: _mean(row[key] for row in rows) for key in keys},
+    "scale": int(scale),
+    "crop_border": int(crop_border),
+    "y_only": bool(y_only),
+    "round_y": bool(round_y),
+  }
 
 
 def input_scale_of(dataset: Sequence[ImagePair]) -> int:
@@ -245,8 +283,9 @@ def input_scale_of(dataset: Sequence[ImagePair]) -> int:
   return max(1, int(np.shape(pair.hr)[0]) // max(1, int(np.shape(pair.lr)[0])))
 
 
-def baseline_metrics(dataset: Sequence[ImagePair], *, crop_border: int, y_only: bool,
-                     round_y: bool = True) -> dict[str, float]:
+def baseline_metrics(
+  dataset: Sequence[ImagePair], *, crop_border: int, y_only: bool, round_y: bool = True
+) -> dict[str, float]:
   """Mean PSNR/SSIM of the input alone: bicubic ``imresize`` of LR, or LR itself when same-size.
 
   Returns:
@@ -254,20 +293,36 @@ def baseline_metrics(dataset: Sequence[ImagePair], *, crop_border: int, y_only: 
     "input_ssim"}`` for same-size pairs (denoising, JPEG): the names training logs.
   """
   input_scale = input_scale_of(dataset)
-  report = evaluate_images(dataset, lambda lr: bicubic_upscale(lr, input_scale),
-                           scale=input_scale, crop_border=crop_border, y_only=y_only,
-                           round_y=round_y, input_scale=input_scale, baseline=False)
+  report = evaluate_images(
+    dataset,
+    lambda lr: bicubic_upscale(lr, input_scale),
+    scale=input_scale,
+    crop_border=crop_border,
+    y_only=y_only,
+    round_y=round_y,
+    input_scale=input_scale,
+    baseline=False,
+  )
   name = "input" if input_scale == 1 else "bicubic"
   return {f"{name}_psnr": report["mean"]["psnr"], f"{name}_ssim": report["mean"]["ssim"]}
 
 
-def evaluate_model(params: Any, arch: Mapping[str, Any], dataset: Sequence[ImagePair], *,
-                   protocol: str | None = None, crop_border: int | None = None,
-                   y_only: bool | None = None, round_y: bool = True,
-                   hr_input_test: bool = True, baseline: bool = True,
-                   tile: int | None = -1, dtype: Any = jnp.float32,
-                   progress: Callable[[Iterable], Iterable] | None = None,
-                   on_output: Callable[[str, np.ndarray], Any] | None = None) -> dict[str, Any]:
+def evaluate_model(
+  params: Any,
+  arch: Mapping[str, Any],
+  dataset: Sequence[ImagePair],
+  *,
+  protocol: str | None = None,
+  crop_border: int | None = None,
+  y_only: bool | None = None,
+  round_y: bool = True,
+  hr_input_test: bool = True,
+  baseline: bool = True,
+  tile: int | None = -1,
+  dtype: Any = jnp.float32,
+  progress: Callable[[Iterable], Iterable] | None = None,
+  on_output: Callable[[str, np.ndarray], Any] | None = None,
+) -> dict[str, Any]:
   """Evaluates a network on a data set: model vs bicubic, plus the HR-input test.
 
   Args:
@@ -309,16 +364,26 @@ def evaluate_model(params: Any, arch: Mapping[str, Any], dataset: Sequence[Image
   input_scale = input_scale_of(dataset)
 
   def run(lr):
-    return inference.super_resolve(params, arch, lr, input_is_hr_size=input_scale == 1,
-                                   tile=tile, dtype=dtype)
+    return inference.super_resolve(
+      params, arch, lr, input_is_hr_size=input_scale == 1, tile=tile, dtype=dtype
+    )
 
   def run_hr(hr):
     return hr_input_forward(params, arch, hr, tile=tile, dtype=dtype)
 
-  return evaluate_images(dataset, run, scale=scale, crop_border=crop_border, y_only=y_only,
-                         round_y=round_y, input_scale=input_scale,
-                         hr_input=run_hr if hr_input_test else None, baseline=baseline,
-                         progress=progress, on_output=on_output)
+  return evaluate_images(
+    dataset,
+    run,
+    scale=scale,
+    crop_border=crop_border,
+    y_only=y_only,
+    round_y=round_y,
+    input_scale=input_scale,
+    hr_input=run_hr if hr_input_test else None,
+    baseline=baseline,
+    progress=progress,
+    on_output=on_output,
+  )
 
 
 def _fmt(value: float, digits: int) -> str:
@@ -337,15 +402,21 @@ def format_report(report: Mapping[str, Any]) -> str:
     a      30.00  0.9000  28.00         0.8500
     mean   30.00  0.9000  28.00         0.8500
   """
-  columns = [("psnr", "PSNR", 2), ("ssim", "SSIM", 4), ("bicubic_psnr", "bicubic PSNR", 2),
-             ("bicubic_ssim", "bicubic SSIM", 4), ("hr_input_psnr", "HR-input PSNR", 2)]
+  columns = [
+    ("psnr", "PSNR", 2),
+    ("ssim", "SSIM", 4),
+    ("bicubic_psnr", "bicubic PSNR", 2),
+    ("bicubic_ssim", "bicubic SSIM", 4),
+    ("hr_input_psnr", "HR-input PSNR", 2),
+  ]
   columns = [c for c in columns if c[0] in report["mean"]]
   table = [["image"] + [title for _, title, _ in columns]]
   for row in list(report["images"]) + [dict(report["mean"], name="mean")]:
     table.append([str(row["name"])] + [_fmt(row[key], digits) for key, _, digits in columns])
   widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
-  return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
-                   for line in table)
+  return "\n".join(
+    "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in table
+  )
 
 
 def _json_safe(value: Any) -> Any:

@@ -37,8 +37,9 @@ from cutblur_jax import models
 __all__ = ["export_onnx", "export_stablehlo", "input_spec", "load", "network_function", "save"]
 
 
-def network_function(params: Any, arch: Mapping[str, Any], *,
-                     input_is_hr_size: bool = False) -> Callable[[jax.Array], jax.Array]:
+def network_function(
+  params: Any, arch: Mapping[str, Any], *, input_is_hr_size: bool = False
+) -> Callable[[jax.Array], jax.Array]:
   """``images -> SR`` with ``params`` baked in (the function both formats export).
 
   Args:
@@ -69,8 +70,12 @@ def _same_size(arch: Mapping[str, Any], input_is_hr_size: bool) -> bool:
   return int(arch["scale"]) == 1 or bool(input_is_hr_size)
 
 
-def input_spec(arch: Mapping[str, Any], *, input_is_hr_size: bool = False,
-               shape: tuple[int, int, int] | None = None) -> jax.ShapeDtypeStruct:
+def input_spec(
+  arch: Mapping[str, Any],
+  *,
+  input_is_hr_size: bool = False,
+  shape: tuple[int, int, int] | None = None,
+) -> jax.ShapeDtypeStruct:
   """The exported input: symbolic ``(n, h, w, 3)`` (``(n, s*h, s*w, 3)`` for same-size
   networks), or the fixed ``shape = (N, h, w)`` when given."""
   scale = int(arch["scale"])
@@ -79,8 +84,10 @@ def input_spec(arch: Mapping[str, Any], *, input_is_hr_size: bool = False,
     if min(n, h, w) < 1:
       raise ValueError(f"The export shape must be positive, got {shape}.")
     if _same_size(arch, input_is_hr_size) and (h % scale or w % scale):
-      raise ValueError(f"A same-size x{scale} network takes images whose sides are multiples of "
-                       f"{scale}, got {h}x{w}.")
+      raise ValueError(
+        f"A same-size x{scale} network takes images whose sides are multiples of "
+        f"{scale}, got {h}x{w}."
+      )
     return jax.ShapeDtypeStruct((n, h, w, 3), jnp.float32)
   if _same_size(arch, input_is_hr_size) and scale > 1:
     dims = jax.export.symbolic_shape(f"n, {scale}*h, {scale}*w")
@@ -89,8 +96,13 @@ def input_spec(arch: Mapping[str, Any], *, input_is_hr_size: bool = False,
   return jax.ShapeDtypeStruct((*dims, 3), jnp.float32)
 
 
-def export_stablehlo(params: Any, arch: Mapping[str, Any], *, input_is_hr_size: bool = False,
-                     platforms: tuple[str, ...] = ("cpu", "cuda", "tpu")) -> jax.export.Exported:
+def export_stablehlo(
+  params: Any,
+  arch: Mapping[str, Any],
+  *,
+  input_is_hr_size: bool = False,
+  platforms: tuple[str, ...] = ("cpu", "cuda", "tpu"),
+) -> jax.export.Exported:
   """The network as a ``jax.export.Exported`` with a symbolic batch, height and width.
 
   Args:
@@ -106,8 +118,14 @@ def export_stablehlo(params: Any, arch: Mapping[str, Any], *, input_is_hr_size: 
   return jax.export.export(jax.jit(function), platforms=platforms)(spec)
 
 
-def export_onnx(params: Any, arch: Mapping[str, Any], *, input_is_hr_size: bool = False,
-                shape: tuple[int, int, int] | None = None, opset: int = 21) -> bytes:
+def export_onnx(
+  params: Any,
+  arch: Mapping[str, Any],
+  *,
+  input_is_hr_size: bool = False,
+  shape: tuple[int, int, int] | None = None,
+  opset: int = 21,
+) -> bytes:
   """The network as an ONNX model (serialized bytes), through ``jax2onnx``.
 
   Args:
@@ -123,7 +141,9 @@ def export_onnx(params: Any, arch: Mapping[str, Any], *, input_is_hr_size: bool 
   try:
     import jax2onnx  # pylint: disable=g-import-not-at-top
   except ImportError as error:
-    raise ImportError("ONNX export needs jax2onnx and onnx: pip install -e \".[export]\"") from error
+    raise ImportError(
+      "ONNX export needs jax2onnx and onnx: pip install -e \".[export]\""
+    ) from error
   function = network_function(params, arch, input_is_hr_size=input_is_hr_size)
   spec = input_spec(arch, input_is_hr_size=input_is_hr_size, shape=shape)
   dims = tuple(d if isinstance(d, int) else str(d) for d in spec.shape)
@@ -134,17 +154,21 @@ def export_onnx(params: Any, arch: Mapping[str, Any], *, input_is_hr_size: bool 
   try:
     model = jax2onnx.to_onnx(function, [spec], opset=opset, model_name=str(arch["model"]))
   except Exception as error:  # pylint: disable=broad-except  # the converter's own errors
-    raise ValueError(f"jax2onnx cannot export {arch['model']} x{arch['scale']} at input "
-                     f"{dims}: {type(error).__name__}: {error}") from error
+    raise ValueError(
+      f"jax2onnx cannot export {arch['model']} x{arch['scale']} at input "
+      f"{dims}: {type(error).__name__}: {error}"
+    ) from error
   finally:
     serde_logger.setLevel(level)
   return model.SerializeToString()
 
 
-def save(exported: jax.export.Exported | bytes, path: str | os.PathLike, *,
-         overwrite: bool = False) -> pathlib.Path:
+def save(
+  exported: jax.export.Exported | bytes, path: str | os.PathLike, *, overwrite: bool = False
+) -> pathlib.Path:
   """Writes an ``Exported`` (serialized) or ONNX bytes to ``path``, atomically."""
   from cutblur_jax.data.io import write_atomic  # pylint: disable=g-import-not-at-top
+
   data = exported if isinstance(exported, bytes) else bytes(exported.serialize())
   return write_atomic(path, lambda stream: stream.write(data), overwrite=overwrite)
 
@@ -157,6 +181,7 @@ def is_export(export_format: str, path: str | os.PathLike) -> bool:
       jax.export.deserialize(bytearray(data))
     else:
       import onnx  # pylint: disable=g-import-not-at-top
+
       onnx.checker.check_model(onnx.load_model_from_string(data))
   except Exception:  # pylint: disable=broad-except  # any failure to parse says no
     return False

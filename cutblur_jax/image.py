@@ -42,8 +42,7 @@ def upsample_nearest(images: jax.Array | np.ndarray, scale: int) -> jax.Array:
     raise ValueError(f"`scale` must be a positive integer, got {scale!r}.")
   images = jnp.asarray(images)
   if images.ndim not in (3, 4):
-    raise ValueError(
-        f"`images` must be [H, W, C] or [N, H, W, C], got shape {images.shape}.")
+    raise ValueError(f"`images` must be [H, W, C] or [N, H, W, C], got shape {images.shape}.")
   if scale == 1:
     return images
   images = jnp.repeat(images, scale, axis=-3)

@@ -87,8 +87,9 @@ def _forward(arch: models.Arch, dtype_name: str, upsample: bool) -> Callable:
   return forward
 
 
-def forward_fn(arch: Mapping[str, Any], *, dtype: Any = jnp.float32,
-               upsample: bool = True) -> Callable:
+def forward_fn(
+  arch: Mapping[str, Any], *, dtype: Any = jnp.float32, upsample: bool = True
+) -> Callable:
   """The jitted ``(params, inputs [N, h, w, 3] float32, valid_lr int32 [2]) -> SR`` function.
 
   ``inputs`` is the LR image, upsampled inside by nearest neighbour, or with
@@ -106,8 +107,9 @@ def _round_up(n: int, multiple: int) -> int:
   return -(-n // multiple) * multiple
 
 
-def _segments(length: int, tile: int | None, overlap: int,
-              bucket: int) -> tuple[int, list[tuple[int, int, int, int]]]:
+def _segments(
+  length: int, tile: int | None, overlap: int, bucket: int
+) -> tuple[int, list[tuple[int, int, int, int]]]:
   """Canvas size and (window start, window stop, core start, core stop) along one axis."""
   if tile is None or length <= tile:
     return _round_up(length, bucket), [(0, length, 0, length)]
@@ -134,18 +136,30 @@ def _check_range(image: np.ndarray) -> None:
     raise ValueError("`image` holds NaN or infinite values; clean it first (e.g. np.nan_to_num).")
   low, high = float(image.min()), float(image.max())
   if np.issubdtype(image.dtype, np.integer) and image.dtype != np.uint8 and high > 255:
-    raise ValueError(f"`image` is {image.dtype} with values up to {high:g}: the networks take "
-                     "[0, 255]; convert 16-bit images with (image / 257).round().astype(np.uint8) "
-                     "(cutblur_jax.data.read_image does).")
+    raise ValueError(
+      f"`image` is {image.dtype} with values up to {high:g}: the networks take "
+      "[0, 255]; convert 16-bit images with (image / 257).round().astype(np.uint8) "
+      "(cutblur_jax.data.read_image does)."
+    )
   if low < 0 or high > 255:
-    raise ValueError(f"`image` values span [{low:g}, {high:g}]; the networks take values on "
-                     "[0, 255]: clip them (np.clip(image, 0, 255)) or rescale them.")
+    raise ValueError(
+      f"`image` values span [{low:g}, {high:g}]; the networks take values on "
+      "[0, 255]: clip them (np.clip(image, 0, 255)) or rescale them."
+    )
 
 
-def super_resolve(params: Any, arch: Mapping[str, Any], image: Any, *,
-                  input_is_hr_size: bool = False, tile: int | None = -1,
-                  overlap: int | None = None, bucket: int = DEFAULT_BUCKET,
-                  dtype: Any = jnp.float32, quantize: bool = True) -> np.ndarray:
+def super_resolve(
+  params: Any,
+  arch: Mapping[str, Any],
+  image: Any,
+  *,
+  input_is_hr_size: bool = False,
+  tile: int | None = -1,
+  overlap: int | None = None,
+  bucket: int = DEFAULT_BUCKET,
+  dtype: Any = jnp.float32,
+  quantize: bool = True,
+) -> np.ndarray:
   """Super-resolves one image with the network ``arch``.
 
   Args:
@@ -190,8 +204,11 @@ def super_resolve(params: Any, arch: Mapping[str, Any], image: Any, *,
   if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
     raise TypeError(f"`image` must be numeric, got dtype {image.dtype}.")
   _check_range(image)
-  overlap = default_overlap(arch) if overlap is None else _check_positive(
-      "overlap", overlap, allow_zero=True)
+  overlap = (
+    default_overlap(arch)
+    if overlap is None
+    else _check_positive("overlap", overlap, allow_zero=True)
+  )
   if tile == -1:
     tile = default_tile(arch, overlap)
   tile = None if tile in (None, 0) else _check_positive("tile", tile)
@@ -207,20 +224,23 @@ def super_resolve(params: Any, arch: Mapping[str, Any], image: Any, *,
   canvas_w, cols = _segments(lr_width, tile, overlap, bucket)
   forward = forward_fn(arch, dtype=dtype, upsample=not input_is_hr_size)
   params = jax.device_put(params)  # Once, not once per tile (NumPy params would be copied).
-  output = np.empty((lr_height * scale, lr_width * scale, 3),
-                    np.uint8 if quantize else np.float32)
+  output = np.empty((lr_height * scale, lr_width * scale, 3), np.uint8 if quantize else np.float32)
   canvas = np.zeros((1, canvas_h * cell, canvas_w * cell, 3), np.float32)
   for y0, y1, core_y0, core_y1 in rows:
     for x0, x1, core_x0, core_x1 in cols:
       canvas[...] = 0.0  # Padding is masked in the network; zeros keep it finite.
-      canvas[0, :(y1 - y0) * cell, :(x1 - x0) * cell] = image[y0 * cell:y1 * cell,
-                                                              x0 * cell:x1 * cell]
+      canvas[0, : (y1 - y0) * cell, : (x1 - x0) * cell] = image[
+        y0 * cell : y1 * cell, x0 * cell : x1 * cell
+      ]
       result = np.asarray(forward(params, canvas, np.array([y1 - y0, x1 - x0], np.int32)))
-      core = result[0, (core_y0 - y0) * scale:(core_y1 - y0) * scale,
-                    (core_x0 - x0) * scale:(core_x1 - x0) * scale]
+      core = result[
+        0,
+        (core_y0 - y0) * scale : (core_y1 - y0) * scale,
+        (core_x0 - x0) * scale : (core_x1 - x0) * scale,
+      ]
       if quantize:
         core = image_lib.quantize(core)
-      output[core_y0 * scale:core_y1 * scale, core_x0 * scale:core_x1 * scale] = core
+      output[core_y0 * scale : core_y1 * scale, core_x0 * scale : core_x1 * scale] = core
   if input_is_hr_size:  # Drop the edge padding to a multiple of the scale.
     output = np.ascontiguousarray(output[:height, :width])
   return output

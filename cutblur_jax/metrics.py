@@ -40,8 +40,7 @@ import numpy as np
 from cutblur_jax.data.spec import parse_dataset
 from cutblur_jax.image import quantize
 
-__all__ = ["eval_protocol", "psnr", "psnr_jax", "rgb_to_y", "ssim", "ssim_jax",
-           "to_uint8"]
+__all__ = ["eval_protocol", "psnr", "psnr_jax", "rgb_to_y", "ssim", "ssim_jax", "to_uint8"]
 
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
 _SSIM_SIZE = 11
@@ -130,19 +129,22 @@ def rgb_to_y(image: Any, *, round_y: bool = True) -> np.ndarray:
   return np.round(luma) if round_y else luma
 
 
-def _prepare(img1: Any, img2: Any, crop_border: int, y_only: bool,
-             round_y: bool) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(
+  img1: Any, img2: Any, crop_border: int, y_only: bool, round_y: bool
+) -> tuple[np.ndarray, np.ndarray]:
   """Rounds, checks, crops and converts both images to float64 ``[H, W, C]``."""
   a, b = to_uint8(img1, "img1"), to_uint8(img2, "img2")
   if a.shape != b.shape:
-    raise ValueError(
-        f"`img1` and `img2` must have the same shape, got {a.shape} and {b.shape}.")
+    raise ValueError(f"`img1` and `img2` must have the same shape, got {a.shape} and {b.shape}.")
   if a.ndim == 2:
     a, b = a[..., None], b[..., None]
   if a.ndim != 3:
     raise ValueError(f"`img1` and `img2` must be [H, W] or [H, W, C], got shape {a.shape}.")
-  if isinstance(crop_border, bool) or not isinstance(crop_border, (int, np.integer)) or (
-      crop_border < 0):
+  if (
+    isinstance(crop_border, bool)
+    or not isinstance(crop_border, (int, np.integer))
+    or (crop_border < 0)
+  ):
     raise ValueError(f"`crop_border` must be a non-negative integer, got {crop_border!r}.")
   height, width = a.shape[:2]
   if 2 * crop_border >= min(height, width):
@@ -157,8 +159,9 @@ def _prepare(img1: Any, img2: Any, crop_border: int, y_only: bool,
   return a.astype(np.float64), b.astype(np.float64)
 
 
-def psnr(img1: Any, img2: Any, *, crop_border: int = 0, y_only: bool = False,
-         round_y: bool = True) -> float:
+def psnr(
+  img1: Any, img2: Any, *, crop_border: int = 0, y_only: bool = False, round_y: bool = True
+) -> float:
   """Peak signal-to-noise ratio in dB, with the papers' conventions.
 
   Args:
@@ -186,13 +189,13 @@ def psnr(img1: Any, img2: Any, *, crop_border: int = 0, y_only: bool = False,
   mse = float(np.mean((a - b) ** 2))
   if mse == 0.0:
     return math.inf
-  return 10.0 * math.log10(255.0 ** 2 / mse)
+  return 10.0 * math.log10(255.0**2 / mse)
 
 
 def _gaussian_window() -> np.ndarray:
   """The normalised 1-D Gaussian (size 11, sigma 1.5); the 2-D window is its outer product."""
   x = np.arange(_SSIM_SIZE, dtype=np.float64) - (_SSIM_SIZE - 1) / 2
-  window = np.exp(-(x ** 2) / (2.0 * _SSIM_SIGMA ** 2))
+  window = np.exp(-(x**2) / (2.0 * _SSIM_SIGMA**2))
   return window / window.sum()
 
 
@@ -206,8 +209,9 @@ def _filter_valid(image: np.ndarray, window: np.ndarray) -> np.ndarray:
   return ndimage.correlate1d(rows, window, axis=1, mode="constant")[:, rim:-rim]
 
 
-def ssim(img1: Any, img2: Any, *, crop_border: int = 0, y_only: bool = False,
-         round_y: bool = True) -> float:
+def ssim(
+  img1: Any, img2: Any, *, crop_border: int = 0, y_only: bool = False, round_y: bool = True
+) -> float:
   """Structural similarity (MATLAB ``ssim_index`` / BasicSR conventions).
 
   Args:
@@ -233,30 +237,39 @@ def ssim(img1: Any, img2: Any, *, crop_border: int = 0, y_only: bool = False,
   """
   a, b = _prepare(img1, img2, crop_border, y_only, round_y)
   if min(a.shape[:2]) < _SSIM_SIZE:
-    raise ValueError(f"SSIM needs images of at least {_SSIM_SIZE}x{_SSIM_SIZE} after "
-                     f"cropping, got {a.shape[0]}x{a.shape[1]}.")
+    raise ValueError(
+      f"SSIM needs images of at least {_SSIM_SIZE}x{_SSIM_SIZE} after "
+      f"cropping, got {a.shape[0]}x{a.shape[1]}."
+    )
   window = _gaussian_window()
   mu_a, mu_b = _filter_valid(a, window), _filter_valid(b, window)
   var_a = _filter_valid(a * a, window) - mu_a * mu_a
   var_b = _filter_valid(b * b, window) - mu_b * mu_b
   cov = _filter_valid(a * b, window) - mu_a * mu_b
   ssim_map = ((2.0 * mu_a * mu_b + _C1) * (2.0 * cov + _C2)) / (
-      (mu_a * mu_a + mu_b * mu_b + _C1) * (var_a + var_b + _C2))
+    (mu_a * mu_a + mu_b * mu_b + _C1) * (var_a + var_b + _C2)
+  )
   return float(np.mean(ssim_map.mean(axis=(0, 1))))
 
 
 # ------------------------------------------------------------------------------------------
 # jax.numpy versions for use inside jit.
 
-def _prepare_jax(img1: jax.Array, img2: jax.Array, crop_border: int, y_only: bool,
-                 round_y: bool) -> tuple[jax.Array, jax.Array]:
+
+def _prepare_jax(
+  img1: jax.Array, img2: jax.Array, crop_border: int, y_only: bool, round_y: bool
+) -> tuple[jax.Array, jax.Array]:
   if img1.shape != img2.shape:
     raise ValueError(
-        f"`img1` and `img2` must have the same shape, got {img1.shape} and {img2.shape}.")
+      f"`img1` and `img2` must have the same shape, got {img1.shape} and {img2.shape}."
+    )
   if img1.ndim < 3:
     raise ValueError(f"`img1` and `img2` must be [..., H, W, C], got shape {img1.shape}.")
-  if isinstance(crop_border, bool) or not isinstance(crop_border, (int, np.integer)) or (
-      crop_border < 0):
+  if (
+    isinstance(crop_border, bool)
+    or not isinstance(crop_border, (int, np.integer))
+    or (crop_border < 0)
+  ):
     raise ValueError(f"`crop_border` must be a non-negative integer, got {crop_border!r}.")
   height, width = img1.shape[-3:-1]
   if 2 * crop_border >= min(height, width):
@@ -272,16 +285,25 @@ def _prepare_jax(img1: jax.Array, img2: jax.Array, crop_border: int, y_only: boo
       if image.shape[-1] != 3:
         raise ValueError(f"`y_only=True` needs RGB images [..., 3], got shape {image.shape}.")
       # Elementwise, not a matmul: GPUs may run float32 matmuls in TF32.
-      luma = (image[..., 0] * _Y_WEIGHTS[0] + image[..., 1] * _Y_WEIGHTS[1] +
-              image[..., 2] * _Y_WEIGHTS[2]) / 255.0 + 16.0
+      luma = (
+        image[..., 0] * _Y_WEIGHTS[0]
+        + image[..., 1] * _Y_WEIGHTS[1]
+        + image[..., 2] * _Y_WEIGHTS[2]
+      ) / 255.0 + 16.0
       image = (jnp.round(luma) if round_y else luma)[..., None]
     return image
 
   return prepare(jnp.asarray(img1)), prepare(jnp.asarray(img2))
 
 
-def psnr_jax(img1: jax.Array, img2: jax.Array, *, crop_border: int = 0, y_only: bool = False,
-             round_y: bool = True) -> jax.Array:
+def psnr_jax(
+  img1: jax.Array,
+  img2: jax.Array,
+  *,
+  crop_border: int = 0,
+  y_only: bool = False,
+  round_y: bool = True,
+) -> jax.Array:
   """``psnr`` in float32 ``jax.numpy`` for ``[..., H, W, C]`` batches; jit-compatible.
 
   The keyword options are static (Python values). Non-uint8 input is clipped
@@ -297,11 +319,17 @@ def psnr_jax(img1: jax.Array, img2: jax.Array, *, crop_border: int = 0, y_only: 
   """
   a, b = _prepare_jax(img1, img2, crop_border, y_only, round_y)
   mse = jnp.mean(jnp.square(a - b), axis=(-3, -2, -1))
-  return 10.0 * jnp.log10(255.0 ** 2 / mse)
+  return 10.0 * jnp.log10(255.0**2 / mse)
 
 
-def ssim_jax(img1: jax.Array, img2: jax.Array, *, crop_border: int = 0, y_only: bool = False,
-             round_y: bool = True) -> jax.Array:
+def ssim_jax(
+  img1: jax.Array,
+  img2: jax.Array,
+  *,
+  crop_border: int = 0,
+  y_only: bool = False,
+  round_y: bool = True,
+) -> jax.Array:
   """``ssim`` in float32 ``jax.numpy`` for ``[..., H, W, C]`` batches; jit-compatible.
 
   Returns:
@@ -314,19 +342,22 @@ def ssim_jax(img1: jax.Array, img2: jax.Array, *, crop_border: int = 0, y_only: 
   """
   a, b = _prepare_jax(img1, img2, crop_border, y_only, round_y)
   if min(a.shape[-3:-1]) < _SSIM_SIZE:
-    raise ValueError(f"SSIM needs images of at least {_SSIM_SIZE}x{_SSIM_SIZE} after "
-                     f"cropping, got {a.shape[-3]}x{a.shape[-2]}.")
+    raise ValueError(
+      f"SSIM needs images of at least {_SSIM_SIZE}x{_SSIM_SIZE} after "
+      f"cropping, got {a.shape[-3]}x{a.shape[-2]}."
+    )
   window = jnp.asarray(_gaussian_window(), jnp.float32)
   size = _SSIM_SIZE
 
   def filt(x):
     height, width = x.shape[-3:-1]
-    rows = sum(window[k] * x[..., k:height - size + 1 + k, :, :] for k in range(size))
-    return sum(window[k] * rows[..., k:width - size + 1 + k, :] for k in range(size))
+    rows = sum(window[k] * x[..., k : height - size + 1 + k, :, :] for k in range(size))
+    return sum(window[k] * rows[..., k : width - size + 1 + k, :] for k in range(size))
 
   # Variances from centred images: E[x^2] - mu^2 loses digits in float32.
-  offset = 0.5 * (jnp.mean(a, axis=(-3, -2), keepdims=True) +
-                  jnp.mean(b, axis=(-3, -2), keepdims=True))
+  offset = 0.5 * (
+    jnp.mean(a, axis=(-3, -2), keepdims=True) + jnp.mean(b, axis=(-3, -2), keepdims=True)
+  )
   a, b = a - offset, b - offset
   mu_a, mu_b = filt(a), filt(b)
   var_a = filt(a * a) - mu_a * mu_a
@@ -334,5 +365,6 @@ def ssim_jax(img1: jax.Array, img2: jax.Array, *, crop_border: int = 0, y_only: 
   cov = filt(a * b) - mu_a * mu_b
   mu_a, mu_b = mu_a + offset, mu_b + offset
   ssim_map = ((2.0 * mu_a * mu_b + _C1) * (2.0 * cov + _C2)) / (
-      (mu_a * mu_a + mu_b * mu_b + _C1) * (var_a + var_b + _C2))
+    (mu_a * mu_a + mu_b * mu_b + _C1) * (var_a + var_b + _C2)
+  )
   return jnp.mean(ssim_map, axis=(-3, -2, -1))

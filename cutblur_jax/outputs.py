@@ -36,13 +36,21 @@ from typing import Callable, Literal, Mapping
 
 from cutblur_jax import checkpoint
 
-__all__ = ["RULE", "check_output", "check_replace", "is_converted_checkpoint", "is_json_report",
-           "is_png"]
+__all__ = [
+  "RULE",
+  "check_output",
+  "check_replace",
+  "is_converted_checkpoint",
+  "is_json_report",
+  "is_png",
+]
 
-RULE = ("Outputs may go into a work directory, but never into a checkpoint folder "
-        "(checkpoints/... or a model checkpoint), onto an input or a run's own files, or into "
-        "a folder of inputs; --overwrite replaces only a file or folder that this command "
-        "writes, never an input or a work directory.")
+RULE = (
+  "Outputs may go into a work directory, but never into a checkpoint folder "
+  "(checkpoints/... or a model checkpoint), onto an input or a run's own files, or into "
+  "a folder of inputs; --overwrite replaces only a file or folder that this command "
+  "writes, never an input or a work directory."
+)
 
 # The files a training run writes at the top of its work directory.
 _RUN_FILES = (checkpoint.CONFIG_FILE, checkpoint.METRICS_FILE, ".lock", "study_run.json")
@@ -56,7 +64,8 @@ def _absolute(path: str | os.PathLike) -> pathlib.Path:
 
 def _is_run_file(path: pathlib.Path) -> bool:
   return (path.name in _RUN_FILES or path.name.startswith("events.out.tfevents")) and (
-      checkpoint.is_work_directory(path.parent))
+    checkpoint.is_work_directory(path.parent)
+  )
 
 
 def _protected_by_layout(target: pathlib.Path) -> str | None:
@@ -74,8 +83,9 @@ def _protected_by_layout(target: pathlib.Path) -> str | None:
   return None
 
 
-def _protected_by_inputs(target: pathlib.Path,
-                         inputs: Mapping[str, str | os.PathLike | None]) -> str | None:
+def _protected_by_inputs(
+  target: pathlib.Path, inputs: Mapping[str, str | os.PathLike | None]
+) -> str | None:
   """Why ``target`` is, holds, or lies in a folder of, one of ``inputs``, or None."""
   for flag, value in inputs.items():
     if value is None or value == "" or not os.path.exists(value):
@@ -85,16 +95,20 @@ def _protected_by_inputs(target: pathlib.Path,
       return f"would be written onto the input {flag} {str(source)!r}"
     if target in source.parents:
       return f"holds the input {flag} {str(source)!r}"
-    if (source.is_dir() and source in target.parents
-        and not checkpoint.is_work_directory(source)):
+    if source.is_dir() and source in target.parents and not checkpoint.is_work_directory(source):
       return f"is inside the input folder of {flag} ({str(source)!r})"
   return None
 
 
-def check_output(path: str | os.PathLike, *, flag: str,
-                 inputs: Mapping[str, str | os.PathLike | None], overwrite: bool,
-                 recognise: Recogniser | None = None,
-                 kind: Literal["file", "folder", "directory"] = "file") -> pathlib.Path:
+def check_output(
+  path: str | os.PathLike,
+  *,
+  flag: str,
+  inputs: Mapping[str, str | os.PathLike | None],
+  overwrite: bool,
+  recognise: Recogniser | None = None,
+  kind: Literal["file", "folder", "directory"] = "file",
+) -> pathlib.Path:
   """Checks ``RULE`` for one output before the command writes it; returns its path.
 
   Args:
@@ -130,8 +144,9 @@ def check_output(path: str | os.PathLike, *, flag: str,
   return given
 
 
-def check_replace(path: pathlib.Path, *, flag: str, overwrite: bool,
-                  recognise: Recogniser | None) -> None:
+def check_replace(
+  path: pathlib.Path, *, flag: str, overwrite: bool, recognise: Recogniser | None
+) -> None:
   """Checks one file that a command writes into its output folder (``--save_images``).
 
   Raises:
@@ -143,8 +158,10 @@ def check_replace(path: pathlib.Path, *, flag: str, overwrite: bool,
   if not overwrite:
     raise ValueError(f"{flag} {str(path)!r} exists; pass --overwrite to replace it.")
   if recognise is None or not recognise(path):
-    raise ValueError(f"{flag} {str(path)!r} exists and is not an output of this command, so "
-                     "--overwrite leaves it alone.")
+    raise ValueError(
+      f"{flag} {str(path)!r} exists and is not an output of this command, so "
+      "--overwrite leaves it alone."
+    )
 
 
 def is_png(path: pathlib.Path) -> bool:
@@ -170,6 +187,5 @@ def is_converted_checkpoint(path: pathlib.Path) -> bool:
   if not path.is_dir() or not checkpoint.is_model_checkpoint(path):
     return False
   # Orbax's own files beside the items: _CHECKPOINT_METADATA, and from 0.12 commit_success.txt.
-  items = {checkpoint.PARAMS_ITEM, checkpoint.EMA_ITEM, checkpoint.ARCH_ITEM,
-           "commit_success.txt"}
+  items = {checkpoint.PARAMS_ITEM, checkpoint.EMA_ITEM, checkpoint.ARCH_ITEM, "commit_success.txt"}
   return all(child.name in items or child.name.startswith("_") for child in path.iterdir())

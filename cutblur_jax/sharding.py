@@ -99,8 +99,9 @@ def initialize_distributed(config: Any = None) -> bool:
   if mode == "auto" and address is None and not _cluster_detected():
     if num_processes not in (None, 1):
       raise ValueError(
-          f"`num_processes` is {num_processes} but `coordinator_address` is not set: set it to "
-          "'host:port' of process 0 (the same on every process).")
+        f"`num_processes` is {num_processes} but `coordinator_address` is not set: set it to "
+        "'host:port' of process 0 (the same on every process)."
+      )
     return False
   kwargs = {}
   if address is not None:
@@ -145,13 +146,15 @@ def check_batch_size(batch_size: int, mesh: Mesh) -> None:
     >>> check_batch_size(16, create_mesh())
   """
   devices = mesh.devices.size
-  if (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-      or batch_size < 1):
+  if (
+    isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
+  ):
     raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
   if batch_size % devices:
     raise ValueError(
-        f"`batch_size` {batch_size} is not divisible by the number of devices {devices} "
-        f"({jax.process_count()} process(es)); use a multiple of {devices}.")
+      f"`batch_size` {batch_size} is not divisible by the number of devices {devices} "
+      f"({jax.process_count()} process(es)); use a multiple of {devices}."
+    )
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
@@ -175,11 +178,11 @@ def to_local(tree: Any) -> Any:
   On one process this is the array itself when it lives on one device, or its
   copy on the first local device; it never moves data between hosts.
   """
+
   def local(leaf):
     if isinstance(leaf, jax.Array) and len(leaf.sharding.device_set) > 1:
       if not leaf.is_fully_replicated:
-        raise ValueError("to_local needs replicated arrays; got one sharded as "
-                         f"{leaf.sharding}.")
+        raise ValueError(f"to_local needs replicated arrays; got one sharded as {leaf.sharding}.")
       return leaf.addressable_data(0)
     return leaf
 

@@ -10,16 +10,38 @@ Examples:
   >>> result = train.train_and_evaluate(config, "/tmp/run")  # doctest: +SKIP
 """
 
-from cutblur_jax.training import (NonFiniteLossError, OptimizerConfig, TrainState,
-                                  TrainingInterrupted,
-                                  abstract_train_state, base_config, config_summary,
-                                  create_optimizer, create_train_state, learning_rate_schedule,
-                                  parse_decay, random_flip_and_rotate, resolve_config,
-                                  train_and_evaluate, train_step)
+from cutblur_jax.training import (
+  NonFiniteLossError,
+  OptimizerConfig,
+  TrainState,
+  TrainingInterrupted,
+  abstract_train_state,
+  base_config,
+  config_summary,
+  create_optimizer,
+  create_train_state,
+  learning_rate_schedule,
+  parse_decay,
+  random_flip_and_rotate,
+  resolve_config,
+  train_and_evaluate,
+  train_step,
+)
 
 __all__ = [
-    "NonFiniteLossError", "OptimizerConfig", "TrainingInterrupted", "TrainState", "abstract_train_state",
-    "base_config", "config_summary", "create_optimizer", "create_train_state",
-    "learning_rate_schedule", "parse_decay", "random_flip_and_rotate", "resolve_config",
-    "train_and_evaluate", "train_step",
+  "NonFiniteLossError",
+  "OptimizerConfig",
+  "TrainingInterrupted",
+  "TrainState",
+  "abstract_train_state",
+  "base_config",
+  "config_summary",
+  "create_optimizer",
+  "create_train_state",
+  "learning_rate_schedule",
+  "parse_decay",
+  "random_flip_and_rotate",
+  "resolve_config",
+  "train_and_evaluate",
+  "train_step",
 ]

@@ -59,8 +59,16 @@ DISABLE_ENV = "CUTBLUR_JAX_FAST_CPU"
 # jaxlib (major, minor) releases on which FAST_FLAGS were measured (speed and numerics).
 VALIDATED_JAXLIB = ((0, 10),)
 
-REASONS = ("enabled", "already_enabled", "disabled", "user_flags", "accelerator",
-           "too_late", "default", "unsupported")
+REASONS = (
+  "enabled",
+  "already_enabled",
+  "disabled",
+  "user_flags",
+  "accelerator",
+  "too_late",
+  "default",
+  "unsupported",
+)
 
 
 class FastPathStatus(NamedTuple):
@@ -74,6 +82,7 @@ class FastPathStatus(NamedTuple):
       ``too_late`` (the CPU backend had started), ``default`` (this jaxlib already does
       it) or ``unsupported`` (this jaxlib lacks the flag).
   """
+
   enabled: bool
   reason: str
 
@@ -83,6 +92,7 @@ def _backend_started() -> bool:
     return False
   try:
     from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
+
     return bool(xla_bridge.backends_are_initialized())
   except (ImportError, AttributeError):  # a JAX without that helper: assume not started
     return False
@@ -119,8 +129,9 @@ def parse_ynn_default(flag_help: str) -> frozenset[str] | None:
   match = re.search(r"The default list is currently([^\n]*)", flag_help[start:])
   if match is None or "empty" in match.group(1):
     return frozenset()
-  return frozenset(t for t in re.findall(r"[a-z_]+", match.group(1))
-                   if t in ("dot", "eltwise", "reduce"))
+  return frozenset(
+    t for t in re.findall(r"[a-z_]+", match.group(1)) if t in ("dot", "eltwise", "reduce")
+  )
 
 
 def _probe_ynn_default(version: str) -> frozenset[str] | None:
@@ -134,8 +145,14 @@ def _probe_ynn_default(version: str) -> frozenset[str] | None:
     pass
   env = {**os.environ, "XLA_FLAGS": f"{YNN_FLAG}=cutblur_jax_probe", "JAX_PLATFORMS": "cpu"}
   try:
-    probe = subprocess.run([sys.executable, "-c", "import jax; jax.devices()"], env=env,
-                           capture_output=True, text=True, timeout=120, check=False)
+    probe = subprocess.run(
+      [sys.executable, "-c", "import jax; jax.devices()"],
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=120,
+      check=False,
+    )
   except (OSError, subprocess.SubprocessError):
     return None
   result = parse_ynn_default(probe.stdout + probe.stderr)
@@ -182,10 +199,12 @@ def enable_fast_path(*, warn: bool = True) -> FastPathStatus:
   if _backend_started():
     if warn:
       warnings.warn(
-          "cutblur_jax.xla_cpu.enable_fast_path() was called after JAX's CPU backend started, "
-          "so XLA_FLAGS no longer apply to this process; call it before the first JAX array "
-          f"or jit call, or set XLA_FLAGS={' '.join(FAST_FLAGS)} before starting Python.",
-          RuntimeWarning, stacklevel=2)
+        "cutblur_jax.xla_cpu.enable_fast_path() was called after JAX's CPU backend started, "
+        "so XLA_FLAGS no longer apply to this process; call it before the first JAX array "
+        f"or jit call, or set XLA_FLAGS={' '.join(FAST_FLAGS)} before starting Python.",
+        RuntimeWarning,
+        stacklevel=2,
+      )
     return FastPathStatus(False, "too_late")
   version = _jaxlib_version()
   if version is None:

@@ -16,7 +16,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Sequence
 
 from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -25,8 +24,13 @@ xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 
 from cutblur_jax import checkpoint, cli, convert, models, outputs
 
-ARCH_FLAGS = {"num_blocks": int, "num_channels": int, "num_groups": int, "reduction": int,
-              "res_scale": float}
+ARCH_FLAGS = {
+  "num_blocks": int,
+  "num_channels": int,
+  "num_groups": int,
+  "reduction": int,
+  "res_scale": float,
+}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -35,14 +39,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
   parser.add_argument("--scale", type=int, required=True)
   parser.add_argument("--checkpoint", required=True, help="the official .pt state_dict")
   parser.add_argument("--output", required=True, help="checkpoint directory to write")
-  parser.add_argument("--overwrite", action="store_true",
-                      help="replace an existing --output that this command converted (never "
-                           "another folder, an input or a work directory)")
+  parser.add_argument(
+    "--overwrite",
+    action="store_true",
+    help="replace an existing --output that this command converted (never "
+    "another folder, an input or a work directory)",
+  )
   cli.add_verbose_flag(parser)
   group = parser.add_argument_group(
-      "architecture overrides (default: the preset's). The official files do not record "
-      "res_scale, so a wrong --res_scale cannot be detected: it converts, and the network "
-      "computes something else; take it from the official training command")
+    "architecture overrides (default: the preset's). The official files do not record "
+    "res_scale, so a wrong --res_scale cannot be detected: it converts, and the network "
+    "computes something else; take it from the official training command"
+  )
   for flag, kind in ARCH_FLAGS.items():
     group.add_argument(f"--{flag}", type=kind)
   return parser.parse_args(argv)
@@ -53,17 +61,24 @@ def main(argv: Sequence[str] | None = None) -> int:
   cli.quiet_library_logs(args.verbose)
   overrides = {k: getattr(args, k) for k in ARCH_FLAGS if getattr(args, k) is not None}
   try:
-    outputs.check_output(args.output, flag="--output", overwrite=args.overwrite,
-                         inputs={"--checkpoint": args.checkpoint}, kind="directory",
-                         recognise=outputs.is_converted_checkpoint)
+    outputs.check_output(
+      args.output,
+      flag="--output",
+      overwrite=args.overwrite,
+      inputs={"--checkpoint": args.checkpoint},
+      kind="directory",
+      recognise=outputs.is_converted_checkpoint,
+    )
     arch = models.model_arch(args.model, args.scale, **overrides)
     state_dict = convert.load_torch_state_dict(args.checkpoint)
     params = convert.torch_to_flax(state_dict, arch)
     path = checkpoint.save_model(args.output, params, arch, overwrite=args.overwrite)
   except cli.EXPECTED_ERRORS as error:
     return cli.report(error, verbose=args.verbose)
-  print(f"wrote {path}: {arch['model']} x{arch['scale']}, "
-        f"{models.count_params(params):,} parameters ({arch})")
+  print(
+    f"wrote {path}: {arch['model']} x{arch['scale']}, "
+    f"{models.count_params(params):,} parameters ({arch})"
+  )
   return 0
 
 

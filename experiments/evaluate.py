@@ -47,50 +47,98 @@ from cutblur_jax import cli, evaluation, outputs
 from cutblur_jax.data.spec import parse_dataset
 
 
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
   parser = cli.ArgumentParser(description=__doc__.split("\n")[0], epilog=outputs.RULE)
-  parser.add_argument("--checkpoint", required=True,
-                      help="model checkpoint, CheckpointManager root or training workdir")
+  parser.add_argument(
+    "--checkpoint",
+    required=True,
+    help="model checkpoint, CheckpointManager root or training workdir",
+  )
   source = parser.add_mutually_exclusive_group(required=True)
-  source.add_argument("--dataset", help="data set name (embedded, Set5_SR, DIV2K_SR, ...) or a "
-                      "folder (benchmark layout, or HR images)")
+  source.add_argument(
+    "--dataset",
+    help="data set name (embedded, Set5_SR, DIV2K_SR, ...) or a "
+    "folder (benchmark layout, or HR images)",
+  )
   source.add_argument("--hr", help="HR image or folder of HR images; LR made with imresize")
   parser.add_argument("--dataset_root", default="", help="root folder for named folder data sets")
-  parser.add_argument("--split", default="validation", choices=("train", "validation", "test"),
-                      help="split of a named data set (default: validation)")
+  parser.add_argument(
+    "--split",
+    default="validation",
+    choices=("train", "validation", "test"),
+    help="split of a named data set (default: validation)",
+  )
   parser.add_argument("--div2k_range", default=None, help="DIV2K train/validation ranges")
   parser.add_argument("--camera", default=None, help="RealSR camera (all, Canon, Nikon)")
   parser.add_argument("--sigma", type=float, default=None, help="DN noise level")
   parser.add_argument("--quality", type=int, default=None, help="JPEG quality")
-  parser.add_argument("--synthesize_lr", action="store_true",
-                      help="make a missing LR folder of a named data set from HR (MATLAB "
-                           "bicubic imresize; the header then says so)")
-  parser.add_argument("--crop_border", type=int, default=None,
-                      help="pixels cropped per side (default: the protocol of the data set)")
-  parser.add_argument("--channels", choices=("y", "rgb"), default=None,
-                      help="measure the Y channel or RGB (default: the protocol)")
-  parser.add_argument("--float_y", action="store_true",
-                      help="keep Y as float (BasicSR) instead of rounding it (official code)")
-  parser.add_argument("--max_size", type=int, default=None,
-                      help="centre-crop each HR image to at most this size (quick look only)")
-  parser.add_argument("--no_hr_input_test", action="store_true",
-                      help="skip the HR-input test (the network fed the HR image)")
-  parser.add_argument("--tile", type=int, default=-1,
-                      help="tile core in LR pixels; 0: whole image; default: from the model")
-  parser.add_argument("--raw_weights", action="store_true",
-                      help="use the raw weights of a checkpoint trained with EMA (default: "
-                           "its moving average, the weights training validated)")
-  parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
-                      help="computation dtype (bfloat16: faster on GPU/TPU, not exact)")
+  parser.add_argument(
+    "--synthesize_lr",
+    action="store_true",
+    help="make a missing LR folder of a named data set from HR (MATLAB "
+    "bicubic imresize; the header then says so)",
+  )
+  parser.add_argument(
+    "--crop_border",
+    type=int,
+    default=None,
+    help="pixels cropped per side (default: the protocol of the data set)",
+  )
+  parser.add_argument(
+    "--channels",
+    choices=("y", "rgb"),
+    default=None,
+    help="measure the Y channel or RGB (default: the protocol)",
+  )
+  parser.add_argument(
+    "--float_y",
+    action="store_true",
+    help="keep Y as float (BasicSR) instead of rounding it (official code)",
+  )
+  parser.add_argument(
+    "--max_size",
+    type=int,
+    default=None,
+    help="centre-crop each HR image to at most this size (quick look only)",
+  )
+  parser.add_argument(
+    "--no_hr_input_test",
+    action="store_true",
+    help="skip the HR-input test (the network fed the HR image)",
+  )
+  parser.add_argument(
+    "--tile",
+    type=int,
+    default=-1,
+    help="tile core in LR pixels; 0: whole image; default: from the model",
+  )
+  parser.add_argument(
+    "--raw_weights",
+    action="store_true",
+    help="use the raw weights of a checkpoint trained with EMA (default: "
+    "its moving average, the weights training validated)",
+  )
+  parser.add_argument(
+    "--dtype",
+    choices=("float32", "bfloat16"),
+    default="float32",
+    help="computation dtype (bfloat16: faster on GPU/TPU, not exact)",
+  )
   parser.add_argument("--json", default=None, help="write the report as JSON to this file")
-  parser.add_argument("--overwrite", action="store_true",
-                      help="replace an existing --json report or --save_images PNG (never an "
-                           "input, a checkpoint or a file of another kind)")
+  parser.add_argument(
+    "--overwrite",
+    action="store_true",
+    help="replace an existing --json report or --save_images PNG (never an "
+    "input, a checkpoint or a file of another kind)",
+  )
   cli.add_verbose_flag(parser)
-  parser.add_argument("--save_images", default=None, metavar="DIR",
-                      help="write each super-resolved image as DIR/<name>.png (the official "
-                           "--save_result); a work directory is fine, an input folder is not")
+  parser.add_argument(
+    "--save_images",
+    default=None,
+    metavar="DIR",
+    help="write each super-resolved image as DIR/<name>.png (the official "
+    "--save_result); a work directory is fine, an input folder is not",
+  )
   return parser.parse_args(argv)
 
 
@@ -120,13 +168,19 @@ def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
   path = pathlib.Path(value)
   if path.is_dir():
     if scale == 1:
-      raise ValueError("Same-size (scale 1) models need a named data set, e.g. "
-                       "--dataset DIV2K_DN --dataset_root DIR.")
+      raise ValueError(
+        "Same-size (scale 1) models need a named data set, e.g. "
+        "--dataset DIV2K_DN --dataset_root DIR."
+      )
     if any((path / sub).is_dir() for sub in ("HR", "GTmod12")):
       from cutblur_jax.data import folders  # pylint: disable=g-import-not-at-top
+
       dataset = folders.benchmark_dataset(path, task="SR", scale=scale, synthesize_lr=True)
-      synthesised = (f" (LR synthesised with imresize x1/{scale}: the folder has no x{scale} "
-                     "LR images)" if dataset.lr_paths is None else "")
+      synthesised = (
+        f" (LR synthesised with imresize x1/{scale}: the folder has no x{scale} LR images)"
+        if dataset.lr_paths is None
+        else ""
+      )
       return dataset, None, f"{value} x{scale}{synthesised}"
     return evaluation.hr_pairs(path, scale), None, f"{value} (LR: imresize x1/{scale})"
   try:
@@ -134,9 +188,12 @@ def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
   except ValueError:
     if path.exists():
       raise ValueError(f"--dataset {value!r} is a file; use --hr for single images.") from None
-    raise ValueError(f"--dataset {value!r} is neither an existing folder nor a data set name "
-                     "(embedded, DIV2K_SR, Set5_SR, RealSR, tfds:NAME, ...).") from None
+    raise ValueError(
+      f"--dataset {value!r} is neither an existing folder nor a data set name "
+      "(embedded, DIV2K_SR, Set5_SR, RealSR, tfds:NAME, ...)."
+    ) from None
   from cutblur_jax.data import registry  # pylint: disable=g-import-not-at-top
+
   config = {"dataset": value, "dataset_root": args.dataset_root, "scale": scale}
   for key in ("div2k_range", "camera", "sigma", "quality"):
     if getattr(args, key) is not None:
@@ -145,24 +202,28 @@ def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
   dataset = registry.create_dataset(config, args.split)
   data_scale = getattr(dataset, "scale", scale)
   if data_scale not in (scale, 1):  # same-size data (DN, JPEG) goes in as it is
-    raise ValueError(f"--dataset {value!r} has scale {data_scale} but the checkpoint's model "
-                     f"has scale {scale}.")
+    raise ValueError(
+      f"--dataset {value!r} has scale {data_scale} but the checkpoint's model has scale {scale}."
+    )
   # A TFDS copy is measured with the protocol of the data it holds (DIV2K, RealSR, ...).
-  synthesised = (" (LR synthesised from HR)"
-                 if getattr(dataset, "lr_paths", ()) is None else "")
+  synthesised = " (LR synthesised from HR)" if getattr(dataset, "lr_paths", ()) is None else ""
   return dataset, name.reference, f"{value} {args.split} x{scale}{synthesised}"
 
 
 def _inputs(args: argparse.Namespace) -> dict[str, str | None]:
-  return {"--checkpoint": args.checkpoint, "--dataset": args.dataset, "--hr": args.hr,
-          "--dataset_root": args.dataset_root or None}
+  return {
+    "--checkpoint": args.checkpoint,
+    "--dataset": args.dataset,
+    "--hr": args.hr,
+    "--dataset_root": args.dataset_root or None,
+  }
 
 
 def _save_image(folder: pathlib.Path, overwrite: bool, name: str, image) -> None:
   from cutblur_jax.data.io import write_image  # pylint: disable=g-import-not-at-top
+
   target = folder / f"{pathlib.Path(name).name}.png"
-  outputs.check_replace(target, flag="--save_images", overwrite=overwrite,
-                        recognise=outputs.is_png)
+  outputs.check_replace(target, flag="--save_images", overwrite=overwrite, recognise=outputs.is_png)
   write_image(target, image)
 
 
@@ -180,13 +241,22 @@ def main(argv: Sequence[str] | None = None) -> int:
       json_parent = pathlib.Path(args.json).resolve().parent
       if not json_parent.is_dir():
         raise ValueError(f"--json {args.json!r}: folder {str(json_parent)!r} does not exist.")
-      outputs.check_output(args.json, flag="--json", inputs=_inputs(args),
-                           overwrite=args.overwrite, recognise=outputs.is_json_report)
+      outputs.check_output(
+        args.json,
+        flag="--json",
+        inputs=_inputs(args),
+        overwrite=args.overwrite,
+        recognise=outputs.is_json_report,
+      )
     save_images = None
     if args.save_images is not None:
-      save_images = outputs.check_output(args.save_images, flag="--save_images",
-                                         inputs=_inputs(args), overwrite=args.overwrite,
-                                         kind="folder")
+      save_images = outputs.check_output(
+        args.save_images,
+        flag="--save_images",
+        inputs=_inputs(args),
+        overwrite=args.overwrite,
+        kind="folder",
+      )
     params, arch = checkpoint.load_model(args.checkpoint, use_ema=not args.raw_weights)
     print(f"Checkpoint: {checkpoint.describe(args.checkpoint)}", flush=True)
     scale = int(arch["scale"])
@@ -196,19 +266,29 @@ def main(argv: Sequence[str] | None = None) -> int:
       dataset = _Cropped(dataset, args.max_size, input_scale)
     y_only = None if args.channels is None else args.channels == "y"
     report = evaluation.evaluate_model(
-        params, arch, dataset, protocol=protocol, crop_border=args.crop_border, y_only=y_only,
-        round_y=not args.float_y, hr_input_test=not args.no_hr_input_test,
-        tile=args.tile or None, dtype=jnp.dtype(args.dtype),
-        progress=lambda it: tqdm(it, desc="evaluate", unit="image", file=sys.stderr,
-                                 leave=False),
-        on_output=None if save_images is None else functools.partial(_save_image, save_images,
-                                                                      args.overwrite))
+      params,
+      arch,
+      dataset,
+      protocol=protocol,
+      crop_border=args.crop_border,
+      y_only=y_only,
+      round_y=not args.float_y,
+      hr_input_test=not args.no_hr_input_test,
+      tile=args.tile or None,
+      dtype=jnp.dtype(args.dtype),
+      progress=lambda it: tqdm(it, desc="evaluate", unit="image", file=sys.stderr, leave=False),
+      on_output=None
+      if save_images is None
+      else functools.partial(_save_image, save_images, args.overwrite),
+    )
     report["checkpoint"] = str(args.checkpoint)
     report["arch"] = dict(arch)
     report["dataset"] = description
     channels = ("Y (float)" if args.float_y else "Y") if report["y_only"] else "RGB"
-    print(f"{arch['model']} x{scale} on {description}: {len(report['images'])} images, "
-          f"crop {report['crop_border']}, {channels}")
+    print(
+      f"{arch['model']} x{scale} on {description}: {len(report['images'])} images, "
+      f"crop {report['crop_border']}, {channels}"
+    )
     print(evaluation.format_report(report))
     if args.json is not None:
       evaluation.write_report(report, args.json)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import functools
 import pathlib
-import sys
 from typing import Sequence
 
 from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -36,19 +35,40 @@ from cutblur_jax import cli, outputs  # pylint: disable=g-import-not-at-top,wron
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=outputs.RULE)
-  parser.add_argument("--checkpoint", required=True,
-                      help="a model checkpoint, CheckpointManager root or training workdir")
+  parser.add_argument(
+    "--checkpoint",
+    required=True,
+    help="a model checkpoint, CheckpointManager root or training workdir",
+  )
   parser.add_argument("--format", required=True, choices=("stablehlo", "onnx"))
-  parser.add_argument("--output", required=True,
-                      help="the file to write (its run folder is fine, e.g. RUN/model.onnx)")
-  parser.add_argument("--input_is_hr_size", action="store_true",
-                      help="the network takes HR-sized images (same-size pairs): no upsampling")
-  parser.add_argument("--shape", type=int, nargs=3, metavar=("N", "H", "W"), default=None,
-                      help="a fixed input shape (ONNX only; default: symbolic)")
-  parser.add_argument("--raw_weights", action="store_true",
-                      help="export the raw weights of a checkpoint trained with EMA")
-  parser.add_argument("--overwrite", action="store_true",
-                      help="replace an existing --output export of the same --format")
+  parser.add_argument(
+    "--output",
+    required=True,
+    help="the file to write (its run folder is fine, e.g. RUN/model.onnx)",
+  )
+  parser.add_argument(
+    "--input_is_hr_size",
+    action="store_true",
+    help="the network takes HR-sized images (same-size pairs): no upsampling",
+  )
+  parser.add_argument(
+    "--shape",
+    type=int,
+    nargs=3,
+    metavar=("N", "H", "W"),
+    default=None,
+    help="a fixed input shape (ONNX only; default: symbolic)",
+  )
+  parser.add_argument(
+    "--raw_weights",
+    action="store_true",
+    help="export the raw weights of a checkpoint trained with EMA",
+  )
+  parser.add_argument(
+    "--overwrite",
+    action="store_true",
+    help="replace an existing --output export of the same --format",
+  )
   parser.add_argument("--no_check", action="store_true", help="do not run the written file")
   cli.add_verbose_flag(parser)
   return parser.parse_args(argv)
@@ -56,9 +76,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _check_output(args: argparse.Namespace) -> pathlib.Path:
   from cutblur_jax import export  # pylint: disable=g-import-not-at-top
-  return outputs.check_output(args.output, flag="--output", overwrite=args.overwrite,
-                              inputs={"--checkpoint": args.checkpoint},
-                              recognise=functools.partial(export.is_export, args.format))
+
+  return outputs.check_output(
+    args.output,
+    flag="--output",
+    overwrite=args.overwrite,
+    inputs={"--checkpoint": args.checkpoint},
+    recognise=functools.partial(export.is_export, args.format),
+  )
 
 
 def _check_file(args, output, params, arch) -> float:
@@ -67,20 +92,25 @@ def _check_file(args, output, params, arch) -> float:
 
   scale = int(arch["scale"])
   same_size = scale == 1 or args.input_is_hr_size
-  n, h, w = args.shape if args.shape else (1, 5 * scale if same_size else 5,
-                                           7 * scale if same_size else 7)
+  n, h, w = (
+    args.shape if args.shape else (1, 5 * scale if same_size else 5, 7 * scale if same_size else 7)
+  )
   images = np.random.default_rng(0).uniform(0, 255, (n, h, w, 3)).astype(np.float32)
-  expected = np.asarray(export.network_function(
-      params, arch, input_is_hr_size=args.input_is_hr_size)(images))
+  expected = np.asarray(
+    export.network_function(params, arch, input_is_hr_size=args.input_is_hr_size)(images)
+  )
   if args.format == "stablehlo":
     got = export.load(output)(images)
   else:
     import onnxruntime  # pylint: disable=g-import-not-at-top
+
     session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: images})[0]
   if got.shape != expected.shape:
-    raise ValueError(f"The written {args.format} file returns shape {got.shape} for input "
-                     f"{images.shape}; expected {expected.shape}.")
+    raise ValueError(
+      f"The written {args.format} file returns shape {got.shape} for input "
+      f"{images.shape}; expected {expected.shape}."
+    )
   return float(np.max(np.abs(got - expected)))
 
 
@@ -99,16 +129,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.format == "stablehlo":
       artifact = export.export_stablehlo(params, arch, input_is_hr_size=args.input_is_hr_size)
     else:
-      artifact = export.export_onnx(params, arch, input_is_hr_size=args.input_is_hr_size,
-                                    shape=shape)
+      artifact = export.export_onnx(
+        params, arch, input_is_hr_size=args.input_is_hr_size, shape=shape
+      )
     export.save(artifact, output, overwrite=args.overwrite)
     dims = ", ".join(str(d) for d in spec.shape)
-    print(f"Wrote {output} ({args.format}, {arch['model']} x{arch['scale']}, input float32 "
-          f"[{dims}] on [0, 255])")
+    print(
+      f"Wrote {output} ({args.format}, {arch['model']} x{arch['scale']}, input float32 "
+      f"[{dims}] on [0, 255])"
+    )
     if not args.no_check:
       difference = _check_file(args, output, params, arch)
-      print(f"Checked: the file's output is within {difference:.2g} of the network in JAX "
-            "(on [0, 255]).")
+      print(
+        f"Checked: the file's output is within {difference:.2g} of the network in JAX "
+        "(on [0, 255])."
+      )
   except cli.EXPECTED_ERRORS as error:
     return cli.report(error, verbose=args.verbose)
   return 0

@@ -37,27 +37,54 @@ from cutblur_jax.data.io import read_image, write_image
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
   parser = cli.ArgumentParser(description=__doc__.split("\n")[0], epilog=outputs.RULE)
-  parser.add_argument("--checkpoint", required=True,
-                      help="model checkpoint, CheckpointManager root or training workdir")
+  parser.add_argument(
+    "--checkpoint",
+    required=True,
+    help="model checkpoint, CheckpointManager root or training workdir",
+  )
   parser.add_argument("--input", required=True, help="an image file or a folder of images")
   parser.add_argument("--output", required=True, help="folder for the SR PNGs")
-  parser.add_argument("--input_is_hr_size", action="store_true",
-                      help="the inputs already have the output size (same-size pairs such "
-                           "as RealSR v1, or HR images): no upsampling")
-  parser.add_argument("--tile", type=int, default=-1,
-                      help="tile core in LR pixels; 0: whole image; default: from the model")
-  parser.add_argument("--overlap", type=int, default=None,
-                      help="LR pixels of context per tile side (default: receptive radius)")
-  parser.add_argument("--bucket", type=int, default=inference.DEFAULT_BUCKET,
-                      help="pad sides to multiples of this (LR pixels) to share compilations")
-  parser.add_argument("--raw_weights", action="store_true",
-                      help="use the raw weights of a checkpoint trained with EMA (default: "
-                           "its moving average, the weights training validated)")
-  parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
-                      help="computation dtype (bfloat16: faster on GPU/TPU, not exact)")
-  parser.add_argument("--overwrite", action="store_true",
-                      help="replace PNGs already in --output (never an input image, nor a "
-                           "file that is not a PNG)")
+  parser.add_argument(
+    "--input_is_hr_size",
+    action="store_true",
+    help="the inputs already have the output size (same-size pairs such "
+    "as RealSR v1, or HR images): no upsampling",
+  )
+  parser.add_argument(
+    "--tile",
+    type=int,
+    default=-1,
+    help="tile core in LR pixels; 0: whole image; default: from the model",
+  )
+  parser.add_argument(
+    "--overlap",
+    type=int,
+    default=None,
+    help="LR pixels of context per tile side (default: receptive radius)",
+  )
+  parser.add_argument(
+    "--bucket",
+    type=int,
+    default=inference.DEFAULT_BUCKET,
+    help="pad sides to multiples of this (LR pixels) to share compilations",
+  )
+  parser.add_argument(
+    "--raw_weights",
+    action="store_true",
+    help="use the raw weights of a checkpoint trained with EMA (default: "
+    "its moving average, the weights training validated)",
+  )
+  parser.add_argument(
+    "--dtype",
+    choices=("float32", "bfloat16"),
+    default="float32",
+    help="computation dtype (bfloat16: faster on GPU/TPU, not exact)",
+  )
+  parser.add_argument(
+    "--overwrite",
+    action="store_true",
+    help="replace PNGs already in --output (never an input image, nor a file that is not a PNG)",
+  )
   cli.add_verbose_flag(parser)
   args = parser.parse_args(argv)
   if args.tile < -1:
@@ -89,8 +116,9 @@ def input_paths(path: pathlib.Path) -> tuple[list[pathlib.Path], list[str]]:
   return [path], []
 
 
-def output_paths(inputs: list[pathlib.Path], output: pathlib.Path, *,
-                 overwrite: bool = False) -> list[pathlib.Path]:
+def output_paths(
+  inputs: list[pathlib.Path], output: pathlib.Path, *, overwrite: bool = False
+) -> list[pathlib.Path]:
   """``output/<stem>.png`` for each input; refuses clashes, an input, and (without
   ``overwrite``, or when it is not a PNG) a file already there."""
   targets = [output / (p.stem + ".png") for p in inputs]
@@ -99,16 +127,18 @@ def output_paths(inputs: list[pathlib.Path], output: pathlib.Path, *,
   sources = {p.resolve() for p in inputs}
   for target in targets:
     if target.resolve() in sources:
-      raise ValueError(f"The output {str(target)!r} would replace an input image; choose "
-                       "another --output folder.")
+      raise ValueError(
+        f"The output {str(target)!r} would replace an input image; choose another --output folder."
+      )
   existing = [t for t in targets if t.exists()]
   if existing and not overwrite:
-    raise ValueError(f"--output {str(output)!r} already holds {existing[0].name}"
-                     f"{f' and {len(existing) - 1} more' if len(existing) > 1 else ''}; pass "
-                     "--overwrite to replace them.")
+    raise ValueError(
+      f"--output {str(output)!r} already holds {existing[0].name}"
+      f"{f' and {len(existing) - 1} more' if len(existing) > 1 else ''}; pass "
+      "--overwrite to replace them."
+    )
   for target in existing:
-    outputs.check_replace(target, flag="--output", overwrite=overwrite,
-                          recognise=outputs.is_png)
+    outputs.check_replace(target, flag="--output", overwrite=overwrite, recognise=outputs.is_png)
   return targets
 
 
@@ -119,6 +149,7 @@ def check_sizes(paths: list[pathlib.Path], args: argparse.Namespace, scale: int)
   to a canvas of that size (gigabytes for a value in the thousands).
   """
   from PIL import Image  # pylint: disable=g-import-not-at-top
+
   cell = scale if args.input_is_hr_size else 1
   sides = []
   for path in paths:
@@ -132,17 +163,24 @@ def check_sizes(paths: list[pathlib.Path], args: argparse.Namespace, scale: int)
     return
   for flag, value in (("--overlap", args.overlap), ("--bucket", args.bucket)):
     if value is not None and value > max(largest, inference.DEFAULT_BUCKET):
-      raise ValueError(f"{flag} {value} is larger than the largest input ({largest} LR pixels "
-                       f"a side): it cannot help and would pad every image to that size; use at "
-                       f"most {max(largest, inference.DEFAULT_BUCKET)}.")
+      raise ValueError(
+        f"{flag} {value} is larger than the largest input ({largest} LR pixels "
+        f"a side): it cannot help and would pad every image to that size; use at "
+        f"most {max(largest, inference.DEFAULT_BUCKET)}."
+      )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
   args = parse_args(argv)
   cli.quiet_library_logs(args.verbose)
   try:
-    outputs.check_output(args.output, flag="--output", overwrite=args.overwrite, kind="folder",
-                         inputs={"--checkpoint": args.checkpoint, "--input": args.input})
+    outputs.check_output(
+      args.output,
+      flag="--output",
+      overwrite=args.overwrite,
+      kind="folder",
+      inputs={"--checkpoint": args.checkpoint, "--input": args.input},
+    )
     paths, skipped = input_paths(pathlib.Path(args.input))
     for note in skipped:
       print(f"skipped {note}", file=sys.stderr, flush=True)
@@ -162,9 +200,16 @@ def main(argv: Sequence[str] | None = None) -> int:
       tqdm.write(f"error: {error} Skipped.", file=sys.stderr)
       failed += 1
       continue
-    sr = inference.super_resolve(params, arch, image, input_is_hr_size=args.input_is_hr_size,
-                                 tile=args.tile or None, overlap=args.overlap,
-                                 bucket=args.bucket, dtype=jnp.dtype(args.dtype))
+    sr = inference.super_resolve(
+      params,
+      arch,
+      image,
+      input_is_hr_size=args.input_is_hr_size,
+      tile=args.tile or None,
+      overlap=args.overlap,
+      bucket=args.bucket,
+      dtype=jnp.dtype(args.dtype),
+    )
     try:
       write_image(target, sr)
     except OSError as error:  # a full or read-only disk: stop, naming the file

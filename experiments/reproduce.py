@@ -64,44 +64,93 @@ from cutblur_jax.training.workdir import WorkdirBusyError
 
 RUN_FILE = "study_run.json"
 # Fields a run's result does not depend on: they may differ between a run and its rerun.
-_IRRELEVANT = ("progress_bar", "num_workers", "prefetch", "log_every_steps", "distributed",
-               "coordinator_address", "num_processes", "process_id", "num_sample_images")
+_IRRELEVANT = (
+  "progress_bar",
+  "num_workers",
+  "prefetch",
+  "log_every_steps",
+  "distributed",
+  "coordinator_address",
+  "num_processes",
+  "process_id",
+  "num_sample_images",
+)
 
 
 def parse_args(argv: Sequence[str] | None = None):
-  parser = cli.ArgumentParser(prog="experiments/reproduce.py",
-                              description=__doc__.split("\n", 1)[0], epilog=outputs.RULE)
-  parser.add_argument("--study", required=True, choices=list(studies.STUDIES),
-                      help="which study to run")
-  parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
-                      help="training seeds (initialisation and batch order); default 0 1 2")
-  parser.add_argument("--settings", nargs="+", default=None,
-                      help="a subset of the study's settings (default: all of them); 'none' "
-                      "is the baseline of the paired differences")
-  parser.add_argument("--num_train_steps", type=int, default=None,
-                      help="training steps per run (default: the study's budget)")
-  parser.add_argument("--sizes", nargs="+", default=None, metavar="BLOCKSxCHANNELS",
-                      help="regime: network sizes (default 2x16 4x32 8x64)")
-  parser.add_argument("--train_images", type=int, nargs="+", default=None,
-                      help="regime: training-set sizes, the first N embedded photos "
-                      "(default 1 3 7)")
-  parser.add_argument("--scale", type=int, default=None,
-                      help="SR factor of the SR studies (default 2)")
-  parser.add_argument("--decay", default=None,
-                      help="learning-rate milestones in thousands of steps (default: the "
-                      "config's)")
-  parser.add_argument("--set", dest="overrides", action="append", default=[],
-                      metavar="FIELD=VALUE", help="override a shared config field (repeatable)")
-  parser.add_argument("--workdir", default=None,
-                      help="folder of the runs (default workdirs/<study>); rerunning resumes")
-  parser.add_argument("--output", default=None,
-                      help="the JSON report (default WORKDIR/<study>.json)")
+  parser = cli.ArgumentParser(
+    prog="experiments/reproduce.py", description=__doc__.split("\n", 1)[0], epilog=outputs.RULE
+  )
+  parser.add_argument(
+    "--study", required=True, choices=list(studies.STUDIES), help="which study to run"
+  )
+  parser.add_argument(
+    "--seeds",
+    type=int,
+    nargs="+",
+    default=[0, 1, 2],
+    help="training seeds (initialisation and batch order); default 0 1 2",
+  )
+  parser.add_argument(
+    "--settings",
+    nargs="+",
+    default=None,
+    help="a subset of the study's settings (default: all of them); 'none' "
+    "is the baseline of the paired differences",
+  )
+  parser.add_argument(
+    "--num_train_steps",
+    type=int,
+    default=None,
+    help="training steps per run (default: the study's budget)",
+  )
+  parser.add_argument(
+    "--sizes",
+    nargs="+",
+    default=None,
+    metavar="BLOCKSxCHANNELS",
+    help="regime: network sizes (default 2x16 4x32 8x64)",
+  )
+  parser.add_argument(
+    "--train_images",
+    type=int,
+    nargs="+",
+    default=None,
+    help="regime: training-set sizes, the first N embedded photos (default 1 3 7)",
+  )
+  parser.add_argument(
+    "--scale", type=int, default=None, help="SR factor of the SR studies (default 2)"
+  )
+  parser.add_argument(
+    "--decay",
+    default=None,
+    help="learning-rate milestones in thousands of steps (default: the config's)",
+  )
+  parser.add_argument(
+    "--set",
+    dest="overrides",
+    action="append",
+    default=[],
+    metavar="FIELD=VALUE",
+    help="override a shared config field (repeatable)",
+  )
+  parser.add_argument(
+    "--workdir",
+    default=None,
+    help="folder of the runs (default workdirs/<study>); rerunning resumes",
+  )
+  parser.add_argument(
+    "--output", default=None, help="the JSON report (default WORKDIR/<study>.json)"
+  )
   parser.add_argument("--plot", default=None, help="also draw the study's plot to this PNG")
-  parser.add_argument("--overwrite", action="store_true",
-                      help="replace an existing --output report or --plot PNG (never another "
-                           "kind of file)")
-  parser.add_argument("--dry_run", action="store_true",
-                      help="print the runs and the expected CPU time, then stop")
+  parser.add_argument(
+    "--overwrite",
+    action="store_true",
+    help="replace an existing --output report or --plot PNG (never another kind of file)",
+  )
+  parser.add_argument(
+    "--dry_run", action="store_true", help="print the runs and the expected CPU time, then stop"
+  )
   parser.add_argument("--progress_bar", action="store_true", help="show training progress")
   cli.add_verbose_flag(parser)
   args = parser.parse_args(argv)
@@ -109,8 +158,7 @@ def parse_args(argv: Sequence[str] | None = None):
   args.settings = list(args.settings or study.settings)
   for name in args.settings:
     if name not in studies.SETTINGS:
-      parser.error(f"--settings: unknown setting {name!r}; known: "
-                   f"{', '.join(studies.SETTINGS)}.")
+      parser.error(f"--settings: unknown setting {name!r}; known: {', '.join(studies.SETTINGS)}.")
   for flag, values in (("--seeds", args.seeds), ("--settings", args.settings)):
     if len(set(values)) != len(values):
       parser.error(f"{flag} must be distinct, got {' '.join(map(str, values))}.")
@@ -126,17 +174,20 @@ def parse_args(argv: Sequence[str] | None = None):
     parser.error(str(error))
   args.train_images = args.train_images or study.train_images
   if any(not 1 <= count <= len(TRAIN_IMAGES) for count in args.train_images):
-    parser.error(f"--train_images must be between 1 and {len(TRAIN_IMAGES)} (the embedded "
-                 f"training photos), got {' '.join(map(str, args.train_images))}.")
+    parser.error(
+      f"--train_images must be between 1 and {len(TRAIN_IMAGES)} (the embedded "
+      f"training photos), got {' '.join(map(str, args.train_images))}."
+    )
   if args.scale is not None and (study.name == "denoise" or args.scale < 2):
-    parser.error("--scale is an SR factor (2 or more) of the SR studies, got "
-                 f"{args.scale} for --study {study.name}.")
+    parser.error(
+      "--scale is an SR factor (2 or more) of the SR studies, got "
+      f"{args.scale} for --study {study.name}."
+    )
   try:
     args.overrides = dict(_parse_override(item) for item in args.overrides)
   except ValueError as error:
     parser.error(str(error))
-  owned = {"seed", "num_train_steps", "scale", "decay", "dataset", "sigma",
-           *studies.AUGMENT_FIELDS}
+  owned = {"seed", "num_train_steps", "scale", "decay", "dataset", "sigma", *studies.AUGMENT_FIELDS}
   if study.name == "regime":
     owned |= {"num_blocks", "num_channels", "num_train_images"}
   for field in sorted(set(args.overrides) & owned):
@@ -188,8 +239,11 @@ def _comparable(config) -> dict[str, Any]:
 def _differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
   """The fields whose values differ; a field newer than the record must hold its default."""
   defaults = _comparable(train.base_config())
-  return sorted(key for key in set(recorded) | set(current)
-                if recorded.get(key, defaults.get(key)) != current.get(key, defaults.get(key)))
+  return sorted(
+    key
+    for key in set(recorded) | set(current)
+    if recorded.get(key, defaults.get(key)) != current.get(key, defaults.get(key))
+  )
 
 
 def measure(study: studies.Study, config, run_dir: pathlib.Path) -> dict[str, Any]:
@@ -197,30 +251,44 @@ def measure(study: studies.Study, config, run_dir: pathlib.Path) -> dict[str, An
   params, arch = checkpoint.load_model(run_dir / "checkpoints" / "latest")
   protocol = parse_dataset(config.dataset).eval_protocol(config.scale)
   if not study.test_sigmas:
-    report = evaluation.evaluate_model(params, arch, embedded_dataset("validation", config.scale),
-                                       hr_input_test=study.hr_input, **protocol)
+    report = evaluation.evaluate_model(
+      params,
+      arch,
+      embedded_dataset("validation", config.scale),
+      hr_input_test=study.hr_input,
+      **protocol,
+    )
     result = {key: float(report["mean"][key]) for key in study.metrics}
-    result["baseline"] = {"psnr": report["mean"]["bicubic_psnr"],
-                          "ssim": report["mean"]["bicubic_ssim"]}
+    result["baseline"] = {
+      "psnr": report["mean"]["bicubic_psnr"],
+      "ssim": report["mean"]["bicubic_ssim"],
+    }
     result["images"] = report["images"]
     return result
   by_sigma, baseline, images = {}, {}, {}
   for sigma in sorted({*study.test_sigmas, int(config.sigma)}):
-    noisy = embedded_dataset("validation", 1, degradation=Degradation(
-        "noise", sigma=float(sigma), noise_seed=int(config.noise_seed)))
+    noisy = embedded_dataset(
+      "validation",
+      1,
+      degradation=Degradation("noise", sigma=float(sigma), noise_seed=int(config.noise_seed)),
+    )
     report = evaluation.evaluate_model(params, arch, noisy, hr_input_test=False, **protocol)
     by_sigma[str(sigma)] = report["mean"]
     baseline[str(sigma)] = float(report["mean"]["bicubic_psnr"])  # the noisy input itself
     images[str(sigma)] = report["images"]
   trained = by_sigma[str(int(config.sigma))]
-  return {"psnr": float(trained["psnr"]), "ssim": float(trained["ssim"]),
-          "psnr_by_sigma": {str(s): float(by_sigma[str(s)]["psnr"]) for s in study.test_sigmas},
-          "baseline": {"psnr_by_sigma": {str(s): baseline[str(s)] for s in study.test_sigmas}},
-          "images": images}
+  return {
+    "psnr": float(trained["psnr"]),
+    "ssim": float(trained["ssim"]),
+    "psnr_by_sigma": {str(s): float(by_sigma[str(s)]["psnr"]) for s in study.test_sigmas},
+    "baseline": {"psnr_by_sigma": {str(s): baseline[str(s)] for s in study.test_sigmas}},
+    "images": images,
+  }
 
 
-def run_cell(study: studies.Study, cell: studies.Cell, config,
-             workdir: pathlib.Path) -> dict[str, Any]:
+def run_cell(
+  study: studies.Study, cell: studies.Cell, config, workdir: pathlib.Path
+) -> dict[str, Any]:
   """Trains (or resumes) one run and measures it; a finished run is read back instead."""
   run_dir = workdir / cell.name
   record_path = run_dir / RUN_FILE
@@ -228,14 +296,21 @@ def run_cell(study: studies.Study, cell: studies.Cell, config,
     record = json.loads(record_path.read_text())
     differing = _differences(record.get("config", {}), _comparable(config))
     if differing:
-      raise ValueError(f"{str(run_dir)!r} holds a run of another config ({', '.join(differing)} "
-                       "differ); use another --workdir or the same flags.")
+      raise ValueError(
+        f"{str(run_dir)!r} holds a run of another config ({', '.join(differing)} "
+        "differ); use another --workdir or the same flags."
+      )
     return record["run"]
   result = train.train_and_evaluate(config, run_dir)
   measured = measure(study, config, run_dir)
-  run = {**dataclasses.asdict(cell), "num_train_steps": int(config.num_train_steps),
-         "run": cell.name, "steps": int(result["step"]),
-         "train_wall_time_s": float(result["wall_time_s"]), **measured}
+  run = {
+    **dataclasses.asdict(cell),
+    "num_train_steps": int(config.num_train_steps),
+    "run": cell.name,
+    "steps": int(result["step"]),
+    "train_wall_time_s": float(result["wall_time_s"]),
+    **measured,
+  }
   run = {key: value for key, value in run.items() if value is not None}
   write_json(record_path, {"config": _comparable(config), "run": run})
   return run
@@ -244,8 +319,11 @@ def run_cell(study: studies.Study, cell: studies.Cell, config,
 def shared_config(configs: Sequence[Any]) -> dict[str, Any]:
   """The fields whose value every run shares."""
   dicts = [_comparable(config) for config in configs]
-  return {key: value for key, value in dicts[0].items()
-          if all(other.get(key) == value for other in dicts[1:])}
+  return {
+    key: value
+    for key, value in dicts[0].items()
+    if all(other.get(key) == value for other in dicts[1:])
+  }
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -255,26 +333,36 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   study = studies.STUDIES[args.study]
   workdir = pathlib.Path(args.workdir or pathlib.Path("workdirs") / study.name).absolute()
   output = pathlib.Path(args.output or workdir / f"{study.name}.json")
-  cells = studies.cells(study, args.settings, args.seeds, sizes=args.sizes,
-                        train_images=args.train_images)
+  cells = studies.cells(
+    study, args.settings, args.seeds, sizes=args.sizes, train_images=args.train_images
+  )
   configs = {cell: run_config(args, cell) for cell in cells}  # every check before training
-  outputs.check_output(output, flag="--output", inputs={}, overwrite=args.overwrite,
-                       recognise=functools.partial(outputs.is_json_report,
-                                                   keys=("study", "runs")))
+  outputs.check_output(
+    output,
+    flag="--output",
+    inputs={},
+    overwrite=args.overwrite,
+    recognise=functools.partial(outputs.is_json_report, keys=("study", "runs")),
+  )
   plots = None
   if args.plot:
-    outputs.check_output(args.plot, flag="--plot", inputs={}, overwrite=args.overwrite,
-                         recognise=outputs.is_png)
+    outputs.check_output(
+      args.plot, flag="--plot", inputs={}, overwrite=args.overwrite, recognise=outputs.is_png
+    )
     try:  # before an hour of training, not after it
       from cutblur_jax.studies import plots  # pylint: disable=g-import-not-at-top
     except ImportError as error:
-      raise ImportError(f"--plot needs matplotlib ({error}); pip install -e \".[studies]\"."
-                        ) from None
+      raise ImportError(
+        f"--plot needs matplotlib ({error}); pip install -e \".[studies]\"."
+      ) from None
   done = [cell for cell in cells if (workdir / cell.name / RUN_FILE).exists()]
   expected = sum(studies.expected_seconds(configs[cell]) for cell in cells if cell not in done)
-  print(f"Study {study.name}: {len(cells)} runs ({len(done)} finished), "
-        f"{configs[cells[0]].num_train_steps} steps each, in {workdir}; expected CPU time "
-        f"about {expected / 60:.0f} min on a 2-core CPU.", flush=True)
+  print(
+    f"Study {study.name}: {len(cells)} runs ({len(done)} finished), "
+    f"{configs[cells[0]].num_train_steps} steps each, in {workdir}; expected CPU time "
+    f"about {expected / 60:.0f} min on a 2-core CPU.",
+    flush=True,
+  )
   if args.dry_run:
     for cell in cells:
       print(f"  {cell.name}: about {studies.expected_seconds(configs[cell]):.0f} s")
@@ -284,23 +372,26 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   for index, cell in enumerate(cells, 1):
     run = run_cell(study, cell, configs[cell], workdir)
     runs.append(run)
-    extra = (f", HR input {run['hr_input_psnr']:.2f} dB" if "hr_input_psnr" in run else "")
+    extra = f", HR input {run['hr_input_psnr']:.2f} dB" if "hr_input_psnr" in run else ""
     print(f"[{index}/{len(cells)}] {cell.name}: PSNR {run['psnr']:.2f} dB{extra}", flush=True)
 
   first = configs[cells[0]]
   report = {
-      "study": study.name,
-      "command": " ".join(shlex.quote(a) for a in ["python", "experiments/reproduce.py",
-                                                   *(sys.argv[1:] if argv is None else argv)]),
-      "config": shared_config(list(configs.values())),
-      "settings": list(args.settings), "seeds": list(args.seeds),
-      "num_train_steps": int(first.num_train_steps),
-      "protocol": parse_dataset(first.dataset).eval_protocol(first.scale),
-      "validation_images": list(embedded_dataset("validation", 1).names),
-      "baseline": runs[0]["baseline"],
-      "runs": [{key: value for key, value in run.items() if key != "baseline"} for run in runs],
-      "summary": studies.summarize(runs, study.metrics),
-      "wall_time_s": time.perf_counter() - start,
+    "study": study.name,
+    "command": " ".join(
+      shlex.quote(a)
+      for a in ["python", "experiments/reproduce.py", *(sys.argv[1:] if argv is None else argv)]
+    ),
+    "config": shared_config(list(configs.values())),
+    "settings": list(args.settings),
+    "seeds": list(args.seeds),
+    "num_train_steps": int(first.num_train_steps),
+    "protocol": parse_dataset(first.dataset).eval_protocol(first.scale),
+    "validation_images": list(embedded_dataset("validation", 1).names),
+    "baseline": runs[0]["baseline"],
+    "runs": [{key: value for key, value in run.items() if key != "baseline"} for run in runs],
+    "summary": studies.summarize(runs, study.metrics),
+    "wall_time_s": time.perf_counter() - start,
   }
   write_json(output, report)
   print("\n" + studies.format_table(report), flush=True)

@@ -33,11 +33,14 @@ def translate(argv: Sequence[str]) -> list[str]:
   argv = [arg for arg in argv if arg != "--no-progress_bar"]
   for arg in argv:
     if arg == "--config" or arg.startswith("--config="):
-      raise SystemExit("error: --config is no longer taken: the runs start from the default "
-                       "run's network; change a field with --set FIELD=VALUE.")
+      raise SystemExit(
+        "error: --config is no longer taken: the runs start from the default "
+        "run's network; change a field with --set FIELD=VALUE."
+      )
   given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
-  extra = [item for flag, values in OLD_DEFAULTS.items() if flag not in given
-           for item in (flag, *values)]
+  extra = [
+    item for flag, values in OLD_DEFAULTS.items() if flag not in given for item in (flag, *values)
+  ]
   return ["--study", "hr_input", *argv, *extra]
 
 

@@ -45,28 +45,42 @@ _DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parent / "configs" / "default
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
   """The flags; ``config`` is the loaded config with its ``--config.FIELD`` overrides."""
   parser = cli.ArgumentParser(
-      prog="train.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-      allow_abbrev=False,  # --conf would be argparse's --config, which config_flags never sees
-      epilog="config fields (--config.FIELD=VALUE):\n\n" + config_lib.fields_help())
+    prog="train.py",
+    description=__doc__,
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+    allow_abbrev=False,  # --conf would be argparse's --config, which config_flags never sees
+    epilog="config fields (--config.FIELD=VALUE):\n\n" + config_lib.fields_help(),
+  )
   # Declared for --help and argparse's checks; parse_config_flags consumes it and its fields.
-  parser.add_argument("--config", metavar="FILE[:ARG]", default=str(_DEFAULT_CONFIG),
-                      help="training config file, a get_config() module (default: "
-                           "experiments/configs/default.py)")
-  parser.add_argument("--workdir", default=None,
-                      help="run directory (resumes if it holds a checkpoint); default: "
-                           "./workdirs/<config name>-<timestamp>")
-  parser.add_argument("--accept_config_changes", action="store_true",
-                      help="let a resume change what the run means (the data set, lr, the "
-                           "augmentations, ...: any field but the run's length, cadence and "
-                           "workers); the change is recorded in metrics.jsonl. Without it such "
-                           "a resume is refused, naming the fields")
+  parser.add_argument(
+    "--config",
+    metavar="FILE[:ARG]",
+    default=str(_DEFAULT_CONFIG),
+    help="training config file, a get_config() module (default: experiments/configs/default.py)",
+  )
+  parser.add_argument(
+    "--workdir",
+    default=None,
+    help="run directory (resumes if it holds a checkpoint); default: "
+    "./workdirs/<config name>-<timestamp>",
+  )
+  parser.add_argument(
+    "--accept_config_changes",
+    action="store_true",
+    help="let a resume change what the run means (the data set, lr, the "
+    "augmentations, ...: any field but the run's length, cadence and "
+    "workers); the change is recorded in metrics.jsonl. Without it such "
+    "a resume is refused, naming the fields",
+  )
   cli.add_verbose_flag(parser)
   config_flags = cli.parse_config_flags(
-      parser, sys.argv[1:] if argv is None else argv, default=str(_DEFAULT_CONFIG))
+    parser, sys.argv[1:] if argv is None else argv, default=str(_DEFAULT_CONFIG)
+  )
   args = parser.parse_args(config_flags.rest)
   args.config, args.config_filename = config_flags.config, config_flags.filename
-  if args.workdir is None and (args.config.get("coordinator_address")
-                               or (args.config.get("num_processes") or 1) > 1):
+  if args.workdir is None and (
+    args.config.get("coordinator_address") or (args.config.get("num_processes") or 1) > 1
+  ):
     parser.error("a multi-process run needs an explicit --workdir shared by every process")
   return args
 
@@ -83,25 +97,32 @@ def _summary(result: dict, workdir: pathlib.Path, config) -> str:
   if result.get("finished_before"):
     lines.append(f"The run in {workdir} was already finished at step {result['step']}.")
   else:
-    lines.append(f"Done: {result['step']} steps in {result['wall_time_s']:.0f} s "
-                 f"(loss {result['loss']:.4f}).")
+    lines.append(
+      f"Done: {result['step']} steps in {result['wall_time_s']:.0f} s (loss {result['loss']:.4f})."
+    )
   name = "bicubic" if "bicubic_psnr" in result else "input"
   base_psnr, base_ssim = result.get(f"{name}_psnr"), result.get(f"{name}_ssim")
   best = result.get("best_checkpoint")
   if best:
-    lines.append(f"Best model: step {result['best_step']}, PSNR {result['best_psnr']:.2f} dB "
-                 f"({result['weights']} weights), in {best}")
+    lines.append(
+      f"Best model: step {result['best_step']}, PSNR {result['best_psnr']:.2f} dB "
+      f"({result['weights']} weights), in {best}"
+    )
   if base_psnr is not None and result.get("psnr") is not None:
-    lines.append(f"Last validation: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}; "
-                 f"{name} {base_psnr:.2f} dB, {base_ssim:.4f} "
-                 f"(gain {result['psnr'] - base_psnr:+.2f} dB)")
+    lines.append(
+      f"Last validation: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}; "
+      f"{name} {base_psnr:.2f} dB, {base_ssim:.4f} "
+      f"(gain {result['psnr'] - base_psnr:+.2f} dB)"
+    )
   run = shlex.quote(str(workdir))
   dataset = f"--dataset {shlex.quote(str(config['dataset']))}"
   if config["dataset_root"]:
     dataset += f" --dataset_root {shlex.quote(str(config['dataset_root']))}"
-  lines += ["Next:",
-            f"  python experiments/evaluate.py --checkpoint {run} {dataset}",
-            f"  python experiments/infer.py --checkpoint {run} --input LR_IMAGES --output SR_DIR"]
+  lines += [
+    "Next:",
+    f"  python experiments/evaluate.py --checkpoint {run} {dataset}",
+    f"  python experiments/infer.py --checkpoint {run} --input LR_IMAGES --output SR_DIR",
+  ]
   return "\n".join(lines)
 
 
@@ -115,14 +136,18 @@ def main(argv: Sequence[str] | None = None) -> int:
   hint = f"TensorBoard: tensorboard --logdir {workdir}; " if logs.tensorboard_available() else ""
   print(f"Work directory: {workdir.absolute()}  ({hint}resume: --workdir {workdir})", flush=True)
   try:
-    result = train.train_and_evaluate(args.config, workdir,
-                                      accept_config_changes=args.accept_config_changes)
+    result = train.train_and_evaluate(
+      args.config, workdir, accept_config_changes=args.accept_config_changes
+    )
   except train.TrainingInterrupted as stop:
     print(f"Interrupted: {stop}", file=sys.stderr, flush=True)
     return stop.exit_status
   except KeyboardInterrupt:
-    print(f"Interrupted; resume from the newest checkpoint with --workdir {workdir}.",
-          file=sys.stderr, flush=True)
+    print(
+      f"Interrupted; resume from the newest checkpoint with --workdir {workdir}.",
+      file=sys.stderr,
+      flush=True,
+    )
     return 130
   except (ValueError, OSError, train.NonFiniteLossError, workdir_lib.WorkdirBusyError) as error:
     return cli.report(error, verbose=args.verbose)

@@ -34,11 +34,15 @@ def pytest_configure(config):
   environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")  # not tiny kernels
   environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(4 << 30))  # turns on its file lock
   import jax  # pylint: disable=g-import-not-at-top
+
   jax.config.update("jax_compilation_cache_dir", environ["JAX_COMPILATION_CACHE_DIR"])
-  jax.config.update("jax_persistent_cache_min_compile_time_secs",
-                    float(environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
-  jax.config.update("jax_compilation_cache_max_size",
-                    int(environ["JAX_COMPILATION_CACHE_MAX_SIZE"]))
+  jax.config.update(
+    "jax_persistent_cache_min_compile_time_secs",
+    float(environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]),
+  )
+  jax.config.update(
+    "jax_compilation_cache_max_size", int(environ["JAX_COMPILATION_CACHE_MAX_SIZE"])
+  )
 
 
 @pytest.hookimpl(hookwrapper=True)

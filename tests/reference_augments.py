@@ -157,8 +157,7 @@ def apply_cutmix(params, hr, lr):
 # ----------------------------------------------------------------------------- cutmixup
 
 
-def sample_cutmixup(rng, shape, mixup_prob=1.0, mixup_alpha=1.2, cutmix_prob=1.0,
-                    cutmix_alpha=0.7):
+def sample_cutmixup(rng, shape, mixup_prob=1.0, mixup_alpha=1.2, cutmix_prob=1.0, cutmix_alpha=0.7):
   n, h, w, _ = shape
   if not _gate(rng, cutmix_prob, cutmix_alpha):
     return {"applied": False}
@@ -167,8 +166,14 @@ def sample_cutmixup(rng, shape, mixup_prob=1.0, mixup_alpha=1.2, cutmix_prob=1.0
   v = np.float32(rng.beta(mixup_alpha, mixup_alpha))  # drawn before the mixup gate
   mixup_applied = not (mixup_alpha <= 0 or rng.random() >= mixup_prob)
   inside = bool(rng.random() > 0.5)
-  return {"applied": True, "box": box, "partner": partner, "mixup_applied": mixup_applied,
-          "v": v, "inside": inside}
+  return {
+    "applied": True,
+    "box": box,
+    "partner": partner,
+    "mixup_applied": mixup_applied,
+    "v": v,
+    "inside": inside,
+  }
 
 
 def apply_cutmixup(params, hr, lr):

@@ -7,6 +7,8 @@
 #      below 0.11.37: the ONNX export tests, and the checkpoint-format tests again on that
 #      older orbax.
 #
+# Before the tests, `ruff format --check` and `ruff check` (pyproject.toml's [tool.ruff]).
+#
 # Usage (from anywhere): bash tests/run.sh [extra pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,10 @@ install() {  # install VENV EXTRAS
 }
 
 install .venv test,torch
+# The formatter and linter first (ruff, configured in pyproject.toml): unformatted code or a
+# lint error fails the run. `ruff format . && ruff check --fix .` mends most of it.
+.venv/bin/ruff format --check .
+.venv/bin/ruff check .
 # test_export.py needs the export extra from its first line: not even collected here.
 .venv/bin/pytest -n 2 --durations=15 -m "not onnx" --ignore=tests/test_export.py "$@" tests
 

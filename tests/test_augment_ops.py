@@ -19,27 +19,63 @@ from cutblur_jax.augment import boxes, combinators, cutblur_ops, cuts, flips, mi
 
 # name -> (op, sampler, apply, NumPy port apply, options used in the tests)
 OPS = {
-    "blend": (augment.blend, augment.sample_blend_params, augment.apply_blend,
-              ref.apply_blend, dict(prob=0.8, alpha=0.6)),
-    "rgb": (augment.rgb, augment.sample_rgb_params, augment.apply_rgb, ref.apply_rgb,
-            dict(prob=0.8)),
-    "mixup": (augment.mixup, augment.sample_mixup_params, augment.apply_mixup,
-              ref.apply_mixup, dict(prob=0.8, alpha=1.2)),
-    "cutout": (augment.cutout, augment.sample_cutout_params, augment.apply_cutout,
-               ref.apply_cutout, dict(prob=0.8, alpha=0.3)),
-    "cutmix": (augment.cutmix, augment.sample_cutmix_params, augment.apply_cutmix,
-               ref.apply_cutmix, dict(prob=0.8, alpha=0.5)),
-    "cutmixup": (augment.cutmixup, augment.sample_cutmixup_params, augment.apply_cutmixup,
-                 ref.apply_cutmixup,
-                 dict(mixup_prob=0.6, mixup_alpha=1.2, cutmix_prob=0.8, cutmix_alpha=0.5)),
-    "cutblur": (augment.cutblur, augment.sample_cutblur_params, augment.apply_cutblur,
-                ref.apply_cutblur, dict(prob=0.8, alpha=0.5)),
-    "soft_cutblur": (augment.soft_cutblur, augment.sample_soft_cutblur_params,
-                     augment.apply_soft_cutblur, ref.apply_soft_cutblur,
-                     dict(prob=0.8, alpha=0.5, mix_alpha=1.2)),
-    "degradation_mixup": (augment.degradation_mixup, augment.sample_degradation_mixup_params,
-                          augment.apply_degradation_mixup, ref.apply_degradation_mixup,
-                          dict(prob=0.8, alpha=1.0)),
+  "blend": (
+    augment.blend,
+    augment.sample_blend_params,
+    augment.apply_blend,
+    ref.apply_blend,
+    dict(prob=0.8, alpha=0.6),
+  ),
+  "rgb": (augment.rgb, augment.sample_rgb_params, augment.apply_rgb, ref.apply_rgb, dict(prob=0.8)),
+  "mixup": (
+    augment.mixup,
+    augment.sample_mixup_params,
+    augment.apply_mixup,
+    ref.apply_mixup,
+    dict(prob=0.8, alpha=1.2),
+  ),
+  "cutout": (
+    augment.cutout,
+    augment.sample_cutout_params,
+    augment.apply_cutout,
+    ref.apply_cutout,
+    dict(prob=0.8, alpha=0.3),
+  ),
+  "cutmix": (
+    augment.cutmix,
+    augment.sample_cutmix_params,
+    augment.apply_cutmix,
+    ref.apply_cutmix,
+    dict(prob=0.8, alpha=0.5),
+  ),
+  "cutmixup": (
+    augment.cutmixup,
+    augment.sample_cutmixup_params,
+    augment.apply_cutmixup,
+    ref.apply_cutmixup,
+    dict(mixup_prob=0.6, mixup_alpha=1.2, cutmix_prob=0.8, cutmix_alpha=0.5),
+  ),
+  "cutblur": (
+    augment.cutblur,
+    augment.sample_cutblur_params,
+    augment.apply_cutblur,
+    ref.apply_cutblur,
+    dict(prob=0.8, alpha=0.5),
+  ),
+  "soft_cutblur": (
+    augment.soft_cutblur,
+    augment.sample_soft_cutblur_params,
+    augment.apply_soft_cutblur,
+    ref.apply_soft_cutblur,
+    dict(prob=0.8, alpha=0.5, mix_alpha=1.2),
+  ),
+  "degradation_mixup": (
+    augment.degradation_mixup,
+    augment.sample_degradation_mixup_params,
+    augment.apply_degradation_mixup,
+    ref.apply_degradation_mixup,
+    dict(prob=0.8, alpha=1.0),
+  ),
 }
 # Ops whose apply only selects or zeroes values: bit-exact under jit too.
 PASTING = {"rgb", "cutout", "cutmix", "cutblur"}
@@ -82,8 +118,11 @@ def ref_per_sample(port, params, batch_params, hr, lr):
   n = hr.shape[0]
   outputs = []
   for i in range(n):
-    params_i = jax.tree.map(lambda x, b: x[i] if np.ndim(x) == np.ndim(b) + 1 else x,
-                            params, batch_params)
+    params_i = jax.tree.map(
+      lambda x, b: x[i] if np.ndim(x) == np.ndim(b) + 1 else x,  # noqa: B023  # called within this iteration
+      params,
+      batch_params,
+    )
     outputs.append([np.asarray(o)[i] for o in port(ref.to_numpy(params_i), hr, lr)])
   return tuple(np.stack(o) for o in zip(*outputs))
 
@@ -113,8 +152,20 @@ def test_eager_apply_matches_numpy_port_exactly(name):
     assert any(inside) and not all(inside)
 
 
-@pytest.mark.parametrize("name", ["blend", "rgb", "mixup", "cutout", "cutmix", "cutmixup",
-                                  "cutblur", "soft_cutblur", "degradation_mixup"])
+@pytest.mark.parametrize(
+  "name",
+  [
+    "blend",
+    "rgb",
+    "mixup",
+    "cutout",
+    "cutmix",
+    "cutmixup",
+    "cutblur",
+    "soft_cutblur",
+    "degradation_mixup",
+  ],
+)
 def test_per_sample_apply_matches_numpy_port(name):
   _, _, apply, port, _ = OPS[name]
   hr, lr = make_images(seed=2)
@@ -178,8 +229,9 @@ def test_identity_cases_return_inputs_exactly():
 def test_cutmixup_mixup_alpha_zero_pastes_partner():
   # The reference raises in np.random.beta(0, 0); here the partner is pasted unmixed.
   hr, lr = map(jnp.asarray, make_images())
-  params = augment.sample_cutmixup_params(jax.random.key(0), SHAPE, mixup_alpha=0.0,
-                                          cutmix_alpha=0.5)
+  params = augment.sample_cutmixup_params(
+    jax.random.key(0), SHAPE, mixup_alpha=0.0, cutmix_alpha=0.5
+  )
   assert not bool(params.mixup_applied)
   expected = ref.apply_cutmixup(ref.to_numpy(params), np.asarray(hr), np.asarray(lr))
   for g, e in zip(augment.apply_cutmixup(params, hr, lr), expected):
@@ -190,9 +242,10 @@ def test_soft_cutblur_with_v_one_is_cutblur():
   hr, lr = map(jnp.asarray, make_images())
   params = augment.sample_soft_cutblur_params(jax.random.key(5), SHAPE, alpha=0.5)
   hard = augment.CutBlurParams(params.applied, params.box, params.inside)
-  np.testing.assert_array_equal(augment.apply_soft_cutblur(params._replace(v=jnp.float32(1)),
-                                                           hr, lr)[1],
-                                augment.apply_cutblur(hard, hr, lr)[1])
+  np.testing.assert_array_equal(
+    augment.apply_soft_cutblur(params._replace(v=jnp.float32(1)), hr, lr)[1],
+    augment.apply_cutblur(hard, hr, lr)[1],
+  )
 
 
 def test_ratio_past_one_covers_the_image():
@@ -218,7 +271,6 @@ def assert_matches(got, expected, name):
 
 
 class JitAgreementTest(chex.TestCase):
-
   @chex.variants(with_jit=True, without_jit=True)
   @parameterized.named_parameters(*[(name, name) for name in sorted(OPS)])
   def test_variants_agree_with_the_port(self, name):
@@ -226,8 +278,9 @@ class JitAgreementTest(chex.TestCase):
     op, _, _, port, options = OPS[name]
     hr, lr = make_images(seed=4)
     keys = jax.random.split(jax.random.key(1234), NUM_DRAWS)  # as sampled_params
-    outputs = self.variant(jax.vmap(functools.partial(op, **options),
-                                    in_axes=(0, None, None)))(keys, hr, lr)
+    outputs = self.variant(jax.vmap(functools.partial(op, **options), in_axes=(0, None, None)))(
+      keys, hr, lr
+    )
     params = sampled_params(name)
     for i in range(NUM_DRAWS):
       expected = port(ref.to_numpy(take(params, i)), hr, lr)
@@ -257,8 +310,11 @@ def test_vmap_and_keys(name):
 def test_grad_of_cutblur_is_the_mask():
   hr, lr = map(jnp.asarray, make_images())
   params = augment.sample_cutblur_params(jax.random.key(2), SHAPE, alpha=0.5)
-  region = np.asarray(ref.apply_cutblur(ref.to_numpy(params), np.ones(SHAPE, np.float32),
-                                        np.zeros(SHAPE, np.float32))[1])
+  region = np.asarray(
+    ref.apply_cutblur(
+      ref.to_numpy(params), np.ones(SHAPE, np.float32), np.zeros(SHAPE, np.float32)
+    )[1]
+  )
 
   def loss(hr, lr):
     return augment.apply_cutblur(params, hr, lr)[1].sum()
@@ -276,8 +332,9 @@ def test_grad_flows_through_every_op():
     out = OPS[name][2](params[name], hr, lr)
     return jnp.sum(out[0] * 0.3) + jnp.sum(out[1] * 0.7)
 
-  grads = jax.jit(lambda hr, lr: {name: jax.grad(functools.partial(loss, name), (0, 1))(hr, lr)
-                                  for name in OPS})(hr, lr)
+  grads = jax.jit(
+    lambda hr, lr: {name: jax.grad(functools.partial(loss, name), (0, 1))(hr, lr) for name in OPS}
+  )(hr, lr)
   for name, (grad_hr, grad_lr) in grads.items():
     assert bool(jnp.all(jnp.isfinite(grad_hr)) & jnp.all(jnp.isfinite(grad_lr))), name
     # Output pixels are convex mixes (or copies) of inputs: the weights sum to 0.3 + 0.7,
@@ -296,7 +353,7 @@ def test_bfloat16_keeps_dtype_and_values(name):
   for g, e in zip(got, expected):
     assert g.dtype == jnp.bfloat16, name
     # bfloat16 keeps 8 significant bits: within 1 unit of 255, half a unit of rounding.
-    np.testing.assert_allclose(np.asarray(g, np.float32), e, rtol=2 ** -8, atol=0.51)
+    np.testing.assert_allclose(np.asarray(g, np.float32), e, rtol=2**-8, atol=0.51)
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -376,18 +433,27 @@ def test_traced_options_are_accepted():
 # ----------------------------------------------------------------------------- API
 
 
-OP_NAMES = ["blend", "rgb", "mixup", "cutout", "cutmix", "cutmixup", "cutblur", "soft_cutblur",
-            "degradation_mixup"]
+OP_NAMES = [
+  "blend",
+  "rgb",
+  "mixup",
+  "cutout",
+  "cutmix",
+  "cutmixup",
+  "cutblur",
+  "soft_cutblur",
+  "degradation_mixup",
+]
 DOCUMENTED_DEFAULTS = {
-    "blend": dict(prob=1.0, alpha=0.6),
-    "rgb": dict(prob=1.0),
-    "mixup": dict(prob=1.0, alpha=1.2),
-    "cutout": dict(prob=1.0, alpha=0.001),
-    "cutmix": dict(prob=1.0, alpha=0.7),
-    "cutmixup": dict(mixup_prob=1.0, mixup_alpha=1.2, cutmix_prob=1.0, cutmix_alpha=0.7),
-    "cutblur": dict(prob=1.0, alpha=0.7),
-    "soft_cutblur": dict(prob=1.0, alpha=0.7, mix_alpha=1.2),
-    "degradation_mixup": dict(prob=1.0, alpha=1.0),
+  "blend": dict(prob=1.0, alpha=0.6),
+  "rgb": dict(prob=1.0),
+  "mixup": dict(prob=1.0, alpha=1.2),
+  "cutout": dict(prob=1.0, alpha=0.001),
+  "cutmix": dict(prob=1.0, alpha=0.7),
+  "cutmixup": dict(mixup_prob=1.0, mixup_alpha=1.2, cutmix_prob=1.0, cutmix_alpha=0.7),
+  "cutblur": dict(prob=1.0, alpha=0.7),
+  "soft_cutblur": dict(prob=1.0, alpha=0.7, mix_alpha=1.2),
+  "degradation_mixup": dict(prob=1.0, alpha=1.0),
 }
 
 
@@ -409,7 +475,10 @@ def test_api_of_every_op(name):
   params = _params(sampler)
   assert [p.name for p in params[:2]] == ["key", "shape"]
   assert all(p.kind is p.KEYWORD_ONLY for p in params[2:])
-  assert {p.name: p.default for p in params[2:]} == {**DOCUMENTED_DEFAULTS[name], "per_sample": False}
+  assert {p.name: p.default for p in params[2:]} == {
+    **DOCUMENTED_DEFAULTS[name],
+    "per_sample": False,
+  }
 
   apply = getattr(augment, f"apply_{name}")
   params = _params(apply)
@@ -425,14 +494,16 @@ def test_api_of_the_rest():
   assert moa_params == {"dataset": "DIV2K_SR", "model": "EDSR"}
   policy_params = {p.name: p.default for p in _params(augment.Policy)}
   assert list(policy_params)[:6] == ["augs", "probs", "alphas", "aux_prob", "aux_alpha", "mix_p"]
-  assert (policy_params["aux_prob"], policy_params["aux_alpha"], policy_params["mix_p"],
-          policy_params["per_sample"]) == (1.0, 1.2, None, False)
-  assert [p.name for p in _params(augment.sample_box)] == ["key", "shape", "alpha",
-                                                           "per_sample"]
+  assert (
+    policy_params["aux_prob"],
+    policy_params["aux_alpha"],
+    policy_params["mix_p"],
+    policy_params["per_sample"],
+  ) == (1.0, 1.2, None, False)
+  assert [p.name for p in _params(augment.sample_box)] == ["key", "shape", "alpha", "per_sample"]
   assert _params(augment.sample_box)[2].kind is inspect.Parameter.KEYWORD_ONLY
   assert [p.name for p in _params(augment.box_mask)] == ["box", "height", "width"]
-  assert [p.name for p in _params(augment.box_row_mask)] == ["box", "height", "width",
-                                                             "channels"]
+  assert [p.name for p in _params(augment.box_row_mask)] == ["box", "height", "width", "channels"]
   assert [p.name for p in _params(augment.one_of)] == ["ops", "weights"]
   assert _params(augment.chain)[0].kind is inspect.Parameter.VAR_POSITIONAL
   for name in augment.__all__:
@@ -443,8 +514,9 @@ def test_api_of_the_rest():
 
 def test_docstring_examples_run():
   for module in (augment, boxes, combinators, cutblur_ops, cuts, flips, mixing, policy):
-    result = doctest.testmod(module, extraglobs={"jax": jax, "jnp": jnp},
-                             optionflags=doctest.ELLIPSIS)
+    result = doctest.testmod(
+      module, extraglobs={"jax": jax, "jnp": jnp}, optionflags=doctest.ELLIPSIS
+    )
     assert result.failed == 0 and result.attempted > 0, module.__name__
 
 

@@ -21,8 +21,9 @@ SHAPE = (4, 8, 8, 3)
 TINY = (2, 4, 4, 3)
 
 # One compiled MoA per process, shared by the tests below; it must trace once.
-COUNTED_APPLY = jax.jit(chex.assert_max_traces(augment.apply_augment, n=1),
-                        static_argnames="policy")
+COUNTED_APPLY = jax.jit(
+  chex.assert_max_traces(augment.apply_augment, n=1), static_argnames="policy"
+)
 APPLY = jax.jit(augment.apply_augment, static_argnames="policy")
 
 
@@ -33,8 +34,9 @@ def make_images(shape=SHAPE, seed=0, dtype=np.float32):
 
 @functools.lru_cache(maxsize=None)
 def _vmapped_apply(policy, shape):
-  return jax.jit(jax.vmap(lambda k, hr, lr: augment.apply_augment(k, hr, lr, policy),
-                          in_axes=(0, None, None)))
+  return jax.jit(
+    jax.vmap(lambda k, hr, lr: augment.apply_augment(k, hr, lr, policy), in_axes=(0, None, None))
+  )
 
 
 def indices(policy, n, seed=0, shape=TINY):
@@ -59,7 +61,9 @@ def test_policy_is_frozen_hashable_and_normalised():
   assert augment.Policy(["none"], [1], [0]).mix_p is None
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
+@pytest.mark.parametrize(
+  "kwargs,error,match",
+  [
     (dict(augs=["cutblurr"]), ValueError, r"unknown op 'cutblurr'.*blend, rgb, mixup"),
     (dict(augs="cutblur"), TypeError, "`augs` must be a sequence"),
     (dict(augs=[]), ValueError, "at least one op"),
@@ -77,7 +81,8 @@ def test_policy_is_frozen_hashable_and_normalised():
     (dict(per_sample="yes"), TypeError, "`per_sample` must be a bool"),
     (dict(augs=["blend", "none"], alphas=[1.5, 0.0]), ValueError, "at most 1"),
     (dict(alphas=["x", 0.7]), TypeError, "`alphas` must be a Python number"),
-])
+  ],
+)
 def test_policy_validation(kwargs, error, match):
   args = dict(augs=["cutblur", "mixup"], probs=[1.0, 1.0], alphas=[0.7, 1.2])
   with pytest.raises(error, match=match):
@@ -89,8 +94,9 @@ def test_policy_rejects_traced_values():
     jax.jit(lambda p: augment.Policy(["cutblur"], [p], [0.7]))(0.5)
 
 
-@pytest.mark.parametrize("dataset", ["DIV2K_SR", "RealSR", "DIV2K_DN", "DIV2K_JPEG",
-                                     "Set5_SR", "RealSR_DN"])
+@pytest.mark.parametrize(
+  "dataset", ["DIV2K_SR", "RealSR", "DIV2K_DN", "DIV2K_JPEG", "Set5_SR", "RealSR_DN"]
+)
 @pytest.mark.parametrize("model", ["EDSR", "RCAN", "CARN"])
 def test_moa_matches_make_template(dataset, model):
   augs, prob, alpha, aux_prob, aux_alpha, mix_p = ref.moa_template(dataset, model)
@@ -124,8 +130,15 @@ def run_entry(policy, i, key, hr, lr):
   if name == "rgb":
     out = augment.rgb(key, hr, lr, prob=prob)
   elif name == "cutmixup":
-    out = augment.cutmixup(key, hr, lr, mixup_prob=policy.aux_prob,
-                           mixup_alpha=policy.aux_alpha, cutmix_prob=prob, cutmix_alpha=alpha)
+    out = augment.cutmixup(
+      key,
+      hr,
+      lr,
+      mixup_prob=policy.aux_prob,
+      mixup_alpha=policy.aux_alpha,
+      cutmix_prob=prob,
+      cutmix_alpha=alpha,
+    )
   elif name == "soft_cutblur":
     out = augment.soft_cutblur(key, hr, lr, prob=prob, alpha=alpha, mix_alpha=policy.aux_alpha)
   else:
@@ -153,13 +166,16 @@ def test_apply_augment_runs_the_drawn_op_with_the_documented_keys():
   assert len(seen) >= 5  # most ops were exercised
 
 
-@pytest.mark.parametrize("augs,probs,alphas,aux_prob,aux_alpha", [
+@pytest.mark.parametrize(
+  "augs,probs,alphas,aux_prob,aux_alpha",
+  [
     # Extreme gates tell prob from aux_prob with any key: swapped, cutmixup is the identity.
     (["cutmixup"], [1.0], [0.45], 0.0, 0.8),
     (["cutmixup"], [1.0], [0.45], 1.0, 0.3),
     (["soft_cutblur"], [1.0], [0.45], 1.0, 0.3),
     (["rgb"], [0.0], [5.0], 1.0, 0.3),  # rgb takes prob (0: the identity), ignores alpha
-])
+  ],
+)
 def test_policy_numbers_reach_the_ops_as_documented(augs, probs, alphas, aux_prob, aux_alpha):
   policy = augment.Policy(augs, probs, alphas, aux_prob=aux_prob, aux_alpha=aux_alpha)
   hr, lr = make_images()
@@ -202,17 +218,16 @@ def test_cutout_mask_only_when_cutout_fired():
   np.testing.assert_array_equal(np.asarray(mask)[fired], 0.0)
   np.testing.assert_array_equal(np.asarray(mask)[~fired], 1.0)
   np.testing.assert_array_equal(np.asarray(new_lr)[fired], 0.0)
-  np.testing.assert_array_equal(np.asarray(new_lr)[~fired], np.broadcast_to(lr, (
-      (~fired).sum(),) + TINY))
+  np.testing.assert_array_equal(
+    np.asarray(new_lr)[~fired], np.broadcast_to(lr, ((~fired).sum(),) + TINY)
+  )
   np.testing.assert_array_equal(np.asarray(new_hr), np.broadcast_to(hr, (400,) + TINY))
 
 
 class ApplyAugmentVariantsTest(chex.TestCase):
-
   @chex.variants(with_jit=True, without_jit=True)
   def test_eager_and_jit_agree(self):
-    policy = augment.Policy(["cutblur", "blend", "none", "cutout"], [1.0] * 4,
-                            [0.5, 0.6, 0.0, 0.2])
+    policy = augment.Policy(["cutblur", "blend", "none", "cutout"], [1.0] * 4, [0.5, 0.6, 0.0, 0.2])
     hr, lr = make_images()
     fn = self.variant(functools.partial(augment.apply_augment, policy=policy))
     for seed in range(4):
@@ -227,8 +242,7 @@ class ApplyAugmentVariantsTest(chex.TestCase):
 def test_bfloat16_and_grad_through_apply_augment():
   policy = augment.Policy(["cutout", "mixup", "cutblur"], [1.0] * 3, [0.2, 1.2, 0.5])
   hr, lr = make_images()
-  out = APPLY(jax.random.key(0), hr.astype(jnp.bfloat16), lr.astype(jnp.bfloat16),
-              policy=policy)
+  out = APPLY(jax.random.key(0), hr.astype(jnp.bfloat16), lr.astype(jnp.bfloat16), policy=policy)
   assert [x.dtype for x in out] == [jnp.bfloat16] * 3 + [jnp.int32]
 
   def loss(lr, key):
@@ -259,16 +273,20 @@ def test_apply_augment_bad_input():
 
 
 def test_per_sample_uses_each_images_own_op_and_draws():
-  policy = augment.Policy(["cutblur", "mixup", "none", "cutout"], [0.8, 1.0, 1.0, 1.0],
-                          [0.5, 1.2, 0.0, 0.3], per_sample=True)
+  policy = augment.Policy(
+    ["cutblur", "mixup", "none", "cutout"],
+    [0.8, 1.0, 1.0, 1.0],
+    [0.5, 1.2, 0.0, 0.3],
+    per_sample=True,
+  )
   n = 8
   hr, lr = make_images((n, 8, 8, 3))
   apply = jax.jit(functools.partial(augment.apply_augment, policy=policy))
   samplers = [
-      lambda k: augment.sample_cutblur_params(k, hr.shape, prob=0.8, alpha=0.5, per_sample=True),
-      lambda k: augment.sample_mixup_params(k, hr.shape, alpha=1.2, per_sample=True),
-      None,
-      lambda k: augment.sample_cutout_params(k, hr.shape, alpha=0.3, per_sample=True),
+    lambda k: augment.sample_cutblur_params(k, hr.shape, prob=0.8, alpha=0.5, per_sample=True),
+    lambda k: augment.sample_mixup_params(k, hr.shape, alpha=1.2, per_sample=True),
+    None,
+    lambda k: augment.sample_cutout_params(k, hr.shape, alpha=0.3, per_sample=True),
   ]
   appliers = [augment.apply_cutblur, augment.apply_mixup, None, augment.apply_cutout]
   mixed_batches = 0
@@ -283,8 +301,9 @@ def test_per_sample_uses_each_images_own_op_and_draws():
         expected = (hr[j], lr[j], np.ones((8, 8, 1), np.float32))
       else:
         out = appliers[i](samplers[i](keys[1 + i]), hr, lr)
-        expected = tuple(np.asarray(x)[j] for x in out) + ((np.ones((8, 8, 1)),)
-                                                          if len(out) == 2 else ())
+        expected = tuple(np.asarray(x)[j] for x in out) + (
+          (np.ones((8, 8, 1)),) if len(out) == 2 else ()
+        )
       for got, want in zip((new_hr[j], new_lr[j], mask[j]), expected):
         np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=3.1e-5)
   assert mixed_batches == 3  # images of one batch draw different ops
@@ -340,10 +359,12 @@ def test_policy_accepts_user_functions():
 
 def test_bad_user_function_outputs_are_reported():
   hr, lr = make_images(TINY)
-  for fn, match in ((lambda k, h, l: h, "must return"),
-                    (lambda k, h, l: (h[:, :2], l), "input shape and dtype"),
-                    (lambda k, h, l: (h.astype(jnp.bfloat16), l), "input shape and dtype"),
-                    (lambda k, h, l: (h, l, jnp.ones((7,))), "mask of shape")):
+  for fn, match in (
+    (lambda k, h, l: h, "must return"),
+    (lambda k, h, l: (h[:, :2], l), "input shape and dtype"),
+    (lambda k, h, l: (h.astype(jnp.bfloat16), l), "input shape and dtype"),
+    (lambda k, h, l: (h, l, jnp.ones((7,))), "mask of shape"),
+  ):
     with pytest.raises(TypeError, match=match):
       augment.apply_augment(jax.random.key(0), hr, lr, augment.Policy([fn], [1.0], [0.0]))
 
@@ -352,8 +373,9 @@ def test_bad_user_function_outputs_are_reported():
 
 
 def test_chain_composes_in_order_with_split_keys_and_multiplies_masks():
-  op = augment.chain(augment.rgb, drop_left_half,
-                     functools.partial(augment.cutout, alpha=0.3), invert)
+  op = augment.chain(
+    augment.rgb, drop_left_half, functools.partial(augment.cutout, alpha=0.3), invert
+  )
   hr, lr = make_images()
   key = jax.random.key(7)
   new_hr, new_lr, mask = jax.jit(op)(key, hr, lr)
@@ -392,8 +414,9 @@ def test_combinators_nest_hash_and_compile_once():
   inner = augment.one_of([augment.cutblur, augment.moa()], weights=[1, 1])
   assert inner == augment.one_of([augment.cutblur, augment.moa()], weights=[3, 3])
   assert hash(augment.chain(augment.rgb, inner)) == hash(augment.chain(augment.rgb, inner))
-  policy = augment.Policy([augment.chain(augment.rgb, augment.cutblur), "none"], [1.0, 1.0],
-                          [0.0, 0.0])
+  policy = augment.Policy(
+    [augment.chain(augment.rgb, augment.cutblur), "none"], [1.0, 1.0], [0.0, 0.0]
+  )
   assert hash(policy) == hash(dataclasses.replace(policy))
   op = augment.chain(augment.rgb, inner)
 

@@ -32,13 +32,17 @@ def _vmapped(sampler, shape, per_sample):
   # Options are traced arguments, so one compilation serves every test of a sampler.
   def one(key, options):
     return sampler(key, shape, per_sample=per_sample, **options)
+
   return jax.jit(jax.vmap(one, in_axes=(0, None)))
 
 
 def draw(sampler, n, seed=0, shape=SHAPE, per_sample=False, **options):
   """``n`` params sets of ``sampler`` in one vmapped, jitted call."""
-  defaults = {p.name: p.default for p in inspect.signature(sampler).parameters.values()
-              if p.kind is p.KEYWORD_ONLY and p.name != "per_sample"}
+  defaults = {
+    p.name: p.default
+    for p in inspect.signature(sampler).parameters.values()
+    if p.kind is p.KEYWORD_ONLY and p.name != "per_sample"
+  }
   options = {k: jnp.float32(v) for k, v in {**defaults, **options}.items()}
   keys = jax.random.split(jax.random.key(seed), n)
   return jax.device_get(_vmapped(sampler, tuple(shape), per_sample)(keys, options))
@@ -48,7 +52,8 @@ def assert_rate(hits, p, name=""):
   hits = np.asarray(hits, np.float64).ravel()
   se = np.sqrt(p * (1 - p) / hits.size)
   assert abs(hits.mean() - p) < Z * se, (
-      f"{name}: rate {hits.mean():.5f}, expected {p} ± {Z * se:.5f}")
+    f"{name}: rate {hits.mean():.5f}, expected {p} ± {Z * se:.5f}"
+  )
 
 
 def assert_uniform_counts(values, categories, name=""):
@@ -74,17 +79,20 @@ def test_transforms_are_exactly_distributed():
   perms = np.asarray(jax.vmap(_sampling.permutation)(bits.reshape(-1, 4)))
   codes = [tuple(p) for p in perms]
   assert all(sorted(c) == [0, 1, 2, 3] for c in codes)
-  assert_uniform_counts([hash(c) for c in codes],
-                        [hash(c) for c in itertools.permutations(range(4))], "permutation")
+  assert_uniform_counts(
+    [hash(c) for c in codes], [hash(c) for c in itertools.permutations(range(4))], "permutation"
+  )
 
 
 def test_open_unit_and_normal_at_the_extreme_words():
   # Every word, including all-ones, maps strictly inside (0, 1), symmetrically about 1/2,
   # so no normal draw (box ratio, gamma proposal) is ever infinite.
-  extremes = np.array([0, 1, 0xFF, 0x100, 0x7FFFFFFF, 0x80000000, 0xFFFFFEFF, 0xFFFFFF00,
-                       0xFFFFFFFF], np.uint32)
-  bits = np.concatenate([extremes, np.asarray(
-      _sampling.split_bits(jax.random.key(21), [(4000,)])[0])])
+  extremes = np.array(
+    [0, 1, 0xFF, 0x100, 0x7FFFFFFF, 0x80000000, 0xFFFFFEFF, 0xFFFFFF00, 0xFFFFFFFF], np.uint32
+  )
+  bits = np.concatenate(
+    [extremes, np.asarray(_sampling.split_bits(jax.random.key(21), [(4000,)])[0])]
+  )
   u = np.asarray(_sampling.open_unit(bits), np.float64)
   assert u.min() > 0 and u.max() < 1
   np.testing.assert_array_equal(u + np.asarray(_sampling.open_unit(~bits), np.float64), 1.0)
@@ -190,12 +198,15 @@ def test_sides_are_fair_coins():
   assert_rate(draw(augment.sample_cutmixup_params, 4000, seed=4).inside, 0.5, "cutmixup")
 
 
-@pytest.mark.parametrize("sampler,field,options,a", [
+@pytest.mark.parametrize(
+  "sampler,field,options,a",
+  [
     (augment.sample_mixup_params, "v", dict(alpha=1.2), 1.2),
     (augment.sample_cutmixup_params, "v", dict(mixup_alpha=0.4), 0.4),
     (augment.sample_soft_cutblur_params, "v", dict(mix_alpha=2.0), 2.0),
     (augment.sample_degradation_mixup_params, "v", dict(alpha=1.0), 1.0),
-])
+  ],
+)
 def test_beta_draws(sampler, field, options, a):
   v = getattr(draw(sampler, 4000, seed=5, **options), field).astype(np.float64)
   assert scipy.stats.kstest(v, scipy.stats.beta(a, a).cdf).pvalue > P_MIN
@@ -244,17 +255,19 @@ def test_sparse_cutout_path_is_the_same_bernoulli_field():
   assert abs(counts.var() / var - 1) < Z * np.sqrt(2 / (n - 1))
   # Every pixel equally likely: about n * alpha = 20 drops each.
   assert scipy.stats.chisquare(dropped.sum(axis=0).ravel()).pvalue > P_MIN
-  assert_rate(dropped[..., 1:] & dropped[..., :-1], alpha ** 2, "neighbours")
-  assert_rate(dropped[:, 0] & dropped[:, 1], alpha ** 2, "images")
+  assert_rate(dropped[..., 1:] & dropped[..., :-1], alpha**2, "neighbours")
+  assert_rate(dropped[:, 0] & dropped[:, 1], alpha**2, "images")
   # The same law as the dense path: drop counts compared by a chi-square contingency test.
   dense = ~draw(augment.sample_cutout_params, n, seed=20, shape=shape, alpha=alpha).keep
   dense_counts = dense.reshape(n, -1).sum(axis=1)
-  bins = [0, 14, 17, 19, 21, 23, 26, 10 ** 6]
+  bins = [0, 14, 17, 19, 21, 23, 26, 10**6]
   table = [np.histogram(c, bins)[0] for c in (counts, dense_counts)]
   assert scipy.stats.chi2_contingency(table).pvalue > P_MIN
 
 
-@pytest.mark.parametrize("sampler,options", [
+@pytest.mark.parametrize(
+  "sampler,options",
+  [
     (augment.sample_blend_params, dict(prob=0.3)),
     (augment.sample_rgb_params, dict(prob=0.3)),
     (augment.sample_mixup_params, dict(prob=0.3)),
@@ -264,7 +277,8 @@ def test_sparse_cutout_path_is_the_same_bernoulli_field():
     (augment.sample_cutblur_params, dict(prob=0.3)),
     (augment.sample_soft_cutblur_params, dict(prob=0.3)),
     (augment.sample_degradation_mixup_params, dict(prob=0.3)),
-])
+  ],
+)
 def test_prob_gate_frequency(sampler, options):
   assert_rate(draw(sampler, 4000, seed=12, **options).applied, 0.3, sampler.__name__)
 
@@ -280,8 +294,15 @@ def test_cutmixup_mixup_gate_frequency():
 
 def test_per_sample_draws_are_independent_across_images():
   n = 4000
-  params = draw(augment.sample_cutblur_params, n, seed=14, shape=(4, 100, 100, 3), alpha=0.5,
-                prob=0.5, per_sample=True)
+  params = draw(
+    augment.sample_cutblur_params,
+    n,
+    seed=14,
+    shape=(4, 100, 100, 3),
+    alpha=0.5,
+    prob=0.5,
+    per_sample=True,
+  )
   assert params.applied.shape == (n, 4) and params.box.height.shape == (n, 4)
   # Marginals per image, then pairwise independence of images 0 and 1.
   for i in range(4):
@@ -308,7 +329,7 @@ def test_same_key_same_draws_different_keys_differ():
   again = augment.sample_cutblur_params(key, SHAPE)
   chex_equal = jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), first, again)
   assert all(jax.tree.leaves(chex_equal))
-  v = {float(augment.sample_mixup_params(k, SHAPE).v)
-       for k in jax.random.split(jax.random.key(18), 8)}
+  v = {
+    float(augment.sample_mixup_params(k, SHAPE).v) for k in jax.random.split(jax.random.key(18), 8)
+  }
   assert len(v) == 8
-

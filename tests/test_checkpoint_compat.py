@@ -28,10 +28,16 @@ def test_old_best_checkpoint_loads_and_gives_the_same_outputs():
   expected = np.load(FIXTURE / "expected_sr.npz")
   for name, use_ema in (("ema", True), ("raw", False)):
     params, arch = checkpoint.load_model(FIXTURE / "checkpoints" / "best", use_ema=use_ema)
-    assert dict(arch) == {"model": "EDSR", "scale": 2, "num_blocks": 1, "num_channels": 4,
-                          "res_scale": 1.0}
-    np.testing.assert_array_equal(inference.super_resolve(params, arch, expected["image"]),
-                                  expected[name])
+    assert dict(arch) == {
+      "model": "EDSR",
+      "scale": 2,
+      "num_blocks": 1,
+      "num_channels": 4,
+      "res_scale": 1.0,
+    }
+    np.testing.assert_array_equal(
+      inference.super_resolve(params, arch, expected["image"]), expected[name]
+    )
 
 
 def test_old_run_resumes_where_it_stopped(tmp_path):
@@ -44,8 +50,9 @@ def test_old_run_resumes_where_it_stopped(tmp_path):
   result = train.train_and_evaluate(config, workdir)
   assert result["step"] == 3 and result["weights"] == "ema"
   assert np.isfinite(result["loss"])
-  steps = sorted(int(p.name) for p in (workdir / "checkpoints" / "latest").iterdir()
-                 if p.name.isdigit())
+  steps = sorted(
+    int(p.name) for p in (workdir / "checkpoints" / "latest").iterdir() if p.name.isdigit()
+  )
   assert steps == [2, 3]
   # The old records (steps 1 and 2) stay; the resumed run adds step 3 only.
   train_steps = [r["step"] for r in read_metrics(workdir) if r["split"] == "train"]

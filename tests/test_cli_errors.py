@@ -24,8 +24,11 @@ CHECKPOINT = ROOT / "tests" / "fixtures" / "run_0_1" / "checkpoints" / "best"
 
 def _one_error_line(stderr: str, named: str) -> None:
   # Progress bars (tqdm, on stderr) aside.
-  lines = [line for line in stderr.replace("\r", "\n").splitlines()
-           if line.strip() and "/s]" not in line and "it/s" not in line]
+  lines = [
+    line
+    for line in stderr.replace("\r", "\n").splitlines()
+    if line.strip() and "/s]" not in line and "it/s" not in line
+  ]
   assert len(lines) == 1, stderr
   assert lines[0].startswith("error: ") and named in lines[0], lines[0]
   assert "Traceback" not in stderr
@@ -48,27 +51,29 @@ def places(tmp_path):
 
 
 def _format(args, places):
-  return [str(a).format(tmp=places, ckpt=CHECKPOINT, configs=ROOT / "experiments" / "configs")
-          for a in args]
+  return [
+    str(a).format(tmp=places, ckpt=CHECKPOINT, configs=ROOT / "experiments" / "configs")
+    for a in args
+  ]
 
 
 TRAIN_CASES = [
-    (["--config.foo=1"], 2, "--config.foo"),
-    (["--config.scale=3", "--config={configs}/rcan_div2k.py"], 2, "before a value for --config"),
-    (["--config={tmp}/file.txt"], 1, "file.txt: line 1: invalid syntax"),
-    (["--config={tmp}/raising_config.py"], 1, "get_config() failed: ValueError: no scale"),
-    (["--config.batch_size=abc"], 2, "--config.batch_size"),
-    (["--conf=x"], 2, "--conf"),
-    (["--config.num_train_step=5"], 2, "--config.num_train_steps"),
-    (["--workdirr=x"], 2, "workdirr"),
-    (["--config.batch_size=0"], 1, "batch_size"),
-    (["--config.dataset=Nope_XYZ"], 1, "Nope_XYZ"),
-    (["--config=/nonexistent/config.py"], 1, "/nonexistent/config.py"),
-    (["--workdir={tmp}/file.txt"], 1, "file.txt"),
-    (["--workdir={tmp}/done"], 1, "no training run"),
-    (["--config.gclip=nan"], 1, "gclip=nan"),
-    (["--config.seed=99999999999999999999"], 1, "`seed` must be an integer in [0, "),
-    (["--config.noise_seed=-1"], 1, "`noise_seed`"),
+  (["--config.foo=1"], 2, "--config.foo"),
+  (["--config.scale=3", "--config={configs}/rcan_div2k.py"], 2, "before a value for --config"),
+  (["--config={tmp}/file.txt"], 1, "file.txt: line 1: invalid syntax"),
+  (["--config={tmp}/raising_config.py"], 1, "get_config() failed: ValueError: no scale"),
+  (["--config.batch_size=abc"], 2, "--config.batch_size"),
+  (["--conf=x"], 2, "--conf"),
+  (["--config.num_train_step=5"], 2, "--config.num_train_steps"),
+  (["--workdirr=x"], 2, "workdirr"),
+  (["--config.batch_size=0"], 1, "batch_size"),
+  (["--config.dataset=Nope_XYZ"], 1, "Nope_XYZ"),
+  (["--config=/nonexistent/config.py"], 1, "/nonexistent/config.py"),
+  (["--workdir={tmp}/file.txt"], 1, "file.txt"),
+  (["--workdir={tmp}/done"], 1, "no training run"),
+  (["--config.gclip=nan"], 1, "gclip=nan"),
+  (["--config.seed=99999999999999999999"], 1, "`seed` must be an integer in [0, "),
+  (["--config.noise_seed=-1"], 1, "`noise_seed`"),
 ]
 
 
@@ -88,70 +93,169 @@ def test_train_cli(places, capsys, args, status, named):
 
 
 def test_train_program_gives_one_error_line(places):
-  done = subprocess.run([sys.executable, str(ROOT / "experiments" / "train.py"),
-                         "--config.num_train_step=5", f"--workdir={places / 'run'}"],
-                        capture_output=True, text=True, cwd=places, timeout=120)
+  done = subprocess.run(
+    [
+      sys.executable,
+      str(ROOT / "experiments" / "train.py"),
+      "--config.num_train_step=5",
+      f"--workdir={places / 'run'}",
+    ],
+    capture_output=True,
+    text=True,
+    cwd=places,
+    timeout=120,
+  )
   assert done.returncode == 2, done.stdout + done.stderr
   _one_error_line(done.stderr, "did you mean --config.num_train_steps?")
   assert not (places / "run").exists()
 
 
 EVALUATE_CASES = [
-    (["--checkpoint", "{tmp}/nonexistent", "--dataset", "embedded"], 1, "nonexistent"),
-    (["--checkpoint", "{tmp}/empty", "--dataset", "embedded"], 1, "empty"),
-    (["--checkpoint", "{ckpt}", "--dataset", "Nope"], 1, "Nope"),
-    (["--checkpoint", "{ckpt}"], 2, "--dataset"),
-    (["--checkpoint", "{ckpt}", "--dataset", "embedded", "--json", "{tmp}/report.json"], 1,
-     "--overwrite"),
-    (["--checkpoint", "{ckpt}", "--dataset", "embedded", "--json", "{ckpt}/2/r.json"], 1,
-     "inside the input folder of --checkpoint"),
-    (["--checkpoint", "{ckpt}", "--dataset", "embedded", "--json", "{tmp}/no/r.json"], 1,
-     "does not exist"),
-    (["--checkpoint", "{ckpt}", "--dataset", "embedded", "--max_size", "0"], 1, "--max_size"),
-    (["--checkpoint", "{ckpt}", "--dataset", "embedded", "--tile", "abc"], 2, "--tile"),
-    (["--checkpoint", "{ckpt}", "--hr", "{tmp}/file.txt"], 1, "file.txt"),
+  (["--checkpoint", "{tmp}/nonexistent", "--dataset", "embedded"], 1, "nonexistent"),
+  (["--checkpoint", "{tmp}/empty", "--dataset", "embedded"], 1, "empty"),
+  (["--checkpoint", "{ckpt}", "--dataset", "Nope"], 1, "Nope"),
+  (["--checkpoint", "{ckpt}"], 2, "--dataset"),
+  (
+    ["--checkpoint", "{ckpt}", "--dataset", "embedded", "--json", "{tmp}/report.json"],
+    1,
+    "--overwrite",
+  ),
+  (
+    ["--checkpoint", "{ckpt}", "--dataset", "embedded", "--json", "{ckpt}/2/r.json"],
+    1,
+    "inside the input folder of --checkpoint",
+  ),
+  (
+    ["--checkpoint", "{ckpt}", "--dataset", "embedded", "--json", "{tmp}/no/r.json"],
+    1,
+    "does not exist",
+  ),
+  (["--checkpoint", "{ckpt}", "--dataset", "embedded", "--max_size", "0"], 1, "--max_size"),
+  (["--checkpoint", "{ckpt}", "--dataset", "embedded", "--tile", "abc"], 2, "--tile"),
+  (["--checkpoint", "{ckpt}", "--hr", "{tmp}/file.txt"], 1, "file.txt"),
 ]
 
 INFER_CASES = [
-    (["--checkpoint", "{ckpt}", "--input", "{tmp}/nonexistent", "--output", "{tmp}/sr"], 1,
-     "nonexistent"),
-    (["--checkpoint", "{ckpt}", "--input", "{tmp}/empty", "--output", "{tmp}/sr"], 1, "empty"),
-    (["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/images"], 1,
-     "onto the input --input"),
-    (["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/file.txt"], 1,
-     "file.txt"),
-    (["--checkpoint", "{tmp}/images", "--input", "{tmp}/images", "--output", "{tmp}/sr"], 1,
-     "images"),
-    (["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/sr", "--tile",
-      "-5"], 2, "--tile"),
-    (["--input", "{tmp}/images", "--output", "{tmp}/sr"], 2, "--checkpoint"),
-    (["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/done"], 1,
-     "--overwrite"),
-    (["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/sr", "--tile", "8",
-      "--overlap", "100000"], 1, "--overlap 100000 is larger than the largest input (8 LR"),
-    (["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/sr", "--bucket",
-      "100000"], 1, "--bucket 100000 is larger"),
+  (
+    ["--checkpoint", "{ckpt}", "--input", "{tmp}/nonexistent", "--output", "{tmp}/sr"],
+    1,
+    "nonexistent",
+  ),
+  (["--checkpoint", "{ckpt}", "--input", "{tmp}/empty", "--output", "{tmp}/sr"], 1, "empty"),
+  (
+    ["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/images"],
+    1,
+    "onto the input --input",
+  ),
+  (
+    ["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/file.txt"],
+    1,
+    "file.txt",
+  ),
+  (
+    ["--checkpoint", "{tmp}/images", "--input", "{tmp}/images", "--output", "{tmp}/sr"],
+    1,
+    "images",
+  ),
+  (
+    ["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/sr", "--tile", "-5"],
+    2,
+    "--tile",
+  ),
+  (["--input", "{tmp}/images", "--output", "{tmp}/sr"], 2, "--checkpoint"),
+  (
+    ["--checkpoint", "{ckpt}", "--input", "{tmp}/images", "--output", "{tmp}/done"],
+    1,
+    "--overwrite",
+  ),
+  (
+    [
+      "--checkpoint",
+      "{ckpt}",
+      "--input",
+      "{tmp}/images",
+      "--output",
+      "{tmp}/sr",
+      "--tile",
+      "8",
+      "--overlap",
+      "100000",
+    ],
+    1,
+    "--overlap 100000 is larger than the largest input (8 LR",
+  ),
+  (
+    [
+      "--checkpoint",
+      "{ckpt}",
+      "--input",
+      "{tmp}/images",
+      "--output",
+      "{tmp}/sr",
+      "--bucket",
+      "100000",
+    ],
+    1,
+    "--bucket 100000 is larger",
+  ),
 ]
 
 CONVERT_CASES = [
-    (["--model", "VGG", "--scale", "2", "--checkpoint", "{tmp}/x.pt", "--output", "{tmp}/o"], 1,
-     "VGG"),
-    (["--model", "EDSR", "--scale", "2", "--checkpoint", "{tmp}/nonexistent.pt", "--output",
-      "{tmp}/o"], 1, "nonexistent.pt"),
-    (["--model", "EDSR", "--scale", "5", "--checkpoint", "{tmp}/x.pt", "--output", "{tmp}/o"], 1,
-     "scale"),
-    (["--model", "EDSR", "--scale", "2", "--checkpoint", "{tmp}/file.txt", "--output",
-      "{tmp}/o"], 1, "file.txt"),
-    (["--scale", "2", "--checkpoint", "{tmp}/x.pt", "--output", "{tmp}/o"], 2, "--model"),
-    (["--model", "EDSR", "--scale", "2", "--num_blocks", "x", "--checkpoint", "{tmp}/x.pt",
-      "--output", "{tmp}/o"], 2, "--num_blocks"),
+  (
+    ["--model", "VGG", "--scale", "2", "--checkpoint", "{tmp}/x.pt", "--output", "{tmp}/o"],
+    1,
+    "VGG",
+  ),
+  (
+    [
+      "--model",
+      "EDSR",
+      "--scale",
+      "2",
+      "--checkpoint",
+      "{tmp}/nonexistent.pt",
+      "--output",
+      "{tmp}/o",
+    ],
+    1,
+    "nonexistent.pt",
+  ),
+  (
+    ["--model", "EDSR", "--scale", "5", "--checkpoint", "{tmp}/x.pt", "--output", "{tmp}/o"],
+    1,
+    "scale",
+  ),
+  (
+    ["--model", "EDSR", "--scale", "2", "--checkpoint", "{tmp}/file.txt", "--output", "{tmp}/o"],
+    1,
+    "file.txt",
+  ),
+  (["--scale", "2", "--checkpoint", "{tmp}/x.pt", "--output", "{tmp}/o"], 2, "--model"),
+  (
+    [
+      "--model",
+      "EDSR",
+      "--scale",
+      "2",
+      "--num_blocks",
+      "x",
+      "--checkpoint",
+      "{tmp}/x.pt",
+      "--output",
+      "{tmp}/o",
+    ],
+    2,
+    "--num_blocks",
+  ),
 ]
 
 
-@pytest.mark.parametrize("script, args, status, named",
-                         [("evaluate", *case) for case in EVALUATE_CASES]
-                         + [("infer", *case) for case in INFER_CASES]
-                         + [("convert_torch", *case) for case in CONVERT_CASES])
+@pytest.mark.parametrize(
+  "script, args, status, named",
+  [("evaluate", *case) for case in EVALUATE_CASES]
+  + [("infer", *case) for case in INFER_CASES]
+  + [("convert_torch", *case) for case in CONVERT_CASES],
+)
 def test_other_clis(places, capsys, script, args, status, named):
   main = importlib.import_module(f"experiments.{script}").main
   try:
@@ -169,8 +273,16 @@ def test_a_read_only_output_is_one_line_naming_the_file(places, capsys, monkeypa
     raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
 
   monkeypatch.setattr(infer, "write_image", read_only)
-  got = infer.main(["--checkpoint", str(CHECKPOINT), "--input", str(places / "images"),
-                    "--output", str(places / "sr")])
+  got = infer.main(
+    [
+      "--checkpoint",
+      str(CHECKPOINT),
+      "--input",
+      str(places / "images"),
+      "--output",
+      str(places / "sr"),
+    ]
+  )
   assert got == 1
   err = capsys.readouterr().err
   _one_error_line(err, str(places / "sr" / "a.png"))
@@ -179,10 +291,20 @@ def test_a_read_only_output_is_one_line_naming_the_file(places, capsys, monkeypa
 
 def test_the_end_of_a_run_shows_the_best_model_its_gain_and_the_next_commands(tmp_path):
   summary = importlib.import_module("experiments.train")._summary  # pylint: disable=protected-access
-  result = {"step": 1500, "wall_time_s": 135.0, "loss": 3.2, "best_step": 1500,
-            "best_psnr": 33.62, "weights": "raw", "psnr": 33.62, "ssim": 0.9331,
-            "bicubic_psnr": 32.65, "bicubic_ssim": 0.9139, "finished_before": False,
-            "best_checkpoint": str(tmp_path / "checkpoints" / "best" / "1500")}
+  result = {
+    "step": 1500,
+    "wall_time_s": 135.0,
+    "loss": 3.2,
+    "best_step": 1500,
+    "best_psnr": 33.62,
+    "weights": "raw",
+    "psnr": 33.62,
+    "ssim": 0.9331,
+    "bicubic_psnr": 32.65,
+    "bicubic_ssim": 0.9139,
+    "finished_before": False,
+    "best_checkpoint": str(tmp_path / "checkpoints" / "best" / "1500"),
+  }
   config = {"dataset": "embedded", "dataset_root": ""}
   text = summary(result, tmp_path, config)
   assert f"step 1500, PSNR 33.62 dB (raw weights), in {tmp_path}/checkpoints/best/1500" in text
@@ -198,6 +320,7 @@ def test_the_end_of_a_run_shows_the_best_model_its_gain_and_the_next_commands(tm
 def test_docstring_examples_run(monkeypatch):
   import doctest  # pylint: disable=g-import-not-at-top
   from cutblur_jax import cli  # pylint: disable=g-import-not-at-top
+
   monkeypatch.chdir(ROOT)  # the examples name the repository's default config
   results = doctest.testmod(cli)
   assert results.attempted >= 3 and results.failed == 0
@@ -211,12 +334,24 @@ def test_a_damaged_best_checkpoint_is_one_short_line_with_the_way_out(tmp_path, 
   max(chunks, key=lambda p: p.stat().st_size).unlink()
   (tmp_path / "lr").mkdir()
   Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(tmp_path / "lr" / "a.png")
-  args = {"evaluate": ["--dataset", "embedded"],
-          "infer": ["--input", tmp_path / "lr", "--output", tmp_path / "sr"],
-          "export": ["--format", "stablehlo", "--output", tmp_path / "m.shlo"]}[script]
-  done = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{script}.py"),
-                         "--checkpoint", str(run), *map(str, args)],
-                        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+  args = {
+    "evaluate": ["--dataset", "embedded"],
+    "infer": ["--input", tmp_path / "lr", "--output", tmp_path / "sr"],
+    "export": ["--format", "stablehlo", "--output", tmp_path / "m.shlo"],
+  }[script]
+  done = subprocess.run(
+    [
+      sys.executable,
+      str(ROOT / "experiments" / f"{script}.py"),
+      "--checkpoint",
+      str(run),
+      *map(str, args),
+    ],
+    capture_output=True,
+    text=True,
+    timeout=300,
+    cwd=tmp_path,
+  )
   assert done.returncode == 1, done.stderr[-3000:]
   _one_error_line(done.stderr, f"step 2 in {run}/checkpoints/best is damaged")
   assert f"use --checkpoint {run}/checkpoints/latest instead" in done.stderr
@@ -231,7 +366,7 @@ def _damage_data(root: pathlib.Path, case: str) -> str:
     return "0002.png"
   if case == "truncated":
     data = (lr / "0002x2.png").read_bytes()
-    (lr / "0002x2.png").write_bytes(data[:len(data) // 2])
+    (lr / "0002x2.png").write_bytes(data[: len(data) // 2])
     return "0002x2.png"
   if case == "name_mismatch":
     (lr / "0002x2.png").rename(lr / "0002x3.png")
@@ -246,17 +381,27 @@ def _damage_data(root: pathlib.Path, case: str) -> str:
   raise ValueError(case)
 
 
-@pytest.mark.parametrize("case", ["corrupt", "truncated", "name_mismatch", "size_mismatch",
-                                  "smaller_than_patch"])
+@pytest.mark.parametrize(
+  "case", ["corrupt", "truncated", "name_mismatch", "size_mismatch", "smaller_than_patch"]
+)
 def test_a_spoiled_data_folder_is_one_line_naming_the_file(tmp_path, capsys, case):
   from test_train_loop import write_div2k  # pylint: disable=import-outside-toplevel
+
   root = write_div2k(tmp_path / "div2k", count=4, size=(24, 24))
   named = _damage_data(root, case)
   before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
   main = importlib.import_module("experiments.train").main
-  got = main([f"--workdir={tmp_path / 'run'}", "--config.dataset=DIV2K_SR",
-              f"--config.dataset_root={root}", "--config.div2k_range=1-3/4-4",
-              "--config.patch_size=8", "--config.num_train_steps=1", "--config.num_workers=0"])
+  got = main(
+    [
+      f"--workdir={tmp_path / 'run'}",
+      "--config.dataset=DIV2K_SR",
+      f"--config.dataset_root={root}",
+      "--config.div2k_range=1-3/4-4",
+      "--config.patch_size=8",
+      "--config.num_train_steps=1",
+      "--config.num_workers=0",
+    ]
+  )
   assert got == 1
   _one_error_line(capsys.readouterr().err, named)
   assert not (tmp_path / "run").exists()  # nothing written, nothing lost
@@ -270,8 +415,15 @@ def test_a_named_set_without_the_model_scale_says_how_to_synthesise(tmp_path, ca
   Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(set5 / "HR" / "baby.png")
   Image.fromarray(np.zeros((3, 3, 3), np.uint8)).save(set5 / "X4" / "baby.png")
   evaluate = importlib.import_module("experiments.evaluate").main
-  argv = ["--checkpoint", str(CHECKPOINT), "--dataset", "Set5_SR", "--dataset_root",
-          str(tmp_path / "bench"), "--no_hr_input_test"]  # the checkpoint is x2
+  argv = [
+    "--checkpoint",
+    str(CHECKPOINT),
+    "--dataset",
+    "Set5_SR",
+    "--dataset_root",
+    str(tmp_path / "bench"),
+    "--no_hr_input_test",
+  ]  # the checkpoint is x2
   assert evaluate(argv) == 1
   _one_error_line(capsys.readouterr().err, "evaluate.py --synthesize_lr")
   # Too small for SSIM once synthesised: the image is named.
@@ -283,8 +435,21 @@ def test_a_file_that_is_no_state_dict_is_one_short_line(tmp_path, capsys):
   pytest.importorskip("torch")
   (tmp_path / "random.pt").write_bytes(os.urandom(2000))
   convert = importlib.import_module("experiments.convert_torch").main
-  assert convert(["--model", "EDSR", "--scale", "2", "--checkpoint", str(tmp_path / "random.pt"),
-                  "--output", str(tmp_path / "out")]) == 1
+  assert (
+    convert(
+      [
+        "--model",
+        "EDSR",
+        "--scale",
+        "2",
+        "--checkpoint",
+        str(tmp_path / "random.pt"),
+        "--output",
+        str(tmp_path / "out"),
+      ]
+    )
+    == 1
+  )
   line = capsys.readouterr().err
   _one_error_line(line, "random.pt' as a PyTorch state_dict")
   assert len(line) < 400 and "Re-running" not in line

@@ -15,14 +15,52 @@ from cutblur_jax.training import config as train_config
 from test_train_loop import write_div2k  # pylint: disable=wrong-import-order
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "experiments" / "configs"
-PAPER_CONFIGS = ("edsr_div2k", "rcan_div2k", "carn_div2k", "edsr_realsr", "rcan_realsr",
-                 "carn_realsr", "edsr_div2k_dn", "edsr_div2k_jpeg")
-FLAX_FIELDS = ("num_train_steps", "batch_size", "seed", "eval_every_steps",
-               "checkpoint_every_steps", "log_every_steps")
-OPTION_FIELDS = ("model", "dataset", "dataset_root", "scale", "div2k_range", "camera", "sigma",
-                 "quality", "patch_size", "use_moa", "augs", "prob", "alpha", "mix_p", "aux_prob",
-                 "aux_alpha", "lr", "decay", "gamma", "gclip", "pretrain", "num_blocks",
-                 "num_channels", "res_scale", "num_groups", "reduction")
+PAPER_CONFIGS = (
+  "edsr_div2k",
+  "rcan_div2k",
+  "carn_div2k",
+  "edsr_realsr",
+  "rcan_realsr",
+  "carn_realsr",
+  "edsr_div2k_dn",
+  "edsr_div2k_jpeg",
+)
+FLAX_FIELDS = (
+  "num_train_steps",
+  "batch_size",
+  "seed",
+  "eval_every_steps",
+  "checkpoint_every_steps",
+  "log_every_steps",
+)
+OPTION_FIELDS = (
+  "model",
+  "dataset",
+  "dataset_root",
+  "scale",
+  "div2k_range",
+  "camera",
+  "sigma",
+  "quality",
+  "patch_size",
+  "use_moa",
+  "augs",
+  "prob",
+  "alpha",
+  "mix_p",
+  "aux_prob",
+  "aux_alpha",
+  "lr",
+  "decay",
+  "gamma",
+  "gclip",
+  "pretrain",
+  "num_blocks",
+  "num_channels",
+  "res_scale",
+  "num_groups",
+  "reduction",
+)
 
 
 def load(name: str):
@@ -38,30 +76,84 @@ def test_every_config_file_is_tested_and_has_the_fields_and_a_command():
       assert field in config, (name, field)
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("edsr_div2k", dict(num_blocks=32, num_channels=256, res_scale=0.1, num_train_steps=700_000,
-                        decay="200-400-600", batch_size=16, gclip=0.0, prob=(1.0,) * 7,
-                        mix_p=None, scale=2, patch_size=48)),
-    ("rcan_div2k", dict(num_groups=10, num_blocks=20, num_channels=64, reduction=16,
-                        res_scale=1.0, num_train_steps=1_000_000, decay="200-400-600-800",
-                        gclip=0.0, batch_size=16)),
-    ("carn_div2k", dict(num_groups=3, num_blocks=3, num_channels=64, batch_size=64, decay="400",
-                        num_train_steps=700_000, prob=(0.2,) * 7)),
-    ("edsr_realsr", dict(scale=4, camera="all", patch_size=48, prob=(1.0,) * 7,
-                         mix_p=(0.1,) * 6 + (0.4,))),
+@pytest.mark.parametrize(
+  "name, expected",
+  [
+    (
+      "edsr_div2k",
+      dict(
+        num_blocks=32,
+        num_channels=256,
+        res_scale=0.1,
+        num_train_steps=700_000,
+        decay="200-400-600",
+        batch_size=16,
+        gclip=0.0,
+        prob=(1.0,) * 7,
+        mix_p=None,
+        scale=2,
+        patch_size=48,
+      ),
+    ),
+    (
+      "rcan_div2k",
+      dict(
+        num_groups=10,
+        num_blocks=20,
+        num_channels=64,
+        reduction=16,
+        res_scale=1.0,
+        num_train_steps=1_000_000,
+        decay="200-400-600-800",
+        gclip=0.0,
+        batch_size=16,
+      ),
+    ),
+    (
+      "carn_div2k",
+      dict(
+        num_groups=3,
+        num_blocks=3,
+        num_channels=64,
+        batch_size=64,
+        decay="400",
+        num_train_steps=700_000,
+        prob=(0.2,) * 7,
+      ),
+    ),
+    (
+      "edsr_realsr",
+      dict(scale=4, camera="all", patch_size=48, prob=(1.0,) * 7, mix_p=(0.1,) * 6 + (0.4,)),
+    ),
     ("carn_realsr", dict(batch_size=64, prob=(1.0,) * 7, mix_p=(0.1,) * 6 + (0.4,))),
-    ("edsr_div2k_dn", dict(scale=1, num_train_steps=1_000_000, decay="300-550-800",
-                           prob=(0.6,) * 7)),
-    ("edsr_div2k_jpeg", dict(scale=1, num_train_steps=1_000_000, decay="300-550-800",
-                             prob=(0.6,) * 7, quality=10)),
-])
+    (
+      "edsr_div2k_dn",
+      dict(scale=1, num_train_steps=1_000_000, decay="300-550-800", prob=(0.6,) * 7),
+    ),
+    (
+      "edsr_div2k_jpeg",
+      dict(scale=1, num_train_steps=1_000_000, decay="300-550-800", prob=(0.6,) * 7, quality=10),
+    ),
+  ],
+)
 def test_presets_are_option_py_make_template(name, expected):
   resolved = train.resolve_config(load(name))
-  assert resolved.use_moa and resolved.augs == ("blend", "rgb", "mixup", "cutout", "cutmix",
-                                                 "cutmixup", "cutblur")
+  assert resolved.use_moa and resolved.augs == (
+    "blend",
+    "rgb",
+    "mixup",
+    "cutout",
+    "cutmix",
+    "cutmixup",
+    "cutblur",
+  )
   assert resolved.alpha == (0.6, 1.0, 1.2, 0.001, 0.7, 0.7, 0.7)
-  assert (resolved.aux_prob, resolved.aux_alpha, resolved.lr, resolved.gamma) == (1.0, 1.2, 1e-4,
-                                                                                  0.5)
+  assert (resolved.aux_prob, resolved.aux_alpha, resolved.lr, resolved.gamma) == (
+    1.0,
+    1.2,
+    1e-4,
+    0.5,
+  )
   for field, value in expected.items():
     assert resolved[field] == value, (field, resolved[field])
   assert train.resolve_config(resolved).to_dict() == resolved.to_dict()  # idempotent
@@ -71,8 +163,14 @@ def test_explicit_fields_win_over_presets():
   config = load("rcan_div2k")
   config.update(decay="100", batch_size=8, num_train_steps=5, gclip=0.1, num_groups=2)
   resolved = train.resolve_config(config)
-  assert (resolved.decay, resolved.batch_size, resolved.num_train_steps, resolved.gclip,
-          resolved.num_groups, resolved.num_blocks) == ("100", 8, 5, 0.1, 2, 20)
+  assert (
+    resolved.decay,
+    resolved.batch_size,
+    resolved.num_train_steps,
+    resolved.gclip,
+    resolved.num_groups,
+    resolved.num_blocks,
+  ) == ("100", 8, 5, 0.1, 2, 20)
   config = load("rcan_div2k")
   config.pretrain = "workdirs/rcan_x2"
   assert train.resolve_config(config).gclip == 0.5  # RCAN fine-tuning clips by default
@@ -128,8 +226,11 @@ def test_a_tfds_copy_gets_the_presets_of_the_data_it_holds():
   config = load("edsr_div2k_dn")
   config.dataset = "tfds:cutblur_folders/div2k_dn_sigma10"
   resolved = train.resolve_config(config)
-  assert (resolved.decay, resolved.num_train_steps, resolved.prob) == ("300-550-800", 1_000_000,
-                                                                       (0.6,) * 7)
+  assert (resolved.decay, resolved.num_train_steps, resolved.prob) == (
+    "300-550-800",
+    1_000_000,
+    (0.6,) * 7,
+  )
   config = load("edsr_realsr")
   config.dataset = "tfds:cutblur_folders/realsr_all_x4"
   assert train.resolve_config(config).mix_p == (0.1,) * 6 + (0.4,)
@@ -141,13 +242,27 @@ def _parse(argv: list[str]):
 
 
 def test_command_line_overrides(capsys):
-  config = _parse(["train.py", f"--config={CONFIG_DIR / 'edsr_div2k.py'}", "--config.scale=4",
-                   "--config.use_moa=False", "--config.augs=cutblur", "--config.augs=cutmix",
-                   "--config.prob=(0.5,)", "--config.decay=300-600",
-                   "--config.num_train_steps=10", "--config.gclip=0.5"]).config
+  config = _parse(
+    [
+      "train.py",
+      f"--config={CONFIG_DIR / 'edsr_div2k.py'}",
+      "--config.scale=4",
+      "--config.use_moa=False",
+      "--config.augs=cutblur",
+      "--config.augs=cutmix",
+      "--config.prob=(0.5,)",
+      "--config.decay=300-600",
+      "--config.num_train_steps=10",
+      "--config.gclip=0.5",
+    ]
+  ).config
   resolved = train.resolve_config(config)
   assert (resolved.scale, resolved.use_moa, resolved.augs, resolved.prob) == (
-      4, False, ("cutblur", "cutmix"), (0.5, 0.5))
+    4,
+    False,
+    ("cutblur", "cutmix"),
+    (0.5, 0.5),
+  )
   assert (resolved.decay, resolved.num_train_steps, resolved.gclip) == ("300-600", 10, 0.5)
   assert _parse(["train.py"]).config.dataset == "embedded"
   with pytest.raises(SystemExit, match="2"):
@@ -156,14 +271,36 @@ def test_command_line_overrides(capsys):
 
 
 def test_flags_in_every_form_and_order(capsys):
-  args = _parse(["train.py", "--workdir", "runs/a", "--config", f"{CONFIG_DIR / 'rcan_div2k.py'}",
-                 "--config.scale", "3", "--noconfig.use_moa", "--verbose",
-                 "--config.augs", "cutblur", "--config.augs=mixup", "--config.lr=2e-4"])
+  args = _parse(
+    [
+      "train.py",
+      "--workdir",
+      "runs/a",
+      "--config",
+      f"{CONFIG_DIR / 'rcan_div2k.py'}",
+      "--config.scale",
+      "3",
+      "--noconfig.use_moa",
+      "--verbose",
+      "--config.augs",
+      "cutblur",
+      "--config.augs=mixup",
+      "--config.lr=2e-4",
+    ]
+  )
   assert (args.workdir, args.verbose, args.config_filename) == (
-      "runs/a", True, str(CONFIG_DIR / "rcan_div2k.py"))
+    "runs/a",
+    True,
+    str(CONFIG_DIR / "rcan_div2k.py"),
+  )
   config = args.config
   assert (config.model, config.scale, config.use_moa, config.augs, config.lr) == (
-      "RCAN", 3, False, ("cutblur", "mixup"), 2e-4)
+    "RCAN",
+    3,
+    False,
+    ("cutblur", "mixup"),
+    2e-4,
+  )
   with pytest.raises(AttributeError):  # locked, as config_flags leaves it
     config.not_a_field = 1
   with pytest.raises(SystemExit, match="2"):  # several processes share one --workdir
@@ -172,7 +309,9 @@ def test_flags_in_every_form_and_order(capsys):
   with pytest.raises(SystemExit, match="0"):
     _parse(["train.py", "--help"])
   out = capsys.readouterr().out
-  assert "--config FILE[:ARG]" in out and "--config.num_train_steps (default: None, the preset)" in out
+  assert (
+    "--config FILE[:ARG]" in out and "--config.num_train_steps (default: None, the preset)" in out
+  )
 
 
 # ------------------------------------------------------------------------ 2 steps of each
@@ -180,15 +319,20 @@ def test_flags_in_every_form_and_order(capsys):
 
 def _save(path: pathlib.Path, image: np.ndarray) -> None:
   path.parent.mkdir(parents=True, exist_ok=True)
-  Image.fromarray(image).save(path, quality=90) if path.suffix == ".jpg" else \
-      Image.fromarray(image).save(path)
+  Image.fromarray(image).save(path, quality=90) if path.suffix == ".jpg" else Image.fromarray(
+    image
+  ).save(path)
 
 
 def _images(count: int, size=(32, 40), seed=0) -> list[np.ndarray]:
   rng = np.random.default_rng(seed)
-  yy, xx = np.mgrid[0:size[0], 0:size[1]]
-  return [(127 + 100 * np.sin(xx[..., None] / (2 + i) + yy[..., None] / 4
-                              + rng.uniform(0, 6, 3))).astype(np.uint8) for i in range(count)]
+  yy, xx = np.mgrid[0 : size[0], 0 : size[1]]
+  return [
+    (127 + 100 * np.sin(xx[..., None] / (2 + i) + yy[..., None] / 4 + rng.uniform(0, 6, 3))).astype(
+      np.uint8
+    )
+    for i in range(count)
+  ]
 
 
 def write_realsr(root: pathlib.Path, scale: int = 4) -> pathlib.Path:
@@ -220,17 +364,27 @@ def data_roots(tmp_path_factory):
   base = tmp_path_factory.mktemp("paper_data")
   div2k = write_div2k(base / "DIV2K", count=4, scale=2)
   write_div2k(div2k, count=4, scale=4)
-  return {"DIV2K_SR": div2k, "RealSR": write_realsr(base / "RealSR"),
-          "DIV2K_DN": write_div2k_restoration(base / "DIV2K_DN", "DN", 10),
-          "DIV2K_JPEG": write_div2k_restoration(base / "DIV2K_JPEG", "JPEG", 10)}
+  return {
+    "DIV2K_SR": div2k,
+    "RealSR": write_realsr(base / "RealSR"),
+    "DIV2K_DN": write_div2k_restoration(base / "DIV2K_DN", "DN", 10),
+    "DIV2K_JPEG": write_div2k_restoration(base / "DIV2K_JPEG", "JPEG", 10),
+  }
 
 
 def tiny(config, root: pathlib.Path, **overrides):
   """The config with a tiny network and run; its own presets (schedule, MoA, batch) stay."""
   model = config.model
-  config.update(dataset_root=str(root), num_train_steps=2, num_blocks=1, num_channels=8,
-                patch_size=4 if config.dataset == "RealSR" else 8, progress_bar=False,
-                num_workers=0, num_sample_images=1)
+  config.update(
+    dataset_root=str(root),
+    num_train_steps=2,
+    num_blocks=1,
+    num_channels=8,
+    patch_size=4 if config.dataset == "RealSR" else 8,
+    progress_bar=False,
+    num_workers=0,
+    num_sample_images=1,
+  )
   if model in ("RCAN", "CARN"):
     config.num_groups = 1
   if model == "RCAN":
@@ -264,8 +418,15 @@ def test_x4_fine_tunes_from_a_x2_run_keeping_the_body(data_roots, tmp_path):
   train.train_and_evaluate(x2, tmp_path / "x2")
   x2_params, _ = checkpoint.load_model(tmp_path / "x2")
   # A learning rate too small to move any weight: the x4 run's weights are its start.
-  x4 = tiny(load("edsr_div2k"), data_roots["DIV2K_SR"], num_train_steps=1, use_moa=False,
-            scale=4, pretrain=str(tmp_path / "x2"), lr=1e-30)
+  x4 = tiny(
+    load("edsr_div2k"),
+    data_roots["DIV2K_SR"],
+    num_train_steps=1,
+    use_moa=False,
+    scale=4,
+    pretrain=str(tmp_path / "x2"),
+    lr=1e-30,
+  )
   train.train_and_evaluate(x4, tmp_path / "x4")
   x4_params, x4_arch = checkpoint.load_model(tmp_path / "x4")
   assert x4_arch["scale"] == 4

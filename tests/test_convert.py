@@ -22,10 +22,15 @@ import torch_twins  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = {
-    "EDSR": {"num_blocks": 2, "num_channels": 8},
-    "RCAN": {"num_groups": 2, "num_blocks": 2, "num_channels": 16, "reduction": 4,
-             "res_scale": 0.5},  # Not the preset 1.0, so the RCABs must apply it.
-    "CARN": {"num_groups": 2, "num_blocks": 2, "num_channels": 8},
+  "EDSR": {"num_blocks": 2, "num_channels": 8},
+  "RCAN": {
+    "num_groups": 2,
+    "num_blocks": 2,
+    "num_channels": 16,
+    "reduction": 4,
+    "res_scale": 0.5,
+  },  # Not the preset 1.0, so the RCABs must apply it.
+  "CARN": {"num_groups": 2, "num_blocks": 2, "num_channels": 8},
 }
 
 
@@ -72,8 +77,10 @@ def test_parameter_names_cover_every_param():
   archs += [tiny_arch(name, scale) for name in TINY for scale in (1, 2, 3, 4, 8)]
   for arch in archs:
     names = convert.torch_parameter_names(arch)
-    paths = {tuple(str(k.key) for k in keys) for keys, _ in
-             jax.tree_util.tree_flatten_with_path(models.abstract_params(arch))[0]}
+    paths = {
+      tuple(str(k.key) for k in keys)
+      for keys, _ in jax.tree_util.tree_flatten_with_path(models.abstract_params(arch))[0]
+    }
     assert set(names.values()) == paths
     assert len(names) == len(paths)
 
@@ -100,8 +107,10 @@ def test_data_parallel_prefix_and_numpy_values():
 
 def test_bfloat16_checkpoint_is_upcast():
   arch = tiny_arch("EDSR", 2)
-  state = {k: v.to(torch.bfloat16) if not k.endswith("mean.bias") else v
-           for k, v in twin_state(arch).items()}
+  state = {
+    k: v.to(torch.bfloat16) if not k.endswith("mean.bias") else v
+    for k, v in twin_state(arch).items()
+  }
   params = convert.torch_to_flax(state, arch)
   assert all(leaf.dtype == np.float32 for leaf in jax.tree.leaves(params))
 
@@ -112,20 +121,27 @@ def edsr_state():
   return arch, twin_state(arch)
 
 
-@pytest.mark.parametrize("edit, match", [
+@pytest.mark.parametrize(
+  "edit, match",
+  [
     (lambda s: s.pop("body.1.body.2.weight"), r"lacks tensor\(s\) 'body.1.body.2.weight'"),
     (lambda s: s.pop("sub_mean.bias"), "'sub_mean.bias'"),
     (lambda s: s.__setitem__("body.9.weight", torch.zeros(1)), "'body.9.weight'"),
-    (lambda s: s.__setitem__("tail.1.bias", torch.zeros(4)),
-     r"'tail.1.bias' has shape \(4,\), expected \(3,\)"),
+    (
+      lambda s: s.__setitem__("tail.1.bias", torch.zeros(4)),
+      r"'tail.1.bias' has shape \(4,\), expected \(3,\)",
+    ),
     (lambda s: s.__setitem__("head.1.weight", torch.zeros(8, 12, 3)), "'head.1.weight'"),
-    (lambda s: s.__setitem__("head.1.weight", s["head.1.weight"].permute(0, 1, 3, 2)[:, :, :2]),
-     "'head.1.weight'"),
+    (
+      lambda s: s.__setitem__("head.1.weight", s["head.1.weight"].permute(0, 1, 3, 2)[:, :, :2]),
+      "'head.1.weight'",
+    ),
     (lambda s: s.__setitem__("add_mean.bias", s["add_mean.bias"] + 1), "'add_mean.bias'"),
     (lambda s: s.__setitem__("sub_mean.weight", s["sub_mean.weight"] * 2), "'sub_mean.weight'"),
     (lambda s: s["body.0.body.0.bias"].__setitem__(0, float("nan")), "'body.0.body.0.bias'"),
     (lambda s: s.__setitem__("tail.1.bias", torch.zeros(3, dtype=torch.int64)), "'tail.1.bias'"),
-])
+  ],
+)
 def test_bad_state_dicts_are_rejected_naming_the_tensor(edsr_state, edit, match):
   arch, state = edsr_state
   state = {k: v.clone() for k, v in state.items()}
@@ -268,21 +284,31 @@ def test_load_model_saved_from_arrays_sharded_over_other_devices(tmp_path):
       manager.save(7, args=ocp.args.Composite(params=ocp.args.StandardSave(params),
                                               arch=ocp.args.JsonSave(arch)))
   """
-  env = {**os.environ,
-         "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2",
-         "JAX_PLATFORMS": "cpu"}
-  result = subprocess.run([sys.executable, "-c", textwrap.dedent(script), str(tmp_path / "run")],
-                          env=env, capture_output=True, text=True, timeout=300, check=False)
+  env = {
+    **os.environ,
+    "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2",
+    "JAX_PLATFORMS": "cpu",
+  }
+  result = subprocess.run(
+    [sys.executable, "-c", textwrap.dedent(script), str(tmp_path / "run")],
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    check=False,
+  )
   assert result.returncode == 0, result.stderr[-3000:]
   assert jax.device_count() == 1
   loaded, arch = checkpoint.load_model(tmp_path / "run")
   expected = jax.tree.map(
-      lambda leaf: np.arange(leaf.size, dtype=np.float32).reshape(leaf.shape) / leaf.size,
-      models.abstract_params(arch))
+    lambda leaf: np.arange(leaf.size, dtype=np.float32).reshape(leaf.shape) / leaf.size,
+    models.abstract_params(arch),
+  )
   assert_trees_equal(loaded, expected)
   device = jax.local_devices()[0]
-  assert all(leaf.sharding == jax.sharding.SingleDeviceSharding(device)
-             for leaf in jax.tree.leaves(loaded))
+  assert all(
+    leaf.sharding == jax.sharding.SingleDeviceSharding(device) for leaf in jax.tree.leaves(loaded)
+  )
 
 
 @pytest.mark.checkpoint_format
@@ -301,10 +327,12 @@ def test_load_training_workdir_prefers_best(tmp_path, carn):
   manager_save(tmp_path / "work" / "checkpoints" / "latest", 300, params, arch)
   (tmp_path / "work" / "checkpoints" / "best").mkdir()  # Best not saved yet: latest is used.
   assert_trees_equal(checkpoint.load_model(tmp_path / "work")[0], params)
-  manager_save(tmp_path / "work" / "checkpoints" / "best", 100,
-               jax.tree.map(lambda x: x * 3, params), arch)
-  assert_trees_equal(checkpoint.load_model(tmp_path / "work")[0],
-                     jax.tree.map(lambda x: x * 3, params))
+  manager_save(
+    tmp_path / "work" / "checkpoints" / "best", 100, jax.tree.map(lambda x: x * 3, params), arch
+  )
+  assert_trees_equal(
+    checkpoint.load_model(tmp_path / "work")[0], jax.tree.map(lambda x: x * 3, params)
+  )
 
 
 @pytest.mark.checkpoint_format
@@ -342,26 +370,29 @@ def test_merge_pretrained_x2_to_x4():
   init = torch_twins.random_flax_params(x4, seed=2)
   merged = checkpoint.merge_pretrained(init, pretrained)
   assert jax.tree.structure(merged) == jax.tree.structure(init)
-  np.testing.assert_array_equal(merged["blocks_1"]["conv_0"]["kernel"],
-                                pretrained["blocks_1"]["conv_0"]["kernel"])
+  np.testing.assert_array_equal(
+    merged["blocks_1"]["conv_0"]["kernel"], pretrained["blocks_1"]["conv_0"]["kernel"]
+  )
   np.testing.assert_array_equal(merged["tail"]["kernel"], pretrained["tail"]["kernel"])
-  np.testing.assert_array_equal(merged["upsampler"]["conv_0"]["kernel"],
-                                pretrained["upsampler"]["conv_0"]["kernel"])
+  np.testing.assert_array_equal(
+    merged["upsampler"]["conv_0"]["kernel"], pretrained["upsampler"]["conv_0"]["kernel"]
+  )
   # Different shapes or absent from the x2 network: the x4 network's initial values.
   np.testing.assert_array_equal(merged["head"]["kernel"], init["head"]["kernel"])
   np.testing.assert_array_equal(merged["head"]["bias"], pretrained["head"]["bias"])
-  np.testing.assert_array_equal(merged["upsampler"]["conv_1"]["kernel"],
-                                init["upsampler"]["conv_1"]["kernel"])
+  np.testing.assert_array_equal(
+    merged["upsampler"]["conv_1"]["kernel"], init["upsampler"]["conv_1"]["kernel"]
+  )
 
 
 def test_merge_pretrained_errors():
   small = torch_twins.random_flax_params(tiny_arch("EDSR", 2))
-  wide = torch_twins.random_flax_params(models.model_arch("EDSR", 2, num_blocks=2,
-                                                          num_channels=16))
+  wide = torch_twins.random_flax_params(models.model_arch("EDSR", 2, num_blocks=2, num_channels=16))
   with pytest.raises(ValueError, match=r"blocks_0/conv_0/bias. has shape \(8,\)"):
     checkpoint.merge_pretrained(wide, small)
-  deeper = torch_twins.random_flax_params(models.model_arch("EDSR", 2, num_blocks=3,
-                                                            num_channels=8))
+  deeper = torch_twins.random_flax_params(
+    models.model_arch("EDSR", 2, num_blocks=3, num_channels=8)
+  )
   with pytest.raises(ValueError, match="blocks_2"):
     checkpoint.merge_pretrained(small, deeper)
 
@@ -374,9 +405,24 @@ def test_convert_cli_end_to_end(tmp_path, capsys):
   arch = models.model_arch("RCAN", 3, num_groups=1, num_blocks=2, num_channels=8, reduction=4)
   state = twin_state(arch)
   torch.save(state, tmp_path / "rcan.pt")
-  argv = ["--model", "RCAN", "--scale", "3", "--checkpoint", str(tmp_path / "rcan.pt"),
-          "--output", str(tmp_path / "out"), "--num_groups", "1", "--num_blocks", "2",
-          "--num_channels", "8", "--reduction", "4"]
+  argv = [
+    "--model",
+    "RCAN",
+    "--scale",
+    "3",
+    "--checkpoint",
+    str(tmp_path / "rcan.pt"),
+    "--output",
+    str(tmp_path / "out"),
+    "--num_groups",
+    "1",
+    "--num_blocks",
+    "2",
+    "--num_channels",
+    "8",
+    "--reduction",
+    "4",
+  ]
   assert script.main(argv) == 0
   params, loaded_arch = checkpoint.load_model(tmp_path / "out")
   assert loaded_arch == arch
@@ -390,9 +436,22 @@ def test_convert_cli_end_to_end(tmp_path, capsys):
 def test_convert_cli_failure_leaves_nothing(tmp_path, capsys):
   script = load_script("convert_torch")
   torch.save(twin_state(tiny_arch("CARN", 2)), tmp_path / "carn.pt")
-  argv = ["--model", "CARN", "--scale", "3", "--checkpoint", str(tmp_path / "carn.pt"),
-          "--output", str(tmp_path / "out"), "--num_groups", "2", "--num_blocks", "2",
-          "--num_channels", "8"]
+  argv = [
+    "--model",
+    "CARN",
+    "--scale",
+    "3",
+    "--checkpoint",
+    str(tmp_path / "carn.pt"),
+    "--output",
+    str(tmp_path / "out"),
+    "--num_groups",
+    "2",
+    "--num_blocks",
+    "2",
+    "--num_channels",
+    "8",
+  ]
   assert script.main(argv) == 1
   assert "'head.1.weight'" in capsys.readouterr().err
   assert sorted(p.name for p in tmp_path.iterdir()) == ["carn.pt"]
@@ -406,12 +465,28 @@ def test_convert_overwrite_never_replaces_an_input_its_folder_or_a_run(tmp_path,
   run = tmp_path / "run"  # a training work directory
   (run / "checkpoints" / "latest").mkdir(parents=True)
   (run / "config.json").write_text('{"dataset": "embedded", "num_train_steps": 5}')
-  argv = ["--model", "CARN", "--scale", "2", "--checkpoint", str(weights), "--num_groups", "2",
-          "--num_blocks", "2", "--num_channels", "8", "--overwrite", "--output"]
+  argv = [
+    "--model",
+    "CARN",
+    "--scale",
+    "2",
+    "--checkpoint",
+    str(weights),
+    "--num_groups",
+    "2",
+    "--num_blocks",
+    "2",
+    "--num_channels",
+    "8",
+    "--overwrite",
+    "--output",
+  ]
   weights_before = weights.read_bytes()
-  for output, reason in ((weights, "onto the input --checkpoint"),
-                         (tmp_path, "holds the input --checkpoint"),
-                         (run, "is the work directory")):
+  for output, reason in (
+    (weights, "onto the input --checkpoint"),
+    (tmp_path, "holds the input --checkpoint"),
+    (run, "is the work directory"),
+  ):
     assert script.main(argv + [str(output)]) == 1
     assert reason in capsys.readouterr().err
   assert weights.read_bytes() == weights_before

@@ -9,8 +9,7 @@ import pytest
 
 from cutblur_jax.data import embedded
 from cutblur_jax.data.degradations import Degradation
-from cutblur_jax.data.embedded import (TRAIN_IMAGES, VALIDATION_IMAGES, embedded_dataset,
-                                       load_photo)
+from cutblur_jax.data.embedded import TRAIN_IMAGES, VALIDATION_IMAGES, embedded_dataset, load_photo
 from cutblur_jax.data.bicubic import imresize
 from cutblur_jax.data.types import ImagePair
 
@@ -35,8 +34,11 @@ def test_split_is_fixed_and_disjoint():
   assert len(TRAIN_IMAGES) == 7 and len(VALIDATION_IMAGES) == 2
   assert embedded_dataset("train", 4).names == list(TRAIN_IMAGES)
   assert embedded_dataset("validation", 4).names == list(VALIDATION_IMAGES)
-  assert embedded_dataset("test", 4).names == embedded_dataset("valid", 4).names == list(
-      VALIDATION_IMAGES)
+  assert (
+    embedded_dataset("test", 4).names
+    == embedded_dataset("valid", 4).names
+    == list(VALIDATION_IMAGES)
+  )
   assert embedded_dataset("valid", 4).split == "validation"
 
 
@@ -69,7 +71,7 @@ def test_max_size_centre_crops_before_modcrop():
     assert pair.hr.shape == (198, 198, 3) and pair.lr.shape == (66, 66, 3)
   full = load_photo("chelsea")
   top, left = (300 - 200) // 2, (451 - 200) // 2
-  np.testing.assert_array_equal(data[0].hr, full[top:top + 198, left:left + 198])
+  np.testing.assert_array_equal(data[0].hr, full[top : top + 198, left : left + 198])
   big = embedded_dataset("validation", 4, max_size=10_000)
   np.testing.assert_array_equal(big[0].hr, embedded_dataset("validation", 4)[0].hr)
 
@@ -118,8 +120,9 @@ def test_noisy_pairs_hold_seeded_gaussian_noise_of_sigma(sigma):
     assert abs(residual.mean()) < 0.5 and residual.std() == pytest.approx(sigma, rel=0.05)
   again = embedded_dataset("validation", 1, degradation=noise)
   np.testing.assert_array_equal(again[0].lr, data[0].lr)
-  other = embedded_dataset("validation", 1, degradation=Degradation("noise", sigma=sigma,
-                                                                    noise_seed=4))
+  other = embedded_dataset(
+    "validation", 1, degradation=Degradation("noise", sigma=sigma, noise_seed=4)
+  )
   assert not np.array_equal(other[0].lr, data[0].lr)
 
 
@@ -138,8 +141,13 @@ def test_jpeg_pairs_and_degradation_checks():
 
 
 def test_public_api():
-  assert set(embedded.__all__) == {"EmbeddedDataset", "TRAIN_IMAGES", "VALIDATION_IMAGES",
-                                   "embedded_dataset", "load_photo"}
+  assert set(embedded.__all__) == {
+    "EmbeddedDataset",
+    "TRAIN_IMAGES",
+    "VALIDATION_IMAGES",
+    "embedded_dataset",
+    "load_photo",
+  }
 
 
 def test_docstring_examples_run():

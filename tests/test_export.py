@@ -22,16 +22,17 @@ ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("jax2onnx")
 
 TINY = {
-    "EDSR": {"num_blocks": 2, "num_channels": 8},
-    "RCAN": {"num_groups": 1, "num_blocks": 2, "num_channels": 16, "reduction": 4},
-    "CARN": {"num_groups": 1, "num_blocks": 2, "num_channels": 8},
+  "EDSR": {"num_blocks": 2, "num_channels": 8},
+  "RCAN": {"num_groups": 1, "num_blocks": 2, "num_channels": 16, "reduction": 4},
+  "CARN": {"num_groups": 1, "num_blocks": 2, "num_channels": 8},
 }
 
 
 def _network(name: str, scale: int):
   arch = models.model_arch(name, scale, **TINY[name])
-  params = models.create_model(arch).init(jax.random.key(1),
-                                          jnp.zeros((1, 4 * scale, 4 * scale, 3)))["params"]
+  params = models.create_model(arch).init(
+    jax.random.key(1), jnp.zeros((1, 4 * scale, 4 * scale, 3))
+  )["params"]
   return params, arch
 
 
@@ -69,8 +70,7 @@ def test_both_formats_give_super_resolve_within_one_level_on_a_photo(name, tmp_p
 def test_same_size_networks_take_and_return_hr_sized_images(scale, input_is_hr_size):
   params, arch = _network("EDSR", scale)
   exported = export.export_stablehlo(params, arch, input_is_hr_size=input_is_hr_size)
-  assert str(exported.in_avals[0].shape) == ("(n, h, w, 3)" if scale == 1
-                                             else "(n, 4*h, 4*w, 3)")
+  assert str(exported.in_avals[0].shape) == ("(n, h, w, 3)" if scale == 1 else "(n, 4*h, 4*w, 3)")
   image = load_photo("chelsea")[:64, :48]
   expected = inference.super_resolve(params, arch, image, input_is_hr_size=True)
   got = np.asarray(exported.call(jnp.asarray(image[None], jnp.float32)))[0]
@@ -108,8 +108,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-  return subprocess.run([sys.executable, str(ROOT / "experiments" / "export.py"), *args],
-                        capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)
+  return subprocess.run(
+    [sys.executable, str(ROOT / "experiments" / "export.py"), *args],
+    capture_output=True,
+    text=True,
+    timeout=300,
+    check=False,
+    cwd=ROOT,
+  )
 
 
 @pytest.fixture(scope="module")
@@ -135,11 +141,17 @@ def test_cli_writes_checks_and_refuses_to_overwrite(saved, tmp_path, fmt):
   assert "--overwrite" in again.stderr and again.stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize("args, needle", [
+@pytest.mark.parametrize(
+  "args, needle",
+  [
     (["--format", "stablehlo", "--shape", "1", "8", "8"], "--shape is for ONNX"),
-    (["--format", "onnx", "--output", "{ckpt}/inside.onnx"], "inside the input folder of --checkpoint"),
+    (
+      ["--format", "onnx", "--output", "{ckpt}/inside.onnx"],
+      "inside the input folder of --checkpoint",
+    ),
     (["--format", "stablehlo", "--output", "{tmp}"], "is a folder"),
-])
+  ],
+)
 def test_cli_bad_input_is_one_line(saved, tmp_path, args, needle):
   path = saved[0]
   args = [a.format(ckpt=path, tmp=tmp_path) for a in args]

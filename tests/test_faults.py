@@ -25,8 +25,9 @@ FIXTURE = pathlib.Path(__file__).resolve().parent / "fixtures" / "run_0_1"
 
 
 def _snapshot(folder: pathlib.Path) -> dict[str, bytes]:
-  return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-          if p.is_file()}
+  return {
+    str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+  }
 
 
 def _old_run(tmp_path: pathlib.Path, **overrides):
@@ -36,8 +37,14 @@ def _old_run(tmp_path: pathlib.Path, **overrides):
   stored = json.loads((FIXTURE / "config.json").read_text())
   config = train.base_config()
   config.update({k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
-  config.update({"dataset_root": str(FIXTURE / "data"), "num_train_steps": 3,
-                 "progress_bar": False, **overrides})
+  config.update(
+    {
+      "dataset_root": str(FIXTURE / "data"),
+      "num_train_steps": 3,
+      "progress_bar": False,
+      **overrides,
+    }
+  )
   return workdir, config
 
 
@@ -58,11 +65,13 @@ class _FullDisk:
 
 
 def test_a_full_disk_stops_the_run_at_once_naming_the_log(tmp_path, monkeypatch):
-  workdir, config = _old_run(tmp_path, num_train_steps=40, log_every_steps=1,
-                             checkpoint_every_steps=1)
+  workdir, config = _old_run(
+    tmp_path, num_train_steps=40, log_every_steps=1, checkpoint_every_steps=1
+  )
   real_open = open
-  monkeypatch.setattr(logs, "open", lambda path, mode: _FullDisk(real_open(path, mode), 3),
-                      raising=False)
+  monkeypatch.setattr(
+    logs, "open", lambda path, mode: _FullDisk(real_open(path, mode), 3), raising=False
+  )
   with pytest.raises(LogWriteError, match=r"metrics\.jsonl: No space left on device"):
     train.train_and_evaluate(config, workdir)
   params, arch = checkpoint.load_model(workdir / "checkpoints" / "latest")  # still loadable
@@ -72,14 +81,16 @@ def test_a_full_disk_stops_the_run_at_once_naming_the_log(tmp_path, monkeypatch)
 def test_a_failed_checkpoint_save_stops_the_run_naming_the_folder(tmp_path, monkeypatch):
   import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
   from cutblur_jax.training.checkpoints import CheckpointWriteError  # pylint: disable=g-import-not-at-top
+
   workdir, config = _old_run(tmp_path, num_train_steps=6, checkpoint_every_steps=1)
 
   def full(self, *args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
   monkeypatch.setattr(ocp.CheckpointManager, "save", full)
-  with pytest.raises(CheckpointWriteError,
-                     match=r"step 3 in .*checkpoints/latest failed: No space left on device"):
+  with pytest.raises(
+    CheckpointWriteError, match=r"step 3 in .*checkpoints/latest failed: No space left on device"
+  ):
     train.train_and_evaluate(config, workdir)
   monkeypatch.undo()
   params, _ = checkpoint.load_model(workdir / "checkpoints" / "latest")  # step 2 survives
@@ -88,6 +99,7 @@ def test_a_failed_checkpoint_save_stops_the_run_naming_the_folder(tmp_path, monk
 
 def test_train_help_lists_every_config_field_with_its_default():
   from cutblur_jax.training import config as config_lib  # pylint: disable=g-import-not-at-top
+
   text = config_lib.fields_help()
   for name in config_lib.base_config().keys():
     line = next(line for line in text.splitlines() if line.startswith(f"--config.{name} "))
@@ -168,6 +180,7 @@ def test_a_new_seed_on_resume_is_recorded_as_ignored(tmp_path, capfd):
 
 def test_a_failed_start_leaves_the_work_directory_as_it_found_it(tmp_path):
   from test_train_loop import write_div2k  # pylint: disable=import-outside-toplevel
+
   root = write_div2k(tmp_path / "div2k", count=4, size=(24, 24))
   fresh = tmp_path / "fresh"
   with pytest.raises(ValueError, match="smaller than the LR patch"):
@@ -197,18 +210,22 @@ def test_metrics_after_the_checkpoint_are_dropped_on_resume(tmp_path):
 
 def test_super_resolve_refuses_what_it_would_turn_into_garbage():
   from cutblur_jax import inference, models  # pylint: disable=import-outside-toplevel
+
   arch = models.model_arch("EDSR", 2, num_blocks=1, num_channels=4)
   params = models.abstract_params(arch)  # never reached: the checks come first
-  for image, match in ((np.full((4, 4, 3), np.nan, np.float32), "NaN"),
-                       (np.full((4, 4, 3), 4000, np.uint16), r"uint16 .* / 257"),
-                       (np.full((4, 4, 3), -1.0, np.float32), r"span \[-1, -1\].*\[0, 255\]"),
-                       (np.full((4, 4, 3), 300, np.int32), r"up to 300")):
+  for image, match in (
+    (np.full((4, 4, 3), np.nan, np.float32), "NaN"),
+    (np.full((4, 4, 3), 4000, np.uint16), r"uint16 .* / 257"),
+    (np.full((4, 4, 3), -1.0, np.float32), r"span \[-1, -1\].*\[0, 255\]"),
+    (np.full((4, 4, 3), 300, np.int32), r"up to 300"),
+  ):
     with pytest.raises(ValueError, match=match):
       inference.super_resolve(params, arch, image)
 
 
 def test_moa_refuses_unknown_names_listing_the_known_ones():
   from cutblur_jax import augment  # pylint: disable=import-outside-toplevel
+
   with pytest.raises(ValueError, match="Unknown dataset 'FOO'.*DIV2K_SR"):
     augment.moa("FOO", "EDSR")
   with pytest.raises(ValueError, match="unknown model 'VGG'.*EDSR, EDSR-baseline, RCAN, CARN"):

@@ -10,12 +10,12 @@ from cutblur_jax.data import degradations, folders
 from cutblur_jax.data.bicubic import imresize
 
 
-
 def _load(path):
   """A fully read Pillow image whose file is closed."""
   with Image.open(path) as image:
     image.load()
     return image.copy()
+
 
 def _save(path: pathlib.Path, image: np.ndarray) -> np.ndarray:
   path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,8 +27,14 @@ def _random(rng, shape):
   return rng.integers(0, 256, shape, dtype=np.uint8)
 
 
-def _div2k(root: pathlib.Path, count: int = 6, scale: int = 2, *, lr: bool = True,
-           valid_from: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _div2k(
+  root: pathlib.Path,
+  count: int = 6,
+  scale: int = 2,
+  *,
+  lr: bool = True,
+  valid_from: int | None = None,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
   """Writes DIV2K-layout images 0001..; HR is the nearest upsampling of a random LR."""
   rng = np.random.default_rng(0)
   images = {}
@@ -87,8 +93,10 @@ def test_denoising_synthesis_is_seeded_per_image_and_prepared_folder_wins(tmp_pa
   a = folders.div2k_dataset(tmp_path, div2k_range="1-3/4-4", **kwargs)
   b = folders.div2k_dataset(tmp_path, div2k_range="2-3/1-1", **kwargs)
   np.testing.assert_array_equal(a[1].lr, b[0].lr)  # "0002" gets the same noise in both.
-  assert not np.array_equal(a[0].lr, folders.div2k_dataset(
-      tmp_path, div2k_range="1-3/4-4", **{**kwargs, "noise_seed": 8})[0].lr)
+  assert not np.array_equal(
+    a[0].lr,
+    folders.div2k_dataset(tmp_path, div2k_range="1-3/4-4", **{**kwargs, "noise_seed": 8})[0].lr,
+  )
   noise = a[0].lr.astype(float) - images["0001"][0]
   assert 15 < noise.std() < 35
   noisy = _save(tmp_path / "DIV2K_train_DN" / "25" / "0001.png", images["0002"][0])
@@ -100,15 +108,17 @@ def test_denoising_synthesis_is_seeded_per_image_and_prepared_folder_wins(tmp_pa
 
 def test_jpeg_synthesis_uses_pillow_quality_and_reads_prepared_jpg(tmp_path):
   images = _div2k(tmp_path, count=2, scale=1, lr=False)
-  data = folders.div2k_dataset(tmp_path, div2k_range="1-1/2-2", task="JPEG", scale=1, quality=10,
-                               synthesize_lr=True)
+  data = folders.div2k_dataset(
+    tmp_path, div2k_range="1-1/2-2", task="JPEG", scale=1, quality=10, synthesize_lr=True
+  )
   np.testing.assert_array_equal(data[0].lr, degradations.jpeg_compress(images["0001"][0], 10))
   assert not np.array_equal(data[0].lr, images["0001"][0])
   for name, (hr, _) in images.items():
     folder = _mkdir(tmp_path / "DIV2K_train_JPEG" / "20")
     Image.fromarray(hr).save(folder / f"{name}.jpg", quality=20)
-  prepared = folders.div2k_dataset(tmp_path, div2k_range="1-1/2-2", task="JPEG", scale=1,
-                                   quality=20)
+  prepared = folders.div2k_dataset(
+    tmp_path, div2k_range="1-1/2-2", task="JPEG", scale=1, quality=20
+  )
   assert prepared.lr_paths[0].suffix == ".jpg" and prepared[0].lr.shape == images["0001"][0].shape
 
 
@@ -121,8 +131,9 @@ def _mkdir(path):
 def test_same_size_tasks_are_same_size_pairs_whatever_the_network_scale(tmp_path, task):
   # The official DN/JPEG network has the default scale 4; its data are same-size pairs.
   _div2k(tmp_path, count=1, scale=1, lr=False)
-  data = folders.div2k_dataset(tmp_path, task=task, scale=4, div2k_range="1-1/1-1",
-                               synthesize_lr=True)
+  data = folders.div2k_dataset(
+    tmp_path, task=task, scale=4, div2k_range="1-1/1-1", synthesize_lr=True
+  )
   assert data.scale == 1
   pair = data[0]
   assert pair.hr.shape == pair.lr.shape and not np.array_equal(pair.hr, pair.lr)
@@ -158,9 +169,9 @@ def test_realsr_versions_and_cameras(tmp_path, same_size):
 @pytest.mark.parametrize("layout", ["official", "edsr", "basicsr"])
 def test_benchmark_layouts(tmp_path, layout):
   hr_dir, lr_dir, lr_name = {
-      "official": ("HR", "X4", "{}.png"),
-      "edsr": ("HR", "LR_bicubic/X4", "{}x4.png"),
-      "basicsr": ("GTmod12", "LRbicx4", "{}.png"),
+    "official": ("HR", "X4", "{}.png"),
+    "edsr": ("HR", "LR_bicubic/X4", "{}x4.png"),
+    "basicsr": ("GTmod12", "LRbicx4", "{}.png"),
   }[layout]
   rng = np.random.default_rng(3)
   for name in ("baby", "bird"):
@@ -223,7 +234,7 @@ def test_unreadable_and_truncated_files_name_the_path(tmp_path):
     folders.benchmark_dataset(tmp_path, scale=2)
   _save(tmp_path / "X2" / "a.png", _random(rng, (4, 4, 3)))
   data = (tmp_path / "HR" / "a.png").read_bytes()
-  (tmp_path / "HR" / "a.png").write_bytes(data[:len(data) // 2])
+  (tmp_path / "HR" / "a.png").write_bytes(data[: len(data) // 2])
   dataset = folders.benchmark_dataset(tmp_path, scale=2)  # The header is intact.
   with pytest.raises(ValueError, match=r"HR/a.png"):
     dataset[0]
@@ -274,13 +285,15 @@ def test_write_lr_folder_prepares_a_folder_that_reads_back(tmp_path):
   assert not _load(paths[0]).getextrema()[0][1]
   folders.write_lr_folder(synthesised, folder, overwrite=True)
   np.testing.assert_array_equal(np.asarray(_load(paths[0])), synthesised[0].lr)
-  noisy = folders.div2k_dataset(tmp_path, task="DN", scale=1, sigma=5, div2k_range="1-1/2-2",
-                                synthesize_lr=True)
+  noisy = folders.div2k_dataset(
+    tmp_path, task="DN", scale=1, sigma=5, div2k_range="1-1/2-2", synthesize_lr=True
+  )
   (path,) = folders.write_lr_folder(noisy, tmp_path / "DIV2K_train_DN" / "5")
   assert path.name == "0001.png"
   np.testing.assert_array_equal(
-      folders.div2k_dataset(tmp_path, task="DN", scale=1, sigma=5, div2k_range="1-1/2-2")[0].lr,
-      noisy[0].lr)
+    folders.div2k_dataset(tmp_path, task="DN", scale=1, sigma=5, div2k_range="1-1/2-2")[0].lr,
+    noisy[0].lr,
+  )
 
 
 def test_realsr_hr_lr_count_mismatch_names_the_folder(tmp_path):

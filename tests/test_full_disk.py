@@ -18,9 +18,16 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "run_0_1"
-TINY = ["--config.num_blocks=1", "--config.num_channels=4", "--config.patch_size=8",
-        "--config.batch_size=2", "--config.use_moa=False", "--config.num_workers=0",
-        "--config.progress_bar=False", "--config.lr=1e-3"]
+TINY = [
+  "--config.num_blocks=1",
+  "--config.num_channels=4",
+  "--config.patch_size=8",
+  "--config.batch_size=2",
+  "--config.use_moa=False",
+  "--config.num_workers=0",
+  "--config.progress_bar=False",
+  "--config.lr=1e-3",
+]
 
 
 def _in_small_filesystem(tmp_path: pathlib.Path, script: str, *, size: str = "4m") -> dict:
@@ -29,20 +36,26 @@ def _in_small_filesystem(tmp_path: pathlib.Path, script: str, *, size: str = "4m
   out.mkdir()
   mnt = tmp_path / "mnt"
   mnt.mkdir()
-  prologue = (f"set -u\nmount -t tmpfs -o size={size} tmpfs {mnt}\nMNT={mnt}\nOUT={out}\n"
-              f"PY={sys.executable}\ncd {ROOT}\n"
-              "fill() { dd if=/dev/zero of=$MNT/fill bs=4k 2>/dev/null; "
-              "truncate -s -${1}K $MNT/fill; }\n")
-  done = subprocess.run(["unshare", "-rm", "bash", "-c", prologue + script], capture_output=True,
-                        text=True, timeout=540)
+  prologue = (
+    f"set -u\nmount -t tmpfs -o size={size} tmpfs {mnt}\nMNT={mnt}\nOUT={out}\n"
+    f"PY={sys.executable}\ncd {ROOT}\n"
+    "fill() { dd if=/dev/zero of=$MNT/fill bs=4k 2>/dev/null; "
+    "truncate -s -${1}K $MNT/fill; }\n"
+  )
+  done = subprocess.run(
+    ["unshare", "-rm", "bash", "-c", prologue + script], capture_output=True, text=True, timeout=540
+  )
   assert done.returncode == 0, done.stdout + done.stderr
   return {p.name: p.read_text() for p in out.iterdir()}
 
 
 def _one_line(stderr: str, *needles: str) -> str:
   # Progress bars (tqdm, on stderr) aside.
-  lines = [line for line in stderr.replace("\r", "\n").splitlines()
-           if line.strip() and "/s]" not in line and "it/s" not in line]
+  lines = [
+    line
+    for line in stderr.replace("\r", "\n").splitlines()
+    if line.strip() and "/s]" not in line and "it/s" not in line
+  ]
   assert len(lines) == 1 and lines[0].startswith("error: "), stderr[-3000:]
   assert "Traceback" not in stderr
   for needle in needles:
@@ -52,44 +65,63 @@ def _one_line(stderr: str, *needles: str) -> str:
 
 def _run(name: str, args: str) -> str:
   """Bash lines that run a CLI with a 120 s limit, saving rc, wall time, stdout and stderr."""
-  return (f"start=$(date +%s.%N)\ntimeout 120 $PY experiments/{args} > $OUT/{name}.out "
-          f"2> $OUT/{name}.err\necho $? > $OUT/{name}.rc\n"
-          f"echo \"$(date +%s.%N) - $start\" | bc > $OUT/{name}.wall\n")
+  return (
+    f"start=$(date +%s.%N)\ntimeout 120 $PY experiments/{args} > $OUT/{name}.out "
+    f"2> $OUT/{name}.err\necho $? > $OUT/{name}.rc\n"
+    f"echo \"$(date +%s.%N) - $start\" | bc > $OUT/{name}.wall\n"
+  )
 
 
 @pytest.mark.slow
 def test_training_onto_a_disk_that_fills_up_ends_in_one_line_and_resumes(tmp_path):
   tiny = " ".join(TINY)
-  script = "".join([
+  script = "".join(
+    [
       # 1. A checkpoint save meets the full disk (nothing else writes between saves).
-      _run("first", f"train.py --workdir $MNT/run {tiny} --config.num_train_steps=2 "
-                    "--config.checkpoint_every_steps=2 --config.eval_every_steps=0 "
-                    "--config.log_every_steps=0"),
+      _run(
+        "first",
+        f"train.py --workdir $MNT/run {tiny} --config.num_train_steps=2 "
+        "--config.checkpoint_every_steps=2 --config.eval_every_steps=0 "
+        "--config.log_every_steps=0",
+      ),
       # 80 KiB: enough for the start's writes (config.json, the logs), not for a checkpoint
       # (about 116 KiB on a tmpfs, 4 KiB a file).
       "fill 80\n",
-      _run("save", f"train.py --workdir $MNT/run {tiny} --config.num_train_steps=2000 "
-                   "--config.checkpoint_every_steps=2 --config.eval_every_steps=0 "
-                   "--config.log_every_steps=0"),
+      _run(
+        "save",
+        f"train.py --workdir $MNT/run {tiny} --config.num_train_steps=2000 "
+        "--config.checkpoint_every_steps=2 --config.eval_every_steps=0 "
+        "--config.log_every_steps=0",
+      ),
       "(cd $MNT/run/checkpoints && find . -maxdepth 2 | sort) > $OUT/left_after_save.txt\n",
       # 2. A metrics write meets it (no checkpoint until the end).
-      _run("log", f"train.py --workdir $MNT/run {tiny} --config.num_train_steps=2000 "
-                  "--config.checkpoint_every_steps=0 --config.eval_every_steps=0 "
-                  "--config.log_every_steps=1"),
+      _run(
+        "log",
+        f"train.py --workdir $MNT/run {tiny} --config.num_train_steps=2000 "
+        "--config.checkpoint_every_steps=0 --config.eval_every_steps=0 "
+        "--config.log_every_steps=1",
+      ),
       # 3. The first save of a new run meets it.
       "rm $MNT/fill; fill 80\n",
-      _run("fresh", f"train.py --workdir $MNT/fresh {tiny} --config.num_train_steps=2000 "
-                    "--config.checkpoint_every_steps=2 --config.eval_every_steps=0"),
+      _run(
+        "fresh",
+        f"train.py --workdir $MNT/fresh {tiny} --config.num_train_steps=2000 "
+        "--config.checkpoint_every_steps=2 --config.eval_every_steps=0",
+      ),
       # The newest complete checkpoint loads; with space again it resumes, and no temporary
       # folder of the failed saves stays.
       "$PY -c \"from cutblur_jax import checkpoint; print(checkpoint.describe("
       "'$MNT/run/checkpoints/latest'))\" > $OUT/newest.txt 2>&1\n",
       "rm $MNT/fill\n",
-      _run("resume", f"train.py --workdir $MNT/run {tiny} --config.num_train_steps=4 "
-                     "--config.checkpoint_every_steps=2 --config.eval_every_steps=0 "
-                     "--config.log_every_steps=0"),
+      _run(
+        "resume",
+        f"train.py --workdir $MNT/run {tiny} --config.num_train_steps=4 "
+        "--config.checkpoint_every_steps=2 --config.eval_every_steps=0 "
+        "--config.log_every_steps=0",
+      ),
       "(cd $MNT/run/checkpoints && find . -maxdepth 2 | sort) > $OUT/left_after_resume.txt\n",
-  ])
+    ]
+  )
   got = _in_small_filesystem(tmp_path, script)
   assert got["first.rc"].strip() == "0", got["first.err"]
   latest = f"{tmp_path}/mnt/run/checkpoints/latest"
@@ -101,8 +133,9 @@ def test_training_onto_a_disk_that_fills_up_ends_in_one_line_and_resumes(tmp_pat
     assert got[f"{case}.rc"].strip() == "1", got[f"{case}.err"]
     assert float(got[f"{case}.wall"]) < 60, (case, got[f"{case}.wall"])
   assert got["resume.rc"].strip() == "0", got["resume.err"]
-  assert "/checkpoints/latest/" in got["newest.txt"] and "(step " in got["newest.txt"], (
-      got["newest.txt"])
+  assert "/checkpoints/latest/" in got["newest.txt"] and "(step " in got["newest.txt"], got[
+    "newest.txt"
+  ]
   assert "Done: 4 steps" in got["resume.out"] or "already finished" in got["resume.out"]
   assert "orbax-checkpoint-tmp" not in got["left_after_resume.txt"], got["left_after_resume.txt"]
   assert "./latest/4" in got["left_after_resume.txt"]
@@ -115,13 +148,18 @@ def test_evaluate_infer_and_export_onto_a_full_disk_are_one_line_and_leave_nothi
   lr = tmp_path / "lr"
   lr.mkdir()
   shutil.copy(FIXTURE / "data" / "DIV2K_train_LR_bicubic" / "X2" / "0003x2.png", lr / "a.png")
-  script = "fill 0\n" + "".join([
-      _run("evaluate", f"evaluate.py --checkpoint {run} --dataset embedded --no_hr_input_test "
-                       "--save_images $MNT/sr"),
+  script = "fill 0\n" + "".join(
+    [
+      _run(
+        "evaluate",
+        f"evaluate.py --checkpoint {run} --dataset embedded --no_hr_input_test "
+        "--save_images $MNT/sr",
+      ),
       _run("infer", f"infer.py --checkpoint {run} --input {lr} --output $MNT/inferred"),
       _run("export", f"export.py --checkpoint {run} --format stablehlo --output $MNT/m.shlo"),
       "rm $MNT/fill\n(cd $MNT && find . | sort) > $OUT/left.txt\n",
-  ])
+    ]
+  )
   got = _in_small_filesystem(tmp_path, script)
   for case in ("evaluate", "infer", "export"):
     assert got[f"{case}.rc"].strip() == "1", got[f"{case}.err"]

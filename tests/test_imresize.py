@@ -16,6 +16,7 @@ from cutblur_jax.data.bicubic import contributions, cubic, imresize, output_size
 # An independent, deliberately naive reimplementation of MATLAB's algorithm: one output
 # pixel at a time, every tap looked up by hand. It shares no code with the module.
 
+
 def _keys(x: float) -> float:
   x = abs(x)
   if x <= 1:
@@ -47,8 +48,9 @@ def _slow_resize_1d(signal: list[float], out_len: int, scale: float) -> list[flo
   return out
 
 
-def _slow_imresize(image: np.ndarray, out_hw: tuple[int, int],
-                   scales: tuple[float, float]) -> np.ndarray:
+def _slow_imresize(
+  image: np.ndarray, out_hw: tuple[int, int], scales: tuple[float, float]
+) -> np.ndarray:
   integer = image.dtype in (np.uint8, np.uint16)
   top = 255 if image.dtype == np.uint8 else 65535
   result = image.astype(np.float64)
@@ -62,8 +64,9 @@ def _slow_imresize(image: np.ndarray, out_hw: tuple[int, int],
       for c in range(moved.shape[2]):
         new[:, b, c] = _slow_resize_1d(list(moved[:, b, c]), out_hw[axis], scales[axis])
     if integer:  # MATLAB's uint8 path rounds (half away from zero) after each pass.
-      new = np.array([[[math.floor(min(max(v, 0), top) + 0.5) for v in row] for row in plane]
-                      for plane in new])
+      new = np.array(
+        [[[math.floor(min(max(v, 0), top) + 0.5) for v in row] for row in plane] for plane in new]
+      )
     result = np.moveaxis(new, 0, axis)
   if squeeze:
     result = result[..., 0]
@@ -72,6 +75,7 @@ def _slow_imresize(image: np.ndarray, out_hw: tuple[int, int],
 
 # --------------------------------------------------------------------------------------
 # Kernel and taps.
+
 
 def _keys_exact(x: Fraction) -> Fraction:
   x = abs(x)
@@ -84,8 +88,19 @@ def _keys_exact(x: Fraction) -> Fraction:
 
 def test_kernel_values_worked_by_hand():
   x = np.array([0.0, 0.25, 0.5, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, -0.5, -1.5])
-  expected = [1.0, 0.8671875, 0.5625, 0.0, -0.0703125, -0.0625, -0.0234375, 0.0, 0.0,
-              0.5625, -0.0625]
+  expected = [
+    1.0,
+    0.8671875,
+    0.5625,
+    0.0,
+    -0.0703125,
+    -0.0625,
+    -0.0234375,
+    0.0,
+    0.0,
+    0.5625,
+    -0.0625,
+  ]
   np.testing.assert_array_equal(cubic(x), expected)
   for value in x:
     assert cubic(np.array([value]))[0] == float(_keys_exact(Fraction(value)))
@@ -93,9 +108,19 @@ def test_kernel_values_worked_by_hand():
 
 def test_reference_taps_downscale_by_two():
   taps = contributions(10, 5, 0.5)
-  np.testing.assert_array_equal(taps.weights[0], [-0.01171875, -0.03515625, 0.11328125,
-                                                  0.43359375, 0.43359375, 0.11328125,
-                                                  -0.03515625, -0.01171875])
+  np.testing.assert_array_equal(
+    taps.weights[0],
+    [
+      -0.01171875,
+      -0.03515625,
+      0.11328125,
+      0.43359375,
+      0.43359375,
+      0.11328125,
+      -0.03515625,
+      -0.01171875,
+    ],
+  )
   np.testing.assert_array_equal(taps.indices[0], [2, 1, 0, 0, 1, 2, 3, 4])
   np.testing.assert_allclose(taps.weights.sum(axis=1), 1.0, rtol=0, atol=1e-15)
 
@@ -108,8 +133,16 @@ def test_reference_taps_upscale_by_two():
 
 def test_reference_taps_downscale_by_four_from_exact_fractions():
   taps = contributions(40, 10, 0.25)
-  centre_out = [0.2409667969, 0.1818847656, 0.0974121094, 0.0227050781, -0.0119628906,
-                -0.0183105469, -0.0109863281, -0.0017089844]
+  centre_out = [
+    0.2409667969,
+    0.1818847656,
+    0.0974121094,
+    0.0227050781,
+    -0.0119628906,
+    -0.0183105469,
+    -0.0109863281,
+    -0.0017089844,
+  ]
   row = taps.weights[5]  # An interior output: its 16 taps are symmetric about the centre.
   np.testing.assert_allclose(row[8:], centre_out, atol=5e-11)
   np.testing.assert_array_equal(row[:8], row[8:][::-1])
@@ -120,8 +153,10 @@ def test_reference_taps_downscale_by_four_from_exact_fractions():
   np.testing.assert_array_equal(taps.indices[5], np.arange(14, 30))
 
 
-@pytest.mark.parametrize("in_len,out_len,scale", [(10, 5, 0.5), (12, 4, 1 / 3), (13, 4, 0.25),
-                                                  (7, 14, 2.0), (5, 15, 3.0), (9, 36, 4.0)])
+@pytest.mark.parametrize(
+  "in_len,out_len,scale",
+  [(10, 5, 0.5), (12, 4, 1 / 3), (13, 4, 0.25), (7, 14, 2.0), (5, 15, 3.0), (9, 36, 4.0)],
+)
 def test_taps_match_the_formula_worked_exactly(in_len, out_len, scale):
   taps = contributions(in_len, out_len, scale)
   exact_scale = Fraction(scale).limit_denominator(10)
@@ -147,8 +182,11 @@ def test_taps_match_the_formula_worked_exactly(in_len, out_len, scale):
 # --------------------------------------------------------------------------------------
 # Sizes, constants, ramps.
 
-@pytest.mark.parametrize("scale,expected", [(1 / 2, (7, 5)), (1 / 3, (5, 4)), (1 / 4, (4, 3)),
-                                            (2, (26, 20)), (3, (39, 30)), (4, (52, 40))])
+
+@pytest.mark.parametrize(
+  "scale,expected",
+  [(1 / 2, (7, 5)), (1 / 3, (5, 4)), (1 / 4, (4, 3)), (2, (26, 20)), (3, (39, 30)), (4, (52, 40))],
+)
 def test_output_size_is_ceil(scale, expected):
   assert output_size((13, 10), scale) == expected
   image = np.zeros((13, 10, 3), np.uint8)
@@ -193,8 +231,9 @@ def test_symmetric_border_is_edge_repeating():
   signal = np.array([[10.0], [20.0], [40.0], [80.0]])
   out = imresize(signal, output_shape=(8, 1))
   # Output 0 reads source indices [1, 0, 0, 1] with the x2 taps.
-  assert out[0, 0] == pytest.approx(-0.0234375 * 20 + 0.2265625 * 10 + 0.8671875 * 10
-                                    - 0.0703125 * 20, abs=1e-12)
+  assert out[0, 0] == pytest.approx(
+    -0.0234375 * 20 + 0.2265625 * 10 + 0.8671875 * 10 - 0.0703125 * 20, abs=1e-12
+  )
 
 
 def test_scale_one_returns_an_equal_copy():
@@ -206,6 +245,7 @@ def test_scale_one_returns_an_equal_copy():
 
 # --------------------------------------------------------------------------------------
 # Rounding and dtypes.
+
 
 def test_uint8_rounds_half_away_from_zero():
   # With the x2 taps, output 0 of a column [a, b] is 1.09375 a - 0.09375 b: for
@@ -251,6 +291,7 @@ def test_other_dtypes():
 # --------------------------------------------------------------------------------------
 # Agreement with the slow reimplementation.
 
+
 @pytest.mark.parametrize("scale", [1 / 2, 1 / 3, 1 / 4, 2, 3])
 @pytest.mark.parametrize("dtype", [np.uint8, np.float64])
 def test_matches_the_slow_reimplementation(scale, dtype):
@@ -271,10 +312,12 @@ def test_matches_the_slow_reimplementation(scale, dtype):
 def test_output_shape_uses_per_axis_scales_and_matlab_axis_order(out_hw):
   image = np.random.default_rng(4).integers(0, 256, (12, 10, 3), dtype=np.uint8)
   scales = (out_hw[0] / 12, out_hw[1] / 10)
-  np.testing.assert_array_equal(imresize(image, output_shape=out_hw),
-                                _slow_imresize(image, out_hw, scales))
-  np.testing.assert_array_equal(imresize(image[..., 1], output_shape=out_hw),
-                                _slow_imresize(image[..., 1], out_hw, scales))
+  np.testing.assert_array_equal(
+    imresize(image, output_shape=out_hw), _slow_imresize(image, out_hw, scales)
+  )
+  np.testing.assert_array_equal(
+    imresize(image[..., 1], output_shape=out_hw), _slow_imresize(image[..., 1], out_hw, scales)
+  )
 
 
 def test_without_antialiasing_downscaling_uses_the_plain_kernel():
@@ -286,6 +329,7 @@ def test_without_antialiasing_downscaling_uses_the_plain_kernel():
 
 # --------------------------------------------------------------------------------------
 # Bad input.
+
 
 def test_bad_arguments_are_rejected_by_name():
   image = np.zeros((8, 8, 3), np.uint8)
@@ -307,8 +351,13 @@ def test_bad_arguments_are_rejected_by_name():
 
 
 def test_public_api():
-  assert set(imresize_lib.__all__) == {"Contributions", "contributions", "cubic", "imresize",
-                                       "output_size"}
+  assert set(imresize_lib.__all__) == {
+    "Contributions",
+    "contributions",
+    "cubic",
+    "imresize",
+    "output_size",
+  }
 
 
 def test_docstring_examples_run():

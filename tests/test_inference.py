@@ -19,10 +19,9 @@ import torch_twins  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ARCHS = {
-    "EDSR": models.model_arch("EDSR", 2, num_blocks=2, num_channels=8),
-    "CARN": models.model_arch("CARN", 3, num_groups=2, num_blocks=1, num_channels=8),
-    "RCAN": models.model_arch("RCAN", 2, num_groups=2, num_blocks=1, num_channels=16,
-                              reduction=4),
+  "EDSR": models.model_arch("EDSR", 2, num_blocks=2, num_channels=8),
+  "CARN": models.model_arch("CARN", 3, num_groups=2, num_blocks=1, num_channels=8),
+  "RCAN": models.model_arch("RCAN", 2, num_groups=2, num_blocks=1, num_channels=16, reduction=4),
 }
 BUCKET = 16
 
@@ -59,8 +58,7 @@ def lr_image(height, width, seed=0):
 
 def float_sr(networks, name, lr, **kwargs):
   params, _ = networks[name]
-  return inference.super_resolve(params, ARCHS[name], lr, bucket=BUCKET, quantize=False,
-                                 **kwargs)
+  return inference.super_resolve(params, ARCHS[name], lr, bucket=BUCKET, quantize=False, **kwargs)
 
 
 @pytest.mark.parametrize("name", list(ARCHS))
@@ -77,8 +75,7 @@ def test_output_shape_and_dtype(networks, name):
 def test_padding_to_bucket_is_exact(networks, name):
   lr = lr_image(13, 21, seed=1)  # Padded to 16 x 32.
   expected = networks[name][1](lr)
-  np.testing.assert_allclose(float_sr(networks, name, lr, tile=None), expected,
-                             rtol=0, atol=1e-3)
+  np.testing.assert_allclose(float_sr(networks, name, lr, tile=None), expected, rtol=0, atol=1e-3)
 
 
 @pytest.mark.parametrize("name", ["EDSR", "CARN"])
@@ -90,8 +87,7 @@ def test_tiled_equals_untiled(networks, name):
   tiled = float_sr(networks, name, lr, tile=9)  # 5 x 4 tiles, cores of 9 LR pixels.
   np.testing.assert_allclose(tiled, expected, rtol=0, atol=1e-3)
   # One LR pixel less overlap than the receptive radius shows at the seams.
-  short = float_sr(networks, name, lr, tile=9,
-                   overlap=models.receptive_radius(arch) - 1)
+  short = float_sr(networks, name, lr, tile=9, overlap=models.receptive_radius(arch) - 1)
   assert np.abs(short - expected).max() > 1e-2
 
 
@@ -109,12 +105,14 @@ def test_hr_sized_input_equals_upsampled_lr(networks):
 def test_hr_sized_input_of_any_size(networks):
   """Sides that are not multiples of the scale: edge-padded to one, the output cropped."""
   hr = lr_image(40, 50, seed=6)  # CARN x3: padded to 42 x 51.
-  expected = networks["CARN"][1](np.pad(hr, ((0, 2), (0, 1), (0, 0)), mode="edge"),
-                                 upsample=False)[:40, :50]
+  expected = networks["CARN"][1](np.pad(hr, ((0, 2), (0, 1), (0, 0)), mode="edge"), upsample=False)[
+    :40, :50
+  ]
   got = float_sr(networks, "CARN", hr, input_is_hr_size=True, tile=5)
   np.testing.assert_allclose(got, expected, rtol=0, atol=1e-3)
-  sr = inference.super_resolve(networks["CARN"][0], ARCHS["CARN"], hr, input_is_hr_size=True,
-                               tile=5, bucket=BUCKET)
+  sr = inference.super_resolve(
+    networks["CARN"][0], ARCHS["CARN"], hr, input_is_hr_size=True, tile=5, bucket=BUCKET
+  )
   assert sr.dtype == np.uint8
   np.testing.assert_array_equal(sr, image.quantize(got))
 
@@ -158,14 +156,17 @@ def test_bfloat16_inference_is_close(networks):
   assert difference.mean() < 3
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
+@pytest.mark.parametrize(
+  "kwargs, error, match",
+  [
     ({"image": np.zeros((8, 8), np.uint8)}, ValueError, "image"),
     ({"image": np.zeros((8, 8, 4), np.uint8)}, ValueError, "image"),
     ({"image": np.zeros((0, 8, 3), np.uint8)}, ValueError, "image"),
     ({"tile": -3}, ValueError, "tile"),
     ({"bucket": 0}, ValueError, "bucket"),
     ({"overlap": 1.5}, TypeError, "overlap"),
-])
+  ],
+)
 def test_bad_arguments(networks, kwargs, error, match):
   params, _ = networks["CARN"]
   kwargs = {"image": np.zeros((8, 8, 3), np.uint8), **kwargs}
@@ -175,7 +176,11 @@ def test_bad_arguments(networks, kwargs, error, match):
 
 def test_defaults():
   assert inference.default_overlap(models.model_arch("EDSR", 4)) == 68
-  assert inference.default_overlap(models.model_arch("RCAN", 4)) == models.network("RCAN").max_tile_overlap == 48
+  assert (
+    inference.default_overlap(models.model_arch("RCAN", 4))
+    == models.network("RCAN").max_tile_overlap
+    == 48
+  )
   assert inference.default_tile(models.model_arch("EDSR", 4)) == 224
   for name in models.PRESETS:
     for scale in (2, 3, 4):
@@ -196,10 +201,27 @@ def converted(tmp_path_factory):
   with torch.no_grad():
     net.tail[1].weight.mul_(0.3)  # Outputs spread over [0, 255], few clipped.
   torch.save(net.state_dict(), root / "edsr.pt")
-  assert load_script("convert_torch").main([
-      "--model", "EDSR", "--scale", "2", "--num_blocks", "2", "--num_channels", "8",
-      "--res_scale", "0.1", "--checkpoint", str(root / "edsr.pt"),
-      "--output", str(root / "ckpt")]) == 0
+  assert (
+    load_script("convert_torch").main(
+      [
+        "--model",
+        "EDSR",
+        "--scale",
+        "2",
+        "--num_blocks",
+        "2",
+        "--num_channels",
+        "8",
+        "--res_scale",
+        "0.1",
+        "--checkpoint",
+        str(root / "edsr.pt"),
+        "--output",
+        str(root / "ckpt"),
+      ]
+    )
+    == 0
+  )
   return net, root / "ckpt"
 
 
@@ -217,8 +239,14 @@ def test_infer_reproduces_official_network_on_a_photo(converted, tmp_path, tile)
   net, ckpt = converted
   lr = skimage.data.astronaut()[90:150, 140:219]  # 60 x 79, a face and a flag.
   write_image(tmp_path / "astronaut.png", lr)
-  argv = ["--checkpoint", str(ckpt), "--input", str(tmp_path / "astronaut.png"),
-          "--output", str(tmp_path / "out")]
+  argv = [
+    "--checkpoint",
+    str(ckpt),
+    "--input",
+    str(tmp_path / "astronaut.png"),
+    "--output",
+    str(tmp_path / "out"),
+  ]
   assert load_script("infer").main(argv + (["--tile", tile] if tile else [])) == 0
   sr = read_image(tmp_path / "out" / "astronaut.png")
   expected = official_inference(net, lr)
@@ -236,21 +264,31 @@ def test_infer_folder_with_mixed_inputs(converted, tmp_path, capsys):
   photo = skimage.data.astronaut()[::16, ::16]  # 32 x 32
   write_image(folder / "rgb.png", photo)
   from PIL import Image  # pylint: disable=import-outside-toplevel
+
   Image.fromarray(photo[..., 0]).save(folder / "gray.png")
   Image.fromarray(np.dstack([photo, np.full(photo.shape[:2], 128, np.uint8)])).save(
-      folder / "rgba.png")
+    folder / "rgba.png"
+  )
   Image.fromarray(photo).save(folder / "photo.JPEG", quality=95)
   (folder / "notes.txt").write_text("not an image")
   (folder / "broken.png").write_bytes(b"\x89PNG broken")  # First in order: skipped, named.
-  assert load_script("infer").main(["--checkpoint", str(ckpt), "--input", str(folder),
-                                    "--output", str(tmp_path / "out")]) == 1
+  assert (
+    load_script("infer").main(
+      ["--checkpoint", str(ckpt), "--input", str(folder), "--output", str(tmp_path / "out")]
+    )
+    == 1
+  )
   said = capsys.readouterr()
   assert "broken.png" in said.err
   assert f"Checkpoint: {ckpt.absolute()}" in said.out  # which checkpoint it read
   for name in ("gray", "rgb", "rgba", "photo"):  # every file it wrote
     assert f"wrote {tmp_path / 'out' / name}.png" in said.out
   assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-      "gray.png", "photo.png", "rgb.png", "rgba.png"]
+    "gray.png",
+    "photo.png",
+    "rgb.png",
+    "rgba.png",
+  ]
   for name in ("gray", "rgb", "rgba", "photo"):
     lr = read_image(folder / (name + (".JPEG" if name == "photo" else ".png")))
     sr = read_image(tmp_path / "out" / f"{name}.png")
@@ -258,11 +296,23 @@ def test_infer_folder_with_mixed_inputs(converted, tmp_path, capsys):
     assert np.abs(sr.astype(int) - official_inference(net, lr).astype(int)).max() <= 1
   # The same network on the nearest-upsampled image, given as HR-sized input.
   write_image(tmp_path / "upsampled.png", np.asarray(image.upsample_nearest(photo, 2)))
-  assert load_script("infer").main(["--checkpoint", str(ckpt), "--input_is_hr_size",
-                                    "--input", str(tmp_path / "upsampled.png"),
-                                    "--output", str(tmp_path / "hr_out")]) == 0
-  np.testing.assert_array_equal(read_image(tmp_path / "hr_out" / "upsampled.png"),
-                                read_image(tmp_path / "out" / "rgb.png"))
+  assert (
+    load_script("infer").main(
+      [
+        "--checkpoint",
+        str(ckpt),
+        "--input_is_hr_size",
+        "--input",
+        str(tmp_path / "upsampled.png"),
+        "--output",
+        str(tmp_path / "hr_out"),
+      ]
+    )
+    == 0
+  )
+  np.testing.assert_array_equal(
+    read_image(tmp_path / "hr_out" / "upsampled.png"), read_image(tmp_path / "out" / "rgb.png")
+  )
 
 
 def test_infer_errors(converted, tmp_path, capsys):
@@ -274,8 +324,19 @@ def test_infer_errors(converted, tmp_path, capsys):
   def run(*argv):
     return script.main(["--checkpoint", str(ckpt), *argv])
 
-  assert script.main(["--checkpoint", str(tmp_path / "empty"), "--input",
-                      str(tmp_path / "in.png"), "--output", str(tmp_path / "out")]) == 1
+  assert (
+    script.main(
+      [
+        "--checkpoint",
+        str(tmp_path / "empty"),
+        "--input",
+        str(tmp_path / "in.png"),
+        "--output",
+        str(tmp_path / "out"),
+      ]
+    )
+    == 1
+  )
   assert "empty' is not a model checkpoint" in capsys.readouterr().err
   assert run("--input", str(tmp_path / "empty"), "--output", str(tmp_path / "out")) == 1
   assert "No images (.png, .jpg, .jpeg, .bmp, .tif, .tiff)" in capsys.readouterr().err

@@ -15,12 +15,12 @@ from cutblur_jax.data.io import read_image, write_image
 from cutblur_jax.data.types import ImagePair
 
 
-
 def _load(path):
   """A fully read Pillow image whose file is closed."""
   with Image.open(path) as image:
     image.load()
     return image.copy()
+
 
 def _rng(seed=0):
   return np.random.default_rng(seed)
@@ -55,13 +55,21 @@ def _write_png16(path, samples: np.ndarray) -> None:
     encoded.append(bytes([kind]) + ((row - predictor) % 256).astype(np.uint8).tobytes())
 
   def chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(
-        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+      struct.pack(">I", len(data))
+      + kind
+      + data
+      + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
   header = struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)
   with open(path, "wb") as stream:
-    stream.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) +
-                 chunk(b"IDAT", zlib.compress(b"".join(encoded))) + chunk(b"IEND", b""))
+    stream.write(
+      b"\x89PNG\r\n\x1a\n"
+      + chunk(b"IHDR", header)
+      + chunk(b"IDAT", zlib.compress(b"".join(encoded)))
+      + chunk(b"IEND", b"")
+    )
 
 
 def _round_257(values: np.ndarray) -> np.ndarray:
@@ -178,7 +186,7 @@ def test_truncated_file_is_rejected(tmp_path, suffix):
   image = _rng().integers(0, 256, (64, 64, 3), dtype=np.uint8)
   Image.fromarray(image).save(tmp_path / f"full.{suffix}")
   data = (tmp_path / f"full.{suffix}").read_bytes()
-  (tmp_path / f"cut.{suffix}").write_bytes(data[:len(data) // 2])
+  (tmp_path / f"cut.{suffix}").write_bytes(data[: len(data) // 2])
   with pytest.raises(ValueError, match=f"cut.{suffix}"):
     read_image(tmp_path / f"cut.{suffix}")
   assert not ImageFile.LOAD_TRUNCATED_IMAGES
@@ -218,6 +226,7 @@ def test_write_image_is_atomic(tmp_path, monkeypatch):
 
 def test_module_exports():
   import cutblur_jax.data as data  # pylint: disable=import-outside-toplevel
+
   assert data.read_image is read_image and data.write_image is write_image
   assert data.ImagePair is ImagePair
   assert "read_image" in data.__all__ and "ImagePair" in dir(data)

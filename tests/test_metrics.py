@@ -31,6 +31,7 @@ def _skimage_ssim(a, b):
 # --------------------------------------------------------------------------------------
 # PSNR.
 
+
 def test_psnr_hand_computed():
   a = np.zeros((4, 4, 3), np.uint8)
   assert psnr(a, a + 1) == pytest.approx(10 * math.log10(255**2), abs=1e-12)  # MSE 1: 48.13 dB
@@ -50,7 +51,8 @@ def test_psnr_matches_skimage_on_rgb_and_gray():
   a, b = _pair(1)
   assert psnr(a, b) == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255), abs=1e-10)
   assert psnr(a[..., 0], b[..., 0]) == pytest.approx(
-      peak_signal_noise_ratio(a[..., 0], b[..., 0], data_range=255), abs=1e-10)
+    peak_signal_noise_ratio(a[..., 0], b[..., 0], data_range=255), abs=1e-10
+  )
 
 
 def test_crop_border_removes_pixels_on_each_side():
@@ -69,8 +71,9 @@ def test_crop_border_removes_pixels_on_each_side():
 
 
 def test_float_inputs_are_clipped_and_rounded_half_to_even():
-  np.testing.assert_array_equal(to_uint8(np.array([-3.0, 0.5, 1.5, 2.5, 254.5, 254.6, 300.0])),
-                                [0, 0, 2, 2, 254, 255, 255])
+  np.testing.assert_array_equal(
+    to_uint8(np.array([-3.0, 0.5, 1.5, 2.5, 254.5, 254.6, 300.0])), [0, 0, 2, 2, 254, 255, 255]
+  )
   a, b = _pair(3)
   assert psnr(a.astype(np.float64) + 0.49, b) == psnr(a, b)
   assert ssim(a.astype(np.float32), b.astype(np.float64) - 0.3) == ssim(a, b)
@@ -79,6 +82,7 @@ def test_float_inputs_are_clipped_and_rounded_half_to_even():
 
 # --------------------------------------------------------------------------------------
 # Y channel.
+
 
 def test_y_conversion_constants():
   rgb = np.array([[255, 255, 255], [0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
@@ -95,18 +99,21 @@ def test_y_psnr_hand_computed_rounded_and_float():
   red[..., 0] = 255
   assert psnr(black, red, y_only=True) == pytest.approx(20 * math.log10(255 / 65), abs=1e-12)
   assert psnr(black, red, y_only=True, round_y=False) == pytest.approx(
-      20 * math.log10(255 / 65.481), abs=1e-12)
+    20 * math.log10(255 / 65.481), abs=1e-12
+  )
 
 
 def test_y_metrics_match_skimage_on_float_y():
   a, b = _pair(4)
   ya, yb = rgb_to_y(a, round_y=False), rgb_to_y(b, round_y=False)
   assert psnr(a, b, y_only=True, round_y=False) == pytest.approx(
-      peak_signal_noise_ratio(ya, yb, data_range=255), abs=1e-10)
+    peak_signal_noise_ratio(ya, yb, data_range=255), abs=1e-10
+  )
   assert ssim(a, b, y_only=True, round_y=False) == pytest.approx(_skimage_ssim(ya, yb), abs=1e-12)
   # Rounded Y (official) is the same computation on integer Y.
   assert psnr(a, b, y_only=True) == pytest.approx(
-      peak_signal_noise_ratio(np.round(ya), np.round(yb), data_range=255), abs=1e-10)
+    peak_signal_noise_ratio(np.round(ya), np.round(yb), data_range=255), abs=1e-10
+  )
   assert psnr(a, b, y_only=True) != psnr(a, b, y_only=True, round_y=False)
 
 
@@ -117,6 +124,7 @@ def test_y_only_needs_three_channels():
 
 # --------------------------------------------------------------------------------------
 # SSIM.
+
 
 def _gaussian_11():
   g = [math.exp(-((i - 5) ** 2) / (2 * 1.5**2)) for i in range(11)]
@@ -188,6 +196,7 @@ def test_ssim_needs_an_11x11_image():
 # --------------------------------------------------------------------------------------
 # Bad input.
 
+
 @pytest.mark.parametrize("metric", [psnr, ssim])
 def test_bad_input_is_rejected_by_name(metric):
   a = np.zeros((16, 16, 3), np.uint8)
@@ -208,11 +217,24 @@ def test_bad_input_is_rejected_by_name(metric):
 # --------------------------------------------------------------------------------------
 # The official protocol.
 
-@pytest.mark.parametrize("dataset,scale,expected", [
-    ("DIV2K_SR", 2, (8, False)), ("DIV2K_SR", 4, (10, False)), ("Set5_SR", 4, (4, True)),
-    ("Set14_SR", 3, (3, True)), ("Urban100_SR", 2, (2, True)), ("RealSR", 3, (3, True)),
-    ("DIV2K_DN", 4, (10, False)), ("DIV2K_JPEG", 4, (10, False)), ("Set5_DN", 4, (4, False)),
-    ("LIVE1_JPEG", 4, (4, True)), ("embedded", 2, (2, True)), ("embedded", 4, (4, True))])
+
+@pytest.mark.parametrize(
+  "dataset,scale,expected",
+  [
+    ("DIV2K_SR", 2, (8, False)),
+    ("DIV2K_SR", 4, (10, False)),
+    ("Set5_SR", 4, (4, True)),
+    ("Set14_SR", 3, (3, True)),
+    ("Urban100_SR", 2, (2, True)),
+    ("RealSR", 3, (3, True)),
+    ("DIV2K_DN", 4, (10, False)),
+    ("DIV2K_JPEG", 4, (10, False)),
+    ("Set5_DN", 4, (4, False)),
+    ("LIVE1_JPEG", 4, (4, True)),
+    ("embedded", 2, (2, True)),
+    ("embedded", 4, (4, True)),
+  ],
+)
 def test_eval_protocol_is_option_py(dataset, scale, expected):
   assert eval_protocol(dataset, scale) == {"crop_border": expected[0], "y_only": expected[1]}
 
@@ -234,8 +256,11 @@ def test_protocol_presets_feed_the_metrics():
 # --------------------------------------------------------------------------------------
 # jax.numpy versions: eager, jit and vmap agree with NumPy.
 
-@pytest.mark.parametrize("options", [{}, {"crop_border": 2}, {"y_only": True},
-                                     {"y_only": True, "round_y": False, "crop_border": 3}])
+
+@pytest.mark.parametrize(
+  "options",
+  [{}, {"crop_border": 2}, {"y_only": True}, {"y_only": True, "round_y": False, "crop_border": 3}],
+)
 def test_jax_metrics_match_numpy_eagerly_under_jit_and_vmap(options):
   a, b = _pair(8, shape=(2, 24, 20, 3))
   expected_psnr = [psnr(a[i], b[i], **options) for i in range(2)]
@@ -243,10 +268,13 @@ def test_jax_metrics_match_numpy_eagerly_under_jit_and_vmap(options):
   jitted_psnr = jax.jit(lambda x, y: psnr_jax(x, y, **options))
   jitted_ssim = jax.jit(lambda x, y: ssim_jax(x, y, **options))
   for got_psnr, got_ssim in [
-      (psnr_jax(a, b, **options), ssim_jax(a, b, **options)),
-      (jitted_psnr(a, b), jitted_ssim(a, b)),
-      (jax.vmap(lambda x, y: psnr_jax(x, y, **options))(a, b),
-       jax.vmap(lambda x, y: ssim_jax(x, y, **options))(a, b))]:
+    (psnr_jax(a, b, **options), ssim_jax(a, b, **options)),
+    (jitted_psnr(a, b), jitted_ssim(a, b)),
+    (
+      jax.vmap(lambda x, y: psnr_jax(x, y, **options))(a, b),
+      jax.vmap(lambda x, y: ssim_jax(x, y, **options))(a, b),
+    ),
+  ]:
     assert got_psnr.shape == (2,) and got_ssim.shape == (2,)
     np.testing.assert_allclose(got_psnr, expected_psnr, rtol=0, atol=1e-3)
     np.testing.assert_allclose(got_ssim, expected_ssim, rtol=0, atol=1e-5)
@@ -265,8 +293,15 @@ def test_jax_metrics_round_float_inputs_and_handle_identity():
 
 
 def test_public_api():
-  assert set(metrics.__all__) == {"eval_protocol", "psnr", "psnr_jax", "rgb_to_y", "ssim",
-                                  "ssim_jax", "to_uint8"}
+  assert set(metrics.__all__) == {
+    "eval_protocol",
+    "psnr",
+    "psnr_jax",
+    "rgb_to_y",
+    "ssim",
+    "ssim_jax",
+    "to_uint8",
+  }
 
 
 def test_docstring_examples_run():

@@ -16,9 +16,9 @@ from cutblur_jax.models import layers  # noqa: E402
 import torch_twins  # noqa: E402
 
 TINY = {
-    "EDSR": {"num_blocks": 2, "num_channels": 8},
-    "RCAN": {"num_groups": 2, "num_blocks": 2, "num_channels": 16, "reduction": 4},
-    "CARN": {"num_groups": 2, "num_blocks": 2, "num_channels": 8},
+  "EDSR": {"num_blocks": 2, "num_channels": 8},
+  "RCAN": {"num_groups": 2, "num_blocks": 2, "num_channels": 16, "reduction": 4},
+  "CARN": {"num_groups": 2, "num_blocks": 2, "num_channels": 8},
 }
 
 
@@ -55,8 +55,9 @@ def test_space_to_depth_channel_formula():
   for sy in range(scale):
     for sx in range(scale):
       for c in range(channels):
-        np.testing.assert_array_equal(out[0, :, :, (sy * scale + sx) * channels + c],
-                                      x[0, sy::scale, sx::scale, c])
+        np.testing.assert_array_equal(
+          out[0, :, :, (sy * scale + sx) * channels + c], x[0, sy::scale, sx::scale, c]
+        )
 
 
 @pytest.mark.parametrize("scale", [2, 3])
@@ -79,12 +80,13 @@ def test_mean_shift_constant_equals_official_bias():
   official = torch_twins.MeanShift(+1).bias.detach().numpy()
   np.testing.assert_array_equal(layers.RGB_MEAN_255, official)
   assert layers.MEAN_SHIFT_PARAM_COUNT == sum(
-      p.numel() for m in (torch_twins.MeanShift(-1), torch_twins.MeanShift(1))
-      for p in m.parameters())
+    p.numel() for m in (torch_twins.MeanShift(-1), torch_twins.MeanShift(1)) for p in m.parameters()
+  )
 
 
-@pytest.mark.parametrize("scale, factors", [(1, ()), (2, (2,)), (3, (3,)), (4, (2, 2)),
-                                            (8, (2, 2, 2))])
+@pytest.mark.parametrize(
+  "scale, factors", [(1, ()), (2, (2,)), (3, (3,)), (4, (2, 2)), (8, (2, 2, 2))]
+)
 def test_upsampler_factors(scale, factors):
   assert layers.upsampler_factors(scale) == factors
 
@@ -98,8 +100,9 @@ def test_upsampler_factors_rejects(scale):
 def test_conv_init_matches_torch_bounds():
   arch = models.model_arch("EDSR", 2, num_blocks=1, num_channels=32)
   # An rbg key: threefry's sampler compiles slowly on CPU, and the distribution is the same.
-  params = jax.jit(models.create_model(arch).init)(jax.random.key(0, impl="rbg"),
-                                                   jnp.zeros((1, 2, 2, 3)))
+  params = jax.jit(models.create_model(arch).init)(
+    jax.random.key(0, impl="rbg"), jnp.zeros((1, 2, 2, 3))
+  )
   params = params["params"]
   kernel, bias = params["blocks_0"]["conv_0"]["kernel"], params["blocks_0"]["conv_0"]["bias"]
   bound = 1 / math.sqrt(3 * 3 * 32)
@@ -115,15 +118,36 @@ def test_conv_init_matches_torch_bounds():
 
 def test_presets_equal_option_py():
   assert models.model_arch("EDSR", 4) == {
-      "model": "EDSR", "scale": 4, "num_blocks": 32, "num_channels": 256, "res_scale": 0.1}
+    "model": "EDSR",
+    "scale": 4,
+    "num_blocks": 32,
+    "num_channels": 256,
+    "res_scale": 0.1,
+  }
   assert models.model_arch("edsr-baseline", 2) == {
-      "model": "EDSR", "scale": 2, "num_blocks": 16, "num_channels": 64, "res_scale": 1.0}
+    "model": "EDSR",
+    "scale": 2,
+    "num_blocks": 16,
+    "num_channels": 64,
+    "res_scale": 1.0,
+  }
   assert models.model_arch("RCAN", 3) == {
-      "model": "RCAN", "scale": 3, "num_groups": 10, "num_blocks": 20, "num_channels": 64,
-      "reduction": 16, "res_scale": 1.0}
+    "model": "RCAN",
+    "scale": 3,
+    "num_groups": 10,
+    "num_blocks": 20,
+    "num_channels": 64,
+    "reduction": 16,
+    "res_scale": 1.0,
+  }
   assert models.model_arch("CARN", 2) == {
-      "model": "CARN", "scale": 2, "num_groups": 3, "num_blocks": 3, "num_channels": 64,
-      "res_scale": 1.0}
+    "model": "CARN",
+    "scale": 2,
+    "num_groups": 3,
+    "num_blocks": 3,
+    "num_channels": 64,
+    "res_scale": 1.0,
+  }
 
 
 def test_model_arch_overrides_and_canonical():
@@ -133,7 +157,9 @@ def test_model_arch_overrides_and_canonical():
   assert models.canonical_arch(arch) == arch
 
 
-@pytest.mark.parametrize("call, error, match", [
+@pytest.mark.parametrize(
+  "call, error, match",
+  [
     (lambda: models.model_arch("SRGAN", 2), ValueError, "Unknown model"),
     (lambda: models.model_arch("EDSR", 2, reduction=4), TypeError, "reduction"),
     (lambda: models.model_arch("EDSR", 2, num_blocks=0), ValueError, "num_blocks"),
@@ -143,7 +169,8 @@ def test_model_arch_overrides_and_canonical():
     (lambda: models.model_arch("RCAN", 2, num_channels=8), ValueError, "reduction"),
     (lambda: models.canonical_arch({"model": "EDSR"}), ValueError, "scale"),
     (lambda: models.create_model({"scale": 2}), ValueError, "model"),
-])
+  ],
+)
 def test_arch_errors(call, error, match):
   with pytest.raises(error, match=match):
     call()
@@ -190,9 +217,14 @@ def test_bfloat16_compute_keeps_float32_params_and_output(tiny_models, name):
   assert 0 < float(jnp.max(jnp.abs(y16 - y32))) < 0.1 * spread
 
 
-@pytest.mark.parametrize("shape, match", [((1, 9, 10, 3), "divisible"),
-                                          ((1, 10, 10, 1), r"\[N, H, W, 3\]"),
-                                          ((10, 10, 3), r"\[N, H, W, 3\]")])
+@pytest.mark.parametrize(
+  "shape, match",
+  [
+    ((1, 9, 10, 3), "divisible"),
+    ((1, 10, 10, 1), r"\[N, H, W, 3\]"),
+    ((10, 10, 3), r"\[N, H, W, 3\]"),
+  ],
+)
 def test_bad_input_shapes(tiny_models, shape, match):
   model, params, _ = tiny_models["EDSR"]
   with pytest.raises(ValueError, match=match):
@@ -246,8 +278,9 @@ def test_every_registered_network_is_complete():
   """A network is one file plus a registry line: everything else reads its declaration."""
   assert set(models.PRESETS) == {"EDSR", "EDSR-baseline", "RCAN", "CARN"}
   for name, network in models.NETWORKS.items():
-    arch = models.model_arch(name, 2, **{k: 1 for k in ("num_blocks", "num_groups")
-                                          if k in network.fields})
+    arch = models.model_arch(
+      name, 2, **{k: 1 for k in ("num_blocks", "num_groups") if k in network.fields}
+    )
     assert models.create_model(arch).__class__ is network.module
     flax_paths = {tuple(p) for p in _param_paths(models.abstract_params(arch))}
     assert set(models.torch_parameter_names(arch).values()) == flax_paths, name

@@ -40,11 +40,13 @@ def test_notebook_runs_top_to_bottom(name, monkeypatch):
   monkeypatch.setenv("CI", "1")  # the parameter cell makes the run tiny
   monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
   notebook = _read(name)
-  client = NotebookClient(notebook, kernel_name="python3", timeout=300,
-                          resources={"metadata": {"path": str(COLAB)}})
+  client = NotebookClient(
+    notebook, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(COLAB)}}
+  )
   client.execute()  # raises CellExecutionError, naming the cell, on any error
-  outputs = [output for cell in notebook.cells if cell.cell_type == "code"
-             for output in cell.outputs]
+  outputs = [
+    output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+  ]
   assert not [o for o in outputs if o.output_type == "error"]
   figures = [o for o in outputs if "image/png" in o.get("data", {})]
   assert len(figures) >= NOTEBOOKS[name], f"{name} drew {len(figures)} figures"

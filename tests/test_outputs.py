@@ -33,8 +33,11 @@ def _main(script: str, argv: list[str]) -> int:
 
 
 def _error_line(capsys) -> str:
-  err = [line for line in capsys.readouterr().err.splitlines()
-         if line.strip() and "it/s" not in line and "/s]" not in line]
+  err = [
+    line
+    for line in capsys.readouterr().err.splitlines()
+    if line.strip() and "it/s" not in line and "/s]" not in line
+  ]
   assert len(err) == 1 and err[0].startswith("error: "), err
   return err[0]
 
@@ -63,7 +66,9 @@ def test_docstring_examples_run():
 # --- the rule, on a work directory ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("relative, allowed", [
+@pytest.mark.parametrize(
+  "relative, allowed",
+  [
     ("eval.json", True),
     ("sub/eval.json", True),
     ("config.json", False),
@@ -71,11 +76,17 @@ def test_docstring_examples_run():
     ("checkpoints/best/report.json", False),
     ("checkpoints/new.json", False),
     (".", False),
-])
+  ],
+)
 def test_a_work_directory_takes_outputs_but_not_into_its_checkpoints(run, relative, allowed):
   target = run / relative
-  check = lambda: outputs.check_output(target, flag="--json", inputs={"--checkpoint": run},
-                                       overwrite=True, recognise=outputs.is_json_report)
+  check = lambda: outputs.check_output(
+    target,
+    flag="--json",
+    inputs={"--checkpoint": run},
+    overwrite=True,
+    recognise=outputs.is_json_report,
+  )
   if allowed:
     assert check() == target
   else:
@@ -88,14 +99,19 @@ def test_inputs_and_folders_of_inputs_are_never_outputs(tmp_path):
   images.mkdir()
   (images / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n")
   inputs = {"--input": images}
-  for target, reason in ((images, "onto the input --input"),
-                         (images / "sr", "inside the input folder of --input"),
-                         (tmp_path, "holds the input --input")):
+  for target, reason in (
+    (images, "onto the input --input"),
+    (images / "sr", "inside the input folder of --input"),
+    (tmp_path, "holds the input --input"),
+  ):
     with pytest.raises(ValueError, match=reason):
-      outputs.check_output(target, flag="--output", inputs=inputs, overwrite=True,
-                           kind="folder")
-  assert outputs.check_output(tmp_path / "sr", flag="--output", inputs=inputs, overwrite=False,
-                              kind="folder") == tmp_path / "sr"
+      outputs.check_output(target, flag="--output", inputs=inputs, overwrite=True, kind="folder")
+  assert (
+    outputs.check_output(
+      tmp_path / "sr", flag="--output", inputs=inputs, overwrite=False, kind="folder"
+    )
+    == tmp_path / "sr"
+  )
 
 
 def test_overwrite_replaces_only_what_the_command_writes(tmp_path):
@@ -103,7 +119,8 @@ def test_overwrite_replaces_only_what_the_command_writes(tmp_path):
   report.write_text(json.dumps({"images": [], "psnr": 30.0}))
   notes.write_text(json.dumps({"my": "notes"}))
   check = lambda path, overwrite: outputs.check_output(
-      path, flag="--json", inputs={}, overwrite=overwrite, recognise=outputs.is_json_report)
+    path, flag="--json", inputs={}, overwrite=overwrite, recognise=outputs.is_json_report
+  )
   with pytest.raises(ValueError, match="exists; pass --overwrite"):
     check(report, False)
   assert check(report, True) == report
@@ -117,36 +134,59 @@ def test_overwrite_replaces_only_what_the_command_writes(tmp_path):
 @pytest.mark.parametrize("fmt", ["stablehlo", pytest.param("onnx", marks=pytest.mark.onnx)])
 def test_export_writes_into_its_own_run_folder(run, capsys, fmt):
   output = run / f"model.{fmt}"
-  assert _main("export", ["--checkpoint", run, "--format", fmt, "--output", output,
-                          "--no_check"]) == 0, capsys.readouterr().err
+  assert (
+    _main("export", ["--checkpoint", run, "--format", fmt, "--output", output, "--no_check"]) == 0
+  ), capsys.readouterr().err
   assert output.is_file()
   # Replacing its own export needs --overwrite; a file of the other format is left alone.
   assert _main("export", ["--checkpoint", run, "--format", fmt, "--output", output]) == 1
   assert "--overwrite" in _error_line(capsys)
   other = "onnx" if fmt == "stablehlo" else "stablehlo"
-  assert _main("export", ["--checkpoint", run, "--format", other, "--output", output,
-                          "--overwrite", "--no_check"]) == 1
+  assert (
+    _main(
+      "export",
+      ["--checkpoint", run, "--format", other, "--output", output, "--overwrite", "--no_check"],
+    )
+    == 1
+  )
   assert "not an output of this command" in _error_line(capsys)
-  assert _main("export", ["--checkpoint", run, "--format", fmt, "--output",
-                          run / "checkpoints" / "m", "--no_check"]) == 1
+  assert (
+    _main(
+      "export",
+      ["--checkpoint", run, "--format", fmt, "--output", run / "checkpoints" / "m", "--no_check"],
+    )
+    == 1
+  )
   assert "inside the checkpoint folder" in _error_line(capsys)
-  assert _main("export", ["--checkpoint", run, "--format", fmt, "--output", run / "config.json",
-                          "--overwrite", "--no_check"]) == 1
+  assert (
+    _main(
+      "export",
+      [
+        "--checkpoint",
+        run,
+        "--format",
+        fmt,
+        "--output",
+        run / "config.json",
+        "--overwrite",
+        "--no_check",
+      ],
+    )
+    == 1
+  )
   assert "config.json of the work directory" in _error_line(capsys)
 
 
 def test_evaluate_writes_report_and_images_into_the_run_but_not_onto_its_files(run, capsys):
   config = run / "config.json"
   before = config.read_bytes()
-  common = ["--checkpoint", run, "--dataset", "embedded", "--no_hr_input_test", "--max_size",
-            "24"]
+  common = ["--checkpoint", run, "--dataset", "embedded", "--no_hr_input_test", "--max_size", "24"]
   assert _main("evaluate", [*common, "--json", config, "--overwrite"]) == 1
   assert "config.json of the work directory" in _error_line(capsys)
   assert config.read_bytes() == before
   assert _main("evaluate", [*common, "--save_images", run / "checkpoints" / "sr"]) == 1
   assert "inside the checkpoint folder" in _error_line(capsys)
-  assert _main("evaluate", [*common, "--json", run / "eval.json", "--save_images",
-                            run / "sr"]) == 0
+  assert _main("evaluate", [*common, "--json", run / "eval.json", "--save_images", run / "sr"]) == 0
   assert outputs.is_json_report(run / "eval.json")
   assert sorted(p.suffix for p in (run / "sr").iterdir()) == [".png", ".png"]
   # A file in the images folder that is not a PNG is not replaced, even with --overwrite.
@@ -158,8 +198,7 @@ def test_evaluate_writes_report_and_images_into_the_run_but_not_onto_its_files(r
 
 
 def test_evaluate_refuses_an_unknown_split(run, capsys):
-  assert _main("evaluate", ["--checkpoint", run, "--dataset", "embedded", "--split",
-                            "bogus"]) == 2
+  assert _main("evaluate", ["--checkpoint", run, "--dataset", "embedded", "--split", "bogus"]) == 2
   assert "--split" in _error_line(capsys)
 
 
@@ -170,8 +209,9 @@ def test_evaluate_says_when_a_folder_had_no_lr_at_the_model_scale(run, tmp_path,
   rng = np.random.default_rng(0)
   Image.fromarray(rng.integers(0, 255, (16, 16, 3), np.uint8)).save(folder / "HR" / "a.png")
   Image.fromarray(rng.integers(0, 255, (4, 4, 3), np.uint8)).save(folder / "X4" / "a.png")
-  assert _main("evaluate", ["--checkpoint", run, "--dataset", folder,
-                            "--no_hr_input_test"]) == 0  # the model is x2, the LR x4
+  assert (
+    _main("evaluate", ["--checkpoint", run, "--dataset", folder, "--no_hr_input_test"]) == 0
+  )  # the model is x2, the LR x4
   header = [line for line in capsys.readouterr().out.splitlines() if " on " in line][0]
   assert "LR synthesised with imresize x1/2" in header and "no x2 LR" in header
 
@@ -184,18 +224,22 @@ def test_infer_reads_bmp_and_tiff_and_names_what_it_skips(run, tmp_path, capsys)
     Image.fromarray(pixels).save(images / name)
   (images / "notes.txt").write_text("not an image")
   (images / "sub").mkdir()
-  assert _main("infer", ["--checkpoint", run, "--input", images, "--output",
-                         tmp_path / "sr"]) == 0
+  assert _main("infer", ["--checkpoint", run, "--input", images, "--output", tmp_path / "sr"]) == 0
   err = capsys.readouterr().err
   assert "skipped notes.txt (not .png" in err and "skipped sub/ (a folder" in err
-  assert sorted(p.name for p in (tmp_path / "sr").iterdir()) == ["a.png", "b.png", "c.png",
-                                                                 "d.png"]
+  assert sorted(p.name for p in (tmp_path / "sr").iterdir()) == ["a.png", "b.png", "c.png", "d.png"]
   # Into the run folder is fine; into its checkpoints is not.
-  assert _main("infer", ["--checkpoint", run, "--input", images / "d.png", "--output",
-                         run / "sr"]) == 0
+  assert (
+    _main("infer", ["--checkpoint", run, "--input", images / "d.png", "--output", run / "sr"]) == 0
+  )
   capsys.readouterr()
-  assert _main("infer", ["--checkpoint", run, "--input", images / "d.png", "--output",
-                         run / "checkpoints" / "sr"]) == 1
+  assert (
+    _main(
+      "infer",
+      ["--checkpoint", run, "--input", images / "d.png", "--output", run / "checkpoints" / "sr"],
+    )
+    == 1
+  )
   assert "inside the checkpoint folder" in _error_line(capsys)
 
 
@@ -237,12 +281,15 @@ def test_train_refuses_a_folder_that_is_no_work_directory(tmp_path, capsys):
   assert (notes / "notes.txt").read_text() == "keep me"
 
 
-@pytest.mark.parametrize("changes, named", [
+@pytest.mark.parametrize(
+  "changes, named",
+  [
     ({"lr": 2e-4}, "lr: run 0.0001, now 0.0002"),
     ({"patch_size": 6}, "patch_size: run 8, now 6"),
     ({"ema_decay": 0.5}, "ema_decay: run 0.9, now 0.5"),
     ({"dataset": "embedded", "dataset_root": ""}, "dataset: run 'DIV2K_SR', now 'embedded'"),
-])
+  ],
+)
 def test_a_resume_that_changes_the_run_is_refused_naming_the_fields(run, changes, named):
   before = (run / "config.json").read_bytes()
   with pytest.raises(ValueError, match="holds a run with another config") as error:
@@ -252,16 +299,25 @@ def test_a_resume_that_changes_the_run_is_refused_naming_the_fields(run, changes
 
 
 def test_an_accepted_change_is_recorded_in_the_metrics(run):
-  result = train.train_and_evaluate(_fixture_config(num_train_steps=3, lr=2e-4), run,
-                                    accept_config_changes=True)
+  result = train.train_and_evaluate(
+    _fixture_config(num_train_steps=3, lr=2e-4), run, accept_config_changes=True
+  )
   assert result["step"] == 3
   events = [r for r in read_metrics(run) if r["split"] == "event"]
-  assert events == [{"step": 2, "split": "event", "event": "config_changed",
-                     "changes": {"lr": [0.0001, 0.0002]}}]
+  assert events == [
+    {"step": 2, "split": "event", "event": "config_changed", "changes": {"lr": [0.0001, 0.0002]}}
+  ]
   assert json.loads((run / "config.json").read_text())["lr"] == 2e-4
   # The run's length, cadence and workers may change without the flag.
-  assert workdir_lib.config_changes(run, train.resolve_config(
-      _fixture_config(num_train_steps=9, lr=2e-4, eval_every_steps=5, num_workers=2))) == {}
+  assert (
+    workdir_lib.config_changes(
+      run,
+      train.resolve_config(
+        _fixture_config(num_train_steps=9, lr=2e-4, eval_every_steps=5, num_workers=2)
+      ),
+    )
+    == {}
+  )
 
 
 @pytest.mark.parametrize("script", ["evaluate", "infer", "export", "convert_torch", "reproduce"])

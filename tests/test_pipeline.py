@@ -64,10 +64,16 @@ def test_crops_align_with_bicubic_lr_of_a_folder_set(tmp_path):
     lr = pairs[index].lr
     hr_patch, lr_patch = batch["hr"][row], batch["lr"][row]
     # Find the LR crop, then check the HR crop is the co-located 4x region.
-    hits = [(y, x) for y in range(lr.shape[0] - 1) for x in range(lr.shape[1] - 1)
-            if np.array_equal(lr[y:y + 2, x:x + 2], lr_patch)]
-    assert any(np.array_equal(pairs[index].hr[4 * y:4 * y + 8, 4 * x:4 * x + 8], hr_patch)
-               for y, x in hits)
+    hits = [
+      (y, x)
+      for y in range(lr.shape[0] - 1)
+      for x in range(lr.shape[1] - 1)
+      if np.array_equal(lr[y : y + 2, x : x + 2], lr_patch)
+    ]
+    assert any(
+      np.array_equal(pairs[index].hr[4 * y : 4 * y + 8, 4 * x : 4 * x + 8], hr_patch)
+      for y, x in hits
+    )
 
 
 def test_same_size_pairs_crop_patch_times_scale_on_both_sides():
@@ -94,8 +100,12 @@ def test_resume_from_json_state_continues_identically():
   with TrainPipeline(data, patch_size=4, batch_size=3, seed=11, num_workers=2) as first:
     _take(first, 3)
     state = json.loads(json.dumps(first.get_state()))
-    assert state == {"format": "grain-1", "seed": 11, "batch_size": 3,
-                     "iterator": {"next_index": 3}}
+    assert state == {
+      "format": "grain-1",
+      "seed": 11,
+      "batch_size": 3,
+      "iterator": {"next_index": 3},
+    }
     expected = _take(first, 4)
   with TrainPipeline(data, patch_size=4, batch_size=3, seed=0, num_workers=2) as resumed:
     _take(resumed, 1)  # Position and seed both come from the state.
@@ -128,7 +138,7 @@ def test_each_epoch_visits_every_image_once():
   assert all(epoch == [0, 1, 2, 3, 4] for epoch in epochs)
   odd = TrainPipeline(data, patch_size=2, batch_size=3, seed=2, num_workers=0)
   samples = np.concatenate([odd.sample_indices(k) for k in range(5)])  # 15 samples, 3 epochs.
-  assert all(sorted(samples[i:i + 5]) == [0, 1, 2, 3, 4] for i in (0, 5, 10))
+  assert all(sorted(samples[i : i + 5]) == [0, 1, 2, 3, 4] for i in (0, 5, 10))
 
 
 def test_hosts_build_disjoint_rows_of_the_same_global_batch():
@@ -166,8 +176,9 @@ def test_host_shards_are_disjoint_and_cover_every_sample():
 
 def test_host_flips_keep_alignment():
   data = _nearest_pairs(scale=2)
-  pipeline = TrainPipeline(data, patch_size=5, batch_size=8, seed=1, num_workers=0,
-                           flip_and_rotate=True)
+  pipeline = TrainPipeline(
+    data, patch_size=5, batch_size=8, seed=1, num_workers=0, flip_and_rotate=True
+  )
   batch = pipeline.batch(0)
   np.testing.assert_array_equal(batch["hr"], batch["lr"].repeat(2, 1).repeat(2, 2))
   plain = TrainPipeline(data, patch_size=5, batch_size=8, seed=1, num_workers=0).batch(0)
@@ -220,8 +231,9 @@ def _coordinate_pairs(scale=2, height=10, width=12):
 
 
 def test_crop_offsets_are_uniform():
-  pipeline = TrainPipeline(_coordinate_pairs(), patch_size=4, batch_size=500, seed=17,
-                           num_workers=0)
+  pipeline = TrainPipeline(
+    _coordinate_pairs(), patch_size=4, batch_size=500, seed=17, num_workers=0
+  )
   lr = np.concatenate([pipeline.batch(k)["lr"] for k in range(4)])  # 2000 crops
   for channel, positions in ((0, 7), (1, 9)):  # 10 - 4 + 1 rows, 12 - 4 + 1 columns.
     counts = np.bincount(lr[:, 0, 0, channel], minlength=positions)
@@ -231,8 +243,9 @@ def test_crop_offsets_are_uniform():
 
 
 def test_host_flips_each_fire_half_the_time():
-  pipeline = TrainPipeline(_coordinate_pairs(), patch_size=4, batch_size=500, seed=19,
-                           num_workers=0, flip_and_rotate=True)
+  pipeline = TrainPipeline(
+    _coordinate_pairs(), patch_size=4, batch_size=500, seed=19, num_workers=0, flip_and_rotate=True
+  )
   batch = [pipeline.batch(k) for k in range(4)]
   lr = np.concatenate([b["lr"] for b in batch]).astype(int)
   hr = np.concatenate([b["hr"] for b in batch])
@@ -247,8 +260,12 @@ def test_host_flips_each_fire_half_the_time():
 def test_an_old_pipeline_state_resumes_at_its_batch_and_image_order():
   data = _nearest_pairs()
   legacy = {"seed": 5, "next_batch": 3, "batch_size": 2}  # what version 0.1.0 saved
-  assert convert_legacy_state(legacy) == {"format": "grain-1", "seed": 5, "batch_size": 2,
-                                          "iterator": {"next_index": 3}}
+  assert convert_legacy_state(legacy) == {
+    "format": "grain-1",
+    "seed": 5,
+    "batch_size": 2,
+    "iterator": {"next_index": 3},
+  }
   with TrainPipeline(data, patch_size=4, batch_size=2, seed=0, num_workers=0) as pipeline:
     pipeline.set_state(legacy)
     assert pipeline.get_state() == convert_legacy_state(legacy)
@@ -310,8 +327,12 @@ def test_prefetch_shards_each_batch_over_four_devices(tmp_path):
   script = tmp_path / "four_devices.py"
   script.write_text(_FOUR_DEVICE_SCRIPT)
   root = pathlib.Path(__file__).resolve().parents[1]
-  env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
-         "JAX_PLATFORMS": "cpu"}
-  result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
-                          timeout=300, check=False)
+  env = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    "JAX_PLATFORMS": "cpu",
+  }
+  result = subprocess.run(
+    [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300, check=False
+  )
   assert result.returncode == 0 and result.stdout.strip().endswith("OK"), result.stderr[-3000:]

@@ -20,7 +20,8 @@ def _write_pairs(hr_dir, lr_dir, names, scale, *, lr_name="{}", size=(6, 8), see
     hr = small.repeat(scale, 0).repeat(scale, 1)
     Image.fromarray(hr).save(hr_dir / f"{name}.png")
     Image.fromarray(hr if lr_name.endswith("same") else small).save(
-        lr_dir / (lr_name.replace("same", "").format(name) + ".png"))
+      lr_dir / (lr_name.replace("same", "").format(name) + ".png")
+    )
 
 
 def _config(**fields):
@@ -35,9 +36,20 @@ def _config(**fields):
 def test_defaults_match_the_reference_cli():
   options = registry.data_options(None)
   assert options == {
-      "dataset": "DIV2K_SR", "dataset_root": "", "scale": 4, "div2k_range": "1-800/801-810",
-      "camera": "all", "sigma": 10, "quality": 10, "patch_size": 48, "batch_size": 16,
-      "num_workers": 2, "seed": 1, "synthesize_lr": False, "noise_seed": 0}
+    "dataset": "DIV2K_SR",
+    "dataset_root": "",
+    "scale": 4,
+    "div2k_range": "1-800/801-810",
+    "camera": "all",
+    "sigma": 10,
+    "quality": 10,
+    "patch_size": 48,
+    "batch_size": 16,
+    "num_workers": 2,
+    "seed": 1,
+    "synthesize_lr": False,
+    "noise_seed": 0,
+  }
   nested = ml_collections.ConfigDict({"data": {"dataset": "Set5_SR", "scale": 2}, "seed": 3})
   assert registry.data_options(nested)["dataset"] == "Set5_SR"
   assert registry.data_options({"scale": 2}, scale=3)["scale"] == 3
@@ -46,10 +58,20 @@ def test_defaults_match_the_reference_cli():
 
 
 def test_div2k_tasks_by_config(tmp_path):
-  _write_pairs(tmp_path / "DIV2K_train_HR", tmp_path / "DIV2K_train_LR_bicubic" / "X2",
-               ["0001", "0002", "0003"], 2, lr_name="{}x2")
-  _write_pairs(tmp_path / "unused", tmp_path / "DIV2K_train_DN" / "30", ["0001", "0002", "0003"], 2,
-               lr_name="{}same")
+  _write_pairs(
+    tmp_path / "DIV2K_train_HR",
+    tmp_path / "DIV2K_train_LR_bicubic" / "X2",
+    ["0001", "0002", "0003"],
+    2,
+    lr_name="{}x2",
+  )
+  _write_pairs(
+    tmp_path / "unused",
+    tmp_path / "DIV2K_train_DN" / "30",
+    ["0001", "0002", "0003"],
+    2,
+    lr_name="{}same",
+  )
   config = _config(dataset="DIV2K_SR", dataset_root=str(tmp_path), scale=2, div2k_range="1-2/3-3")
   train = registry.create_dataset(config, "train")
   valid = registry.create_dataset(config, "validation")
@@ -66,10 +88,18 @@ def test_div2k_tasks_by_config(tmp_path):
 def test_realsr_by_config_and_its_pipeline_patch(tmp_path):
   for camera in ("Canon", "Nikon"):
     folder = tmp_path / camera / "Train" / "2"
-    _write_pairs(folder, folder, [f"{camera}_001_HR"], 2, lr_name=f"{camera}_001_LR2same",
-                 size=(8, 8))
-  config = _config(dataset="RealSR", dataset_root=str(tmp_path), scale=2, camera="nikon",
-                   patch_size=3, batch_size=2, num_workers=0)
+    _write_pairs(
+      folder, folder, [f"{camera}_001_HR"], 2, lr_name=f"{camera}_001_LR2same", size=(8, 8)
+    )
+  config = _config(
+    dataset="RealSR",
+    dataset_root=str(tmp_path),
+    scale=2,
+    camera="nikon",
+    patch_size=3,
+    batch_size=2,
+    num_workers=0,
+  )
   data = registry.create_dataset(config, "train")
   assert data.names == ["Nikon_001"] and data.input_scale == 1
   batch = next(registry.create_pipeline(config))
@@ -86,10 +116,17 @@ def test_benchmark_sets_by_config(tmp_path, name):
 
 def test_tfds_by_config(tmp_path):
   _write_pairs(tmp_path / "Set5" / "HR", tmp_path / "Set5" / "X2", ["a", "b"], 2)
-  name = build_folder_tfds("Set5_SR", manual_dir=tmp_path / "Set5", data_dir=tmp_path / "tfds",
-                           scale=2)
-  config = _config(dataset=f"tfds:{name}", dataset_root=str(tmp_path / "tfds"), scale=2,
-                   patch_size=4, batch_size=2, num_workers=0)
+  name = build_folder_tfds(
+    "Set5_SR", manual_dir=tmp_path / "Set5", data_dir=tmp_path / "tfds", scale=2
+  )
+  config = _config(
+    dataset=f"tfds:{name}",
+    dataset_root=str(tmp_path / "tfds"),
+    scale=2,
+    patch_size=4,
+    batch_size=2,
+    num_workers=0,
+  )
   data = registry.create_dataset(config, "test")
   assert isinstance(data, TfdsDataset) and len(data) == 2
   batch = next(registry.create_pipeline(config, dataset=data))
@@ -108,8 +145,15 @@ def test_embedded_by_config_needs_no_files():
 
 
 def test_embedded_denoising_by_config_is_same_size_at_any_network_scale():
-  config = _config(dataset="embedded_DN", scale=4, sigma=30, noise_seed=2, patch_size=8,
-                   batch_size=2, num_workers=0)
+  config = _config(
+    dataset="embedded_DN",
+    scale=4,
+    sigma=30,
+    noise_seed=2,
+    patch_size=8,
+    batch_size=2,
+    num_workers=0,
+  )
   train = registry.create_dataset(config, "train")
   assert train.scale == 1 and train[0].lr.shape == train[0].hr.shape
   assert train.description == "embedded DN sigma 30 train"
@@ -142,12 +186,13 @@ def test_reference_dataset_name_maps_tfds_names_to_the_data_they_hold():
   assert registry.reference_dataset_name("tfds:div2k/bicubic_x4") == "DIV2K_SR"
   assert registry.reference_dataset_name("tfds:div2k/realistic_wild_x4:2.0.0") == "DIV2K_SR"
   for dataset, options, expected in [
-      ("DIV2K_SR", dict(scale=2, div2k_range="1-10/11-12"), "DIV2K_SR"),
-      ("DIV2K_DN", dict(scale=1, sigma=30, synthesize_lr=True), "DIV2K_DN"),
-      ("DIV2K_JPEG", dict(scale=1, quality=20), "DIV2K_JPEG"),
-      ("RealSR", dict(camera="canon"), "RealSR"),
-      ("Urban100_SR", dict(scale=4), "Urban100_SR"),
-      ("CBSD68_DN", dict(scale=1, sigma=15), "CBSD68_DN")]:
+    ("DIV2K_SR", dict(scale=2, div2k_range="1-10/11-12"), "DIV2K_SR"),
+    ("DIV2K_DN", dict(scale=1, sigma=30, synthesize_lr=True), "DIV2K_DN"),
+    ("DIV2K_JPEG", dict(scale=1, quality=20), "DIV2K_JPEG"),
+    ("RealSR", dict(camera="canon"), "RealSR"),
+    ("Urban100_SR", dict(scale=4), "Urban100_SR"),
+    ("CBSD68_DN", dict(scale=1, sigma=15), "CBSD68_DN"),
+  ]:
     name = f"tfds:cutblur_folders/{folder_config_name(dataset, **options)}"
     assert registry.reference_dataset_name(name) == expected, name
   with pytest.raises(ValueError, match="Unknown dataset"):  # not a name the folders can read
@@ -162,10 +207,18 @@ def test_unknown_dataset_lists_the_names():
 
 
 def test_pipeline_by_config_is_deterministic_and_takes_overrides(tmp_path):
-  _write_pairs(tmp_path / "Set14" / "HR", tmp_path / "Set14" / "X2", ["a", "b", "c"], 2,
-               size=(10, 12))
-  config = _config(dataset="Set14_SR", dataset_root=str(tmp_path), scale=2, patch_size=4,
-                   batch_size=3, num_workers=0, seed=5)
+  _write_pairs(
+    tmp_path / "Set14" / "HR", tmp_path / "Set14" / "X2", ["a", "b", "c"], 2, size=(10, 12)
+  )
+  config = _config(
+    dataset="Set14_SR",
+    dataset_root=str(tmp_path),
+    scale=2,
+    patch_size=4,
+    batch_size=3,
+    num_workers=0,
+    seed=5,
+  )
   first = registry.create_pipeline(config)
   lazy = registry.create_pipeline(config, cache=False, num_workers=2)
   assert (first.seed, first.batch_size, first.patch_size, first.num_workers) == (5, 3, 4, 0)
@@ -181,16 +234,18 @@ def test_pipeline_by_config_is_deterministic_and_takes_overrides(tmp_path):
 
 def test_same_size_task_at_an_sr_scale_reads_same_size_pairs(tmp_path):
   _write_pairs(tmp_path / "DIV2K_train_HR", tmp_path / "DIV2K_train_DN" / "10", ["0001"], 1)
-  data = registry.create_dataset({"dataset": "DIV2K_DN", "dataset_root": str(tmp_path),
-                                  "scale": 4, "div2k_range": "1-1/1-1"})
+  data = registry.create_dataset(
+    {"dataset": "DIV2K_DN", "dataset_root": str(tmp_path), "scale": 4, "div2k_range": "1-1/1-1"}
+  )
   assert data.scale == 1 and data[0].hr.shape == data[0].lr.shape
 
 
 def test_every_public_name_resolves():
   import cutblur_jax.data as data  # pylint: disable=import-outside-toplevel
+
   assert sorted(data._EXPORTS) == data.__all__  # pylint: disable=protected-access
   for name in data.__all__:
     getattr(data, name)
     assert name in dir(data)
   with pytest.raises(AttributeError, match="no_such_name"):
-    getattr(data, "no_such_name")
+    getattr(data, "no_such_name")  # noqa: B009  # the lookup is what is tested

@@ -16,16 +16,39 @@ from cutblur_jax.training.config import policy_from_config
 from experiments import reproduce, reproduce_hr_input
 from experiments.configs import default as default_config
 
-TINY = ["--set", "num_blocks=1", "--set", "num_channels=8", "--set", "patch_size=8",
-        "--set", "batch_size=2"]
+TINY = [
+  "--set",
+  "num_blocks=1",
+  "--set",
+  "num_channels=8",
+  "--set",
+  "patch_size=8",
+  "--set",
+  "batch_size=2",
+]
 
 
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
   # Relative paths, as a user types them.
   cwd = tmp_path_factory.mktemp("cwd")
-  argv = ["--study", "ablation", "--settings", "none", "cutblur", "--seeds", "3", "4",
-          "--num_train_steps", "2", "--workdir", "runs", "--output", "out/ablation.json", *TINY]
+  argv = [
+    "--study",
+    "ablation",
+    "--settings",
+    "none",
+    "cutblur",
+    "--seeds",
+    "3",
+    "4",
+    "--num_train_steps",
+    "2",
+    "--workdir",
+    "runs",
+    "--output",
+    "out/ablation.json",
+    *TINY,
+  ]
   previous = os.getcwd()
   os.chdir(cwd)
   try:
@@ -41,8 +64,7 @@ def _finite(value) -> bool:
 
 def test_report_schema(tiny_study):
   _, cwd, report = tiny_study
-  assert json.loads((cwd / "out" / "ablation.json").read_text()) == json.loads(
-      json.dumps(report))
+  assert json.loads((cwd / "out" / "ablation.json").read_text()) == json.loads(json.dumps(report))
   assert report["study"] == "ablation"
   assert report["command"].startswith("python experiments/reproduce.py --study ablation")
   assert report["settings"] == ["none", "cutblur"] and report["seeds"] == [3, 4]
@@ -54,7 +76,11 @@ def test_report_schema(tiny_study):
   assert config["num_blocks"] == 1 and config["num_train_steps"] == 2 and config["scale"] == 2
   assert config["dataset"] == "embedded" and "seed" not in config and "augs" not in config
   assert [(run["setting"], run["seed"]) for run in report["runs"]] == [
-      ("none", 3), ("cutblur", 3), ("none", 4), ("cutblur", 4)]
+    ("none", 3),
+    ("cutblur", 3),
+    ("none", 4),
+    ("cutblur", 4),
+  ]
   for run in report["runs"]:
     assert run["num_train_steps"] == run["steps"] == 2
     for key in ("psnr", "ssim", "hr_input_psnr"):
@@ -105,8 +131,21 @@ def test_rerun_reads_finished_runs_without_training(tiny_study, monkeypatch):
 
 def test_a_cell_retrained_from_scratch_gives_the_recorded_psnr(tiny_study, tmp_path):
   argv, _, report = tiny_study
-  cell = reproduce.main(["--study", "ablation", "--settings", "cutblur", "--seeds", "4",
-                         "--num_train_steps", "2", "--workdir", str(tmp_path), *TINY])
+  cell = reproduce.main(
+    [
+      "--study",
+      "ablation",
+      "--settings",
+      "cutblur",
+      "--seeds",
+      "4",
+      "--num_train_steps",
+      "2",
+      "--workdir",
+      str(tmp_path),
+      *TINY,
+    ]
+  )
   recorded = [run for run in report["runs"] if run["run"] == "cutblur-seed4"][0]
   assert abs(cell["runs"][0]["psnr"] - recorded["psnr"]) < 0.01
   assert abs(cell["runs"][0]["hr_input_psnr"] - recorded["hr_input_psnr"]) < 0.01
@@ -121,19 +160,33 @@ def test_a_finished_run_of_another_config_is_refused(tiny_study, monkeypatch):
   record_path = cwd / "runs" / "none-seed3" / reproduce.RUN_FILE
   record = json.loads(record_path.read_text())
   assert not reproduce._differences(  # pylint: disable=protected-access
-      {k: v for k, v in record["config"].items() if k != "per_sample"}, record["config"])
+    {k: v for k, v in record["config"].items() if k != "per_sample"}, record["config"]
+  )
   assert reproduce._differences(  # pylint: disable=protected-access
-      record["config"], {**record["config"], "per_sample": True}) == ["per_sample"]
+    record["config"], {**record["config"], "per_sample": True}
+  ) == ["per_sample"]
 
 
 def test_summary_statistics_by_hand():
-  runs = [{"setting": s, "seed": seed, "psnr": p, "ssim": 0.5}
-          for s, seed, p in [("none", 0, 30.0), ("none", 1, 31.0), ("none", 2, 32.0),
-                             ("moa", 0, 31.0), ("moa", 1, 31.0), ("moa", 2, 31.0),
-                             ("moa", 5, 40.0)]]  # seed 5 has no baseline: not paired
+  runs = [
+    {"setting": s, "seed": seed, "psnr": p, "ssim": 0.5}
+    for s, seed, p in [
+      ("none", 0, 30.0),
+      ("none", 1, 31.0),
+      ("none", 2, 32.0),
+      ("moa", 0, 31.0),
+      ("moa", 1, 31.0),
+      ("moa", 2, 31.0),
+      ("moa", 5, 40.0),
+    ]
+  ]  # seed 5 has no baseline: not paired
   none, moa = studies.summarize(runs, ["psnr", "ssim"])
-  assert none == {"setting": "none", "n": 3, "psnr": {"mean": 31.0, "std": 1.0},
-                  "ssim": {"mean": 0.5, "std": 0.0}}
+  assert none == {
+    "setting": "none",
+    "n": 3,
+    "psnr": {"mean": 31.0, "std": 1.0},
+    "ssim": {"mean": 0.5, "std": 0.0},
+  }
   assert moa["n"] == 4 and moa["psnr"]["mean"] == pytest.approx(33.25)
   paired = moa["difference_vs_none"]["psnr"]
   assert paired["by_seed"] == {"0": 1.0, "1": 0.0, "2": -1.0}
@@ -141,32 +194,54 @@ def test_summary_statistics_by_hand():
 
 
 def test_regime_groups_pair_within_size_and_data():
-  runs = [{"setting": s, "seed": 0, "num_blocks": b, "num_channels": 8, "num_train_images": n,
-           "psnr": p} for s, b, n, p in [("none", 1, 1, 30.0), ("moa", 1, 1, 29.0),
-                                         ("none", 2, 1, 31.0), ("moa", 2, 1, 33.0)]]
+  runs = [
+    {"setting": s, "seed": 0, "num_blocks": b, "num_channels": 8, "num_train_images": n, "psnr": p}
+    for s, b, n, p in [
+      ("none", 1, 1, 30.0),
+      ("moa", 1, 1, 29.0),
+      ("none", 2, 1, 31.0),
+      ("moa", 2, 1, 33.0),
+    ]
+  ]
   summary = studies.summarize(runs, ["psnr"])
   moa = [entry for entry in summary if entry["setting"] == "moa"]
   assert [(e["num_blocks"], e["difference_vs_none"]["psnr"]["mean"]) for e in moa] == [
-      (1, -1.0), (2, 2.0)]
+    (1, -1.0),
+    (2, 2.0),
+  ]
 
 
 def test_denoise_summary_nests_psnr_by_sigma():
-  runs = [{"setting": s, "seed": k, "psnr": 30.0, "ssim": 0.9,
-           "psnr_by_sigma": {"10": a, "50": b}}
-          for s, k, a, b in [("none", 0, 35.0, 25.0), ("moa", 0, 36.0, 24.0)]]
+  runs = [
+    {"setting": s, "seed": k, "psnr": 30.0, "ssim": 0.9, "psnr_by_sigma": {"10": a, "50": b}}
+    for s, k, a, b in [("none", 0, 35.0, 25.0), ("moa", 0, 36.0, 24.0)]
+  ]
   _, moa = studies.summarize(runs, ["psnr", "ssim", "psnr_sigma10", "psnr_sigma50"])
-  assert moa["psnr_by_sigma"] == {"10": {"mean": 36.0, "std": None},
-                                  "50": {"mean": 24.0, "std": None}}
+  assert moa["psnr_by_sigma"] == {
+    "10": {"mean": 36.0, "std": None},
+    "50": {"mean": 24.0, "std": None},
+  }
   assert moa["difference_vs_none"]["psnr_by_sigma"]["50"]["mean"] == -1.0
 
 
 def test_table_rows():
-  report = {"study": "hr_input", "summary": studies.summarize(
-      [{"setting": s, "seed": k, "psnr": p, "ssim": 0.5, "hr_input_psnr": h}
-       for s, k, p, h in [("none", 0, 30.0, 40.0), ("none", 1, 32.0, 42.0),
-                          ("moa", 0, 31.0, 45.0), ("moa", 1, 31.0, 49.0)]],
-      studies.STUDIES["hr_input"].metrics), "config": {},
-            "baseline": {"psnr": 29.5, "ssim": 0.4}}
+  report = {
+    "study": "hr_input",
+    "summary": studies.summarize(
+      [
+        {"setting": s, "seed": k, "psnr": p, "ssim": 0.5, "hr_input_psnr": h}
+        for s, k, p, h in [
+          ("none", 0, 30.0, 40.0),
+          ("none", 1, 32.0, 42.0),
+          ("moa", 0, 31.0, 45.0),
+          ("moa", 1, 31.0, 49.0),
+        ]
+      ],
+      studies.STUDIES["hr_input"].metrics,
+    ),
+    "config": {},
+    "baseline": {"psnr": 29.5, "ssim": 0.4},
+  }
   lines = studies.format_table(report).splitlines()
   assert lines[0] == "| setting | seeds | PSNR (dB) | SSIM | HR-input PSNR (dB) |"
   assert lines[2] == "| none | 2 | 31.00 ± 1.41 | 0.5000 ± 0.0000 | 41.00 ± 1.41 |"
@@ -191,7 +266,12 @@ def test_denoise_trains_and_tests_at_its_noise_levels(monkeypatch, tmp_path):
     mask = (pair.hr > 60) & (pair.hr < 195)
     sigma = float(np.std(pair.lr.astype(float)[mask] - pair.hr.astype(float)[mask]))
     seen.append((list(dataset.names), sigma, kwargs["hr_input_test"]))
-    mean = {"psnr": 40.0 - round(sigma, -1) / 10, "ssim": 0.9, "bicubic_psnr": 20.0, "bicubic_ssim": 0.5}
+    mean = {
+      "psnr": 40.0 - round(sigma, -1) / 10,
+      "ssim": 0.9,
+      "bicubic_psnr": 20.0,
+      "bicubic_ssim": 0.5,
+    }
     return {"mean": mean, "images": []}
 
   monkeypatch.setattr(reproduce.checkpoint, "load_model", lambda path: ({}, {}))
@@ -206,14 +286,20 @@ def test_denoise_trains_and_tests_at_its_noise_levels(monkeypatch, tmp_path):
 
 def test_regime_runs_train_on_the_first_photos():
   args = reproduce.parse_args(["--study", "regime", "--sizes", "2x16", "--train_images", "3"])
-  cells = studies.cells(studies.STUDIES["regime"], args.settings, args.seeds, sizes=args.sizes,
-                        train_images=args.train_images)
+  cells = studies.cells(
+    studies.STUDIES["regime"],
+    args.settings,
+    args.seeds,
+    sizes=args.sizes,
+    train_images=args.train_images,
+  )
   assert [cell.name for cell in cells[:2]] == ["none-2x16-n3-seed0", "moa-2x16-n3-seed0"]
   config = reproduce.run_config(args, cells[1])
   assert (config.num_blocks, config.num_channels, config.num_train_images) == (2, 16, 3)
   assert config.use_moa and config.batch_size == 8
-  train_set = registry.first_images(registry.create_dataset(config, "train"),
-                                    config.num_train_images)
+  train_set = registry.first_images(
+    registry.create_dataset(config, "train"), config.num_train_images
+  )
   assert train_set.names == ["astronaut", "coffee", "colorwheel"] and train_set.scale == 2
   assert len(train_set) == 3 and train_set[-1].name == "colorwheel"
 
@@ -235,7 +321,9 @@ def test_settings_and_base_fields():
   assert cutout.augs == ("cutout",) and cutout.alpha == (0.25,)
 
 
-@pytest.mark.parametrize("argv, message", [
+@pytest.mark.parametrize(
+  "argv, message",
+  [
     (["--study", "ablation", "--set", "seed=3"], "the study sets seed"),
     (["--study", "ablation", "--set", "augs=none"], "the study sets augs"),
     (["--study", "regime", "--set", "num_blocks=2"], "the study sets num_blocks"),
@@ -248,7 +336,8 @@ def test_settings_and_base_fields():
     (["--study", "denoise", "--scale", "2"], "--scale"),
     (["--study", "ablation", "--set", "num_blocks"], "FIELD=VALUE"),
     (["--study", "nope"], "--study"),
-])
+  ],
+)
 def test_bad_arguments_get_one_line(capsys, argv, message):
   with pytest.raises(SystemExit) as exit_info:
     reproduce.parse_args(argv)
@@ -273,9 +362,23 @@ def test_dry_run_prints_the_plan(capsys, tmp_path):
 
 def test_the_old_hr_input_command_maps_onto_the_runner():
   assert reproduce_hr_input.translate(
-      ["--seeds", "0", "1", "--num_train_steps", "3000", "--decay", "2", "--workdir", "w"]) == [
-          "--study", "hr_input", "--seeds", "0", "1", "--num_train_steps", "3000", "--decay",
-          "2", "--workdir", "w", "--settings", "none", "moa"]
+    ["--seeds", "0", "1", "--num_train_steps", "3000", "--decay", "2", "--workdir", "w"]
+  ) == [
+    "--study",
+    "hr_input",
+    "--seeds",
+    "0",
+    "1",
+    "--num_train_steps",
+    "3000",
+    "--decay",
+    "2",
+    "--workdir",
+    "w",
+    "--settings",
+    "none",
+    "moa",
+  ]
   with pytest.raises(SystemExit, match="--config"):
     reproduce_hr_input.translate(["--config", "x.py"])
   args = reproduce.parse_args(reproduce_hr_input.translate(["--seeds", "0"]))
@@ -284,6 +387,7 @@ def test_the_old_hr_input_command_maps_onto_the_runner():
 
 def test_plots_are_written(tiny_study, tmp_path):
   from cutblur_jax.studies import plots  # pylint: disable=g-import-not-at-top
+
   _, _, report = tiny_study
   path = plots.plot_report(report, tmp_path / "ablation.png")
   assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
@@ -294,6 +398,7 @@ def test_plots_are_written(tiny_study, tmp_path):
 def test_docstring_examples_run():
   import doctest  # pylint: disable=g-import-not-at-top
   from cutblur_jax.studies import definitions, summary  # pylint: disable=g-import-not-at-top
+
   for module in (definitions, summary, reproduce_hr_input):
     results = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert results.attempted > 0 and results.failed == 0, module.__name__
@@ -303,19 +408,25 @@ def test_plot_without_matplotlib_fails_before_training(monkeypatch, tmp_path):
   monkeypatch.setitem(sys.modules, "cutblur_jax.studies.plots", None)  # as if not installed
   monkeypatch.delattr(studies, "plots", raising=False)  # an earlier import leaves it here
   with pytest.raises(ImportError, match=r"--plot needs matplotlib.*\[studies\]"):
-    reproduce.main(["--study", "denoise", "--plot", str(tmp_path / "p.png"),
-                    "--workdir", str(tmp_path / "runs")])
+    reproduce.main(
+      ["--study", "denoise", "--plot", str(tmp_path / "p.png"), "--workdir", str(tmp_path / "runs")]
+    )
   assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("raised, status, line", [
-    (train.TrainingInterrupted(15, 7, "stopped at step 7"), 143,
-     "Interrupted: stopped at step 7; rerun the same command to resume"),
+@pytest.mark.parametrize(
+  "raised, status, line",
+  [
+    (
+      train.TrainingInterrupted(15, 7, "stopped at step 7"),
+      143,
+      "Interrupted: stopped at step 7; rerun the same command to resume",
+    ),
     (KeyboardInterrupt(), 130, "Interrupted; rerun the same command to resume"),
     (ValueError("bad --set"), 1, "error: bad --set"),
-])
-def test_the_cli_turns_a_stop_or_a_mistake_into_one_line(monkeypatch, capsys, raised, status,
-                                                          line):
+  ],
+)
+def test_the_cli_turns_a_stop_or_a_mistake_into_one_line(monkeypatch, capsys, raised, status, line):
   def stop():
     raise raised
 

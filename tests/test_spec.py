@@ -7,7 +7,9 @@ from cutblur_jax.data import registry
 from cutblur_jax.data.spec import DataSpec, parse_dataset, tfds_scale
 
 
-@pytest.mark.parametrize("name, kind, task, reference", [
+@pytest.mark.parametrize(
+  "name, kind, task, reference",
+  [
     ("DIV2K_SR", "div2k", "SR", "DIV2K_SR"),
     ("DIV2K_DN", "div2k", "DN", "DIV2K_DN"),
     ("DIV2K_JPEG", "div2k", "JPEG", "DIV2K_JPEG"),
@@ -24,7 +26,8 @@ from cutblur_jax.data.spec import DataSpec, parse_dataset, tfds_scale
     ("tfds:cutblur_folders/set5_sr_x4", "tfds", "SR", "Set5_SR"),
     ("tfds:cutblur_folders/realsr_canon_x4", "tfds", "SR", "RealSR"),
     ("tfds:other/config", "tfds", "SR", "tfds:other/config"),
-])
+  ],
+)
 def test_names_parse_to_their_kind_task_and_reference(name, kind, task, reference):
   parsed = parse_dataset(name)
   assert (parsed.kind, parsed.task, parsed.reference) == (kind, task, reference)

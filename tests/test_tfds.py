@@ -20,22 +20,28 @@ def _fixed_shape_info(scale):
 
   def info(self):
     return tfds.core.DatasetInfo(
-        builder=self,
-        features=tfds.features.FeaturesDict({
-            "lr": tfds.features.Image(shape=(6, 8, 3)),
-            "hr": tfds.features.Image(shape=(6 * scale, 8 * scale, 3)),
-        }),
-        supervised_keys=("lr", "hr"))
+      builder=self,
+      features=tfds.features.FeaturesDict(
+        {
+          "lr": tfds.features.Image(shape=(6, 8, 3)),
+          "hr": tfds.features.Image(shape=(6 * scale, 8 * scale, 3)),
+        }
+      ),
+      supervised_keys=("lr", "hr"),
+    )
 
   return info
 
 
-@pytest.mark.parametrize("name", ["div2k/bicubic_x2", "div2k/unknown_x3",
-                                  "div2k/realistic_mild_x4"])
+@pytest.mark.parametrize(
+  "name", ["div2k/bicubic_x2", "div2k/unknown_x3", "div2k/realistic_mild_x4"]
+)
 def test_mocked_div2k_reads_through_data_source_without_tensorflow(tmp_path, name):
   scale = int(name[-1])
-  with mock.patch.object(tfds.builder_cls("div2k"), "_info", _fixed_shape_info(scale)), \
-      tfds.testing.mock_data(num_examples=5):
+  with (
+    mock.patch.object(tfds.builder_cls("div2k"), "_info", _fixed_shape_info(scale)),
+    tfds.testing.mock_data(num_examples=5),
+  ):
     data = tfds_dataset(name, split="validation", data_dir=tmp_path)
     assert len(data) == 5 and data.scale == scale and data.split == "validation"
     pair = data[3]
@@ -82,8 +88,9 @@ def _benchmark(root, scale=2, count=3):
 
 def test_builder_packs_folders_into_array_record_and_reads_back(tmp_path):
   _benchmark(tmp_path / "Set5")
-  name = build_folder_tfds("Set5_SR", manual_dir=tmp_path / "Set5", data_dir=tmp_path / "tfds",
-                           scale=2)
+  name = build_folder_tfds(
+    "Set5_SR", manual_dir=tmp_path / "Set5", data_dir=tmp_path / "tfds", scale=2
+  )
   assert name == "cutblur_folders/set5_sr_x2"
   version_dir = tmp_path / "tfds" / "cutblur_folders" / "set5_sr_x2" / "1.0.0"
   assert list(version_dir.glob("*.array_record*"))
@@ -102,12 +109,26 @@ def test_builder_stores_synthesised_and_cropped_images_and_custom_ranges(tmp_pat
   (tmp_path / "DIV2K_train_HR").mkdir()
   for i in range(1, 4):
     Image.fromarray(rng.integers(0, 256, (9, 13), dtype=np.uint8)).save(
-        tmp_path / "DIV2K_train_HR" / f"{i:04d}.png")  # grayscale, not mod-cropped
-  main(["--dataset", "DIV2K_SR", "--dataset_root", str(tmp_path),
-        "--data_dir", str(tmp_path / "tfds"),
-        "--scale", "2", "--div2k_range", "1-2/3-3", "--synthesize_lr"])
-  name = "cutblur_folders/" + folder_config_name("DIV2K_SR", scale=2, div2k_range="1-2/3-3",
-                                                 synthesize_lr=True)
+      tmp_path / "DIV2K_train_HR" / f"{i:04d}.png"
+    )  # grayscale, not mod-cropped
+  main(
+    [
+      "--dataset",
+      "DIV2K_SR",
+      "--dataset_root",
+      str(tmp_path),
+      "--data_dir",
+      str(tmp_path / "tfds"),
+      "--scale",
+      "2",
+      "--div2k_range",
+      "1-2/3-3",
+      "--synthesize_lr",
+    ]
+  )
+  name = "cutblur_folders/" + folder_config_name(
+    "DIV2K_SR", scale=2, div2k_range="1-2/3-3", synthesize_lr=True
+  )
   assert name.endswith("div2k_sr_x2_r1-2_3-3_synth")
   train = tfds_dataset(name, split="train", data_dir=tmp_path / "tfds")
   source = folders.div2k_dataset(tmp_path, scale=2, div2k_range="1-2/3-3", synthesize_lr=True)

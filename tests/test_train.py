@@ -124,8 +124,9 @@ def test_flip_and_rotate_pairs_hr_with_lr_and_is_uniform_over_the_eight_orientat
 
 def test_flip_and_rotate_rejects_non_square_patches():
   with pytest.raises(ValueError, match="square"):
-    train.random_flip_and_rotate(jax.random.key(0), jnp.zeros((1, 4, 6, 3)),
-                                 jnp.zeros((1, 2, 3, 3)))
+    train.random_flip_and_rotate(
+      jax.random.key(0), jnp.zeros((1, 4, 6, 3)), jnp.zeros((1, 2, 3, 3))
+    )
 
 
 # ------------------------------------------------------------------------------ the step
@@ -144,10 +145,12 @@ def test_train_step_is_the_documented_computation_and_learns():
   @jax.jit
   def reference_step(params, opt_state, step):
     flip_key, augment_key = jax.random.split(jax.random.fold_in(key, step))
-    hr, lr = train.random_flip_and_rotate(flip_key, jnp.asarray(batch["hr"]),
-                                          jnp.asarray(batch["lr"]))
-    hr, lr, mask, _ = augment.apply_augment(augment_key, hr.astype(jnp.float32),
-                                            upsample_nearest(lr.astype(jnp.float32), 2), policy)
+    hr, lr = train.random_flip_and_rotate(
+      flip_key, jnp.asarray(batch["hr"]), jnp.asarray(batch["lr"])
+    )
+    hr, lr, mask, _ = augment.apply_augment(
+      augment_key, hr.astype(jnp.float32), upsample_nearest(lr.astype(jnp.float32), 2), policy
+    )
     loss_fn = lambda p: jnp.mean(jnp.abs(model.apply({"params": p}, lr) * mask - hr * mask))
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
@@ -160,7 +163,7 @@ def test_train_step_is_the_documented_computation_and_learns():
     assert 0 < float(kept) < 1  # cutout fired: the mask matters
     state, metrics = train.train_step(state, batch, key)
     np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-5)
-    np.testing.assert_allclose(metrics["learning_rate"], 3e-3 * 0.5 ** step, rtol=1e-6)
+    np.testing.assert_allclose(metrics["learning_rate"], 3e-3 * 0.5**step, rtol=1e-6)
     assert int(state.step) == step + 1 and bool(metrics["params_finite"])
     losses.append(float(metrics["loss"]))
   for ours, expected in zip(jax.tree.leaves(state.params), jax.tree.leaves(params)):
@@ -222,8 +225,9 @@ def test_train_step_is_deterministic_in_key_and_step(moa_state):
   for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
     np.testing.assert_array_equal(x, y)
   assert float(metrics_a["loss"]) == float(metrics_b["loss"])
-  assert any(not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a.params),
-                                                      jax.tree.leaves(c.params)))
+  assert any(
+    not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(c.params))
+  )
 
 
 def test_abstract_train_state_matches_the_real_one(moa_state):
@@ -239,6 +243,7 @@ def test_abstract_train_state_matches_the_real_one(moa_state):
 def test_train_keeps_its_public_entry_points():
   from cutblur_jax import training
   from cutblur_jax.training import loop, optimizer, state, step
+
   # `cutblur_jax.train` is the public entry; the code lives in `cutblur_jax.training`.
   assert train.train_and_evaluate is loop.train_and_evaluate
   assert train.train_step is step.train_step
@@ -250,8 +255,9 @@ def test_train_keeps_its_public_entry_points():
   # (config, workdir) as before; options added since are keyword-only, with defaults.
   parameters = inspect.signature(train.train_and_evaluate).parameters
   assert list(parameters)[:2] == ["config", "workdir"]
-  assert all(p.kind is p.KEYWORD_ONLY and p.default is not p.empty
-             for p in list(parameters.values())[2:])
+  assert all(
+    p.kind is p.KEYWORD_ONLY and p.default is not p.empty for p in list(parameters.values())[2:]
+  )
   assert list(inspect.signature(train.train_step).parameters) == ["state", "batch", "key"]
   assert train.base_config().lr == 1e-4
 
@@ -275,8 +281,10 @@ def test_ema_follows_its_update_rule_and_leaves_the_raw_weights_alone():
     for ours, reference in zip(jax.tree.leaves(on.ema_params), expected):
       np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-7)
   assert on.eval_params is on.ema_params
-  assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(on.ema_params),
-                                                      jax.tree.leaves(on.params)))
+  assert any(
+    not np.array_equal(a, b)
+    for a, b in zip(jax.tree.leaves(on.ema_params), jax.tree.leaves(on.params))
+  )
 
 
 def test_ema_off_compiles_todays_step_and_on_adds_only_the_average():
@@ -284,13 +292,16 @@ def test_ema_off_compiles_todays_step_and_on_adds_only_the_average():
   today = train.create_train_state(jax.random.key(0), ARCH)  # the call without EMA arguments
   off = train.create_train_state(jax.random.key(0), ARCH, ema_decay=0.0)
   on = train.create_train_state(jax.random.key(0), ARCH, ema_decay=0.999)
-  lowered = {name: train.train_step.lower(state, batch, key)
-             for name, state in (("today", today), ("off", off), ("on", on))}
+  lowered = {
+    name: train.train_step.lower(state, batch, key)
+    for name, state in (("today", today), ("off", off), ("on", on))
+  }
   assert lowered["off"].as_text() == lowered["today"].as_text()
   arguments = {name: len(jax.tree.leaves(low.args_info)) for name, low in lowered.items()}
   assert arguments["on"] == arguments["off"] + len(jax.tree.leaves(today.params))
-  assert arguments["off"] == len(jax.tree.leaves((today.step, today.params, today.opt_state,
-                                                  batch, key)))
+  assert arguments["off"] == len(
+    jax.tree.leaves((today.step, today.params, today.opt_state, batch, key))
+  )
   # Both EMA settings share the executable cache key only with states built alike.
   before = train.train_step._cache_size()  # pylint: disable=protected-access
   train.train_step(_copy(off), batch, key)

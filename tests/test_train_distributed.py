@@ -32,8 +32,14 @@ def _env(devices: int) -> dict[str, str]:
 
 
 def _python(script: str, devices: int, *args: str, timeout: float = 240) -> str:
-  result = subprocess.run([sys.executable, "-c", textwrap.dedent(script), *args], env=_env(devices),
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+  result = subprocess.run(
+    [sys.executable, "-c", textwrap.dedent(script), *args],
+    env=_env(devices),
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+    cwd=ROOT,
+  )
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
   return result.stdout
 
@@ -49,7 +55,8 @@ def _params(workdir: pathlib.Path, *, use_ema: bool = True) -> list[np.ndarray]:
 
 
 def test_sharded_step_equals_single_device_step_and_checks_the_batch(div2k, tmp_path):
-  out = _python("""
+  out = _python(
+    """
     import json, sys
     import jax, numpy as np
     from cutblur_jax import augment, models, sharding, train
@@ -85,7 +92,11 @@ def test_sharded_step_equals_single_device_step_and_checks_the_batch(div2k, tmp_
     except ValueError as error:
       assert "batch_size` 6 is not divisible" in str(error), error
     print(json.dumps({"params": params, "losses": losses}))
-  """, 4, str(div2k), str(tmp_path))
+  """,
+    4,
+    str(div2k),
+    str(tmp_path),
+  )
   result = json.loads(out.strip().splitlines()[-1])
   # Only the order of the batch reductions differs: the first loss agrees to float rounding,
   # the later ones (after Adam steps from slightly different gradients) nearly so...
@@ -119,12 +130,28 @@ def test_two_processes_agree_with_one_process(div2k, tmp_path):
   port = _free_port()
   workers = []
   for process_id in range(2):
-    extra = {"coordinator_address": f"127.0.0.1:{port}", "num_processes": 2,
-             "process_id": process_id}
-    workers.append(subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(_TRAIN_SCRIPT), str(div2k), str(tmp_path / "two"),
-         json.dumps(extra)], env=_env(1), cwd=ROOT, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True))
+    extra = {
+      "coordinator_address": f"127.0.0.1:{port}",
+      "num_processes": 2,
+      "process_id": process_id,
+    }
+    workers.append(
+      subprocess.Popen(
+        [
+          sys.executable,
+          "-c",
+          textwrap.dedent(_TRAIN_SCRIPT),
+          str(div2k),
+          str(tmp_path / "two"),
+          json.dumps(extra),
+        ],
+        env=_env(1),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+      )
+    )
   one = _python(_TRAIN_SCRIPT, 2, str(div2k), str(tmp_path / "one"), "{}")
   outputs = [worker.communicate(timeout=240) for worker in workers]
   for worker, (stdout, stderr) in zip(workers, outputs):
@@ -142,8 +169,9 @@ def test_two_processes_agree_with_one_process(div2k, tmp_path):
 
 def _stop_at_a_random_moment(command, latest, signum, *, after_step):
   """Runs ``command`` and sends ``signum`` once a checkpoint past ``after_step`` exists."""
-  victim = subprocess.Popen(command, env=_env(1), cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+  victim = subprocess.Popen(
+    command, env=_env(1), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+  )
   deadline = time.monotonic() + 180
   while time.monotonic() < deadline and victim.poll() is None:
     steps = [int(p.name) for p in latest.glob("*") if p.name.isdigit()] if latest.exists() else []
@@ -167,34 +195,56 @@ def _stop_at_a_random_moment(command, latest, signum, *, after_step):
   return max(steps)
 
 
-@pytest.mark.parametrize("signals, ema_decay", [((signal.SIGKILL,), 0.9),
-                                                ((signal.SIGTERM, signal.SIGINT), 0.0)])
+@pytest.mark.parametrize(
+  "signals, ema_decay", [((signal.SIGKILL,), 0.9), ((signal.SIGTERM, signal.SIGINT), 0.0)]
+)
 def test_a_run_stopped_mid_run_resumes_to_bitwise_the_uninterrupted_parameters(
-    div2k, tmp_path, signals, ema_decay):
+  div2k, tmp_path, signals, ema_decay
+):
   """kill -9 loses only the steps since the last checkpoint; SIGTERM and Ctrl-C save first.
 
   Each signal comes at a random moment of the loop; the run is resumed after each one.
   """
   total, every = 48, 3
-  fields = {"ema_decay": ema_decay, "dataset_root": str(div2k), "div2k_range": "1-3/4-4", "patch_size": 8,
-            "num_blocks": 1, "num_channels": 8, "res_scale": 1.0, "num_workers": 0,
-            "eval_every_steps": 0, "num_train_steps": total, "checkpoint_every_steps": every,
-            "log_every_steps": every, "batch_size": 4, "keep_checkpoints": 2}
+  fields = {
+    "ema_decay": ema_decay,
+    "dataset_root": str(div2k),
+    "div2k_range": "1-3/4-4",
+    "patch_size": 8,
+    "num_blocks": 1,
+    "num_channels": 8,
+    "res_scale": 1.0,
+    "num_workers": 0,
+    "eval_every_steps": 0,
+    "num_train_steps": total,
+    "checkpoint_every_steps": every,
+    "log_every_steps": every,
+    "batch_size": 4,
+    "keep_checkpoints": 2,
+  }
   config_file = ROOT / "experiments" / "configs" / "edsr_div2k.py"  # MoA on, x2
-  command = [sys.executable, str(ROOT / "experiments" / "train.py"), "--config", str(config_file),
-             "--workdir", str(tmp_path / "killed")]
+  command = [
+    sys.executable,
+    str(ROOT / "experiments" / "train.py"),
+    "--config",
+    str(config_file),
+    "--workdir",
+    str(tmp_path / "killed"),
+  ]
   command += [f"--config.{name}={value}" for name, value in fields.items()]
   latest = tmp_path / "killed" / "checkpoints" / "latest"
   rng = np.random.default_rng()
   stopped_at, last = [], 0
   for signum in signals:
-    last = _stop_at_a_random_moment(command, latest, signum,
-                                    after_step=last + every * int(rng.integers(0, 3)))
+    last = _stop_at_a_random_moment(
+      command, latest, signum, after_step=last + every * int(rng.integers(0, 3))
+    )
     assert last < total  # it really stopped mid-run
     stopped_at.append(last)
 
-  resumed = subprocess.run(command, env=_env(1), cwd=ROOT, capture_output=True, text=True,
-                           timeout=240)
+  resumed = subprocess.run(
+    command, env=_env(1), cwd=ROOT, capture_output=True, text=True, timeout=240
+  )
   assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-4000:]
   assert f"Resumed from step {last}" in resumed.stdout + resumed.stderr
   assert not [p for p in latest.iterdir() if "tmp" in p.name]
@@ -204,17 +254,23 @@ def test_a_run_stopped_mid_run_resumes_to_bitwise_the_uninterrupted_parameters(
 
   # The uninterrupted run, in this process, from the same config file and overrides.
   from experiments.configs import edsr_div2k  # pylint: disable=import-outside-toplevel
+
   assert config_file == pathlib.Path(edsr_div2k.__file__)
   config = edsr_div2k.get_config()
   config.update(fields)
   config.progress_bar = False
   train.train_and_evaluate(config, tmp_path / "straight")
   for use_ema in (False, True):  # with EMA on, the raw weights and their average
-    for a, b in zip(_params(tmp_path / "killed", use_ema=use_ema),
-                    _params(tmp_path / "straight", use_ema=use_ema)):
+    for a, b in zip(
+      _params(tmp_path / "killed", use_ema=use_ema), _params(tmp_path / "straight", use_ema=use_ema)
+    ):
       np.testing.assert_array_equal(a, b)
   has_ema = (latest / str(total) / "ema_params").is_dir()
   assert has_ema is (ema_decay > 0)
   if has_ema:  # the average is not the raw weights
-    assert any(not np.array_equal(a, b) for a, b in zip(
-        _params(tmp_path / "killed", use_ema=True), _params(tmp_path / "killed", use_ema=False)))
+    assert any(
+      not np.array_equal(a, b)
+      for a, b in zip(
+        _params(tmp_path / "killed", use_ema=True), _params(tmp_path / "killed", use_ema=False)
+      )
+    )

@@ -46,10 +46,24 @@ def write_div2k(root: pathlib.Path, *, count: int = 4, scale: int = 2, size=(40,
 
 def tiny_config(root: pathlib.Path, **overrides):
   config = train.base_config()
-  config.update(dict(model="EDSR", dataset="DIV2K_SR", dataset_root=str(root), scale=2,
-                     div2k_range="1-3/4-4", patch_size=8, batch_size=2, num_train_steps=2,
-                     eval_every_steps=0, checkpoint_every_steps=1, log_every_steps=1,
-                     progress_bar=False, num_workers=0, **TINY))
+  config.update(
+    dict(
+      model="EDSR",
+      dataset="DIV2K_SR",
+      dataset_root=str(root),
+      scale=2,
+      div2k_range="1-3/4-4",
+      patch_size=8,
+      batch_size=2,
+      num_train_steps=2,
+      eval_every_steps=0,
+      checkpoint_every_steps=1,
+      log_every_steps=1,
+      progress_bar=False,
+      num_workers=0,
+      **TINY,
+    )
+  )
   config.update(overrides)
   return config
 
@@ -61,11 +75,26 @@ def div2k(tmp_path_factory):
 
 def test_default_config_trains_evaluates_checkpoints_and_resumes(tmp_path):
   config = _load_config("default")
-  config.update(num_train_steps=4, eval_every_steps=2, checkpoint_every_steps=2,
-                log_every_steps=1, progress_bar=False)
+  config.update(
+    num_train_steps=4,
+    eval_every_steps=2,
+    checkpoint_every_steps=2,
+    log_every_steps=1,
+    progress_bar=False,
+  )
   result = train.train_and_evaluate(config, tmp_path)
-  for key in ("step", "loss", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "best_psnr",
-              "best_step", "wall_time_s", "workdir"):
+  for key in (
+    "step",
+    "loss",
+    "psnr",
+    "ssim",
+    "bicubic_psnr",
+    "bicubic_ssim",
+    "best_psnr",
+    "best_step",
+    "wall_time_s",
+    "workdir",
+  ):
     assert key in result, key
   assert result["step"] == 4 and math.isfinite(result["loss"])
   assert 10 < result["psnr"] < 60 and 25 < result["bicubic_psnr"] < 45
@@ -87,8 +116,9 @@ def test_default_config_trains_evaluates_checkpoints_and_resumes(tmp_path):
   for tag in (b"train/loss", b"eval/psnr", b"eval/bicubic_psnr", b"samples/0/sr", b"samples/1/hr"):
     assert tag in blob, tag
 
-  latest = sorted(int(p.name) for p in (tmp_path / "checkpoints" / "latest").iterdir()
-                  if p.name.isdigit())
+  latest = sorted(
+    int(p.name) for p in (tmp_path / "checkpoints" / "latest").iterdir() if p.name.isdigit()
+  )
   assert latest == [2, 4]
   params, arch = checkpoint.load_model(tmp_path)  # layout (c): the best step
   assert arch == models.model_arch("EDSR", 2, num_blocks=4, num_channels=32, res_scale=1.0)
@@ -98,7 +128,9 @@ def test_default_config_trains_evaluates_checkpoints_and_resumes(tmp_path):
   again = train.train_and_evaluate(config, tmp_path)
   assert again["step"] == 4 and again["psnr"] == pytest.approx(result["psnr"], abs=1e-9)
   assert again["finished_before"] and not result["finished_before"]
-  assert again["best_checkpoint"] == str(tmp_path / "checkpoints" / "best" / str(again["best_step"]))
+  assert again["best_checkpoint"] == str(
+    tmp_path / "checkpoints" / "best" / str(again["best_step"])
+  )
   assert [r["step"] for r in read_metrics(tmp_path) if r["split"] == "train"] == train_steps
 
 
@@ -120,8 +152,17 @@ def test_ema_run_validates_and_ships_the_average(div2k, tmp_path):
 def test_official_dn_and_jpeg_network_scale_4_on_same_size_pairs(div2k, tmp_path, dataset):
   """What the official code trains for DN/JPEG with its default --scale 4."""
   from cutblur_jax import data  # pylint: disable=import-outside-toplevel
-  config = tiny_config(div2k, dataset=dataset, scale=4, sigma=30, quality=20, synthesize_lr=True,
-                       num_train_steps=2, eval_every_steps=2)
+
+  config = tiny_config(
+    div2k,
+    dataset=dataset,
+    scale=4,
+    sigma=30,
+    quality=20,
+    synthesize_lr=True,
+    num_train_steps=2,
+    eval_every_steps=2,
+  )
   resolved = train.resolve_config(config)
   pipeline = data.create_pipeline(resolved)
   batch = next(pipeline)
@@ -141,26 +182,31 @@ def test_dn_scale_4_network_has_the_official_parameter_count(model):
   torch_twins = pytest.importorskip("torch_twins")
   for dataset in ("DIV2K_DN", "DIV2K_JPEG"):
     arch = train_config.model_arch_from_config(
-        train.resolve_config({"model": model, "dataset": dataset, "scale": 4}))
+      train.resolve_config({"model": model, "dataset": dataset, "scale": 4})
+    )
     assert arch == models.model_arch(model, 4)
     assert models.official_param_count(arch) == torch_twins.official_param_count(arch)
-    assert (models.count_params(models.abstract_params(arch)) + models.MEAN_SHIFT_PARAM_COUNT
-            == torch_twins.official_param_count(arch))
+    assert models.count_params(
+      models.abstract_params(arch)
+    ) + models.MEAN_SHIFT_PARAM_COUNT == torch_twins.official_param_count(arch)
 
 
 def test_nan_loss_stops_without_saving_and_keeps_the_last_good_checkpoint(div2k, tmp_path):
   train.train_and_evaluate(tiny_config(div2k), tmp_path)
   with pytest.raises(train.NonFiniteLossError, match=r"step 3 .*last good checkpoint is step 2"):
     # Finite as a config value (a Python float), infinite in the float32 update.
-    train.train_and_evaluate(tiny_config(div2k, lr=1e39, num_train_steps=6), tmp_path,
-                             accept_config_changes=True)
+    train.train_and_evaluate(
+      tiny_config(div2k, lr=1e39, num_train_steps=6), tmp_path, accept_config_changes=True
+    )
   steps = sorted(p.name for p in (tmp_path / "checkpoints" / "latest").iterdir())
   assert steps == ["1", "2"]  # nothing half-written, nothing after the bad step
   params, _ = checkpoint.load_model(tmp_path / "checkpoints" / "latest")
   assert all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree.leaves(params))
 
 
-@pytest.mark.parametrize("overrides, message", [
+@pytest.mark.parametrize(
+  "overrides, message",
+  [
     ({"model": "VDSR"}, "Unknown model"),
     ({"dataset": "Nope_XYZ"}, "Unknown dataset"),
     ({"augs": ("cutblurr",)}, "unknown op"),
@@ -168,12 +214,14 @@ def test_nan_loss_stops_without_saving_and_keeps_the_last_good_checkpoint(div2k,
     ({"pretrain": "/nonexistent/run"}, "does not exist"),
     ({"num_train_steps": -1}, "num_train_steps"),
     ({"decay": "4-2"}, "decay"),
-])
-def test_bad_input_fails_before_anything_compiles(div2k, tmp_path, monkeypatch, overrides,
-                                                  message):
+  ],
+)
+def test_bad_input_fails_before_anything_compiles(div2k, tmp_path, monkeypatch, overrides, message):
   def no_compile(*args, **kwargs):
     raise AssertionError("reached state creation (compilation)")
+
   from cutblur_jax.training import loop
+
   for name in ("create_train_state", "abstract_train_state", "initial_params", "train_step"):
     monkeypatch.setattr(loop, name, no_compile)
   with pytest.raises(ValueError, match=message):
@@ -183,27 +231,36 @@ def test_bad_input_fails_before_anything_compiles(div2k, tmp_path, monkeypatch, 
 def _zero_params(arch):
   """Parameters of ``arch`` without running (or compiling) its initialisers."""
   model = models.create_model(arch)
-  shapes = jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct((1, 8, 8, 3),
-                                                                              np.float32))
+  shapes = jax.eval_shape(
+    model.init, jax.random.key(0), jax.ShapeDtypeStruct((1, 8, 8, 3), np.float32)
+  )
   return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes["params"])
 
 
 def test_another_architecture_in_workdir_or_pretrain_is_rejected_before_compiling(
-    div2k, tmp_path, monkeypatch):
+  div2k, tmp_path, monkeypatch
+):
   other = models.model_arch("EDSR", 2, num_blocks=2, num_channels=8, res_scale=1.0)
   with TrainCheckpointer(tmp_path / "run") as checkpoints:
     checkpoints.save_best(5, _zero_params(other), other, {"step": 5, "psnr": 20.0})
   from cutblur_jax.training import loop
+
   monkeypatch.setattr(loop, "create_train_state", lambda *a, **k: pytest.fail("compiled"))
   monkeypatch.setattr(loop, "initial_params", lambda *a, **k: pytest.fail("compiled"))
-  with pytest.raises(ValueError, match=r"another architecture \(num_blocks: checkpoint 2 vs "
-                                       r"config 1\)"):
+  with pytest.raises(
+    ValueError,
+    match=r"another architecture \(num_blocks: checkpoint 2 vs "
+    r"config 1\)",
+  ):
     train.train_and_evaluate(tiny_config(div2k), tmp_path / "run")
   # Fine-tuning: the scale may differ (head and tail), the body may not.
   x4 = models.model_arch("EDSR", 4, num_blocks=1, num_channels=16, res_scale=1.0)
   checkpoint.save_model(tmp_path / "x4", _zero_params(x4), x4)
-  with pytest.raises(ValueError, match=r"`pretrain` .*x4 holds another network \(num_channels: "
-                                       r"checkpoint 16 vs config 8\)"):
+  with pytest.raises(
+    ValueError,
+    match=r"`pretrain` .*x4 holds another network \(num_channels: "
+    r"checkpoint 16 vs config 8\)",
+  ):
     train.train_and_evaluate(tiny_config(div2k, pretrain=str(tmp_path / "x4")), tmp_path / "new")
 
 

@@ -29,8 +29,14 @@ def fresh(monkeypatch):
 
 
 def _run(script: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-  return subprocess.run([sys.executable, "-c", textwrap.dedent(script), *args], env=env,
-                        capture_output=True, text=True, timeout=300, check=False)
+  return subprocess.run(
+    [sys.executable, "-c", textwrap.dedent(script), *args],
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    check=False,
+  )
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -54,11 +60,14 @@ def test_appends_to_the_users_flags_and_is_idempotent(fresh):
   assert os.environ["XLA_FLAGS"].count(xla_cpu.YNN_FLAG) == 1
 
 
-@pytest.mark.parametrize("env, reason", [
+@pytest.mark.parametrize(
+  "env, reason",
+  [
     ({xla_cpu.DISABLE_ENV: "0"}, "disabled"),
     ({xla_cpu.DISABLE_ENV: "off"}, "disabled"),
     ({"XLA_FLAGS": f"{xla_cpu.YNN_FLAG}=dot,eltwise"}, "user_flags"),
-])
+  ],
+)
 def test_steps_aside_and_leaves_flags_alone(fresh, env, reason):
   for name, value in env.items():
     fresh.setenv(name, value)
@@ -67,8 +76,10 @@ def test_steps_aside_and_leaves_flags_alone(fresh, env, reason):
   assert os.environ.get("XLA_FLAGS") == before
 
 
-@pytest.mark.parametrize("platforms, expected", [
-    ("cuda", True), ("tpu", True), ("cuda,cpu", True), ("cpu", False), ("cpu,cuda", False)])
+@pytest.mark.parametrize(
+  "platforms, expected",
+  [("cuda", True), ("tpu", True), ("cuda,cpu", True), ("cpu", False), ("cpu,cuda", False)],
+)
 def test_jax_platforms_decides_whether_an_accelerator_is_used(monkeypatch, platforms, expected):
   monkeypatch.setenv("JAX_PLATFORMS", platforms)
   assert xla_cpu._accelerator_expected() is expected  # pylint: disable=protected-access
@@ -91,26 +102,32 @@ def test_too_late_warns_and_does_not_crash(monkeypatch):
 
 
 def test_too_late_in_a_real_process_warns_once_and_runs_on():
-  result = _run("""
+  result = _run(
+    """
       import jax
       jax.devices()
       from cutblur_jax import xla_cpu
       print(tuple(xla_cpu.enable_fast_path()))
       print(float(jax.numpy.ones(3).sum()))
-      """, _clean_env())
+      """,
+    _clean_env(),
+  )
   assert result.returncode == 0, result.stderr[-2000:]
   assert result.stdout.split() == ["(False,", "'too_late')", "3.0"]
   assert result.stderr.count("RuntimeWarning") == 1
 
 
 def test_in_time_in_a_real_process_keeps_the_users_flag_working():
-  result = _run("""
+  result = _run(
+    """
       import os
       from cutblur_jax import xla_cpu
       print(tuple(xla_cpu.enable_fast_path()))
       import jax
       print(jax.device_count(), os.environ["XLA_FLAGS"])
-      """, _clean_env(XLA_FLAGS="--xla_force_host_platform_device_count=2"))
+      """,
+    _clean_env(XLA_FLAGS="--xla_force_host_platform_device_count=2"),
+  )
   assert result.returncode == 0, result.stderr[-2000:]
   lines = result.stdout.splitlines()
   assert lines[0] == "(True, 'enabled')"
@@ -120,28 +137,44 @@ def test_in_time_in_a_real_process_keeps_the_users_flag_working():
 # A JAX upgrade: flags are checked against the new jaxlib's own flag table.
 
 
-@pytest.mark.parametrize("text, expected", [
-    (f'{xla_cpu.YNN_FLAG}=""\tstring\tComma-separated list...\nThe default list is currently empty.',
-     frozenset()),
-    (f'{xla_cpu.YNN_FLAG}="dot,eltwise,reduce"\tstring\t...\nThe default list is currently: '
-     'dot, eltwise, reduce.', frozenset({"dot", "eltwise", "reduce"})),
-    (f'{xla_cpu.YNN_FLAG}="dot"\tstring\t...\nThe default list is currently: dot.',
-     frozenset({"dot"})),
-    ("F1201 parse_flags_from_env.cc:234] Unknown flag in XLA_FLAGS: "
-     f"{xla_cpu.YNN_FLAG}=cutblur_jax_probe", None),
+@pytest.mark.parametrize(
+  "text, expected",
+  [
+    (
+      f'{xla_cpu.YNN_FLAG}=""\tstring\tComma-separated list...\nThe default list is currently empty.',
+      frozenset(),
+    ),
+    (
+      f'{xla_cpu.YNN_FLAG}="dot,eltwise,reduce"\tstring\t...\nThe default list is currently: '
+      'dot, eltwise, reduce.',
+      frozenset({"dot", "eltwise", "reduce"}),
+    ),
+    (
+      f'{xla_cpu.YNN_FLAG}="dot"\tstring\t...\nThe default list is currently: dot.',
+      frozenset({"dot"}),
+    ),
+    (
+      "F1201 parse_flags_from_env.cc:234] Unknown flag in XLA_FLAGS: "
+      f"{xla_cpu.YNN_FLAG}=cutblur_jax_probe",
+      None,
+    ),
     ("--xla_cpu_use_xnnpack=true\tbool\tUse XNNPACK", None),
-])
+  ],
+)
 def test_parse_ynn_default(text, expected):
   assert xla_cpu.parse_ynn_default(text) == expected
 
 
-@pytest.mark.parametrize("probed, expected", [
+@pytest.mark.parametrize(
+  "probed, expected",
+  [
     (frozenset(), (True, "enabled")),
     (frozenset({"eltwise"}), (True, "enabled")),
     (frozenset({"dot"}), (False, "default")),
     (frozenset({"dot", "eltwise", "reduce"}), (False, "default")),
     (None, (False, "unsupported")),
-])
+  ],
+)
 def test_an_unvalidated_jaxlib_is_probed(fresh, probed, expected):
   fresh.setattr(xla_cpu, "_jaxlib_version", lambda: "0.99.1")
   calls = []
@@ -192,9 +225,9 @@ np.savez(sys.argv[1], **leaves)
 """
 
 TINY = {
-    "EDSR": {"num_blocks": 2, "num_channels": 16},
-    "RCAN": {"num_groups": 2, "num_blocks": 2, "num_channels": 16, "reduction": 4},
-    "CARN": {"num_groups": 2, "num_blocks": 2, "num_channels": 16},
+  "EDSR": {"num_blocks": 2, "num_channels": 16},
+  "RCAN": {"num_groups": 2, "num_blocks": 2, "num_channels": 16, "reduction": 4},
+  "CARN": {"num_groups": 2, "num_blocks": 2, "num_channels": 16},
 }
 
 
@@ -206,8 +239,10 @@ def test_fast_path_matches_the_default_path(tmp_path):
   """
   script = _FORWARD_AND_GRADIENT.format(tiny=repr(TINY))
   outputs = {}
-  for path, env in (("fast", _clean_env(XLA_FLAGS=FAST)),
-                    ("default", _clean_env(**{xla_cpu.DISABLE_ENV: "0"}))):
+  for path, env in (
+    ("fast", _clean_env(XLA_FLAGS=FAST)),
+    ("default", _clean_env(**{xla_cpu.DISABLE_ENV: "0"})),
+  ):
     result = _run(script, env, str(tmp_path / f"{path}.npz"))
     assert result.returncode == 0, result.stderr[-2000:]
     outputs[path] = np.load(tmp_path / f"{path}.npz")
@@ -217,8 +252,7 @@ def test_fast_path_matches_the_default_path(tmp_path):
     keys = [key for key in fast.files if key.startswith(f"{name}/")]
     assert len(keys) > 4, name
     scale = np.abs(default[f"{name}/sr"]).max()
-    np.testing.assert_allclose(fast[f"{name}/sr"], default[f"{name}/sr"], rtol=0,
-                               atol=1e-5 * scale)
+    np.testing.assert_allclose(fast[f"{name}/sr"], default[f"{name}/sr"], rtol=0, atol=1e-5 * scale)
     for key in keys:
       if "/grad" in key:
         g, d = fast[key], default[key]

@@ -1,4 +1,4 @@
-"""Test helpers around ``cutblur_jax.torch_networks``: random weights for both frameworks."""
+"""Test helpers around ``torch_networks`` (the PyTorch twins): random weights for both frameworks."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from cutblur_jax.torch_networks import (  # pylint: disable=unused-import
-    DownBlock, MeanShift, build_twin, official_param_count)
+from torch_networks import (  # noqa: F401  # re-exported for the tests
+  DownBlock,
+  MeanShift,
+  build_twin,
+  official_param_count,
+)
 
 
 def randomize(net: nn.Module, seed: int = 0) -> nn.Module:
@@ -23,7 +27,7 @@ def randomize(net: nn.Module, seed: int = 0) -> nn.Module:
         continue
       if parameter.ndim == 4:
         fan_in = parameter.shape[1] * parameter.shape[2] * parameter.shape[3]
-        parameter.copy_(torch.randn(parameter.shape, generator=generator) / fan_in ** 0.5)
+        parameter.copy_(torch.randn(parameter.shape, generator=generator) / fan_in**0.5)
       else:
         parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.1)
   return net
@@ -45,7 +49,7 @@ def random_flax_params(arch: Mapping[str, Any], seed: int = 0) -> dict:
   def draw(leaf):
     if len(leaf.shape) == 4:
       fan_in = leaf.shape[0] * leaf.shape[1] * leaf.shape[2]
-      return (rng.standard_normal(leaf.shape) / fan_in ** 0.5).astype(np.float32)
+      return (rng.standard_normal(leaf.shape) / fan_in**0.5).astype(np.float32)
     return (rng.standard_normal(leaf.shape) * 0.1).astype(np.float32)
 
   return jax.tree.map(draw, models.abstract_params(arch))

@@ -35,28 +35,33 @@ def check_images(hr: Any, lr: Any, *, op: str) -> tuple[jax.Array, jax.Array]:
   for name, value in (("hr", hr), ("lr", lr)):
     if not hasattr(value, "shape") or not hasattr(value, "dtype"):
       raise TypeError(
-          f"{op}: `{name}` must be a jax.Array or np.ndarray, got {type(value).__name__}.")
+        f"{op}: `{name}` must be a jax.Array or np.ndarray, got {type(value).__name__}."
+      )
     if not jnp.issubdtype(value.dtype, jnp.floating):
       raise TypeError(
-          f"{op}: `{name}` must have a floating dtype (float32, bfloat16, ...) with values in "
-          f"[0, 255], got dtype {value.dtype}; convert it first, e.g. "
-          f"`{name}.astype(jnp.float32)`.")
+        f"{op}: `{name}` must have a floating dtype (float32, bfloat16, ...) with values in "
+        f"[0, 255], got dtype {value.dtype}; convert it first, e.g. "
+        f"`{name}.astype(jnp.float32)`."
+      )
     if len(value.shape) != 4:
       raise ValueError(
-          f"{op}: `{name}` must be a 4-D [N, H, W, C] batch, got shape {tuple(value.shape)}; "
-          f"add a batch axis with `{name}[None]` for a single image.")
+        f"{op}: `{name}` must be a 4-D [N, H, W, C] batch, got shape {tuple(value.shape)}; "
+        f"add a batch axis with `{name}[None]` for a single image."
+      )
     if 0 in value.shape:
       raise ValueError(f"{op}: `{name}` must not be empty, got shape {tuple(value.shape)}.")
     arrays.append(jnp.asarray(value))
   hr, lr = arrays
   if hr.shape != lr.shape:
     raise ValueError(
-        f"{op}: `hr` and `lr` must have the same shape, got hr {hr.shape} and lr {lr.shape}. "
-        "Bring LR to HR size first, as the reference does, e.g. "
-        "`lr = cutblur_jax.image.upsample_nearest(lr, scale)`.")
+      f"{op}: `hr` and `lr` must have the same shape, got hr {hr.shape} and lr {lr.shape}. "
+      "Bring LR to HR size first, as the reference does, e.g. "
+      "`lr = cutblur_jax.image.upsample_nearest(lr, scale)`."
+    )
   if hr.dtype != lr.dtype:
     raise TypeError(
-        f"{op}: `hr` and `lr` must have the same dtype, got hr {hr.dtype} and lr {lr.dtype}.")
+      f"{op}: `hr` and `lr` must have the same dtype, got hr {hr.dtype} and lr {lr.dtype}."
+    )
   return hr, lr
 
 
@@ -69,8 +74,8 @@ def check_shape(shape: Any, *, op: str) -> tuple[int, int, int, int]:
     valid = False
   if not valid:
     raise ValueError(
-        f"{op}: `shape` must be the images' shape (N, H, W, C) of positive integers, "
-        f"got {shape!r}.")
+      f"{op}: `shape` must be the images' shape (N, H, W, C) of positive integers, got {shape!r}."
+    )
   return dims
 
 
@@ -109,17 +114,21 @@ def check_alpha(value: Any, name: str, *, op: str, upper: float | None = None) -
   return value
 
 
-def check_distribution(values: Sequence[float] | None, name: str, length: int, *,
-                       op: str) -> tuple[float, ...] | None:
+def check_distribution(
+  values: Sequence[float] | None, name: str, length: int, *, op: str
+) -> tuple[float, ...] | None:
   """Checks op-choice probabilities: ``length`` non-negative numbers summing to 1."""
   if values is None:
     return None
   if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
-    raise ValueError(f"{op}: `{name}` must be a sequence of {length} probabilities, "
-                     f"got {values!r}.")
+    raise ValueError(
+      f"{op}: `{name}` must be a sequence of {length} probabilities, got {values!r}."
+    )
   if len(values) != length:
-    raise ValueError(f"{op}: `{name}` must have one probability per op ({length}), "
-                     f"got {len(values)}: {tuple(values)!r}.")
+    raise ValueError(
+      f"{op}: `{name}` must have one probability per op ({length}), "
+      f"got {len(values)}: {tuple(values)!r}."
+    )
   probs = tuple(_concrete_float(v, name, op) for v in values)
   if any(p is None for p in probs):
     raise TypeError(f"{op}: `{name}` must hold Python numbers, not traced values.")

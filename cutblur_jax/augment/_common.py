@@ -11,8 +11,9 @@ from cutblur_jax.augment import _sampling
 from cutblur_jax.augment.boxes import Box, box_row_mask
 
 
-def words(key: jax.Array, shape: Sequence[int], per_sample: bool, count: int,
-           *extra: tuple[int, ...]) -> list[jax.Array]:
+def words(
+  key: jax.Array, shape: Sequence[int], per_sample: bool, count: int, *extra: tuple[int, ...]
+) -> list[jax.Array]:
   """All random words of a sampler, from one call: ``[B, count]`` then ``extra`` blocks."""
   batch_shape = (shape[0],) if per_sample else ()
   return _sampling.split_bits(key, [batch_shape + (count,), *extra])

@@ -53,7 +53,7 @@ from jax import lax
 GAMMA_PROPOSALS = 8
 #: Words one ``Beta`` draw uses: two gammas of ``2 * GAMMA_PROPOSALS + 1`` words.
 BETA_WORDS = 2 * (2 * GAMMA_PROPOSALS + 1)
-_STEP = 2.0 ** -24
+_STEP = 2.0**-24
 
 
 def split_bits(key: jax.Array, shapes: Sequence[tuple[int, ...]]) -> list[jax.Array]:
@@ -64,7 +64,7 @@ def split_bits(key: jax.Array, shapes: Sequence[tuple[int, ...]]) -> list[jax.Ar
   flat = jax.random.bits(key, (total + total % 2,), jnp.uint32)
   blocks, start = [], 0
   for shape, size in zip(shapes, sizes):
-    blocks.append(flat[start:start + size].reshape(shape))
+    blocks.append(flat[start : start + size].reshape(shape))
     start += size
   return blocks
 
@@ -104,7 +104,7 @@ def _log_gamma_parts(bits: jax.Array, a: jax.Array) -> tuple[jax.Array, jax.Arra
   d = a + (1.0 - 1.0 / 3.0)  # Marsaglia-Tsang for shape a + 1 >= 1
   c = lax.rsqrt(9.0 * d)
   x = normal(bits[..., :k])
-  u = open_unit(bits[..., k:2 * k])
+  u = open_unit(bits[..., k : 2 * k])
   v = (1.0 + c * x) ** 3
   positive = v > 0
   log_v = jnp.log(jnp.where(positive, v, 1.0))
@@ -151,7 +151,7 @@ def sparse_bernoulli_capacity(size: int, p) -> int | None:
   mean = size * p
   capacity = math.ceil(mean + 10.0 * math.sqrt(mean) + 30.0)
   # Dense wins past ~1/8 of the flags; positions are int32 sums of gaps clipped to size + 1.
-  if capacity > size // 8 or capacity * (size + 1) >= 2 ** 31:
+  if capacity > size // 8 or capacity * (size + 1) >= 2**31:
     return None
   return capacity
 

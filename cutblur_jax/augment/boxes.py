@@ -54,14 +54,16 @@ class Box(NamedTuple):
   Each field is an int32 array of shape ``()`` (one box for the batch) or
   ``[N]`` (one box per image).
   """
+
   top: jax.Array
   left: jax.Array
   height: jax.Array
   width: jax.Array
 
 
-def sample_box(key: jax.Array, shape: Sequence[int], *, alpha: float,
-               per_sample: bool = False) -> Box:
+def sample_box(
+  key: jax.Array, shape: Sequence[int], *, alpha: float, per_sample: bool = False
+) -> Box:
   """Draws a box whose sides are about ``alpha`` times the image's sides.
 
   Args:
@@ -137,8 +139,7 @@ def box_mask(box: Box, height: int, width: int) -> jax.Array:
   rows = lax.broadcasted_iota(jnp.int32, (1, height, 1, 1), 1)
   cols = lax.broadcasted_iota(jnp.int32, (1, 1, width, 1), 2)
   top, left, box_height, box_width = (_per_image(field, 4) for field in box)
-  return ((rows >= top) & (rows < top + box_height)
-          & (cols >= left) & (cols < left + box_width))
+  return (rows >= top) & (rows < top + box_height) & (cols >= left) & (cols < left + box_width)
 
 
 def box_row_mask(box: Box, height: int, width: int, channels: int) -> jax.Array:
@@ -155,5 +156,9 @@ def box_row_mask(box: Box, height: int, width: int, channels: int) -> jax.Array:
   rows = lax.broadcasted_iota(jnp.int32, (1, height, 1), 1)
   cols = lax.broadcasted_iota(jnp.int32, (1, 1, width * channels), 2)
   top, left, box_height, box_width = (_per_image(field, 3) for field in box)
-  return ((rows >= top) & (rows < top + box_height)
-          & (cols >= left * channels) & (cols < (left + box_width) * channels))
+  return (
+    (rows >= top)
+    & (rows < top + box_height)
+    & (cols >= left * channels)
+    & (cols < (left + box_width) * channels)
+  )

@@ -48,16 +48,18 @@ Op = Callable[..., tuple]
 
 
 def _check_ops(ops: Any, name: str) -> tuple[Op, ...]:
-  if (callable(ops) or isinstance(ops, (str, bytes))
-      or not isinstance(ops, collections.abc.Sequence)):
+  if (
+    callable(ops) or isinstance(ops, (str, bytes)) or not isinstance(ops, collections.abc.Sequence)
+  ):
     raise TypeError(f"{name}: `ops` must be a sequence of callables, got {ops!r}.")
   ops = tuple(ops)
   if not ops:
     raise ValueError(f"{name}: `ops` must hold at least one op.")
   for op in ops:
     if not callable(op):
-      raise TypeError(f"{name}: every op must be a callable (key, hr, lr) -> (hr, lr[, mask]), "
-                      f"got {op!r}.")
+      raise TypeError(
+        f"{name}: every op must be a callable (key, hr, lr) -> (hr, lr[, mask]), got {op!r}."
+      )
     try:
       hash(op)
     except TypeError as error:
@@ -68,6 +70,7 @@ def _check_ops(ops: Any, name: str) -> tuple[Op, ...]:
 @dataclasses.dataclass(frozen=True)
 class Chain:
   """Runs ``ops`` in sequence (build it with ``chain``)."""
+
   ops: tuple[Op, ...]
 
   def __call__(self, key: jax.Array, hr: jax.Array, lr: jax.Array):
@@ -83,6 +86,7 @@ class Chain:
 @dataclasses.dataclass(frozen=True)
 class OneOf:
   """Runs one of ``ops``, drawn with ``probs`` (build it with ``one_of``)."""
+
   ops: tuple[Op, ...]
   probs: tuple[float, ...]
 
@@ -139,14 +143,16 @@ def one_of(ops: Sequence[Op], weights: Sequence[float] | None = None) -> OneOf:
     if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__"):
       raise ValueError(f"one_of: `weights` must be a sequence of numbers, got {weights!r}.")
     if len(weights) != len(ops):
-      raise ValueError(f"one_of: `weights` must have one weight per op ({len(ops)}), "
-                       f"got {len(weights)}.")
+      raise ValueError(
+        f"one_of: `weights` must have one weight per op ({len(ops)}), got {len(weights)}."
+      )
     try:
       values = tuple(float(w) for w in weights)
     except (TypeError, ValueError, jax.errors.ConcretizationTypeError) as error:
       raise TypeError(f"one_of: `weights` must be Python numbers, got {weights!r}.") from error
     if any(not math.isfinite(w) or w < 0 for w in values) or sum(values) <= 0:
-      raise ValueError(f"one_of: `weights` must be non-negative with a positive sum, "
-                       f"got {values!r}.")
+      raise ValueError(
+        f"one_of: `weights` must be non-negative with a positive sum, got {values!r}."
+      )
     probs = tuple(w / sum(values) for w in values)
   return OneOf(ops, probs)

@@ -17,6 +17,7 @@ from cutblur_jax.augment.boxes import BOX_WORDS, Box, box_from_bits
 class CutBlurParams(NamedTuple):
   """Draws of ``cutblur``: ``applied`` bool [B], ``box``, ``inside`` bool [B] (True: HR
   pasted into the LR box; False: LR kept in the box and HR pasted around it)."""
+
   applied: jax.Array
   box: Box
   inside: jax.Array
@@ -24,6 +25,7 @@ class CutBlurParams(NamedTuple):
 
 class SoftCutBlurParams(NamedTuple):
   """Draws of ``soft_cutblur``: as ``CutBlurParams`` plus the blend weight ``v`` float32 [B]."""
+
   applied: jax.Array
   box: Box
   inside: jax.Array
@@ -33,8 +35,14 @@ class SoftCutBlurParams(NamedTuple):
 # ----------------------------------------------------------------------------- cutblur
 
 
-def sample_cutblur_params(key: jax.Array, shape: Sequence[int], *, prob: float = 1.0,
-                          alpha: float = 0.7, per_sample: bool = False) -> CutBlurParams:
+def sample_cutblur_params(
+  key: jax.Array,
+  shape: Sequence[int],
+  *,
+  prob: float = 1.0,
+  alpha: float = 0.7,
+  per_sample: bool = False,
+) -> CutBlurParams:
   """Draws ``cutblur``'s gate, box and side (a fair coin).
 
   Args:
@@ -56,22 +64,25 @@ def sample_cutblur_params(key: jax.Array, shape: Sequence[int], *, prob: float =
 @_common.draws
 def _draw_cutblur(key, *, shape, prob, alpha, per_sample):
   (words,) = _common.words(key, shape, per_sample, 2 + BOX_WORDS)
-  return CutBlurParams(applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
-                       box=box_from_bits(words[..., 1:1 + BOX_WORDS], shape[1], shape[2],
-                                         alpha=alpha),
-                       inside=_sampling.unit(words[..., 1 + BOX_WORDS]) < 0.5)
+  return CutBlurParams(
+    applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
+    box=box_from_bits(words[..., 1 : 1 + BOX_WORDS], shape[1], shape[2], alpha=alpha),
+    inside=_sampling.unit(words[..., 1 + BOX_WORDS]) < 0.5,
+  )
 
 
-def apply_cutblur(params: CutBlurParams, hr: jax.Array,
-                  lr: jax.Array) -> tuple[jax.Array, jax.Array]:
+def apply_cutblur(
+  params: CutBlurParams, hr: jax.Array, lr: jax.Array
+) -> tuple[jax.Array, jax.Array]:
   """Pastes HR into LR inside the box (``inside``) or around it; hr is returned unchanged."""
   hr, lr = _checks.check_images(hr, lr, op="apply_cutblur")
   region = _common.region(params.box, params.inside, params.applied, hr.shape)
   return hr, jnp.where(region, _common.rows(hr), _common.rows(lr)).reshape(lr.shape)
 
 
-def cutblur(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
-            alpha: float = 0.7) -> tuple[jax.Array, jax.Array]:
+def cutblur(
+  key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0, alpha: float = 0.7
+) -> tuple[jax.Array, jax.Array]:
   """CutBlur: pastes an HR box into LR, or LR's box into HR (the paper's augmentation).
 
   Teaches the network where to super-resolve and where not to. The box side
@@ -102,9 +113,15 @@ def cutblur(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
 # ----------------------------------------------------------------------------- soft cutblur
 
 
-def sample_soft_cutblur_params(key: jax.Array, shape: Sequence[int], *, prob: float = 1.0,
-                               alpha: float = 0.7, mix_alpha: float = 1.2,
-                               per_sample: bool = False) -> SoftCutBlurParams:
+def sample_soft_cutblur_params(
+  key: jax.Array,
+  shape: Sequence[int],
+  *,
+  prob: float = 1.0,
+  alpha: float = 0.7,
+  mix_alpha: float = 1.2,
+  per_sample: bool = False,
+) -> SoftCutBlurParams:
   """Draws ``soft_cutblur``'s gate, box, side and ``v ~ Beta(mix_alpha, mix_alpha)``.
 
   Args:
@@ -123,23 +140,28 @@ def sample_soft_cutblur_params(key: jax.Array, shape: Sequence[int], *, prob: fl
   _checks.check_prob(prob, "prob", op="soft_cutblur")
   _checks.check_alpha(alpha, "alpha", op="soft_cutblur")
   _checks.check_alpha(mix_alpha, "mix_alpha", op="soft_cutblur")
-  return _draw_soft_cutblur(key, shape=shape, per_sample=bool(per_sample),
-                            prob=prob, alpha=alpha, mix_alpha=mix_alpha)
+  return _draw_soft_cutblur(
+    key, shape=shape, per_sample=bool(per_sample), prob=prob, alpha=alpha, mix_alpha=mix_alpha
+  )
 
 
 @_common.draws
 def _draw_soft_cutblur(key, *, shape, prob, alpha, mix_alpha, per_sample):
   (words,) = _common.words(key, shape, per_sample, 2 + BOX_WORDS + _sampling.BETA_WORDS)
-  v = jnp.where(jnp.asarray(mix_alpha) > 0, _common.beta(words[..., 2 + BOX_WORDS:], mix_alpha), 1.0)
-  return SoftCutBlurParams(applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
-                           box=box_from_bits(words[..., 1:1 + BOX_WORDS], shape[1], shape[2],
-                                             alpha=alpha),
-                           inside=_sampling.unit(words[..., 1 + BOX_WORDS]) < 0.5,
-                           v=v.astype(jnp.float32))
+  v = jnp.where(
+    jnp.asarray(mix_alpha) > 0, _common.beta(words[..., 2 + BOX_WORDS :], mix_alpha), 1.0
+  )
+  return SoftCutBlurParams(
+    applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
+    box=box_from_bits(words[..., 1 : 1 + BOX_WORDS], shape[1], shape[2], alpha=alpha),
+    inside=_sampling.unit(words[..., 1 + BOX_WORDS]) < 0.5,
+    v=v.astype(jnp.float32),
+  )
 
 
-def apply_soft_cutblur(params: SoftCutBlurParams, hr: jax.Array,
-                       lr: jax.Array) -> tuple[jax.Array, jax.Array]:
+def apply_soft_cutblur(
+  params: SoftCutBlurParams, hr: jax.Array, lr: jax.Array
+) -> tuple[jax.Array, jax.Array]:
   """Blends HR into LR, ``lr <- v * hr + (1 - v) * lr``, inside the box or around it."""
   hr, lr = _checks.check_images(hr, lr, op="apply_soft_cutblur")
   region = _common.region(params.box, params.inside, params.applied, hr.shape)
@@ -147,8 +169,15 @@ def apply_soft_cutblur(params: SoftCutBlurParams, hr: jax.Array,
   return hr, jnp.where(region, _common.mix(params.v, hr_rows, lr_rows), lr_rows).reshape(lr.shape)
 
 
-def soft_cutblur(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
-                 alpha: float = 0.7, mix_alpha: float = 1.2) -> tuple[jax.Array, jax.Array]:
+def soft_cutblur(
+  key: jax.Array,
+  hr: jax.Array,
+  lr: jax.Array,
+  *,
+  prob: float = 1.0,
+  alpha: float = 0.7,
+  mix_alpha: float = 1.2,
+) -> tuple[jax.Array, jax.Array]:
   """Soft CutBlur (new): CutBlur whose pasted region blends HR and LR instead of replacing.
 
   The box and side are drawn as in ``cutblur``; the region LR would take from
@@ -173,6 +202,5 @@ def soft_cutblur(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 
     True
   """
   hr, lr = _checks.check_images(hr, lr, op="soft_cutblur")
-  params = sample_soft_cutblur_params(key, hr.shape, prob=prob, alpha=alpha,
-                                      mix_alpha=mix_alpha)
+  params = sample_soft_cutblur_params(key, hr.shape, prob=prob, alpha=alpha, mix_alpha=mix_alpha)
   return apply_soft_cutblur(params, hr, lr)

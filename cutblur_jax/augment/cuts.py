@@ -19,12 +19,14 @@ from cutblur_jax.augment.boxes import BOX_WORDS, Box, box_from_bits, box_row_mas
 
 class CutoutParams(NamedTuple):
   """Draws of ``cutout``: ``applied`` bool [B], ``keep`` bool [N, H, W, 1]."""
+
   applied: jax.Array
   keep: jax.Array
 
 
 class CutMixParams(NamedTuple):
   """Draws of ``cutmix``: ``applied`` bool [B], ``box``, ``partner`` int32 [N]."""
+
   applied: jax.Array
   box: Box
   partner: jax.Array
@@ -37,6 +39,7 @@ class CutMixupParams(NamedTuple):
   ``mixup_applied`` bool [B], ``v`` float32 [B], ``inside`` bool [B] (True:
   the mixed image fills the box; False: it fills the outside).
   """
+
   applied: jax.Array
   box: Box
   partner: jax.Array
@@ -48,8 +51,14 @@ class CutMixupParams(NamedTuple):
 # ----------------------------------------------------------------------------- cutout
 
 
-def sample_cutout_params(key: jax.Array, shape: Sequence[int], *, prob: float = 1.0,
-                         alpha: float = 0.001, per_sample: bool = False) -> CutoutParams:
+def sample_cutout_params(
+  key: jax.Array,
+  shape: Sequence[int],
+  *,
+  prob: float = 1.0,
+  alpha: float = 0.001,
+  per_sample: bool = False,
+) -> CutoutParams:
   """Draws ``cutout``'s gate and the kept pixels (each dropped with probability ``alpha``).
 
   Args:
@@ -70,8 +79,14 @@ def sample_cutout_params(key: jax.Array, shape: Sequence[int], *, prob: float = 
   shape = _checks.check_shape(shape, op="cutout")
   _checks.check_prob(prob, "prob", op="cutout")
   _checks.check_alpha(alpha, "alpha", op="cutout", upper=1.0)
-  return _draw_cutout(key, shape=shape, per_sample=bool(per_sample), prob=prob, alpha=alpha,
-                      max_drops=_sampling.sparse_bernoulli_capacity(math.prod(shape[:3]), alpha))
+  return _draw_cutout(
+    key,
+    shape=shape,
+    per_sample=bool(per_sample),
+    prob=prob,
+    alpha=alpha,
+    max_drops=_sampling.sparse_bernoulli_capacity(math.prod(shape[:3]), alpha),
+  )
 
 
 @functools.partial(jax.jit, static_argnames=("shape", "per_sample", "max_drops"))
@@ -86,8 +101,9 @@ def _draw_cutout(key, *, shape, prob, alpha, per_sample, max_drops):
   return CutoutParams(applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0), keep=keep)
 
 
-def apply_cutout(params: CutoutParams, hr: jax.Array,
-                 lr: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def apply_cutout(
+  params: CutoutParams, hr: jax.Array, lr: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
   """Zeroes the dropped LR pixels; returns ``(hr, lr, mask)``, hr unchanged.
 
   ``mask`` is ``[N, H, W, 1]`` of the image dtype (1 kept, 0 dropped; all ones
@@ -100,8 +116,9 @@ def apply_cutout(params: CutoutParams, hr: jax.Array,
   return hr, jnp.where(keep, lr, jnp.zeros((), lr.dtype)), keep.astype(hr.dtype)
 
 
-def cutout(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
-           alpha: float = 0.001) -> tuple[jax.Array, jax.Array, jax.Array]:
+def cutout(
+  key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0, alpha: float = 0.001
+) -> tuple[jax.Array, jax.Array, jax.Array]:
   """Cutout: drops random LR pixels (all channels) and returns the loss mask.
 
   Args:
@@ -128,8 +145,14 @@ def cutout(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
 # ----------------------------------------------------------------------------- cutmix
 
 
-def sample_cutmix_params(key: jax.Array, shape: Sequence[int], *, prob: float = 1.0,
-                         alpha: float = 0.7, per_sample: bool = False) -> CutMixParams:
+def sample_cutmix_params(
+  key: jax.Array,
+  shape: Sequence[int],
+  *,
+  prob: float = 1.0,
+  alpha: float = 0.7,
+  per_sample: bool = False,
+) -> CutMixParams:
   """Draws ``cutmix``'s gate, box (``boxes.sample_box``) and partner permutation.
 
   Args:
@@ -152,22 +175,28 @@ def sample_cutmix_params(key: jax.Array, shape: Sequence[int], *, prob: float = 
 def _draw_cutmix(key, *, shape, prob, alpha, per_sample):
   n = shape[0]
   words, partner_words = _common.words(key, shape, per_sample, 1 + BOX_WORDS, (n,))
-  return CutMixParams(applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
-                      box=box_from_bits(words[..., 1:], shape[1], shape[2], alpha=alpha),
-                      partner=_sampling.permutation(partner_words))
+  return CutMixParams(
+    applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
+    box=box_from_bits(words[..., 1:], shape[1], shape[2], alpha=alpha),
+    partner=_sampling.permutation(partner_words),
+  )
 
 
-def apply_cutmix(params: CutMixParams, hr: jax.Array,
-                 lr: jax.Array) -> tuple[jax.Array, jax.Array]:
+def apply_cutmix(params: CutMixParams, hr: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Pastes the partner's box at the same place in hr and lr."""
   hr, lr = _checks.check_images(hr, lr, op="apply_cutmix")
   region = _common.per_image(params.applied, 3) & box_row_mask(params.box, *hr.shape[1:])
-  return tuple(jnp.where(region, _common.take_partner(_common.rows(x), params.partner), _common.rows(x))
-               .reshape(x.shape) for x in (hr, lr))
+  return tuple(
+    jnp.where(
+      region, _common.take_partner(_common.rows(x), params.partner), _common.rows(x)
+    ).reshape(x.shape)
+    for x in (hr, lr)
+  )
 
 
-def cutmix(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
-           alpha: float = 0.7) -> tuple[jax.Array, jax.Array]:
+def cutmix(
+  key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0, alpha: float = 0.7
+) -> tuple[jax.Array, jax.Array]:
   """CutMix: pastes a box of a random partner into each (hr, lr) pair, at the same place.
 
   The reference scales the box by ``HR size // LR size``; ``solver.py`` upsamples
@@ -197,10 +226,16 @@ def cutmix(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
 # ----------------------------------------------------------------------------- cutmixup
 
 
-def sample_cutmixup_params(key: jax.Array, shape: Sequence[int], *, mixup_prob: float = 1.0,
-                           mixup_alpha: float = 1.2, cutmix_prob: float = 1.0,
-                           cutmix_alpha: float = 0.7,
-                           per_sample: bool = False) -> CutMixupParams:
+def sample_cutmixup_params(
+  key: jax.Array,
+  shape: Sequence[int],
+  *,
+  mixup_prob: float = 1.0,
+  mixup_alpha: float = 1.2,
+  cutmix_prob: float = 1.0,
+  cutmix_alpha: float = 0.7,
+  per_sample: bool = False,
+) -> CutMixupParams:
   """Draws ``cutmixup``'s CutMix gate, box, partner, mixup gate, ``v`` and side.
 
   Args:
@@ -220,29 +255,35 @@ def sample_cutmixup_params(key: jax.Array, shape: Sequence[int], *, mixup_prob: 
   _checks.check_alpha(mixup_alpha, "mixup_alpha", op="cutmixup")
   _checks.check_prob(cutmix_prob, "cutmix_prob", op="cutmixup")
   _checks.check_alpha(cutmix_alpha, "cutmix_alpha", op="cutmixup")
-  return _draw_cutmixup(key, shape=shape, per_sample=bool(per_sample), mixup_prob=mixup_prob,
-                        mixup_alpha=mixup_alpha, cutmix_prob=cutmix_prob,
-                        cutmix_alpha=cutmix_alpha)
+  return _draw_cutmixup(
+    key,
+    shape=shape,
+    per_sample=bool(per_sample),
+    mixup_prob=mixup_prob,
+    mixup_alpha=mixup_alpha,
+    cutmix_prob=cutmix_prob,
+    cutmix_alpha=cutmix_alpha,
+  )
 
 
 @_common.draws
-def _draw_cutmixup(key, *, shape, mixup_prob, mixup_alpha, cutmix_prob, cutmix_alpha,
-                   per_sample):
+def _draw_cutmixup(key, *, shape, mixup_prob, mixup_alpha, cutmix_prob, cutmix_alpha, per_sample):
   n = shape[0]
   count = 3 + BOX_WORDS + _sampling.BETA_WORDS
   words, partner_words = _common.words(key, shape, per_sample, count, (n,))
   return CutMixupParams(
-      applied=_common.gate(words[..., 0], cutmix_prob, jnp.asarray(cutmix_alpha) > 0),
-      box=box_from_bits(words[..., 1:1 + BOX_WORDS], shape[1], shape[2], alpha=cutmix_alpha),
-      partner=_sampling.permutation(partner_words),
-      mixup_applied=_common.gate(words[..., 1 + BOX_WORDS], mixup_prob,
-                          jnp.asarray(mixup_alpha) > 0),
-      v=_common.beta(words[..., 3 + BOX_WORDS:], mixup_alpha),
-      inside=_sampling.unit(words[..., 2 + BOX_WORDS]) < 0.5)
+    applied=_common.gate(words[..., 0], cutmix_prob, jnp.asarray(cutmix_alpha) > 0),
+    box=box_from_bits(words[..., 1 : 1 + BOX_WORDS], shape[1], shape[2], alpha=cutmix_alpha),
+    partner=_sampling.permutation(partner_words),
+    mixup_applied=_common.gate(words[..., 1 + BOX_WORDS], mixup_prob, jnp.asarray(mixup_alpha) > 0),
+    v=_common.beta(words[..., 3 + BOX_WORDS :], mixup_alpha),
+    inside=_sampling.unit(words[..., 2 + BOX_WORDS]) < 0.5,
+  )
 
 
-def apply_cutmixup(params: CutMixupParams, hr: jax.Array,
-                   lr: jax.Array) -> tuple[jax.Array, jax.Array]:
+def apply_cutmixup(
+  params: CutMixupParams, hr: jax.Array, lr: jax.Array
+) -> tuple[jax.Array, jax.Array]:
   """Mixes the partner in (or pastes it) inside the box or outside it, in hr and lr alike."""
   hr, lr = _checks.check_images(hr, lr, op="apply_cutmixup")
   region = _common.region(params.box, params.inside, params.applied, hr.shape)
@@ -256,9 +297,16 @@ def apply_cutmixup(params: CutMixupParams, hr: jax.Array,
   return tuple(outputs)
 
 
-def cutmixup(key: jax.Array, hr: jax.Array, lr: jax.Array, *, mixup_prob: float = 1.0,
-             mixup_alpha: float = 1.2, cutmix_prob: float = 1.0,
-             cutmix_alpha: float = 0.7) -> tuple[jax.Array, jax.Array]:
+def cutmixup(
+  key: jax.Array,
+  hr: jax.Array,
+  lr: jax.Array,
+  *,
+  mixup_prob: float = 1.0,
+  mixup_alpha: float = 1.2,
+  cutmix_prob: float = 1.0,
+  cutmix_alpha: float = 0.7,
+) -> tuple[jax.Array, jax.Array]:
   """CutMixup: CutMix whose pasted region is a mixup with the partner.
 
   With probability 1/2 the mixed image fills the box, otherwise it fills the
@@ -284,7 +332,12 @@ def cutmixup(key: jax.Array, hr: jax.Array, lr: jax.Array, *, mixup_prob: float 
     (2, 8, 8, 3)
   """
   hr, lr = _checks.check_images(hr, lr, op="cutmixup")
-  params = sample_cutmixup_params(key, hr.shape, mixup_prob=mixup_prob,
-                                  mixup_alpha=mixup_alpha, cutmix_prob=cutmix_prob,
-                                  cutmix_alpha=cutmix_alpha)
+  params = sample_cutmixup_params(
+    key,
+    hr.shape,
+    mixup_prob=mixup_prob,
+    mixup_alpha=mixup_alpha,
+    cutmix_prob=cutmix_prob,
+    cutmix_alpha=cutmix_alpha,
+  )
   return apply_cutmixup(params, hr, lr)

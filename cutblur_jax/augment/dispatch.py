@@ -39,9 +39,11 @@ def normalize_output(output: Any, hr: jax.Array, lr: jax.Array, *, name: str) ->
   new_hr, new_lr = output[0], output[1]
   for arg, new, old in (("hr", new_hr, hr), ("lr", new_lr, lr)):
     if getattr(new, "shape", None) != old.shape or getattr(new, "dtype", None) != old.dtype:
-      raise TypeError(f"{name} must return `{arg}` with its input shape and dtype "
-                      f"{old.shape} {old.dtype}, got {getattr(new, 'shape', None)} "
-                      f"{getattr(new, 'dtype', None)}.")
+      raise TypeError(
+        f"{name} must return `{arg}` with its input shape and dtype "
+        f"{old.shape} {old.dtype}, got {getattr(new, 'shape', None)} "
+        f"{getattr(new, 'dtype', None)}."
+      )
   mask_shape = hr.shape[:3] + (1,)
   if len(output) == 2 or output[2] is None:
     mask = jnp.ones(mask_shape, hr.dtype)
@@ -50,8 +52,9 @@ def normalize_output(output: Any, hr: jax.Array, lr: jax.Array, *, name: str) ->
     try:
       mask = jnp.broadcast_to(mask, mask_shape).astype(hr.dtype)
     except ValueError as error:
-      raise TypeError(f"{name} returned a mask of shape {mask.shape}, which does not "
-                      f"broadcast to {mask_shape}.") from error
+      raise TypeError(
+        f"{name} returned a mask of shape {mask.shape}, which does not broadcast to {mask_shape}."
+      ) from error
   return new_hr, new_lr, mask
 
 
@@ -60,8 +63,9 @@ def op_name(op: Any) -> str:
   return op if isinstance(op, str) else getattr(op, "__name__", None) or repr(op)
 
 
-def draw_index(key: jax.Array, mix_p: Sequence[float] | None, count: int,
-                shape: tuple[int, ...] = ()) -> jax.Array:
+def draw_index(
+  key: jax.Array, mix_p: Sequence[float] | None, count: int, shape: tuple[int, ...] = ()
+) -> jax.Array:
   """int32 ``i ~ Categorical(mix_p)`` (uniform when None) over ``count`` ops, of ``shape``."""
   if count == 1:
     return jnp.zeros(shape, jnp.int32)
@@ -73,8 +77,13 @@ def draw_index(key: jax.Array, mix_p: Sequence[float] | None, count: int,
   return jax.random.categorical(key, logits, shape=shape).astype(jnp.int32)
 
 
-def select_one(key: jax.Array, branches: Sequence[Branch], probs: Sequence[float] | None,
-               hr: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+def select_one(
+  key: jax.Array,
+  branches: Sequence[Branch],
+  probs: Sequence[float] | None,
+  hr: jax.Array,
+  lr: jax.Array,
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
   """Runs one of ``branches`` (``(key, hr, lr) -> (hr, lr, mask)``), drawn with ``probs``.
 
   Returns:

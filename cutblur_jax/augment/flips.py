@@ -12,8 +12,9 @@ import jax.numpy as jnp
 __all__ = ["random_flip_and_rotate"]
 
 
-def random_flip_and_rotate(key: jax.Array, hr: jax.Array,
-                           lr: jax.Array) -> tuple[jax.Array, jax.Array]:
+def random_flip_and_rotate(
+  key: jax.Array, hr: jax.Array, lr: jax.Array
+) -> tuple[jax.Array, jax.Array]:
   """Random h-flip, v-flip and transpose, each with probability 1/2, drawn per sample.
 
   The same transform is applied to a sample's HR and LR patch, as the
@@ -37,16 +38,20 @@ def random_flip_and_rotate(key: jax.Array, hr: jax.Array,
     (1, 4, 4, 1)
   """
   if hr.ndim != 4 or lr.ndim != 4 or hr.shape[0] != lr.shape[0]:
-    raise ValueError(f"`hr` and `lr` must be [N, H, W, C] batches of one size N, got {hr.shape} "
-                     f"and {lr.shape}.")
+    raise ValueError(
+      f"`hr` and `lr` must be [N, H, W, C] batches of one size N, got {hr.shape} and {lr.shape}."
+    )
   if hr.shape[1] != hr.shape[2] or lr.shape[1] != lr.shape[2]:
-    raise ValueError(f"Random transposes need square patches, got HR {hr.shape[1:3]} and LR "
-                     f"{lr.shape[1:3]}; set flip_and_rotate=False.")
+    raise ValueError(
+      f"Random transposes need square patches, got HR {hr.shape[1:3]} and LR "
+      f"{lr.shape[1:3]}; set flip_and_rotate=False."
+    )
   flips = jax.random.bernoulli(key, 0.5, (3, hr.shape[0]))
 
   def apply(images):
     def where(flag, transformed, images):
       return jnp.where(flag[:, None, None, None], transformed, images)
+
     images = where(flips[0], images[:, :, ::-1], images)
     images = where(flips[1], images[:, ::-1], images)
     return where(flips[2], jnp.swapaxes(images, 1, 2), images)

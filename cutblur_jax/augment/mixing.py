@@ -17,6 +17,7 @@ from cutblur_jax.augment import _checks, _common, _sampling
 
 class BlendParams(NamedTuple):
   """Draws of ``blend``: ``applied`` bool [B], ``v`` float32 [B], ``colour`` float32 [N, C]."""
+
   applied: jax.Array
   v: jax.Array
   colour: jax.Array
@@ -25,12 +26,14 @@ class BlendParams(NamedTuple):
 class RGBParams(NamedTuple):
   """Draws of ``rgb``: ``applied`` bool [B], ``perm`` int32 [B, 3] (output channel j = input
   channel ``perm[j]``)."""
+
   applied: jax.Array
   perm: jax.Array
 
 
 class MixupParams(NamedTuple):
   """Draws of ``mixup``: ``applied`` bool [B], ``v`` float32 [B], ``partner`` int32 [N]."""
+
   applied: jax.Array
   v: jax.Array
   partner: jax.Array
@@ -38,6 +41,7 @@ class MixupParams(NamedTuple):
 
 class DegradationMixupParams(NamedTuple):
   """Draws of ``degradation_mixup``: ``applied`` bool [B], ``v`` float32 [B]."""
+
   applied: jax.Array
   v: jax.Array
 
@@ -45,8 +49,14 @@ class DegradationMixupParams(NamedTuple):
 # ----------------------------------------------------------------------------- blend
 
 
-def sample_blend_params(key: jax.Array, shape: Sequence[int], *, prob: float = 1.0,
-                        alpha: float = 0.6, per_sample: bool = False) -> BlendParams:
+def sample_blend_params(
+  key: jax.Array,
+  shape: Sequence[int],
+  *,
+  prob: float = 1.0,
+  alpha: float = 0.6,
+  per_sample: bool = False,
+) -> BlendParams:
   """Draws ``blend``'s gate, ``v ~ U(alpha, 1)`` and colours ``c ~ U(0, 255)`` [N, C].
 
   Args:
@@ -70,9 +80,11 @@ def _draw_blend(key, *, shape, prob, alpha, per_sample):
   n, c = shape[0], shape[3]
   words, colour_words = _common.words(key, shape, per_sample, 2, (n, c))
   v = alpha + (1.0 - alpha) * _sampling.unit(words[..., 1])
-  return BlendParams(applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
-                     v=v.astype(jnp.float32),
-                     colour=255.0 * _sampling.unit(colour_words))
+  return BlendParams(
+    applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
+    v=v.astype(jnp.float32),
+    colour=255.0 * _sampling.unit(colour_words),
+  )
 
 
 def apply_blend(params: BlendParams, hr: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -84,8 +96,9 @@ def apply_blend(params: BlendParams, hr: jax.Array, lr: jax.Array) -> tuple[jax.
   return tuple(jnp.where(applied, _common.mix(params.v, x, colour), x) for x in (hr, lr))
 
 
-def blend(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
-          alpha: float = 0.6) -> tuple[jax.Array, jax.Array]:
+def blend(
+  key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0, alpha: float = 0.6
+) -> tuple[jax.Array, jax.Array]:
   """Blend: mixes hr and lr with the same random flat colour (the reference's ``blend``).
 
   Args:
@@ -114,16 +127,16 @@ def blend(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
 
 def _check_rgb_channels(channels: int, name: str, op: str) -> None:
   if channels != 3:
-    raise ValueError(
-        f"{op}: `{name}` must have 3 channels to permute them, got {channels}.")
+    raise ValueError(f"{op}: `{name}` must have 3 channels to permute them, got {channels}.")
 
 
 # The 3! channel orders; a uniform index into this table is a uniform permutation.
 _RGB_PERMUTATIONS = np.array(list(itertools.permutations(range(3))), np.int32)
 
 
-def sample_rgb_params(key: jax.Array, shape: Sequence[int], *, prob: float = 1.0,
-                      per_sample: bool = False) -> RGBParams:
+def sample_rgb_params(
+  key: jax.Array, shape: Sequence[int], *, prob: float = 1.0, per_sample: bool = False
+) -> RGBParams:
   """Draws ``rgb``'s gate and a uniformly random permutation of the 3 channels.
 
   Args:
@@ -157,9 +170,9 @@ def _permute_channels(x: jax.Array, perm: jax.Array) -> jax.Array:
   """
   channels = x.shape[-1]
   source = jnp.asarray(perm).reshape(-1, 1, 1, channels)  # [1 or N, 1, 1, C]
-  picked = x[..., channels - 1:]
+  picked = x[..., channels - 1 :]
   for i in range(channels - 2, -1, -1):
-    picked = jnp.where(source == i, x[..., i:i + 1], picked)
+    picked = jnp.where(source == i, x[..., i : i + 1], picked)
   return picked
 
 
@@ -172,8 +185,9 @@ def apply_rgb(params: RGBParams, hr: jax.Array, lr: jax.Array) -> tuple[jax.Arra
   return tuple(jnp.where(applied, _permute_channels(x, perm), x) for x in (hr, lr))
 
 
-def rgb(key: jax.Array, hr: jax.Array, lr: jax.Array, *,
-        prob: float = 1.0) -> tuple[jax.Array, jax.Array]:
+def rgb(
+  key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0
+) -> tuple[jax.Array, jax.Array]:
   """RGB permutation: the same random channel order for hr and lr (the reference's ``rgb``).
 
   Args:
@@ -199,8 +213,14 @@ def rgb(key: jax.Array, hr: jax.Array, lr: jax.Array, *,
 # ----------------------------------------------------------------------------- mixup
 
 
-def sample_mixup_params(key: jax.Array, shape: Sequence[int], *, prob: float = 1.0,
-                        alpha: float = 1.2, per_sample: bool = False) -> MixupParams:
+def sample_mixup_params(
+  key: jax.Array,
+  shape: Sequence[int],
+  *,
+  prob: float = 1.0,
+  alpha: float = 1.2,
+  per_sample: bool = False,
+) -> MixupParams:
   """Draws ``mixup``'s gate, ``v ~ Beta(alpha, alpha)`` and a partner permutation.
 
   Args:
@@ -223,21 +243,26 @@ def sample_mixup_params(key: jax.Array, shape: Sequence[int], *, prob: float = 1
 def _draw_mixup(key, *, shape, prob, alpha, per_sample):
   n = shape[0]
   words, partner_words = _common.words(key, shape, per_sample, 1 + _sampling.BETA_WORDS, (n,))
-  return MixupParams(applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
-                     v=_common.beta(words[..., 1:], alpha),
-                     partner=_sampling.permutation(partner_words))
+  return MixupParams(
+    applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
+    v=_common.beta(words[..., 1:], alpha),
+    partner=_sampling.permutation(partner_words),
+  )
 
 
 def apply_mixup(params: MixupParams, hr: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Mixes each pair with its partner: ``x <- v * x + (1 - v) * x[partner]``."""
   hr, lr = _checks.check_images(hr, lr, op="apply_mixup")
   applied = _common.per_image(params.applied)
-  return tuple(jnp.where(applied, _common.mix(params.v, x, _common.take_partner(x, params.partner)), x)
-               for x in (hr, lr))
+  return tuple(
+    jnp.where(applied, _common.mix(params.v, x, _common.take_partner(x, params.partner)), x)
+    for x in (hr, lr)
+  )
 
 
-def mixup(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
-          alpha: float = 1.2) -> tuple[jax.Array, jax.Array]:
+def mixup(
+  key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0, alpha: float = 1.2
+) -> tuple[jax.Array, jax.Array]:
   """Mixup of whole (hr, lr) pairs with a random partner from the batch.
 
   Args:
@@ -260,13 +285,17 @@ def mixup(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
   return apply_mixup(sample_mixup_params(key, hr.shape, prob=prob, alpha=alpha), hr, lr)
 
 
-
 # ----------------------------------------------------------------------------- degradation mixup
 
 
-def sample_degradation_mixup_params(key: jax.Array, shape: Sequence[int], *,
-                                    prob: float = 1.0, alpha: float = 1.0,
-                                    per_sample: bool = False) -> DegradationMixupParams:
+def sample_degradation_mixup_params(
+  key: jax.Array,
+  shape: Sequence[int],
+  *,
+  prob: float = 1.0,
+  alpha: float = 1.0,
+  per_sample: bool = False,
+) -> DegradationMixupParams:
   """Draws ``degradation_mixup``'s gate and ``v ~ Beta(alpha, alpha)``.
 
   Args:
@@ -282,26 +311,31 @@ def sample_degradation_mixup_params(key: jax.Array, shape: Sequence[int], *,
   shape = _checks.check_shape(shape, op="degradation_mixup")
   _checks.check_prob(prob, "prob", op="degradation_mixup")
   _checks.check_alpha(alpha, "alpha", op="degradation_mixup")
-  return _draw_degradation_mixup(key, shape=shape, per_sample=bool(per_sample),
-                                 prob=prob, alpha=alpha)
+  return _draw_degradation_mixup(
+    key, shape=shape, per_sample=bool(per_sample), prob=prob, alpha=alpha
+  )
 
 
 @_common.draws
 def _draw_degradation_mixup(key, *, shape, prob, alpha, per_sample):
   (words,) = _common.words(key, shape, per_sample, 1 + _sampling.BETA_WORDS)
-  return DegradationMixupParams(applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
-                                v=_common.beta(words[..., 1:], alpha))
+  return DegradationMixupParams(
+    applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0),
+    v=_common.beta(words[..., 1:], alpha),
+  )
 
 
-def apply_degradation_mixup(params: DegradationMixupParams, hr: jax.Array,
-                            lr: jax.Array) -> tuple[jax.Array, jax.Array]:
+def apply_degradation_mixup(
+  params: DegradationMixupParams, hr: jax.Array, lr: jax.Array
+) -> tuple[jax.Array, jax.Array]:
   """Weakens the degradation: ``lr <- v * lr + (1 - v) * hr``; hr unchanged."""
   hr, lr = _checks.check_images(hr, lr, op="apply_degradation_mixup")
   return hr, jnp.where(_common.per_image(params.applied), _common.mix(params.v, lr, hr), lr)
 
 
-def degradation_mixup(key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0,
-                      alpha: float = 1.0) -> tuple[jax.Array, jax.Array]:
+def degradation_mixup(
+  key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0, alpha: float = 1.0
+) -> tuple[jax.Array, jax.Array]:
   """Degradation mixup (new): mixes LR toward HR to vary the degradation strength.
 
   ``lr <- v * lr + (1 - v) * hr`` over the whole image with ``v ~ Beta(alpha,

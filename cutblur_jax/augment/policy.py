@@ -86,34 +86,45 @@ class _Builtin(NamedTuple):
 
 def _simple(sample_fn, apply_fn) -> _Builtin:
   return _Builtin(
-      lambda key, shape, e, per_sample: sample_fn(key, shape, prob=e.prob, alpha=e.alpha,
-                                                  per_sample=per_sample),
-      apply_fn)
+    lambda key, shape, e, per_sample: sample_fn(
+      key, shape, prob=e.prob, alpha=e.alpha, per_sample=per_sample
+    ),
+    apply_fn,
+  )
 
 
 _BUILTINS: dict[str, _Builtin | None] = {
-    "none": None,
-    "blend": _simple(ops.sample_blend_params, ops.apply_blend),
-    "rgb": _Builtin(
-        lambda key, shape, e, per_sample: ops.sample_rgb_params(
-            key, shape, prob=e.prob, per_sample=per_sample),
-        ops.apply_rgb),
-    "mixup": _simple(ops.sample_mixup_params, ops.apply_mixup),
-    "cutout": _simple(ops.sample_cutout_params, ops.apply_cutout),
-    "cutmix": _simple(ops.sample_cutmix_params, ops.apply_cutmix),
-    "cutmixup": _Builtin(
-        lambda key, shape, e, per_sample: ops.sample_cutmixup_params(
-            key, shape, mixup_prob=e.aux_prob, mixup_alpha=e.aux_alpha,
-            cutmix_prob=e.prob, cutmix_alpha=e.alpha, per_sample=per_sample),
-        ops.apply_cutmixup),
-    "cutblur": _simple(ops.sample_cutblur_params, ops.apply_cutblur),
-    "soft_cutblur": _Builtin(
-        lambda key, shape, e, per_sample: ops.sample_soft_cutblur_params(
-            key, shape, prob=e.prob, alpha=e.alpha, mix_alpha=e.aux_alpha,
-            per_sample=per_sample),
-        ops.apply_soft_cutblur),
-    "degradation_mixup": _simple(ops.sample_degradation_mixup_params,
-                                 ops.apply_degradation_mixup),
+  "none": None,
+  "blend": _simple(ops.sample_blend_params, ops.apply_blend),
+  "rgb": _Builtin(
+    lambda key, shape, e, per_sample: ops.sample_rgb_params(
+      key, shape, prob=e.prob, per_sample=per_sample
+    ),
+    ops.apply_rgb,
+  ),
+  "mixup": _simple(ops.sample_mixup_params, ops.apply_mixup),
+  "cutout": _simple(ops.sample_cutout_params, ops.apply_cutout),
+  "cutmix": _simple(ops.sample_cutmix_params, ops.apply_cutmix),
+  "cutmixup": _Builtin(
+    lambda key, shape, e, per_sample: ops.sample_cutmixup_params(
+      key,
+      shape,
+      mixup_prob=e.aux_prob,
+      mixup_alpha=e.aux_alpha,
+      cutmix_prob=e.prob,
+      cutmix_alpha=e.alpha,
+      per_sample=per_sample,
+    ),
+    ops.apply_cutmixup,
+  ),
+  "cutblur": _simple(ops.sample_cutblur_params, ops.apply_cutblur),
+  "soft_cutblur": _Builtin(
+    lambda key, shape, e, per_sample: ops.sample_soft_cutblur_params(
+      key, shape, prob=e.prob, alpha=e.alpha, mix_alpha=e.aux_alpha, per_sample=per_sample
+    ),
+    ops.apply_soft_cutblur,
+  ),
+  "degradation_mixup": _simple(ops.sample_degradation_mixup_params, ops.apply_degradation_mixup),
 }
 
 #: Every op name a ``Policy`` accepts.
@@ -126,8 +137,10 @@ def _as_float(value: Any, name: str) -> float:
   try:
     number = float(value)
   except jax.errors.ConcretizationTypeError as error:
-    raise TypeError(f"Policy: `{name}` must be a Python number (a Policy is static "
-                    f"configuration), got a traced value.") from error
+    raise TypeError(
+      f"Policy: `{name}` must be a Python number (a Policy is static "
+      f"configuration), got a traced value."
+    ) from error
   except (TypeError, ValueError) as error:
     raise TypeError(f"Policy: `{name}` must be a Python number, got {value!r}.") from error
   if not math.isfinite(number):
@@ -136,8 +149,9 @@ def _as_float(value: Any, name: str) -> float:
 
 
 def _as_tuple(values: Any, name: str) -> tuple:
-  if (isinstance(values, (str, bytes))
-      or not isinstance(values, (collections.abc.Sequence, np.ndarray))):
+  if isinstance(values, (str, bytes)) or not isinstance(
+    values, (collections.abc.Sequence, np.ndarray)
+  ):
     raise TypeError(f"Policy: `{name}` must be a sequence (list or tuple), got {values!r}.")
   return tuple(values)
 
@@ -165,6 +179,7 @@ class Policy:
     ...                                          mix_p=(0.8, 0.2)))
     (('cutblur', 'none'), True)
   """
+
   augs: tuple[str | Callable[..., Any], ...]
   probs: tuple[float, ...]
   alphas: tuple[float, ...]
@@ -180,8 +195,10 @@ class Policy:
     for aug in augs:
       if isinstance(aug, str):
         if aug not in _BUILTINS:
-          raise ValueError(f"Policy: unknown op {aug!r} in `augs`; valid names are "
-                           f"{', '.join(OP_NAMES)} (or pass a callable).")
+          raise ValueError(
+            f"Policy: unknown op {aug!r} in `augs`; valid names are "
+            f"{', '.join(OP_NAMES)} (or pass a callable)."
+          )
       elif not callable(aug):
         raise TypeError(f"Policy: `augs` entries must be op names or callables, got {aug!r}.")
       else:
@@ -193,16 +210,19 @@ class Policy:
     alphas = tuple(_as_float(a, "alphas") for a in _as_tuple(self.alphas, "alphas"))
     for name, values in (("probs", probs), ("alphas", alphas)):
       if len(values) != len(augs):
-        raise ValueError(f"Policy: `{name}` must have one value per op in `augs` "
-                         f"({len(augs)}), got {len(values)}: {values!r}.")
+        raise ValueError(
+          f"Policy: `{name}` must have one value per op in `augs` "
+          f"({len(augs)}), got {len(values)}: {values!r}."
+        )
     for aug, p in zip(augs, probs):
       if not 0.0 <= p <= 1.0:
-        raise ValueError(f"Policy: `probs` must be probabilities in [0, 1], got {p!r} for "
-                         f"{aug!r}.")
+        raise ValueError(f"Policy: `probs` must be probabilities in [0, 1], got {p!r} for {aug!r}.")
     aux_prob = _as_float(self.aux_prob, "aux_prob")
     if not 0.0 <= aux_prob <= 1.0:
-      raise ValueError(f"Policy: `aux_prob` must be a probability in [0, 1], got {aux_prob!r} "
-                       "(the reference passes aux_alpha = 1.2 there, which acts as 1.0).")
+      raise ValueError(
+        f"Policy: `aux_prob` must be a probability in [0, 1], got {aux_prob!r} "
+        "(the reference passes aux_alpha = 1.2 there, which acts as 1.0)."
+      )
     aux_alpha = _as_float(self.aux_alpha, "aux_alpha")
     for aug, alpha in zip(augs, alphas):
       upper = 1.0 if aug in ("blend", "cutout") else None
@@ -211,9 +231,15 @@ class Policy:
     mix_p = _checks.check_distribution(self.mix_p, "mix_p", len(augs), op="Policy")
     if not isinstance(self.per_sample, (bool, np.bool_)):
       raise TypeError(f"Policy: `per_sample` must be a bool, got {self.per_sample!r}.")
-    for name, value in (("augs", augs), ("probs", probs), ("alphas", alphas),
-                        ("aux_prob", aux_prob), ("aux_alpha", aux_alpha), ("mix_p", mix_p),
-                        ("per_sample", bool(self.per_sample))):
+    for name, value in (
+      ("augs", augs),
+      ("probs", probs),
+      ("alphas", alphas),
+      ("aux_prob", aux_prob),
+      ("aux_alpha", aux_alpha),
+      ("mix_p", mix_p),
+      ("per_sample", bool(self.per_sample)),
+    ):
       object.__setattr__(self, name, value)
 
   def __len__(self) -> int:
@@ -271,15 +297,17 @@ def moa(dataset: str = "DIV2K_SR", model: str = "EDSR") -> Policy:
   if model == "CARN" and not name.is_realsr:
     prob = 0.2
   mix_p = MOA_REALSR_MIX_P if name.is_realsr else None
-  return Policy(MOA_AUGS, (prob,) * len(MOA_AUGS), MOA_ALPHAS, aux_prob=1.0, aux_alpha=1.2,
-                mix_p=mix_p)
+  return Policy(
+    MOA_AUGS, (prob,) * len(MOA_AUGS), MOA_ALPHAS, aux_prob=1.0, aux_alpha=1.2, mix_p=mix_p
+  )
 
 
 # ----------------------------------------------------------------------------- running ops
 
 
-def _run_builtin(aug: str, entry: _Entry, key: jax.Array, hr: jax.Array, lr: jax.Array,
-                 per_sample: bool) -> Output:
+def _run_builtin(
+  aug: str, entry: _Entry, key: jax.Array, hr: jax.Array, lr: jax.Array, per_sample: bool
+) -> Output:
   builtin = _BUILTINS[aug]
   if builtin is None:  # "none"
     return hr, lr, jnp.ones(hr.shape[:3] + (1,), hr.dtype)
@@ -305,8 +333,9 @@ def _run_batch(aug: Any, entry: _Entry, key: jax.Array, hr: jax.Array, lr: jax.A
   return lax.cond(jax.random.uniform(key_gate) < entry.prob, run, skip, hr, lr)
 
 
-def _run_per_sample(aug: Any, entry: _Entry, key: jax.Array, hr: jax.Array,
-                    lr: jax.Array) -> Output:
+def _run_per_sample(
+  aug: Any, entry: _Entry, key: jax.Array, hr: jax.Array, lr: jax.Array
+) -> Output:
   """Runs one policy entry with one draw per image (the whole batch is computed)."""
   if isinstance(aug, str):
     return _run_builtin(aug, entry, key, hr, lr, per_sample=True)
@@ -321,12 +350,16 @@ def _run_per_sample(aug: Any, entry: _Entry, key: jax.Array, hr: jax.Array,
 
   new_hr, new_lr, mask = jax.vmap(run_one)(jax.random.split(key_fn, n), hr, lr)
   applied = (jax.random.uniform(key_gate, (n,)) < entry.prob).reshape(n, 1, 1, 1)
-  return (jnp.where(applied, new_hr, hr), jnp.where(applied, new_lr, lr),
-          jnp.where(applied, mask, jnp.ones((), hr.dtype)))
+  return (
+    jnp.where(applied, new_hr, hr),
+    jnp.where(applied, new_lr, lr),
+    jnp.where(applied, mask, jnp.ones((), hr.dtype)),
+  )
 
 
-def apply_augment(key: jax.Array, hr: jax.Array, lr: jax.Array,
-                  policy: Policy) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+def apply_augment(
+  key: jax.Array, hr: jax.Array, lr: jax.Array, policy: Policy
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
   """Applies one op of ``policy``, chosen at random, to a batch (the reference's ``apply_augment``).
 
   Jit it with the policy static, e.g. ``jax.jit(apply_augment, static_argnames="policy")``,
@@ -354,31 +387,37 @@ def apply_augment(key: jax.Array, hr: jax.Array, lr: jax.Array,
     ((4, 16, 16, 1), dtype('int32'), True)
   """
   if not isinstance(policy, Policy):
-    raise TypeError(f"apply_augment: `policy` must be a cutblur_jax.augment.Policy "
-                    f"(e.g. moa()), got {type(policy).__name__}.")
+    raise TypeError(
+      f"apply_augment: `policy` must be a cutblur_jax.augment.Policy "
+      f"(e.g. moa()), got {type(policy).__name__}."
+    )
   hr, lr = _checks.check_images(hr, lr, op="apply_augment")
   for aug in policy.augs:
     if aug == "rgb" and hr.shape[-1] != 3:
-      raise ValueError(f"apply_augment: the policy contains 'rgb', which needs 3 channels, "
-                       f"but `hr` has {hr.shape[-1]} channels.")
-  entries = [_Entry(p, a, policy.aux_prob, policy.aux_alpha)
-              for p, a in zip(policy.probs, policy.alphas)]
+      raise ValueError(
+        f"apply_augment: the policy contains 'rgb', which needs 3 channels, "
+        f"but `hr` has {hr.shape[-1]} channels."
+      )
+  entries = [
+    _Entry(p, a, policy.aux_prob, policy.aux_alpha) for p, a in zip(policy.probs, policy.alphas)
+  ]
 
   if policy.per_sample:
     keys = jax.random.split(key, len(policy) + 1)
     key_choice, op_keys = keys[0], keys[1:]
     index = draw_index(key_choice, policy.mix_p, len(policy), (hr.shape[0],))
-    outputs = [_run_per_sample(aug, entry, op_keys[i], hr, lr)
-               for i, (aug, entry) in enumerate(zip(policy.augs, entries))]
+    outputs = [
+      _run_per_sample(aug, entry, op_keys[i], hr, lr)
+      for i, (aug, entry) in enumerate(zip(policy.augs, entries))
+    ]
     if len(outputs) == 1:
       new_hr, new_lr, mask = outputs[0]
     else:
       which = index.reshape(-1, 1, 1, 1)
       new_hr, new_lr, mask = (
-          lax.select_n(jnp.broadcast_to(which, outs[0].shape), *outs)
-          for outs in zip(*outputs))
+        lax.select_n(jnp.broadcast_to(which, outs[0].shape), *outs) for outs in zip(*outputs)
+      )
     return new_hr, new_lr, mask, index
 
-  branches = [functools.partial(_run_batch, aug, entry)
-              for aug, entry in zip(policy.augs, entries)]
+  branches = [functools.partial(_run_batch, aug, entry) for aug, entry in zip(policy.augs, entries)]
   return select_one(key, branches, policy.mix_p, hr, lr)

@@ -72,12 +72,14 @@ class Contributions(NamedTuple):
     indices: ``int64 [out_length, taps]``, 0-based input indices, already
       mirrored into ``[0, in_length)``.
   """
+
   weights: np.ndarray
   indices: np.ndarray
 
 
-def contributions(in_length: int, out_length: int, scale: float, *,
-                  antialiasing: bool = True) -> Contributions:
+def contributions(
+  in_length: int, out_length: int, scale: float, *, antialiasing: bool = True
+) -> Contributions:
   """Weights and source indices of MATLAB's bicubic resize along one axis.
 
   Args:
@@ -100,12 +102,14 @@ def contributions(in_length: int, out_length: int, scale: float, *,
   return Contributions(weights, _mirror(raw, in_length))
 
 
-def _raw_taps(in_length: int, out_length: int, scale: float,
-              antialiasing: bool) -> tuple[np.ndarray, np.ndarray]:
+def _raw_taps(
+  in_length: int, out_length: int, scale: float, antialiasing: bool
+) -> tuple[np.ndarray, np.ndarray]:
   """Normalised weights and unmirrored 0-based tap indices (may fall outside the image)."""
   if in_length < 1 or out_length < 1:
     raise ValueError(
-        f"Lengths must be positive, got in_length={in_length}, out_length={out_length}.")
+      f"Lengths must be positive, got in_length={in_length}, out_length={out_length}."
+    )
   if not scale > 0:
     raise ValueError(f"`scale` must be positive, got {scale!r}.")
   if scale < 1 and antialiasing:
@@ -126,8 +130,10 @@ def _raw_taps(in_length: int, out_length: int, scale: float,
     total = total + weights[:, k]
   weights = weights / total[:, None]
   keep = np.any(weights != 0, axis=0)  # MATLAB drops taps that are zero for every output.
-  return (np.ascontiguousarray(weights[:, keep]),
-          np.ascontiguousarray(indices[:, keep].astype(np.int64) - 1))
+  return (
+    np.ascontiguousarray(weights[:, keep]),
+    np.ascontiguousarray(indices[:, keep].astype(np.int64) - 1),
+  )
 
 
 def _mirror(indices: np.ndarray, length: int) -> np.ndarray:
@@ -163,8 +169,9 @@ def _phase_period(raw: np.ndarray, max_period: int = 8) -> int | None:
   return None
 
 
-def _resize_axis(image: np.ndarray, weights: np.ndarray, raw: np.ndarray, axis: int,
-                 integer_dtype: np.dtype | None) -> np.ndarray:
+def _resize_axis(
+  image: np.ndarray, weights: np.ndarray, raw: np.ndarray, axis: int, integer_dtype: np.dtype | None
+) -> np.ndarray:
   """One 1-D pass: ``out[i] = sum_k w[i, k] * in[idx[i, k]]`` along ``axis``.
 
   Taps are summed one at a time in order (MATLAB's accumulation order; no dense
@@ -222,9 +229,13 @@ def _round_half_away(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
   return np.floor(np.clip(values, info.min, info.max) + 0.5).astype(dtype)
 
 
-def imresize(image: np.ndarray, scale: float | None = None, *,
-             output_shape: Sequence[int] | None = None,
-             antialiasing: bool = True) -> np.ndarray:
+def imresize(
+  image: np.ndarray,
+  scale: float | None = None,
+  *,
+  output_shape: Sequence[int] | None = None,
+  antialiasing: bool = True,
+) -> np.ndarray:
   """Resizes an image as MATLAB's ``imresize(image, scale, 'bicubic')`` does.
 
   Args:
@@ -263,8 +274,12 @@ def imresize(image: np.ndarray, scale: float | None = None, *,
     raise ValueError("Give exactly one of `scale` and `output_shape`.")
   in_size = image.shape[:2]
   if scale is not None:
-    if (isinstance(scale, bool) or not isinstance(scale, numbers.Real)
-        or not math.isfinite(scale) or scale <= 0):
+    if (
+      isinstance(scale, bool)
+      or not isinstance(scale, numbers.Real)
+      or not math.isfinite(scale)
+      or scale <= 0
+    ):
       raise ValueError(f"`scale` must be a positive finite number, got {scale!r}.")
     scales = (float(scale), float(scale))
     out_size = output_size(in_size, float(scale))
@@ -272,7 +287,8 @@ def imresize(image: np.ndarray, scale: float | None = None, *,
     out_size = tuple(int(n) for n in output_shape)
     if len(out_size) != 2 or min(out_size) < 1:
       raise ValueError(
-          f"`output_shape` must be two positive integers (height, width), got {output_shape!r}.")
+        f"`output_shape` must be two positive integers (height, width), got {output_shape!r}."
+      )
     scales = (out_size[0] / in_size[0], out_size[1] / in_size[1])
 
   if image.dtype in (np.uint8, np.uint16):

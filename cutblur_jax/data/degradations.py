@@ -21,8 +21,14 @@ from PIL import Image
 from cutblur_jax.data.bicubic import imresize
 from cutblur_jax.image import quantize
 
-__all__ = ["Degradation", "align_pair", "bicubic_downsample", "gaussian_noise", "jpeg_compress",
-           "modcrop"]
+__all__ = [
+  "Degradation",
+  "align_pair",
+  "bicubic_downsample",
+  "gaussian_noise",
+  "jpeg_compress",
+  "modcrop",
+]
 
 
 def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
@@ -40,7 +46,7 @@ def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
     (8, 4, 3)
   """
   height, width = image.shape[:2]
-  return image[:height - height % scale, :width - width % scale]
+  return image[: height - height % scale, : width - width % scale]
 
 
 def bicubic_downsample(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
@@ -134,17 +140,20 @@ class Degradation:
       raise ValueError(f"Degradation `kind` must be bicubic, noise or jpeg, got {self.kind!r}.")
 
   @classmethod
-  def for_task(cls, task: str, *, scale: int = 1, sigma: float = 0.0, quality: int = 10,
-               noise_seed: int = 0) -> "Degradation":
+  def for_task(
+    cls, task: str, *, scale: int = 1, sigma: float = 0.0, quality: int = 10, noise_seed: int = 0
+  ) -> "Degradation":
     """The degradation that makes a ``task``'s input: SR bicubic, DN noise, JPEG artifacts.
 
     Examples:
       >>> Degradation.for_task("DN", sigma=30).kind
       'noise'
     """
-    kinds = {"SR": cls("bicubic", scale=int(scale)),
-             "DN": cls("noise", sigma=float(sigma), noise_seed=int(noise_seed)),
-             "JPEG": cls("jpeg", quality=int(quality))}
+    kinds = {
+      "SR": cls("bicubic", scale=int(scale)),
+      "DN": cls("noise", sigma=float(sigma), noise_seed=int(noise_seed)),
+      "JPEG": cls("jpeg", quality=int(quality)),
+    }
     if task not in kinds:
       raise ValueError(f"Unknown task {task!r}; use SR, DN or JPEG.")
     return kinds[task]
@@ -159,8 +168,9 @@ class Degradation:
     return hr, jpeg_compress(hr, self.quality)
 
 
-def align_pair(hr: np.ndarray, lr: np.ndarray, input_scale: int, *,
-               hr_source: str = "HR", lr_source: str = "LR") -> tuple[np.ndarray, np.ndarray]:
+def align_pair(
+  hr: np.ndarray, lr: np.ndarray, input_scale: int, *, hr_source: str = "HR", lr_source: str = "LR"
+) -> tuple[np.ndarray, np.ndarray]:
   """Checks that ``hr`` is ``input_scale`` times ``lr`` and aligns a small remainder.
 
   Args:
@@ -187,9 +197,9 @@ def align_pair(hr: np.ndarray, lr: np.ndarray, input_scale: int, *,
     big, small = hr.shape[axis], lr.shape[axis]
     if abs(big - small * input_scale) >= input_scale:
       raise ValueError(
-          f"HR {hr_source} has shape {hr.shape[:2]} but LR {lr_source} has shape "
-          f"{lr.shape[:2]}: HR must be {input_scale} times LR.")
+        f"HR {hr_source} has shape {hr.shape[:2]} but LR {lr_source} has shape "
+        f"{lr.shape[:2]}: HR must be {input_scale} times LR."
+      )
     small = min(small, big // input_scale)
     out.append(small)
-  return (hr[:rows[0] * input_scale, :cols[0] * input_scale],
-          lr[:rows[0], :cols[0]])
+  return (hr[: rows[0] * input_scale, : cols[0] * input_scale], lr[: rows[0], : cols[0]])

@@ -40,16 +40,26 @@ from cutblur_jax.data.bicubic import imresize
 from cutblur_jax.data.degradations import Degradation
 from cutblur_jax.data.types import ImagePair
 
-__all__ = ["EmbeddedDataset", "TRAIN_IMAGES", "VALIDATION_IMAGES", "embedded_dataset",
-           "load_photo"]
+__all__ = ["EmbeddedDataset", "TRAIN_IMAGES", "VALIDATION_IMAGES", "embedded_dataset", "load_photo"]
 
-TRAIN_IMAGES = ("astronaut", "coffee", "colorwheel", "hubble_deep_field", "immunohistochemistry",
-                "retina", "rocket")
+TRAIN_IMAGES = (
+  "astronaut",
+  "coffee",
+  "colorwheel",
+  "hubble_deep_field",
+  "immunohistochemistry",
+  "retina",
+  "rocket",
+)
 VALIDATION_IMAGES = ("chelsea", "stereo_motorcycle")
 
-_SPLITS = {"train": TRAIN_IMAGES, "validation": VALIDATION_IMAGES,
-           # Aliases: the reference and the registry also say "valid" and "test".
-           "valid": VALIDATION_IMAGES, "test": VALIDATION_IMAGES}
+_SPLITS = {
+  "train": TRAIN_IMAGES,
+  "validation": VALIDATION_IMAGES,
+  # Aliases: the reference and the registry also say "valid" and "test".
+  "valid": VALIDATION_IMAGES,
+  "test": VALIDATION_IMAGES,
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -70,8 +80,9 @@ def load_photo(name: str) -> np.ndarray:
     (300, 451, 3)
   """
   if name not in TRAIN_IMAGES + VALIDATION_IMAGES:
-    raise ValueError(f"Unknown embedded photo {name!r}; known: "
-                     f"{', '.join(TRAIN_IMAGES + VALIDATION_IMAGES)}.")
+    raise ValueError(
+      f"Unknown embedded photo {name!r}; known: {', '.join(TRAIN_IMAGES + VALIDATION_IMAGES)}."
+    )
   from skimage import data  # pylint: disable=g-import-not-at-top  (slow import, load lazily)
 
   image = getattr(data, name)()
@@ -90,17 +101,18 @@ def _center_crop(image: np.ndarray, max_size: int | None) -> np.ndarray:
   height, width = image.shape[:2]
   new_h, new_w = min(height, max_size), min(width, max_size)
   top, left = (height - new_h) // 2, (width - new_w) // 2
-  return image[top:top + new_h, left:left + new_w]
+  return image[top : top + new_h, left : left + new_w]
 
 
 @functools.lru_cache(maxsize=None)
-def _pairs(names: tuple[str, ...], scale: int, max_size: int | None,
-           degradation: Degradation | None) -> tuple[ImagePair, ...]:
+def _pairs(
+  names: tuple[str, ...], scale: int, max_size: int | None, degradation: Degradation | None
+) -> tuple[ImagePair, ...]:
   pairs = []
   for name in names:
     hr = _center_crop(load_photo(name), max_size)
     height, width = hr.shape[:2]
-    hr = np.ascontiguousarray(hr[:height - height % scale, :width - width % scale])
+    hr = np.ascontiguousarray(hr[: height - height % scale, : width - width % scale])
     if degradation is not None:
       lr = np.ascontiguousarray(degradation(name, hr)[1])
     else:
@@ -123,8 +135,15 @@ class EmbeddedDataset(collections.abc.Sequence):
     description: e.g. ``"embedded x4 validation"``.
   """
 
-  def __init__(self, pairs: Sequence[ImagePair], *, split: str, scale: int,
-               max_size: int | None = None, degradation: Degradation | None = None):
+  def __init__(
+    self,
+    pairs: Sequence[ImagePair],
+    *,
+    split: str,
+    scale: int,
+    max_size: int | None = None,
+    degradation: Degradation | None = None,
+  ):
     self._pairs = tuple(pairs)
     self.split = split
     self.scale = self.input_scale = int(scale)
@@ -150,8 +169,13 @@ class EmbeddedDataset(collections.abc.Sequence):
     return f"EmbeddedDataset({self.description}: {', '.join(self.names)})"
 
 
-def embedded_dataset(split: str = "train", scale: int = 4, *, max_size: int | None = None,
-                     degradation: Degradation | None = None) -> EmbeddedDataset:
+def embedded_dataset(
+  split: str = "train",
+  scale: int = 4,
+  *,
+  max_size: int | None = None,
+  degradation: Degradation | None = None,
+) -> EmbeddedDataset:
   """The embedded photos of one split, with MATLAB-bicubic LR images (or noisy / JPEG ones).
 
   Args:
@@ -184,22 +208,28 @@ def embedded_dataset(split: str = "train", scale: int = 4, *, max_size: int | No
   if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
     raise ValueError(f"`scale` must be a positive integer, got {scale!r}.")
   if max_size is not None:
-    if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)) or (
-        max_size < scale):
+    if (
+      isinstance(max_size, bool)
+      or not isinstance(max_size, (int, np.integer))
+      or (max_size < scale)
+    ):
       raise ValueError(f"`max_size` must be an integer >= scale ({scale}), got {max_size!r}.")
     max_size = int(max_size)
   if degradation is not None:
     if not isinstance(degradation, Degradation):
       raise TypeError(f"`degradation` must be a Degradation, got {type(degradation).__name__}.")
     if degradation.kind == "bicubic" and degradation.scale != scale:
-      raise ValueError(f"A bicubic `degradation` of scale {degradation.scale} does not match "
-                       f"`scale` {scale}.")
+      raise ValueError(
+        f"A bicubic `degradation` of scale {degradation.scale} does not match `scale` {scale}."
+      )
     if degradation.kind != "bicubic" and scale != 1:
-      raise ValueError(f"A {degradation.kind} `degradation` keeps the image size: use scale=1, "
-                       f"got {scale}.")
+      raise ValueError(
+        f"A {degradation.kind} `degradation` keeps the image size: use scale=1, got {scale}."
+      )
     if degradation.kind == "bicubic":
       degradation = None  # the default, and one cache entry for it
   canonical = "train" if split == "train" else "validation"
   pairs = _pairs(_SPLITS[split], int(scale), max_size, degradation)
-  return EmbeddedDataset(pairs, split=canonical, scale=int(scale), max_size=max_size,
-                         degradation=degradation)
+  return EmbeddedDataset(
+    pairs, split=canonical, scale=int(scale), max_size=max_size, degradation=degradation
+  )

@@ -18,22 +18,39 @@ import re
 from typing import Iterable
 
 from cutblur_jax.data.degradations import Degradation
-from cutblur_jax.data.image_folders import (IMAGE_EXTENSIONS, FolderDataset, PathLike,
-                                            list_images, pair_by_name, write_lr_folder)
+from cutblur_jax.data.image_folders import (
+  IMAGE_EXTENSIONS,
+  FolderDataset,
+  PathLike,
+  list_images,
+  pair_by_name,
+  write_lr_folder,
+)
 from cutblur_jax.data.spec import DEFAULT_DIV2K_RANGE, parse_dataset
 
 # FolderDataset, IMAGE_EXTENSIONS, list_images and write_lr_folder are re-exported:
 # they were first defined here.
-__all__ = ["BENCHMARK_SETS", "FolderDataset", "IMAGE_EXTENSIONS", "benchmark_dataset",
-           "div2k_dataset", "folder_dataset", "list_images", "parse_div2k_range",
-           "realsr_dataset", "write_lr_folder"]
+__all__ = [
+  "BENCHMARK_SETS",
+  "FolderDataset",
+  "IMAGE_EXTENSIONS",
+  "benchmark_dataset",
+  "div2k_dataset",
+  "folder_dataset",
+  "list_images",
+  "parse_div2k_range",
+  "realsr_dataset",
+  "write_lr_folder",
+]
 
 BENCHMARK_SETS = ("Set5", "Set14", "B100", "Urban100", "Manga109")
 # Other names the same benchmark set is published under.
 _BENCHMARK_ALIASES = {"B100": ("BSD100", "BSDS100")}
 
-_SUFFIX_HINT = ("set synthesize_lr to make it from HR (train.py --config.synthesize_lr=True, "
-                "evaluate.py --synthesize_lr)")
+_SUFFIX_HINT = (
+  "set synthesize_lr to make it from HR (train.py --config.synthesize_lr=True, "
+  "evaluate.py --synthesize_lr)"
+)
 
 
 def parse_div2k_range(div2k_range: str) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -65,10 +82,12 @@ def _check_split(split: str) -> str:
   return split
 
 
-def _task_degradation(task: str, scale: int, sigma: float, quality: int,
-                      noise_seed: int) -> Degradation:
-  return Degradation.for_task(task, scale=scale, sigma=sigma, quality=quality,
-                              noise_seed=noise_seed)
+def _task_degradation(
+  task: str, scale: int, sigma: float, quality: int, noise_seed: int
+) -> Degradation:
+  return Degradation.for_task(
+    task, scale=scale, sigma=sigma, quality=quality, noise_seed=noise_seed
+  )
 
 
 def _data_scale(task: str, scale: int) -> int:
@@ -84,9 +103,18 @@ def _data_scale(task: str, scale: int) -> int:
   return scale if task == "SR" else 1
 
 
-def div2k_dataset(root: PathLike, *, split: str = "train", task: str = "SR", scale: int = 4,
-                  div2k_range: str = DEFAULT_DIV2K_RANGE, sigma: float = 10, quality: int = 10,
-                  synthesize_lr: bool = False, noise_seed: int = 0) -> FolderDataset:
+def div2k_dataset(
+  root: PathLike,
+  *,
+  split: str = "train",
+  task: str = "SR",
+  scale: int = 4,
+  div2k_range: str = DEFAULT_DIV2K_RANGE,
+  sigma: float = 10,
+  quality: int = 10,
+  synthesize_lr: bool = False,
+  noise_seed: int = 0,
+) -> FolderDataset:
   """DIV2K in its published layout (the reference's ``DIV2K_SR/DN/JPEG``).
 
   Layout under ``root`` (``DIV2K_valid_*`` are optional; when present they are
@@ -128,31 +156,48 @@ def div2k_dataset(root: PathLike, *, split: str = "train", task: str = "SR", sca
     raise ValueError(f"DIV2K HR folder not found: {hr_dirs[0]} (dataset_root={root}).")
   # The official zips split train (0001-0800) and valid (0801-0900); the reference
   # merges them into DIV2K_train_HR. Either works; a name in both counts once.
-  hr_paths = _unique_by_stem(p for d in hr_dirs if d.is_dir()
-                             for p in list_images(d, what="DIV2K HR images"))
+  hr_paths = _unique_by_stem(
+    p for d in hr_dirs if d.is_dir() for p in list_images(d, what="DIV2K HR images")
+  )
   if last > len(hr_paths):
     raise ValueError(
-        f"div2k_range {div2k_range!r} asks for image {last} but {', '.join(map(str, hr_dirs))} "
-        f"hold {len(hr_paths)} HR images.")
-  hr_paths = hr_paths[first - 1:last]
+      f"div2k_range {div2k_range!r} asks for image {last} but {', '.join(map(str, hr_dirs))} "
+      f"hold {len(hr_paths)} HR images."
+    )
+  hr_paths = hr_paths[first - 1 : last]
   sub = {"SR": f"LR_bicubic/X{scale}", "DN": f"DN/{sigma:g}", "JPEG": f"JPEG/{quality}"}[task]
   lr_dirs = [root / f"DIV2K_train_{sub}", root / f"DIV2K_valid_{sub}"]
   description = f"DIV2K_{task}{f' x{scale}' if task == 'SR' else ''} {split} [{first}-{last}]"
   if not any(d.is_dir() for d in lr_dirs):
     if not synthesize_lr:
       raise ValueError(
-          f"LR folder not found: {lr_dirs[0]}; {_SUFFIX_HINT} "
-          f"({_synthesis_words(task, scale, sigma, quality)}) or prepare the folder.")
-    return FolderDataset(hr_paths, None, scale=scale,
-                         degradation=_task_degradation(task, scale, sigma, quality, noise_seed),
-                         description=description + " (synthesised LR)")
-  lr_candidates = _unique_by_stem(p for d in lr_dirs if d.is_dir()
-                                  for p in list_images(d, what="DIV2K LR images"))
-  lr_paths = pair_by_name(hr_paths, lr_candidates, scale if task == "SR" else 1,
-                           lr_folder=" or ".join(str(d) for d in lr_dirs if d.is_dir()),
-                           strict_count=False)
-  return FolderDataset(hr_paths, lr_paths, scale=scale,
-                       input_scale=scale if task == "SR" else 1, description=description)
+        f"LR folder not found: {lr_dirs[0]}; {_SUFFIX_HINT} "
+        f"({_synthesis_words(task, scale, sigma, quality)}) or prepare the folder."
+      )
+    return FolderDataset(
+      hr_paths,
+      None,
+      scale=scale,
+      degradation=_task_degradation(task, scale, sigma, quality, noise_seed),
+      description=description + " (synthesised LR)",
+    )
+  lr_candidates = _unique_by_stem(
+    p for d in lr_dirs if d.is_dir() for p in list_images(d, what="DIV2K LR images")
+  )
+  lr_paths = pair_by_name(
+    hr_paths,
+    lr_candidates,
+    scale if task == "SR" else 1,
+    lr_folder=" or ".join(str(d) for d in lr_dirs if d.is_dir()),
+    strict_count=False,
+  )
+  return FolderDataset(
+    hr_paths,
+    lr_paths,
+    scale=scale,
+    input_scale=scale if task == "SR" else 1,
+    description=description,
+  )
 
 
 def _unique_by_stem(paths: Iterable[pathlib.Path]) -> list[pathlib.Path]:
@@ -164,13 +209,16 @@ def _unique_by_stem(paths: Iterable[pathlib.Path]) -> list[pathlib.Path]:
 
 
 def _synthesis_words(task: str, scale: int, sigma: float, quality: int) -> str:
-  return {"SR": f"MATLAB-bicubic imresize x1/{scale}",
-          "DN": f"Gaussian noise sigma={sigma}",
-          "JPEG": f"Pillow JPEG quality={quality}"}[task]
+  return {
+    "SR": f"MATLAB-bicubic imresize x1/{scale}",
+    "DN": f"Gaussian noise sigma={sigma}",
+    "JPEG": f"Pillow JPEG quality={quality}",
+  }[task]
 
 
-def realsr_dataset(root: PathLike, *, split: str = "train", scale: int = 4,
-                   camera: str = "all") -> FolderDataset:
+def realsr_dataset(
+  root: PathLike, *, split: str = "train", scale: int = 4, camera: str = "all"
+) -> FolderDataset:
   """RealSR (v1 or v3) in its published layout (the reference's ``RealSR``).
 
   Layout under ``root``::
@@ -211,8 +259,9 @@ def realsr_dataset(root: PathLike, *, split: str = "train", scale: int = 4,
       raise ValueError(f"No *_HR images in {folder}.")
     hr_paths += hrs
     lr_paths += pair_by_name(hrs, lrs, scale, lr_folder=str(folder), strict_count=True)
-  return FolderDataset(hr_paths, lr_paths, scale=scale,
-                       description=f"RealSR {camera} x{scale} {split}")
+  return FolderDataset(
+    hr_paths, lr_paths, scale=scale, description=f"RealSR {camera} x{scale} {split}"
+  )
 
 
 def _benchmark_folder(root: pathlib.Path, name: str | None) -> pathlib.Path:
@@ -225,9 +274,17 @@ def _benchmark_folder(root: pathlib.Path, name: str | None) -> pathlib.Path:
   return root
 
 
-def benchmark_dataset(root: PathLike, *, name: str | None = None, task: str = "SR", scale: int = 4,
-                      sigma: float = 10, quality: int = 10, synthesize_lr: bool = False,
-                      noise_seed: int = 0) -> FolderDataset:
+def benchmark_dataset(
+  root: PathLike,
+  *,
+  name: str | None = None,
+  task: str = "SR",
+  scale: int = 4,
+  sigma: float = 10,
+  quality: int = 10,
+  synthesize_lr: bool = False,
+  noise_seed: int = 0,
+) -> FolderDataset:
   """A benchmark set (Set5, Set14, B100, Urban100, Manga109, or any set) in a published layout.
 
   ``root`` is the set's folder, or a folder that holds it as ``root/<name>``.
@@ -273,25 +330,50 @@ def benchmark_dataset(root: PathLike, *, name: str | None = None, task: str = "S
       hr_only = hr_only or (hr_paths, folder / lr_sub)
       continue
     lr_folder = folder / lr_sub
-    lr_paths = pair_by_name(hr_paths, list_images(lr_folder, what=f"{description} LR images"),
-                             scale, lr_folder=str(lr_folder), strict_count=True)
-    return FolderDataset(hr_paths, lr_paths, scale=scale, input_scale=scale if task == "SR" else 1,
-                         description=description)
+    lr_paths = pair_by_name(
+      hr_paths,
+      list_images(lr_folder, what=f"{description} LR images"),
+      scale,
+      lr_folder=str(lr_folder),
+      strict_count=True,
+    )
+    return FolderDataset(
+      hr_paths,
+      lr_paths,
+      scale=scale,
+      input_scale=scale if task == "SR" else 1,
+      description=description,
+    )
   expected = " or ".join(f"{folder / h} + {folder / l}" for h, l in layouts)
   if hr_only is None:
     raise ValueError(f"No {description} images found: expected {expected}.")
   if not synthesize_lr:
-    raise ValueError(f"LR folder not found: {hr_only[1]}; {_SUFFIX_HINT} "
-                     f"({_synthesis_words(task, scale, sigma, quality)}) or prepare the folder.")
-  return FolderDataset(hr_only[0], None, scale=scale,
-                       degradation=_task_degradation(task, scale, sigma, quality, noise_seed),
-                       description=description + " (synthesised LR)")
+    raise ValueError(
+      f"LR folder not found: {hr_only[1]}; {_SUFFIX_HINT} "
+      f"({_synthesis_words(task, scale, sigma, quality)}) or prepare the folder."
+    )
+  return FolderDataset(
+    hr_only[0],
+    None,
+    scale=scale,
+    degradation=_task_degradation(task, scale, sigma, quality, noise_seed),
+    description=description + " (synthesised LR)",
+  )
 
 
-def folder_dataset(dataset: str, root: PathLike, *, split: str = "train", scale: int = 4,
-                   div2k_range: str = DEFAULT_DIV2K_RANGE, camera: str = "all", sigma: float = 10,
-                   quality: int = 10, synthesize_lr: bool = False,
-                   noise_seed: int = 0) -> FolderDataset:
+def folder_dataset(
+  dataset: str,
+  root: PathLike,
+  *,
+  split: str = "train",
+  scale: int = 4,
+  div2k_range: str = DEFAULT_DIV2K_RANGE,
+  camera: str = "all",
+  sigma: float = 10,
+  quality: int = 10,
+  synthesize_lr: bool = False,
+  noise_seed: int = 0,
+) -> FolderDataset:
   """A folder data set chosen by the reference's ``--dataset`` name.
 
   Args:
@@ -314,16 +396,32 @@ def folder_dataset(dataset: str, root: PathLike, *, split: str = "train", scale:
     raise ValueError(f"`dataset_root` is empty: set it to the folder that holds {dataset}.")
   name = parse_dataset(dataset)
   if name.kind == "div2k":
-    return div2k_dataset(root, split=split, task=name.task, scale=scale, div2k_range=div2k_range,
-                         sigma=sigma, quality=quality, synthesize_lr=synthesize_lr,
-                         noise_seed=noise_seed)
+    return div2k_dataset(
+      root,
+      split=split,
+      task=name.task,
+      scale=scale,
+      div2k_range=div2k_range,
+      sigma=sigma,
+      quality=quality,
+      synthesize_lr=synthesize_lr,
+      noise_seed=noise_seed,
+    )
   if name.kind == "realsr":
     return realsr_dataset(root, split=split, scale=scale, camera=camera)
   if name.kind != "benchmark":
     raise ValueError(
-        f"Unknown folder dataset {dataset!r}: use DIV2K_SR, DIV2K_DN, DIV2K_JPEG, RealSR or "
-        f"<Set>_SR/_DN/_JPEG (e.g. Set5_SR).")
+      f"Unknown folder dataset {dataset!r}: use DIV2K_SR, DIV2K_DN, DIV2K_JPEG, RealSR or "
+      f"<Set>_SR/_DN/_JPEG (e.g. Set5_SR)."
+    )
   _check_split(split)
-  return benchmark_dataset(root, name=name.set_name, task=name.task, scale=scale,
-                           sigma=sigma, quality=quality, synthesize_lr=synthesize_lr,
-                           noise_seed=noise_seed)
+  return benchmark_dataset(
+    root,
+    name=name.set_name,
+    task=name.task,
+    scale=scale,
+    sigma=sigma,
+    quality=quality,
+    synthesize_lr=synthesize_lr,
+    noise_seed=noise_seed,
+  )

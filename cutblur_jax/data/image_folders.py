@@ -39,24 +39,32 @@ from cutblur_jax.data.degradations import align_pair
 from cutblur_jax.data.io import read_image, write_image
 from cutblur_jax.data.types import ImagePair
 
-__all__ = ["FolderDataset", "IMAGE_EXTENSIONS", "PathLike", "list_images", "pair_by_name",
-           "write_lr_folder"]
+__all__ = [
+  "FolderDataset",
+  "IMAGE_EXTENSIONS",
+  "PathLike",
+  "list_images",
+  "pair_by_name",
+  "write_lr_folder",
+]
 
 PathLike = str | os.PathLike
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
-def _infer_input_scale(hr_size: tuple[int, int], lr_size: tuple[int, int], scale: int, *,
-                       hr_source: str, lr_source: str) -> int:
+def _infer_input_scale(
+  hr_size: tuple[int, int], lr_size: tuple[int, int], scale: int, *, hr_source: str, lr_source: str
+) -> int:
   """Returns 1 for same-size pairs, else ``scale`` when the sizes match it."""
   if tuple(hr_size) == tuple(lr_size):
     return 1
   if all(abs(big - small * scale) < scale for big, small in zip(hr_size, lr_size)):
     return scale
   raise ValueError(
-      f"HR {hr_source} is {hr_size[1]}x{hr_size[0]} (WxH) but LR {lr_source} is "
-      f"{lr_size[1]}x{lr_size[0]}: expected the same size or {scale} times larger (scale={scale}).")
+    f"HR {hr_source} is {hr_size[1]}x{hr_size[0]} (WxH) but LR {lr_source} is "
+    f"{lr_size[1]}x{lr_size[0]}: expected the same size or {scale} times larger (scale={scale})."
+  )
 
 
 def _image_size(path: pathlib.Path) -> tuple[int, int]:
@@ -100,26 +108,35 @@ def list_images(folder: PathLike, *, what: str = "images") -> list[pathlib.Path]
   folder = pathlib.Path(folder)
   if not folder.is_dir():
     raise ValueError(f"Folder of {what} not found: {folder}")
-  paths = sorted(p for p in folder.iterdir()
-                 if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+  paths = sorted(
+    p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+  )
   if not paths:
     raise ValueError(f"No {what} ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
   return paths
 
 
-def pair_by_name(hr_paths: Sequence[pathlib.Path], lr_paths: Sequence[pathlib.Path], scale: int,
-                  *, lr_folder: str, strict_count: bool) -> list[pathlib.Path]:
+def pair_by_name(
+  hr_paths: Sequence[pathlib.Path],
+  lr_paths: Sequence[pathlib.Path],
+  scale: int,
+  *,
+  lr_folder: str,
+  strict_count: bool,
+) -> list[pathlib.Path]:
   """LR path for each HR path, matched by ``_pair_key``."""
   if strict_count and len(hr_paths) != len(lr_paths):
     raise ValueError(
-        f"{len(hr_paths)} HR images in {hr_paths[0].parent} but {len(lr_paths)} LR images "
-        f"in {lr_folder}: every HR image needs exactly one LR image.")
+      f"{len(hr_paths)} HR images in {hr_paths[0].parent} but {len(lr_paths)} LR images "
+      f"in {lr_folder}: every HR image needs exactly one LR image."
+    )
   by_key: dict[str, pathlib.Path] = {}
   for path in lr_paths:
     key = _pair_key(path.stem, scale)
     if key in by_key:
       raise ValueError(
-          f"LR images {by_key[key]} and {path} both pair with the same HR name {key!r}.")
+        f"LR images {by_key[key]} and {path} both pair with the same HR name {key!r}."
+      )
     by_key[key] = path
   paired = []
   for path in hr_paths:
@@ -153,11 +170,16 @@ class FolderDataset(collections.abc.Sequence):
     ((1356, 2040, 3), (339, 510, 3))
   """
 
-  def __init__(self, hr_paths: Sequence[PathLike], lr_paths: Sequence[PathLike] | None = None, *,
-               scale: int, input_scale: int | None = None,
-               degradation: Callable[[str, np.ndarray],
-                                     tuple[np.ndarray, np.ndarray]] | None = None,
-               description: str = "folder"):
+  def __init__(
+    self,
+    hr_paths: Sequence[PathLike],
+    lr_paths: Sequence[PathLike] | None = None,
+    *,
+    scale: int,
+    input_scale: int | None = None,
+    degradation: Callable[[str, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+    description: str = "folder",
+  ):
     """Pairs ``hr_paths[i]`` with ``lr_paths[i]`` (or ``degradation`` of the HR image).
 
     Args:
@@ -179,14 +201,18 @@ class FolderDataset(collections.abc.Sequence):
       raise ValueError(f"{description}: give `lr_paths` or a `degradation` to synthesise LR.")
     if self.lr_paths is not None and len(self.lr_paths) != len(self.hr_paths):
       raise ValueError(
-          f"{description}: {len(self.hr_paths)} HR images but {len(self.lr_paths)} LR images.")
+        f"{description}: {len(self.hr_paths)} HR images but {len(self.lr_paths)} LR images."
+      )
     self.scale = int(scale)
     self.degradation = degradation
     self.description = description
     self.names = [_display_name(p) for p in self.hr_paths]
     if self.lr_paths is None:
-      self.input_scale = int(input_scale) if input_scale is not None else (
-          self.scale if getattr(degradation, "kind", "bicubic") == "bicubic" else 1)
+      self.input_scale = (
+        int(input_scale)
+        if input_scale is not None
+        else (self.scale if getattr(degradation, "kind", "bicubic") == "bicubic" else 1)
+      )
     else:
       self.input_scale = self._check_sizes(input_scale)
 
@@ -194,14 +220,16 @@ class FolderDataset(collections.abc.Sequence):
     """Checks every pair's header sizes; returns the common input scale."""
     for hr_path, lr_path in zip(self.hr_paths, self.lr_paths):
       hr_size, lr_size = _image_size(hr_path), _image_size(lr_path)
-      pair_scale = _infer_input_scale(hr_size, lr_size, self.scale,
-                                      hr_source=str(hr_path), lr_source=str(lr_path))
+      pair_scale = _infer_input_scale(
+        hr_size, lr_size, self.scale, hr_source=str(hr_path), lr_source=str(lr_path)
+      )
       if input_scale is None:
         input_scale = pair_scale
       elif pair_scale != input_scale:
         raise ValueError(
-            f"{self.description}: {hr_path} / {lr_path} have size ratio {pair_scale} but other "
-            f"pairs have {input_scale}; a data set cannot mix same-size and scaled pairs.")
+          f"{self.description}: {hr_path} / {lr_path} have size ratio {pair_scale} but other "
+          f"pairs have {input_scale}; a data set cannot mix same-size and scaled pairs."
+        )
     return int(input_scale)
 
   def __len__(self) -> int:
@@ -210,7 +238,8 @@ class FolderDataset(collections.abc.Sequence):
   def __getitem__(self, index: int) -> ImagePair:
     if not isinstance(index, (int, np.integer)):
       raise TypeError(
-          f"{type(self).__name__} indices must be integers, got {type(index).__name__}.")
+        f"{type(self).__name__} indices must be integers, got {type(index).__name__}."
+      )
     if not -len(self) <= index < len(self):
       raise IndexError(f"index {index} out of range for {len(self)} pairs of {self.description}")
     index = int(index) % len(self)
@@ -227,8 +256,10 @@ class FolderDataset(collections.abc.Sequence):
 
   def __repr__(self) -> str:
     source = "synthesised LR" if self.lr_paths is None else "LR files"
-    return (f"FolderDataset({self.description!r}, {len(self)} pairs, scale={self.scale}, "
-            f"input_scale={self.input_scale}, {source})")
+    return (
+      f"FolderDataset({self.description!r}, {len(self)} pairs, scale={self.scale}, "
+      f"input_scale={self.input_scale}, {source})"
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -236,9 +267,14 @@ class FolderDataset(collections.abc.Sequence):
 # ----------------------------------------------------------------------------
 
 
-def write_lr_folder(dataset: Sequence[ImagePair], folder: PathLike, *,
-                    name_format: str | None = None, num_workers: int = 2,
-                    overwrite: bool = False) -> list[pathlib.Path]:
+def write_lr_folder(
+  dataset: Sequence[ImagePair],
+  folder: PathLike,
+  *,
+  name_format: str | None = None,
+  num_workers: int = 2,
+  overwrite: bool = False,
+) -> list[pathlib.Path]:
   """Writes the LR image of every pair as PNG, to prepare an LR folder once.
 
   Synthesising LR on the fly (``synthesize_lr=True``) costs a MATLAB-bicubic

@@ -45,9 +45,9 @@ PathLike = str | os.PathLike
 # each sample's high byte. For each such raw mode: a raw mode of the same width whose
 # unpacker keeps the low bytes instead, and where those low bytes land per colour channel.
 _COLOR16_LOW_BYTES = {
-    "RGB;16B": ("RGB;16L", (0, 1, 2)),    # unpacks as little-endian: keeps bytes 1, 3, 5
-    "RGBA;16B": ("RGBA;16L", (0, 1, 2)),
-    "LA;16B": ("ABGR", (2, 2, 2)),        # bytes (L_hi, L_lo, A_hi, A_lo) -> B = L_lo
+  "RGB;16B": ("RGB;16L", (0, 1, 2)),  # unpacks as little-endian: keeps bytes 1, 3, 5
+  "RGBA;16B": ("RGBA;16L", (0, 1, 2)),
+  "LA;16B": ("ABGR", (2, 2, 2)),  # bytes (L_hi, L_lo, A_hi, A_lo) -> B = L_lo
 }
 
 
@@ -130,8 +130,9 @@ def read_image(path: PathLike) -> np.ndarray:
       values = np.asarray(image)
       if values.size and (values.min() < 0 or values.max() > 65535):
         raise ValueError(
-            f"Image file {str(path)!r} has {mode} pixels outside [0, 65535]; "
-            "only 8- and 16-bit images are supported.")
+          f"Image file {str(path)!r} has {mode} pixels outside [0, 65535]; "
+          "only 8- and 16-bit images are supported."
+        )
       array = np.repeat(_from_16_bit(values)[..., None], 3, axis=-1)
     elif mode in ("L", "1", "LA"):
       array = np.repeat(np.asarray(image.convert("L"))[..., None], 3, axis=-1)
@@ -142,8 +143,8 @@ def read_image(path: PathLike) -> np.ndarray:
         array = np.asarray(image.convert("RGB"))
       except ValueError as error:  # a conversion Pillow does not implement
         raise ValueError(
-            f"Image file {str(path)!r} has mode {mode!r}, which Pillow cannot convert to RGB: "
-            f"{error}") from error
+          f"Image file {str(path)!r} has mode {mode!r}, which Pillow cannot convert to RGB: {error}"
+        ) from error
     else:
       raise ValueError(f"Image file {str(path)!r} has unsupported mode {mode!r}.")
   # Pillow's arrays view immutable bytes; callers get an array they own.
@@ -181,22 +182,29 @@ def write_image(path: PathLike, image: Any, *, compress_level: int = 6) -> Path:
   array = np.asarray(image)
   if array.dtype != np.uint8:
     raise TypeError(
-        f"`image` for {str(path)!r} must be uint8, got {array.dtype}; quantize it first "
-        "(cutblur_jax.image.quantize).")
+      f"`image` for {str(path)!r} must be uint8, got {array.dtype}; quantize it first "
+      "(cutblur_jax.image.quantize)."
+    )
   if array.ndim == 3 and array.shape[-1] == 1:
     array = array[..., 0]
   if not (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (3, 4))):
     raise ValueError(
-        f"`image` for {str(path)!r} must be [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], "
-        f"got shape {array.shape}.")
+      f"`image` for {str(path)!r} must be [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], "
+      f"got shape {array.shape}."
+    )
   if not 0 <= compress_level <= 9:
     raise ValueError(f"`compress_level` must be in 0..9, got {compress_level}.")
-  return write_atomic(path, lambda stream: Image.fromarray(np.ascontiguousarray(array)).save(
-      stream, format="PNG", compress_level=compress_level))
+  return write_atomic(
+    path,
+    lambda stream: Image.fromarray(np.ascontiguousarray(array)).save(
+      stream, format="PNG", compress_level=compress_level
+    ),
+  )
 
 
-def write_atomic(path: PathLike, write: Callable[[BinaryIO], Any], *,
-                 overwrite: bool = True) -> Path:
+def write_atomic(
+  path: PathLike, write: Callable[[BinaryIO], Any], *, overwrite: bool = True
+) -> Path:
   """Runs ``write(stream)`` into a temporary file beside ``path``, then renames it to ``path``.
 
   Readers never see a partial file, and a failure (or Ctrl-C) leaves no file behind: the
@@ -236,8 +244,15 @@ def write_atomic(path: PathLike, write: Callable[[BinaryIO], Any], *,
   return path
 
 
-def write_json(path: PathLike, data: Any, *, overwrite: bool = True, sort_keys: bool = True,
-               allow_nan: bool = True, default: Callable[[Any], Any] | None = str) -> Path:
+def write_json(
+  path: PathLike,
+  data: Any,
+  *,
+  overwrite: bool = True,
+  sort_keys: bool = True,
+  allow_nan: bool = True,
+  default: Callable[[Any], Any] | None = str,
+) -> Path:
   """Writes ``data`` as indented JSON (and a final newline) with ``write_atomic``.
 
   ``default`` converts values JSON cannot hold (``None``: refuse them with ``TypeError``,
@@ -247,6 +262,7 @@ def write_json(path: PathLike, data: Any, *, overwrite: bool = True, sort_keys: 
     >>> write_json("/tmp/config.json", {"lr": 1e-4})  # doctest: +SKIP
     PosixPath('/tmp/config.json')
   """
-  text = json.dumps(data, indent=2, sort_keys=sort_keys, default=default,
-                    allow_nan=allow_nan) + "\n"
+  text = (
+    json.dumps(data, indent=2, sort_keys=sort_keys, default=default, allow_nan=allow_nan) + "\n"
+  )
   return write_atomic(path, lambda stream: stream.write(text.encode()), overwrite=overwrite)

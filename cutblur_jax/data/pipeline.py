@@ -115,8 +115,8 @@ class RandomAlignedCrop(grain.transforms.RandomMap):
     height, width = pair.lr.shape[:2]
     s, lr_size, hr_size = self.input_scale, self.lr_patch, self.hr_patch
     y, x = int(rng.integers(height - lr_size + 1)), int(rng.integers(width - lr_size + 1))
-    hr = pair.hr[y * s:y * s + hr_size, x * s:x * s + hr_size]
-    lr = pair.lr[y:y + lr_size, x:x + lr_size]
+    hr = pair.hr[y * s : y * s + hr_size, x * s : x * s + hr_size]
+    lr = pair.lr[y : y + lr_size, x : x + lr_size]
     if self.flip_and_rotate:  # drawn after the offsets: crops do not depend on the flag
       hflip, vflip, transpose = rng.integers(2, size=3).tolist()
       if hflip:
@@ -133,9 +133,15 @@ def _stack(rows: Sequence[Batch]) -> Batch:
   return {key: np.stack([row[key] for row in rows]) for key in ("hr", "lr")}
 
 
-def local_batches(source: grain.MapDataset, *, seed: int, crop: RandomAlignedCrop | None,
-                  local_batch_size: int, process_index: int,
-                  process_count: int) -> grain.MapDataset:
+def local_batches(
+  source: grain.MapDataset,
+  *,
+  seed: int,
+  crop: RandomAlignedCrop | None,
+  local_batch_size: int,
+  process_index: int,
+  process_count: int,
+) -> grain.MapDataset:
   """The infinite ``MapDataset`` of this process's rows of every global batch.
 
   With ``crop=None`` the rows are the image indices (``source`` is then ``range(N)``).
@@ -158,10 +164,16 @@ def convert_legacy_state(state: Mapping[str, Any], batch_size: int | None = None
     seed, next_batch = int(state["seed"]), int(state["next_batch"])
     batch_size = int(state.get("batch_size", batch_size))
   except (KeyError, TypeError, ValueError, AttributeError) as error:
-    raise ValueError(f"`state` must be {{'seed': int, 'next_batch': int, 'batch_size': int}} "
-                     f"(old format) or a get_state() of this pipeline, got {state!r}.") from error
-  return {"format": STATE_FORMAT, "seed": seed, "batch_size": batch_size,
-          "iterator": {"next_index": next_batch}}
+    raise ValueError(
+      f"`state` must be {{'seed': int, 'next_batch': int, 'batch_size': int}} "
+      f"(old format) or a get_state() of this pipeline, got {state!r}."
+    ) from error
+  return {
+    "format": STATE_FORMAT,
+    "seed": seed,
+    "batch_size": batch_size,
+    "iterator": {"next_index": next_batch},
+  }
 
 
 def _pair_input_scale(pair: ImagePair, scale: int) -> int:
@@ -173,19 +185,22 @@ def _checked(pair: ImagePair, *, scale: int, input_scale: int, patch_size: int) 
   lr_patch = patch_size * scale // input_scale
   for role, image in (("HR", pair.hr), ("LR", pair.lr)):
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
-      raise ValueError(f"{role} image of {pair.name!r} must be uint8 [H, W, 3], "
-                       f"got {image.dtype} {image.shape}.")
+      raise ValueError(
+        f"{role} image of {pair.name!r} must be uint8 [H, W, 3], got {image.dtype} {image.shape}."
+      )
   if _pair_input_scale(pair, scale) != input_scale:
     raise ValueError(
-        f"Image {pair.name!r}: HR {pair.hr.shape[:2]} / LR {pair.lr.shape[:2]} differs in size "
-        f"ratio from the other pairs (HR/LR = {input_scale}); a batch cannot mix them.")
+      f"Image {pair.name!r}: HR {pair.hr.shape[:2]} / LR {pair.lr.shape[:2]} differs in size "
+      f"ratio from the other pairs (HR/LR = {input_scale}); a batch cannot mix them."
+    )
   where = f"of image {pair.name!r}"
   hr, lr = align_pair(pair.hr, pair.lr, input_scale, hr_source=where, lr_source=where)
   if min(lr.shape[:2]) < lr_patch:
     raise ValueError(
-        f"Image {pair.name!r} has LR size {lr.shape[0]}x{lr.shape[1]}, smaller than the LR "
-        f"patch {lr_patch}x{lr_patch} (patch_size={patch_size}, "
-        f"scale={scale}); lower patch_size or drop the image.")
+      f"Image {pair.name!r} has LR size {lr.shape[0]}x{lr.shape[1]}, smaller than the LR "
+      f"patch {lr_patch}x{lr_patch} (patch_size={patch_size}, "
+      f"scale={scale}); lower patch_size or drop the image."
+    )
   return ImagePair(pair.name, hr, lr)
 
 
@@ -211,17 +226,33 @@ class TrainPipeline:
     >>> batch = next(pipeline)  # {"hr": uint8 [16, 192, 192, 3], "lr": uint8 [16, 48, 48, 3]}
   """
 
-  def __init__(self, dataset: Sequence[ImagePair], *, patch_size: int = 48, batch_size: int = 16,
-               scale: int | None = None, seed: int = 0, num_workers: int = 2, prefetch: int = 2,
-               process_index: int | None = None, process_count: int | None = None,
-               flip_and_rotate: bool = False, cache: bool = True):
+  def __init__(
+    self,
+    dataset: Sequence[ImagePair],
+    *,
+    patch_size: int = 48,
+    batch_size: int = 16,
+    scale: int | None = None,
+    seed: int = 0,
+    num_workers: int = 2,
+    prefetch: int = 2,
+    process_index: int | None = None,
+    process_count: int | None = None,
+    flip_and_rotate: bool = False,
+    cache: bool = True,
+  ):
     if scale is None:
       scale = getattr(dataset, "scale", None)
       if scale is None:
         raise ValueError("`scale` is required: the data set has no `scale` attribute.")
-    for arg, value, low in (("patch_size", patch_size, 1), ("batch_size", batch_size, 1),
-                            ("scale", scale, 1), ("seed", seed, 0), ("num_workers", num_workers, 0),
-                            ("prefetch", prefetch, 0)):
+    for arg, value, low in (
+      ("patch_size", patch_size, 1),
+      ("batch_size", batch_size, 1),
+      ("scale", scale, 1),
+      ("seed", seed, 0),
+      ("num_workers", num_workers, 0),
+      ("prefetch", prefetch, 0),
+    ):
       if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"`{arg}` must be an integer >= {low}, got {value!r}.")
     if len(dataset) == 0:
@@ -232,7 +263,8 @@ class TrainPipeline:
       raise ValueError(f"`process_index` {self.process_index} is not in [0, {self.process_count}).")
     if batch_size % self.process_count:
       raise ValueError(
-          f"`batch_size` {batch_size} is not divisible by process_count {self.process_count}.")
+        f"`batch_size` {batch_size} is not divisible by process_count {self.process_count}."
+      )
     self.dataset = dataset
     self.patch_size, self.batch_size, self.scale = int(patch_size), int(batch_size), int(scale)
     self.local_batch_size = self.batch_size // self.process_count
@@ -243,14 +275,16 @@ class TrainPipeline:
     self.input_scale = _pair_input_scale(first, self.scale)
     self.hr_patch = self.patch_size * self.scale
     self.lr_patch = self.hr_patch // self.input_scale
-    check = functools.partial(_checked, scale=self.scale, input_scale=self.input_scale,
-                              patch_size=self.patch_size)
+    check = functools.partial(
+      _checked, scale=self.scale, input_scale=self.input_scale, patch_size=self.patch_size
+    )
     if cache:
       self._source = InMemorySource([check(pair) for pair in pairs])
     else:
       self._source = grain.MapDataset.source(dataset).map(check)
-    self._crop = RandomAlignedCrop(self.hr_patch, self.lr_patch, self.input_scale,
-                                   self.flip_and_rotate)
+    self._crop = RandomAlignedCrop(
+      self.hr_patch, self.lr_patch, self.input_scale, self.flip_and_rotate
+    )
     self._datasets: dict[int, tuple[grain.MapDataset, grain.MapDataset]] = {}
     self._iterator: grain.DatasetIterator | None = None
     self._next_batch = 0  # position while no iterator is open
@@ -258,11 +292,16 @@ class TrainPipeline:
   def _local(self, seed: int) -> tuple[grain.MapDataset, grain.MapDataset]:
     """(batches, image indices) of this process for ``seed``, built once."""
     if seed not in self._datasets:
-      kwargs = dict(seed=seed, local_batch_size=self.local_batch_size,
-                    process_index=self.process_index, process_count=self.process_count)
+      kwargs = dict(
+        seed=seed,
+        local_batch_size=self.local_batch_size,
+        process_index=self.process_index,
+        process_count=self.process_count,
+      )
       self._datasets[seed] = (
-          local_batches(self._source, crop=self._crop, **kwargs),
-          local_batches(grain.MapDataset.range(len(self.dataset)), crop=None, **kwargs))
+        local_batches(self._source, crop=self._crop, **kwargs),
+        local_batches(grain.MapDataset.range(len(self.dataset)), crop=None, **kwargs),
+      )
     return self._datasets[seed]
 
   def batch(self, batch_index: int, *, seed: int | None = None) -> Batch:
@@ -298,8 +337,12 @@ class TrainPipeline:
 
   def get_state(self) -> dict[str, Any]:
     """JSON-able position; ``batch_size`` (global) guards against resuming another stream."""
-    return {"format": STATE_FORMAT, "seed": self.seed, "batch_size": self.batch_size,
-            "iterator": {"next_index": self.next_batch}}
+    return {
+      "format": STATE_FORMAT,
+      "seed": self.seed,
+      "batch_size": self.batch_size,
+      "iterator": {"next_index": self.next_batch},
+    }
 
   def set_state(self, state: Mapping[str, Any]) -> None:
     """Moves to a ``get_state()`` position, or to an old pipeline's (``convert_legacy_state``)."""
@@ -314,8 +357,9 @@ class TrainPipeline:
       raise ValueError(f"`state` values must be non-negative, got {state!r}.")
     if batch_size != self.batch_size:
       raise ValueError(
-          f"`state` was saved with global batch_size {batch_size} but this pipeline has "
-          f"{self.batch_size}; resuming would not reproduce the same batches.")
+        f"`state` was saved with global batch_size {batch_size} but this pipeline has "
+        f"{self.batch_size}; resuming would not reproduce the same batches."
+      )
     if self._iterator is not None and seed == self.seed:
       self._iterator.set_state({"next_index": next_batch})  # grain cancels the prefetched
       return
@@ -336,7 +380,9 @@ class TrainPipeline:
     self.close()
 
   def __repr__(self) -> str:
-    return (f"TrainPipeline(grain, {len(self.dataset)} images, batch {self.local_batch_size}/"
-            f"{self.batch_size} (process {self.process_index}/{self.process_count}), "
-            f"hr_patch={self.hr_patch}, lr_patch={self.lr_patch}, seed={self.seed}, "
-            f"next_batch={self.next_batch})")
+    return (
+      f"TrainPipeline(grain, {len(self.dataset)} images, batch {self.local_batch_size}/"
+      f"{self.batch_size} (process {self.process_index}/{self.process_count}), "
+      f"hr_patch={self.hr_patch}, lr_patch={self.lr_patch}, seed={self.seed}, "
+      f"next_batch={self.next_batch})"
+    )

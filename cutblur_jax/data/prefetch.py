@@ -41,8 +41,12 @@ class DevicePrefetcher:
   resumes exactly.
   """
 
-  def __init__(self, iterator: Iterable[Mapping[str, np.ndarray]], sharding: jax.sharding.Sharding,
-               size: int = 2):
+  def __init__(
+    self,
+    iterator: Iterable[Mapping[str, np.ndarray]],
+    sharding: jax.sharding.Sharding,
+    size: int = 2,
+  ):
     if size < 1:
       raise ValueError(f"`size` must be >= 1, got {size}.")
     self._source = iterator
@@ -52,7 +56,8 @@ class DevicePrefetcher:
 
   def _put(self, batch):
     return jax.tree.map(
-        lambda x: jax.make_array_from_process_local_data(self.sharding, np.asarray(x)), batch)
+      lambda x: jax.make_array_from_process_local_data(self.sharding, np.asarray(x)), batch
+    )
 
   def _fill(self) -> None:
     while len(self._queue) < self.size:
@@ -88,8 +93,9 @@ class DevicePrefetcher:
     self._source.set_state(state)
 
 
-def prefetch_to_device(iterator: Iterable[Mapping[str, np.ndarray]],
-                       sharding: jax.sharding.Sharding, size: int = 2) -> DevicePrefetcher:
+def prefetch_to_device(
+  iterator: Iterable[Mapping[str, np.ndarray]], sharding: jax.sharding.Sharding, size: int = 2
+) -> DevicePrefetcher:
   """Puts host batches on the devices ahead of use, sharded by ``sharding``.
 
   Each leaf becomes a global ``jax.Array`` via
@@ -114,4 +120,3 @@ def prefetch_to_device(iterator: Iterable[Mapping[str, np.ndarray]],
     >>> batch = next(batches)  # {"hr": jax.Array, "lr": jax.Array}  # doctest: +SKIP
   """
   return DevicePrefetcher(iterator, sharding, size)
-

@@ -23,30 +23,52 @@ from __future__ import annotations
 import collections.abc
 from typing import Any, Mapping, Sequence
 
-from cutblur_jax.data.spec import (DATASET_NAMES, DEFAULT_DIV2K_RANGE, DataSpec, config_value,
-                                   parse_dataset, read_options)
+from cutblur_jax.data.spec import (
+  DATASET_NAMES,
+  DEFAULT_DIV2K_RANGE,
+  DataSpec,
+  config_value,
+  parse_dataset,
+  read_options,
+)
 from cutblur_jax.data.types import ImagePair
 
-__all__ = ["DATASET_NAMES", "DEFAULTS", "create_dataset", "create_pipeline", "data_options",
-           "first_images", "reference_dataset_name"]
+__all__ = [
+  "DATASET_NAMES",
+  "DEFAULTS",
+  "create_dataset",
+  "create_pipeline",
+  "data_options",
+  "first_images",
+  "reference_dataset_name",
+]
 
-_SPEC_FIELDS = ("dataset", "dataset_root", "scale", "div2k_range", "camera", "sigma", "quality",
-                "synthesize_lr", "noise_seed")
+_SPEC_FIELDS = (
+  "dataset",
+  "dataset_root",
+  "scale",
+  "div2k_range",
+  "camera",
+  "sigma",
+  "quality",
+  "synthesize_lr",
+  "noise_seed",
+)
 
 DEFAULTS: Mapping[str, Any] = {
-    "dataset": "DIV2K_SR",
-    "dataset_root": "",
-    "scale": 4,
-    "div2k_range": DEFAULT_DIV2K_RANGE,
-    "camera": "all",
-    "sigma": 10,
-    "quality": 10,
-    "patch_size": 48,
-    "batch_size": 16,
-    "num_workers": 2,
-    "seed": 1,
-    "synthesize_lr": False,
-    "noise_seed": 0,
+  "dataset": "DIV2K_SR",
+  "dataset_root": "",
+  "scale": 4,
+  "div2k_range": DEFAULT_DIV2K_RANGE,
+  "camera": "all",
+  "sigma": 10,
+  "quality": 10,
+  "patch_size": 48,
+  "batch_size": 16,
+  "num_workers": 2,
+  "seed": 1,
+  "synthesize_lr": False,
+  "noise_seed": 0,
 }
 
 
@@ -92,8 +114,9 @@ def reference_dataset_name(dataset: str) -> str:
   return parse_dataset(dataset).reference
 
 
-def create_dataset(config_or_kwargs: Any = None, split: str = "train",
-                   **overrides: Any) -> Sequence[ImagePair]:
+def create_dataset(
+  config_or_kwargs: Any = None, split: str = "train", **overrides: Any
+) -> Sequence[ImagePair]:
   """The data set a config names, as a sequence of full-image ``ImagePair``.
 
   Args:
@@ -120,26 +143,53 @@ def create_dataset(config_or_kwargs: Any = None, split: str = "train",
   if kind == "embedded":
     from cutblur_jax.data import embedded  # pylint: disable=g-import-not-at-top
     from cutblur_jax.data.degradations import Degradation  # pylint: disable=g-import-not-at-top
-    degradation = None if spec.task == "SR" else Degradation.for_task(
-        spec.task, sigma=spec.sigma, quality=spec.quality, noise_seed=spec.noise_seed)
+
+    degradation = (
+      None
+      if spec.task == "SR"
+      else Degradation.for_task(
+        spec.task, sigma=spec.sigma, quality=spec.quality, noise_seed=spec.noise_seed
+      )
+    )
     # Like the folder sets, "test" reads the held-out images.
-    return embedded.embedded_dataset(split="train" if split == "train" else "validation",
-                                     scale=spec.data_scale, degradation=degradation)
+    return embedded.embedded_dataset(
+      split="train" if split == "train" else "validation",
+      scale=spec.data_scale,
+      degradation=degradation,
+    )
   if kind == "tfds":
     from cutblur_jax.data.tfds_sources import tfds_dataset  # pylint: disable=g-import-not-at-top
-    return tfds_dataset(spec.dataset.tfds_name, split=split, data_dir=spec.dataset_root or None,
-                        scale=spec.scale)
+
+    return tfds_dataset(
+      spec.dataset.tfds_name, split=split, data_dir=spec.dataset_root or None, scale=spec.scale
+    )
   from cutblur_jax.data.folders import folder_dataset  # pylint: disable=g-import-not-at-top
-  return folder_dataset(spec.name, spec.dataset_root, split=split, scale=spec.scale,
-                        div2k_range=spec.div2k_range, camera=spec.camera, sigma=spec.sigma,
-                        quality=spec.quality, synthesize_lr=spec.synthesize_lr,
-                        noise_seed=spec.noise_seed)
+
+  return folder_dataset(
+    spec.name,
+    spec.dataset_root,
+    split=split,
+    scale=spec.scale,
+    div2k_range=spec.div2k_range,
+    camera=spec.camera,
+    sigma=spec.sigma,
+    quality=spec.quality,
+    synthesize_lr=spec.synthesize_lr,
+    noise_seed=spec.noise_seed,
+  )
 
 
-def create_pipeline(config_or_kwargs: Any = None, *, dataset: Sequence[ImagePair] | None = None,
-                    process_index: int | None = None, process_count: int | None = None,
-                    flip_and_rotate: bool = False, prefetch: int = 2, cache: bool = True,
-                    **overrides: Any):
+def create_pipeline(
+  config_or_kwargs: Any = None,
+  *,
+  dataset: Sequence[ImagePair] | None = None,
+  process_index: int | None = None,
+  process_count: int | None = None,
+  flip_and_rotate: bool = False,
+  prefetch: int = 2,
+  cache: bool = True,
+  **overrides: Any,
+):
   """The training ``TrainPipeline`` for a config (its train split, patch and batch sizes, seed).
 
   Args:
@@ -167,10 +217,19 @@ def create_pipeline(config_or_kwargs: Any = None, *, dataset: Sequence[ImagePair
   if dataset is None:
     dataset = create_dataset(options, "train")
   scale = getattr(dataset, "scale", options["scale"])
-  return TrainPipeline(dataset, patch_size=options["patch_size"], batch_size=options["batch_size"],
-                       scale=scale, seed=options["seed"], num_workers=options["num_workers"],
-                       prefetch=prefetch, process_index=process_index, process_count=process_count,
-                       flip_and_rotate=flip_and_rotate, cache=cache)
+  return TrainPipeline(
+    dataset,
+    patch_size=options["patch_size"],
+    batch_size=options["batch_size"],
+    scale=scale,
+    seed=options["seed"],
+    num_workers=options["num_workers"],
+    prefetch=prefetch,
+    process_index=process_index,
+    process_count=process_count,
+    flip_and_rotate=flip_and_rotate,
+    cache=cache,
+  )
 
 
 class _FirstImages(collections.abc.Sequence):
@@ -218,6 +277,7 @@ def first_images(dataset: Sequence[ImagePair], count: int | None) -> Sequence[Im
   if isinstance(count, bool) or not isinstance(count, int) or count < 1:
     raise ValueError(f"`num_train_images` must be a positive integer, got {count!r}.")
   if count > len(dataset):
-    raise ValueError(f"`num_train_images` is {count}, but the train split has only "
-                     f"{len(dataset)} images.")
+    raise ValueError(
+      f"`num_train_images` is {count}, but the train split has only {len(dataset)} images."
+    )
   return dataset if count == len(dataset) else _FirstImages(dataset, count)

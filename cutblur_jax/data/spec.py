@@ -35,13 +35,34 @@ import dataclasses
 import re
 from typing import Any, Mapping
 
-__all__ = ["DATASET_NAMES", "DEFAULT_DIV2K_RANGE", "DataSpec", "DatasetName", "TASKS",
-           "config_value", "parse_dataset", "read_options", "tfds_scale"]
+__all__ = [
+  "DATASET_NAMES",
+  "DEFAULT_DIV2K_RANGE",
+  "DataSpec",
+  "DatasetName",
+  "TASKS",
+  "config_value",
+  "parse_dataset",
+  "read_options",
+  "tfds_scale",
+]
 
 TASKS = ("SR", "DN", "JPEG")
-DATASET_NAMES = ("DIV2K_SR", "DIV2K_DN", "DIV2K_JPEG", "RealSR", "Set5_SR", "Set14_SR", "B100_SR",
-                 "Urban100_SR", "Manga109_SR", "tfds:NAME", "embedded", "embedded_DN",
-                 "embedded_JPEG")
+DATASET_NAMES = (
+  "DIV2K_SR",
+  "DIV2K_DN",
+  "DIV2K_JPEG",
+  "RealSR",
+  "Set5_SR",
+  "Set14_SR",
+  "B100_SR",
+  "Urban100_SR",
+  "Manga109_SR",
+  "tfds:NAME",
+  "embedded",
+  "embedded_DN",
+  "embedded_JPEG",
+)
 # The reference's default train/validation split of DIV2K (1-based, inclusive).
 DEFAULT_DIV2K_RANGE = "1-800/801-810"
 
@@ -52,8 +73,10 @@ _TFDS_SCALE = re.compile(r"(?:^|_)x(\d+)(?:$|_)")
 
 
 def _unknown(name: Any) -> ValueError:
-  return ValueError(f"Unknown dataset {name!r}; use one of {', '.join(DATASET_NAMES)} "
-                    "(or <Set>_SR/_DN/_JPEG for another benchmark folder).")
+  return ValueError(
+    f"Unknown dataset {name!r}; use one of {', '.join(DATASET_NAMES)} "
+    "(or <Set>_SR/_DN/_JPEG for another benchmark folder)."
+  )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +91,7 @@ class DatasetName:
       it holds when known, else None.
     tfds_name: the TFDS name after ``tfds:`` (None otherwise).
   """
+
   name: str
   kind: str
   task: str
@@ -114,8 +138,14 @@ def _from_folder_config(config: str) -> tuple[str | None, str]:
   if not match:
     return None, "SR"
   base = match.group(1)
-  known = {"div2k": "DIV2K", "set5": "Set5", "set14": "Set14", "b100": "B100",
-           "urban100": "Urban100", "manga109": "Manga109"}
+  known = {
+    "div2k": "DIV2K",
+    "set5": "Set5",
+    "set14": "Set14",
+    "b100": "B100",
+    "urban100": "Urban100",
+    "manga109": "Manga109",
+  }
   return known.get(base, base.upper()), match.group(2).upper()  # the case is lost in TFDS names
 
 
@@ -136,11 +166,11 @@ def parse_dataset(name: str) -> DatasetName:
   if name == "embedded":
     return DatasetName(name, "embedded", "SR")
   if name in ("embedded_DN", "embedded_JPEG"):
-    return DatasetName(name, "embedded", name[len("embedded_"):])
+    return DatasetName(name, "embedded", name[len("embedded_") :])
   if name == "RealSR":
     return DatasetName(name, "realsr", "SR", "RealSR")
   if name.startswith("tfds:"):
-    tfds_name = name[len("tfds:"):]
+    tfds_name = name[len("tfds:") :]
     if not tfds_name:
       raise _unknown(name)
     builder, _, config = tfds_name.split(":")[0].partition("/")
@@ -151,10 +181,11 @@ def parse_dataset(name: str) -> DatasetName:
       set_name, task = _from_folder_config(config)
     return DatasetName(name, "tfds", task, set_name, tfds_name)
   if name.startswith("DIV2K_"):
-    task = name[len("DIV2K_"):]
+    task = name[len("DIV2K_") :]
     if task not in TASKS:
-      raise ValueError(f"Unknown DIV2K task in dataset {name!r}: use DIV2K_SR, DIV2K_DN or "
-                       "DIV2K_JPEG.")
+      raise ValueError(
+        f"Unknown DIV2K task in dataset {name!r}: use DIV2K_SR, DIV2K_DN or DIV2K_JPEG."
+      )
     return DatasetName(name, "div2k", task, "DIV2K")
   match = _BENCHMARK.fullmatch(name)
   if match:
@@ -176,8 +207,14 @@ def tfds_scale(tfds_name: str) -> int | None:
 
 # The data options of a config, with the reference's defaults.
 _OPTIONS: Mapping[str, Any] = {
-    "dataset_root": "", "scale": 4, "div2k_range": DEFAULT_DIV2K_RANGE, "camera": "all",
-    "sigma": 10, "quality": 10, "synthesize_lr": False, "noise_seed": 0,
+  "dataset_root": "",
+  "scale": 4,
+  "div2k_range": DEFAULT_DIV2K_RANGE,
+  "camera": "all",
+  "sigma": 10,
+  "quality": 10,
+  "synthesize_lr": False,
+  "noise_seed": 0,
 }
 
 
@@ -192,8 +229,9 @@ def config_value(config: Any, key: str) -> tuple[bool, Any]:
   return False, None
 
 
-def read_options(config: Any, defaults: Mapping[str, Any],
-                 overrides: Mapping[str, Any]) -> dict[str, Any]:
+def read_options(
+  config: Any, defaults: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> dict[str, Any]:
   """``defaults``' keys read from ``config``; a missing or ``None`` field takes its default.
 
   ``overrides`` win over the config; a key outside ``defaults`` is a ``TypeError``.
@@ -223,6 +261,7 @@ class DataSpec:
     synthesize_lr: make missing LR folders from HR instead of refusing.
     noise_seed: the seed of synthesised noise.
   """
+
   dataset: DatasetName
   dataset_root: str = ""
   scale: int = 4
@@ -242,11 +281,17 @@ class DataSpec:
     found, name = config_value(config, "dataset")
     name = overrides.pop("dataset", name if found and name is not None else "DIV2K_SR")
     options = read_options(config, _OPTIONS, overrides)
-    return cls(parse_dataset(str(name)), dataset_root=str(options["dataset_root"] or ""),
-               scale=int(options["scale"]), div2k_range=str(options["div2k_range"]),
-               camera=str(options["camera"]), sigma=float(options["sigma"]),
-               quality=int(options["quality"]), synthesize_lr=bool(options["synthesize_lr"]),
-               noise_seed=int(options["noise_seed"]))
+    return cls(
+      parse_dataset(str(name)),
+      dataset_root=str(options["dataset_root"] or ""),
+      scale=int(options["scale"]),
+      div2k_range=str(options["div2k_range"]),
+      camera=str(options["camera"]),
+      sigma=float(options["sigma"]),
+      quality=int(options["quality"]),
+      synthesize_lr=bool(options["synthesize_lr"]),
+      noise_seed=int(options["noise_seed"]),
+    )
 
   @property
   def name(self) -> str:

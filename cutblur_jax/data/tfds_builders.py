@@ -46,9 +46,17 @@ from cutblur_jax.data.spec import DEFAULT_DIV2K_RANGE, parse_dataset
 _VERSION = "1.0.0"
 
 
-def folder_config_name(dataset: str, *, scale: int = 4, div2k_range: str = DEFAULT_DIV2K_RANGE,
-                       camera: str = "all", sigma: float = 10, quality: int = 10,
-                       synthesize_lr: bool = False, noise_seed: int = 0) -> str:
+def folder_config_name(
+  dataset: str,
+  *,
+  scale: int = 4,
+  div2k_range: str = DEFAULT_DIV2K_RANGE,
+  camera: str = "all",
+  sigma: float = 10,
+  quality: int = 10,
+  synthesize_lr: bool = False,
+  noise_seed: int = 0,
+) -> str:
   """The ``cutblur_folders`` config name for a folder data set's options.
 
   Args:
@@ -107,32 +115,62 @@ class FolderSetConfig(tfds.core.BuilderConfig):
     return ("test",)
 
 
-def folder_set_config(dataset: str, *, scale: int = 4, div2k_range: str = DEFAULT_DIV2K_RANGE,
-                      camera: str = "all", sigma: float = 10, quality: int = 10,
-                      synthesize_lr: bool = False, noise_seed: int = 0) -> FolderSetConfig:
+def folder_set_config(
+  dataset: str,
+  *,
+  scale: int = 4,
+  div2k_range: str = DEFAULT_DIV2K_RANGE,
+  camera: str = "all",
+  sigma: float = 10,
+  quality: int = 10,
+  synthesize_lr: bool = False,
+  noise_seed: int = 0,
+) -> FolderSetConfig:
   """A ``FolderSetConfig`` named by ``folder_config_name``.
 
   Examples:
     >>> folder_set_config("RealSR", scale=4, camera="canon").name
     'realsr_canon_x4'
   """
-  name = folder_config_name(dataset, scale=scale, div2k_range=div2k_range, camera=camera,
-                            sigma=sigma, quality=quality, synthesize_lr=synthesize_lr,
-                            noise_seed=noise_seed)
+  name = folder_config_name(
+    dataset,
+    scale=scale,
+    div2k_range=div2k_range,
+    camera=camera,
+    sigma=sigma,
+    quality=quality,
+    synthesize_lr=synthesize_lr,
+    noise_seed=noise_seed,
+  )
   return FolderSetConfig(
-      name=name, version=_VERSION, description=f"{dataset} ({name}) packed from its folders.",
-      dataset=dataset, scale=scale, div2k_range=div2k_range, camera=camera, sigma=sigma,
-      quality=quality, synthesize_lr=synthesize_lr, noise_seed=noise_seed)
+    name=name,
+    version=_VERSION,
+    description=f"{dataset} ({name}) packed from its folders.",
+    dataset=dataset,
+    scale=scale,
+    div2k_range=div2k_range,
+    camera=camera,
+    sigma=sigma,
+    quality=quality,
+    synthesize_lr=synthesize_lr,
+    noise_seed=noise_seed,
+  )
 
 
 def _default_configs() -> list[FolderSetConfig]:
   configs = [folder_set_config("DIV2K_SR", scale=s) for s in (2, 3, 4)]
   configs += [folder_set_config("DIV2K_DN", scale=1, sigma=s) for s in (10, 30, 50, 70)]
   configs += [folder_set_config("DIV2K_JPEG", scale=1, quality=q) for q in (10, 20, 30, 40)]
-  configs += [folder_set_config("RealSR", scale=s, camera=c)
-              for c in ("canon", "nikon", "all") for s in (2, 3, 4)]
-  configs += [folder_set_config(f"{name}_SR", scale=s)
-              for name in ("Set5", "Set14", "B100", "Urban100", "Manga109") for s in (2, 3, 4)]
+  configs += [
+    folder_set_config("RealSR", scale=s, camera=c)
+    for c in ("canon", "nikon", "all")
+    for s in (2, 3, 4)
+  ]
+  configs += [
+    folder_set_config(f"{name}_SR", scale=s)
+    for name in ("Set5", "Set14", "B100", "Urban100", "Manga109")
+    for s in (2, 3, 4)
+  ]
   return configs
 
 
@@ -142,8 +180,12 @@ def _png_bytes(image: np.ndarray, path: pathlib.Path | None) -> bytes:
     with Image.open(path) as header:
       # 16-bit RGB PNGs also open as mode "RGB"; their raw mode ("RGB;16B") tells them apart.
       eight_bit = bool(header.tile) and all(tile.args in ("RGB", ("RGB",)) for tile in header.tile)
-      if (header.format == "PNG" and header.mode == "RGB" and eight_bit
-          and header.size == (image.shape[1], image.shape[0])):
+      if (
+        header.format == "PNG"
+        and header.mode == "RGB"
+        and eight_bit
+        and header.size == (image.shape[1], image.shape[0])
+      ):
         return path.read_bytes()
   buffer = _io.BytesIO()
   Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
@@ -157,9 +199,10 @@ class CutblurFolders(tfds.core.GeneratorBasedBuilder):
   RELEASE_NOTES = {_VERSION: "First release."}
   BUILDER_CONFIGS = _default_configs()
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
-      "Set manual_dir to the data set's folder in its published layout (the reference's "
-      "dataset_root), e.g. the folder holding DIV2K_train_HR/ and DIV2K_train_LR_bicubic/, "
-      "or Canon/ and Nikon/ for RealSR, or HR/ and X4/ for a benchmark set.")
+    "Set manual_dir to the data set's folder in its published layout (the reference's "
+    "dataset_root), e.g. the folder holding DIV2K_train_HR/ and DIV2K_train_LR_bicubic/, "
+    "or Canon/ and Nikon/ for RealSR, or HR/ and X4/ for a benchmark set."
+  )
 
   def __init__(self, *, file_format: str | None = "array_record", **kwargs):
     # TFRecord, TFDS's default, needs TensorFlow to write; array_record does not.
@@ -174,40 +217,68 @@ class CutblurFolders(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     return tfds.core.DatasetInfo(
-        builder=self,
-        description=("HR/LR image pairs packed from a folder data set by cutblur-jax. "
-                     + (self.builder_config.description or "")),
-        features=tfds.features.FeaturesDict({
-            "hr": tfds.features.Image(shape=(None, None, 3), encoding_format="png"),
-            "lr": tfds.features.Image(shape=(None, None, 3), encoding_format="png"),
-            "name": tfds.features.Text(),
-        }),
-        supervised_keys=("lr", "hr"),
-        homepage="https://github.com/clovaai/cutblur",
+      builder=self,
+      description=(
+        "HR/LR image pairs packed from a folder data set by cutblur-jax. "
+        + (self.builder_config.description or "")
+      ),
+      features=tfds.features.FeaturesDict(
+        {
+          "hr": tfds.features.Image(shape=(None, None, 3), encoding_format="png"),
+          "lr": tfds.features.Image(shape=(None, None, 3), encoding_format="png"),
+          "name": tfds.features.Text(),
+        }
+      ),
+      supervised_keys=("lr", "hr"),
+      homepage="https://github.com/clovaai/cutblur",
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     root = dl_manager.manual_dir
-    return {split: self._generate_examples(root=root, split=split)
-            for split in self.builder_config.splits}
+    return {
+      split: self._generate_examples(root=root, split=split) for split in self.builder_config.splits
+    }
 
   def _generate_examples(self, root, split: str) -> Iterator[tuple[str, dict]]:
     config = self.builder_config
-    data = folder_dataset(config.dataset, os.fspath(root), split=split, scale=config.scale,
-                          div2k_range=config.div2k_range, camera=config.camera, sigma=config.sigma,
-                          quality=config.quality, synthesize_lr=config.synthesize_lr,
-                          noise_seed=config.noise_seed)
+    data = folder_dataset(
+      config.dataset,
+      os.fspath(root),
+      split=split,
+      scale=config.scale,
+      div2k_range=config.div2k_range,
+      camera=config.camera,
+      sigma=config.sigma,
+      quality=config.quality,
+      synthesize_lr=config.synthesize_lr,
+      noise_seed=config.noise_seed,
+    )
     for index in range(len(data)):
       pair = data[index]
       lr_path = None if data.lr_paths is None else data.lr_paths[index]
-      yield pair.name, {"hr": _png_bytes(pair.hr, data.hr_paths[index]),
-                        "lr": _png_bytes(pair.lr, lr_path), "name": pair.name}
+      yield (
+        pair.name,
+        {
+          "hr": _png_bytes(pair.hr, data.hr_paths[index]),
+          "lr": _png_bytes(pair.lr, lr_path),
+          "name": pair.name,
+        },
+      )
 
 
-def build_folder_tfds(dataset: str, *, manual_dir: str | os.PathLike, data_dir: str | os.PathLike,
-                      scale: int = 4, div2k_range: str = DEFAULT_DIV2K_RANGE, camera: str = "all",
-                      sigma: float = 10, quality: int = 10, synthesize_lr: bool = False,
-                      noise_seed: int = 0) -> str:
+def build_folder_tfds(
+  dataset: str,
+  *,
+  manual_dir: str | os.PathLike,
+  data_dir: str | os.PathLike,
+  scale: int = 4,
+  div2k_range: str = DEFAULT_DIV2K_RANGE,
+  camera: str = "all",
+  sigma: float = 10,
+  quality: int = 10,
+  synthesize_lr: bool = False,
+  noise_seed: int = 0,
+) -> str:
   """Packs a folder data set into ``data_dir`` as ``cutblur_folders/<config>`` (array_record).
 
   Args:
@@ -227,15 +298,24 @@ def build_folder_tfds(dataset: str, *, manual_dir: str | os.PathLike, data_dir: 
     ...                   data_dir="/data/tfds")  # doctest: +SKIP
     'cutblur_folders/set5_sr_x4'
   """
-  config = folder_set_config(dataset, scale=scale, div2k_range=div2k_range, camera=camera,
-                             sigma=sigma, quality=quality, synthesize_lr=synthesize_lr,
-                             noise_seed=noise_seed)
+  config = folder_set_config(
+    dataset,
+    scale=scale,
+    div2k_range=div2k_range,
+    camera=camera,
+    sigma=sigma,
+    quality=quality,
+    synthesize_lr=synthesize_lr,
+    noise_seed=noise_seed,
+  )
   # A predefined config must be asked for by name: TFDS rejects an equal copy.
   predefined = CutblurFolders.builder_configs.get(config.name)
-  builder = CutblurFolders(config=config.name if predefined is not None else config,
-                           data_dir=os.fspath(data_dir))
+  builder = CutblurFolders(
+    config=config.name if predefined is not None else config, data_dir=os.fspath(data_dir)
+  )
   builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir)))
+    download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir))
+  )
   return f"{builder.name}/{config.name}"
 
 
@@ -258,10 +338,18 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument("--synthesize_lr", action="store_true")
   parser.add_argument("--noise_seed", type=int, default=0)
   args = parser.parse_args(argv)
-  name = build_folder_tfds(args.dataset, manual_dir=args.dataset_root, data_dir=args.data_dir,
-                           scale=args.scale, div2k_range=args.div2k_range, camera=args.camera,
-                           sigma=args.sigma, quality=args.quality,
-                           synthesize_lr=args.synthesize_lr, noise_seed=args.noise_seed)
+  name = build_folder_tfds(
+    args.dataset,
+    manual_dir=args.dataset_root,
+    data_dir=args.data_dir,
+    scale=args.scale,
+    div2k_range=args.div2k_range,
+    camera=args.camera,
+    sigma=args.sigma,
+    quality=args.quality,
+    synthesize_lr=args.synthesize_lr,
+    noise_seed=args.noise_seed,
+  )
   print(f"Read it with dataset='tfds:{name}', dataset_root={args.data_dir!r}")
 
 

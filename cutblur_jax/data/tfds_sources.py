@@ -26,14 +26,18 @@ from cutblur_jax.data.spec import tfds_scale
 from cutblur_jax.data.types import ImagePair
 
 _PREPARE_HINT = (
-    "Prepare it in the array_record format: for TFDS's own builders run "
-    "`tfds build {name} --data_dir={data_dir} --file_format=array_record` where TensorFlow is "
-    "installed (TFDS's div2k builder needs TensorFlow to generate, not to read), or pack the "
-    "extracted folders without TensorFlow with cutblur_jax.data.build_folder_tfds.")
+  "Prepare it in the array_record format: for TFDS's own builders run "
+  "`tfds build {name} --data_dir={data_dir} --file_format=array_record` where TensorFlow is "
+  "installed (TFDS's div2k builder needs TensorFlow to generate, not to read), or pack the "
+  "extracted folders without TensorFlow with cutblur_jax.data.build_folder_tfds."
+)
 
 # TFDS split names to try, in order, for each of our split names.
-_SPLIT_FALLBACKS = {"train": ("train",), "validation": ("validation", "test"),
-                    "test": ("test", "validation")}
+_SPLIT_FALLBACKS = {
+  "train": ("train",),
+  "validation": ("validation", "test"),
+  "test": ("test", "validation"),
+}
 
 
 class TfdsDataset(collections.abc.Sequence):
@@ -53,9 +57,17 @@ class TfdsDataset(collections.abc.Sequence):
     ('validation/0', (1356, 2040, 3), (339, 510, 3))
   """
 
-  def __init__(self, name: str, *, split: str = "train", data_dir: str | os.PathLike | None = None,
-               scale: int | None = None, hr_key: str = "hr", lr_key: str = "lr",
-               name_key: str = "name"):
+  def __init__(
+    self,
+    name: str,
+    *,
+    split: str = "train",
+    data_dir: str | os.PathLike | None = None,
+    scale: int | None = None,
+    hr_key: str = "hr",
+    lr_key: str = "lr",
+    name_key: str = "name",
+  ):
     """Opens ``name`` from ``data_dir`` with ``tfds.data_source``.
 
     Args:
@@ -85,8 +97,9 @@ class TfdsDataset(collections.abc.Sequence):
     error = None
     for candidate in candidates:
       try:
-        return candidate, tfds.data_source(self.name, split=candidate, data_dir=self.data_dir,
-                                           download=False)
+        return candidate, tfds.data_source(
+          self.name, split=candidate, data_dir=self.data_dir, download=False
+        )
       except (KeyError, ValueError, NotImplementedError, AssertionError, FileNotFoundError) as e:
         error = e
         if not _is_missing_split(e):
@@ -97,21 +110,27 @@ class TfdsDataset(collections.abc.Sequence):
     """A ValueError that says what is missing in ``data_dir``."""
     data_dir = self.data_dir or "~/tensorflow_datasets"
     if self.name.startswith("cutblur_folders/"):
-      hint = ("Pack it from its folders with cutblur_jax.data.build_folder_tfds(...) or "
-              f"`python -m cutblur_jax.data.tfds_builders --data_dir={data_dir} ...`.")
+      hint = (
+        "Pack it from its folders with cutblur_jax.data.build_folder_tfds(...) or "
+        f"`python -m cutblur_jax.data.tfds_builders --data_dir={data_dir} ...`."
+      )
     else:
       hint = _PREPARE_HINT.format(name=self.name, data_dir=data_dir)
     if _is_missing_split(error):
       return ValueError(
-          f"TFDS data set {self.name!r} in {data_dir} has no split {split!r}: {error}")
+        f"TFDS data set {self.name!r} in {data_dir} has no split {split!r}: {error}"
+      )
     prepared = self._prepared_dir()
     if isinstance(error, NotImplementedError) and prepared is not None:
       return ValueError(
-          f"TFDS data set {self.name!r} is prepared at {prepared} but not as array_record, which "
-          f"tfds.data_source needs. {hint}")
+        f"TFDS data set {self.name!r} is prepared at {prepared} but not as array_record, which "
+        f"tfds.data_source needs. {hint}"
+      )
     said = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return ValueError(f"TFDS data set {self.name!r} is not prepared in data_dir={data_dir}. {hint} "
-                      f"(TFDS said: {said})")
+    return ValueError(
+      f"TFDS data set {self.name!r} is not prepared in data_dir={data_dir}. {hint} "
+      f"(TFDS said: {said})"
+    )
 
   def _prepared_dir(self) -> pathlib.Path | None:
     """The version folder holding dataset_info.json, if any."""
@@ -134,8 +153,10 @@ class TfdsDataset(collections.abc.Sequence):
     record = self._source[index]
     for key in (hr_key, lr_key):
       if key not in record:
-        raise ValueError(f"Record {index} of {self.description} has no feature {key!r} "
-                         f"(features: {sorted(record)}).")
+        raise ValueError(
+          f"Record {index} of {self.description} has no feature {key!r} "
+          f"(features: {sorted(record)})."
+        )
     name = record.get(name_key)
     if isinstance(name, bytes):
       name = name.decode("utf-8")
@@ -147,8 +168,9 @@ class TfdsDataset(collections.abc.Sequence):
     return ImagePair(name=name, hr=np.ascontiguousarray(hr), lr=np.ascontiguousarray(lr))
 
   def __repr__(self) -> str:
-    return (f"TfdsDataset({self.name!r}, split={self.split!r}, {len(self)} records, "
-            f"scale={self.scale})")
+    return (
+      f"TfdsDataset({self.name!r}, split={self.split!r}, {len(self)} records, scale={self.scale})"
+    )
 
 
 def _is_missing_split(error: Exception | None) -> bool:
@@ -169,8 +191,13 @@ def _as_rgb(image) -> np.ndarray:
   return image
 
 
-def tfds_dataset(name: str, *, split: str = "train", data_dir: str | os.PathLike | None = None,
-                 scale: int | None = None) -> TfdsDataset:
+def tfds_dataset(
+  name: str,
+  *,
+  split: str = "train",
+  data_dir: str | os.PathLike | None = None,
+  scale: int | None = None,
+) -> TfdsDataset:
   """Opens a prepared TFDS data set of HR/LR pairs (see ``TfdsDataset``).
 
   Args:

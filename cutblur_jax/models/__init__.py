@@ -39,29 +39,51 @@ from flax import linen as nn
 from cutblur_jax.models import carn, edsr, rcan
 from cutblur_jax.models.carn import CARN
 from cutblur_jax.models.edsr import EDSR
-from cutblur_jax.models.layers import (DIV2K_RGB_MEAN, MEAN_SHIFT_PARAM_COUNT, pixel_shuffle,
-                                       space_to_depth, upsampler_factors)
+from cutblur_jax.models.layers import (
+  DIV2K_RGB_MEAN,
+  MEAN_SHIFT_PARAM_COUNT,
+  pixel_shuffle,
+  space_to_depth,
+  upsampler_factors,
+)
 from cutblur_jax.models.network import ARCH_FIELDS, Arch, Network, torch_conv
 from cutblur_jax.models.rcan import RCAN
 
 __all__ = [
-    "ARCH_FIELDS", "Arch", "CARN", "DIV2K_RGB_MEAN", "EDSR", "MEAN_SHIFT_PARAM_COUNT",
-    "NETWORKS", "Network", "PRESETS", "RCAN", "abstract_params", "canonical_arch",
-    "count_params", "create_model", "model_arch", "network", "official_param_count",
-    "pixel_shuffle", "receptive_radius", "space_to_depth", "torch_parameter_names",
+  "ARCH_FIELDS",
+  "Arch",
+  "CARN",
+  "DIV2K_RGB_MEAN",
+  "EDSR",
+  "MEAN_SHIFT_PARAM_COUNT",
+  "NETWORKS",
+  "Network",
+  "PRESETS",
+  "RCAN",
+  "abstract_params",
+  "canonical_arch",
+  "count_params",
+  "create_model",
+  "model_arch",
+  "network",
+  "official_param_count",
+  "pixel_shuffle",
+  "receptive_radius",
+  "space_to_depth",
+  "torch_parameter_names",
 ]
 
 # The registry: a new network is one file declaring a `Network`, plus its line here.
-NETWORKS: Mapping[str, Network] = {net.name: net for net in (
-    edsr.NETWORK,
-    rcan.NETWORK,
-    carn.NETWORK,
-)}
+NETWORKS: Mapping[str, Network] = {
+  net.name: net for net in (edsr.NETWORK, rcan.NETWORK, carn.NETWORK)
+}
 # Preset name -> its arch fields, "model" included (option.py's make_template, plus
 # EDSR-baseline).
 PRESETS: Mapping[str, Mapping[str, Any]] = {
-    name: {"model": net.name, **fields}
-    for net in NETWORKS.values() for name, fields in net.presets.items()}
+  name: {"model": net.name, **fields}
+  for net in NETWORKS.values()
+  for name, fields in net.presets.items()
+}
 
 
 def network(arch_or_name: Mapping[str, Any] | str) -> Network:
@@ -106,8 +128,10 @@ def model_arch(model: str, scale: int, **overrides: Any) -> Arch:
   fields = {k: v for k, v in preset.items() if k != "model"}
   unknown = set(overrides) - set(fields)
   if unknown:
-    raise TypeError(f"{preset['model']} has no architecture field(s) {sorted(unknown)}; "
-                    f"its fields: {sorted(fields)}.")
+    raise TypeError(
+      f"{preset['model']} has no architecture field(s) {sorted(unknown)}; "
+      f"its fields: {sorted(fields)}."
+    )
   fields.update(overrides)
   return Arch(preset["model"], scale, **fields)
 

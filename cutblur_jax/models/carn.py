@@ -32,6 +32,7 @@ from cutblur_jax.models.network import Network, torch_conv
 
 class CascadingGroup(nn.Module):
   """Official CARN ``Group``: blocks whose outputs cascade through 1x1 fusion convs."""
+
   features: int
   num_blocks: int
   res_scale: float = 1.0
@@ -41,11 +42,13 @@ class CascadingGroup(nn.Module):
   def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
     cascade = out = x
     for index in range(self.num_blocks):
-      block = ResBlock(self.features, self.res_scale, dtype=self.dtype,
-                       name=f"blocks_{index}")(out, mask)
+      block = ResBlock(self.features, self.res_scale, dtype=self.dtype, name=f"blocks_{index}")(
+        out, mask
+      )
       cascade = jnp.concatenate([cascade, block], axis=-1)
-      out = conv(self.features, 1, cascade.shape[-1], dtype=self.dtype,
-                 name=f"fusions_{index}")(cascade)
+      out = conv(self.features, 1, cascade.shape[-1], dtype=self.dtype, name=f"fusions_{index}")(
+        cascade
+      )
     return out
 
 
@@ -66,6 +69,7 @@ class CARN(SRNetwork):
     >>> model.apply(model.init(jax.random.key(0), x), x).shape
     (1, 16, 24, 3)
   """
+
   scale: int = 4
   num_channels: int = 64
   num_groups: int = 3
@@ -75,11 +79,13 @@ class CARN(SRNetwork):
   def body(self, x: jax.Array, mask: jax.Array | None) -> jax.Array:
     cascade = out = x
     for index in range(self.num_groups):
-      group = CascadingGroup(self.num_channels, self.num_blocks, self.res_scale,
-                             dtype=self.dtype, name=f"groups_{index}")(out, mask)
+      group = CascadingGroup(
+        self.num_channels, self.num_blocks, self.res_scale, dtype=self.dtype, name=f"groups_{index}"
+      )(out, mask)
       cascade = jnp.concatenate([cascade, group], axis=-1)
-      out = conv(self.num_channels, 1, cascade.shape[-1], dtype=self.dtype,
-                 name=f"fusions_{index}")(cascade)
+      out = conv(
+        self.num_channels, 1, cascade.shape[-1], dtype=self.dtype, name=f"fusions_{index}"
+      )(cascade)
     return out
 
 
@@ -93,9 +99,11 @@ def _body_torch_names(arch):
 
 
 NETWORK = Network(
-    name="CARN", module=CARN,
-    presets={"CARN": {"num_groups": 3, "num_blocks": 3, "num_channels": 64, "res_scale": 1.0}},
-    body_torch_names=_body_torch_names,
-    body_convs=lambda arch: 1 + arch.num_groups * 2 * arch.num_blocks,
-    train_presets={"batch_size": 64, "decay": "400"},
-    fixed_for_torch={"res_scale": 1.0})  # the official CARN's blocks always use 1.0
+  name="CARN",
+  module=CARN,
+  presets={"CARN": {"num_groups": 3, "num_blocks": 3, "num_channels": 64, "res_scale": 1.0}},
+  body_torch_names=_body_torch_names,
+  body_convs=lambda arch: 1 + arch.num_groups * 2 * arch.num_blocks,
+  train_presets={"batch_size": 64, "decay": "400"},
+  fixed_for_torch={"res_scale": 1.0},
+)  # the official CARN's blocks always use 1.0

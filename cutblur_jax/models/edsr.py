@@ -39,6 +39,7 @@ class EDSR(SRNetwork):
     >>> model.apply(model.init(jax.random.key(0), x), x).shape
     (1, 16, 24, 3)
   """
+
   scale: int = 4
   num_channels: int = 256
   num_blocks: int = 32
@@ -46,8 +47,9 @@ class EDSR(SRNetwork):
 
   def body(self, x: jax.Array, mask: jax.Array | None) -> jax.Array:
     for index in range(self.num_blocks):
-      x = ResBlock(self.num_channels, self.res_scale, dtype=self.dtype,
-                   name=f"blocks_{index}")(x, mask)
+      x = ResBlock(self.num_channels, self.res_scale, dtype=self.dtype, name=f"blocks_{index}")(
+        x, mask
+      )
     c = self.num_channels
     return conv(c, 3, c, dtype=self.dtype, name="body_conv")(masked(x, mask))
 
@@ -61,9 +63,13 @@ def _body_torch_names(arch):
 
 
 NETWORK = Network(
-    name="EDSR", module=EDSR,
-    presets={"EDSR": {"num_blocks": 32, "num_channels": 256, "res_scale": 0.1},
-             # Lim et al.'s small EDSR.
-             "EDSR-baseline": {"num_blocks": 16, "num_channels": 64, "res_scale": 1.0}},
-    body_torch_names=_body_torch_names,
-    body_convs=lambda arch: 1 + 2 * arch.num_blocks + 1)
+  name="EDSR",
+  module=EDSR,
+  presets={
+    "EDSR": {"num_blocks": 32, "num_channels": 256, "res_scale": 0.1},
+    # Lim et al.'s small EDSR.
+    "EDSR-baseline": {"num_blocks": 16, "num_channels": 64, "res_scale": 1.0},
+  },
+  body_torch_names=_body_torch_names,
+  body_convs=lambda arch: 1 + 2 * arch.num_blocks + 1,
+)

@@ -65,8 +65,9 @@ def check_input(x: jax.Array, scale: int) -> None:
   height, width = x.shape[1:3]
   if height % scale or width % scale:
     raise ValueError(
-        f"Input height and width must be divisible by the scale {scale} (the input is the "
-        f"LR image upsampled by nearest neighbour), got {height}x{width}.")
+      f"Input height and width must be divisible by the scale {scale} (the input is the "
+      f"LR image upsampled by nearest neighbour), got {height}x{width}."
+    )
 
 
 def space_to_depth(x: jax.Array, scale: int) -> jax.Array:
@@ -119,18 +120,24 @@ def _torch_bias_init(fan_in: int):
   return init
 
 
-def conv(features: int, kernel_size: int, in_features: int, *, dtype: Dtype,
-         name: str) -> nn.Conv:
+def conv(features: int, kernel_size: int, in_features: int, *, dtype: Dtype, name: str) -> nn.Conv:
   """A stride-1 conv with torch's ``padding=kernel_size // 2``, torch's init, float32 params."""
   pad = kernel_size // 2
   return nn.Conv(
-      features, (kernel_size, kernel_size), padding=((pad, pad), (pad, pad)),
-      dtype=dtype, param_dtype=jnp.float32, kernel_init=_torch_kernel_init,
-      bias_init=_torch_bias_init(in_features * kernel_size * kernel_size), name=name)
+    features,
+    (kernel_size, kernel_size),
+    padding=((pad, pad), (pad, pad)),
+    dtype=dtype,
+    param_dtype=jnp.float32,
+    kernel_init=_torch_kernel_init,
+    bias_init=_torch_bias_init(in_features * kernel_size * kernel_size),
+    name=name,
+  )
 
 
-def region_mask(valid_lr: jax.Array | None, height: int, width: int, factor: int,
-                dtype: Dtype) -> jax.Array | None:
+def region_mask(
+  valid_lr: jax.Array | None, height: int, width: int, factor: int, dtype: Dtype
+) -> jax.Array | None:
   """``[N, height, width, 1]`` ones inside the valid region, zeros outside (or None).
 
   Args:
@@ -151,8 +158,9 @@ def masked(x: jax.Array, mask: jax.Array | None) -> jax.Array:
   return x if mask is None else x * mask
 
 
-def conv_relu_conv(x: jax.Array, mask: jax.Array | None, features: int, *,
-                   dtype: Dtype) -> jax.Array:
+def conv_relu_conv(
+  x: jax.Array, mask: jax.Array | None, features: int, *, dtype: Dtype
+) -> jax.Array:
   """conv3x3 -> ReLU -> conv3x3 as ``conv_0`` and ``conv_1`` of the calling compact module.
 
   The body of the official residual blocks (EDSR's ``ResBlock``, RCAN's ``RCAB``).
@@ -163,6 +171,7 @@ def conv_relu_conv(x: jax.Array, mask: jax.Array | None, features: int, *,
 
 class ResBlock(nn.Module):
   """Official ``ops.ResBlock``: conv3x3 -> ReLU -> conv3x3, times ``res_scale``, plus input."""
+
   features: int
   res_scale: float = 1.0
   dtype: Dtype = jnp.float32
@@ -177,6 +186,7 @@ class Upsampler(nn.Module):
 
   Convs are named ``conv_0``, ``conv_1``, ... (torch: ``tail.0.0``, ``tail.0.2``, ...).
   """
+
   features: int
   scale: int
   dtype: Dtype = jnp.float32
@@ -186,8 +196,9 @@ class Upsampler(nn.Module):
     resolution = 1
     for index, factor in enumerate(upsampler_factors(self.scale)):
       mask = region_mask(valid_lr, x.shape[1], x.shape[2], resolution, self.dtype)
-      x = conv(factor * factor * self.features, 3, self.features, dtype=self.dtype,
-               name=f"conv_{index}")(masked(x, mask))
+      x = conv(
+        factor * factor * self.features, 3, self.features, dtype=self.dtype, name=f"conv_{index}"
+      )(masked(x, mask))
       x = pixel_shuffle(x, factor)
       resolution *= factor
     return x
@@ -204,6 +215,7 @@ class SRNetwork(nn.Module):
   top-left (height, width) of the input that holds the image, the rest being padding: the
   output inside that region then equals the network's output on the unpadded image.
   """
+
   scale: int = 4
   num_channels: int = 64
   dtype: Dtype = jnp.float32
@@ -225,8 +237,7 @@ class SRNetwork(nn.Module):
     mask = region_mask(valid_lr, x.shape[1], x.shape[2], 1, self.dtype)
     x = conv(self.num_channels, 3, x.shape[-1], dtype=self.dtype, name="head")(masked(x, mask))
     x = self.body(x, mask) + x
-    x = Upsampler(self.num_channels, self.scale, dtype=self.dtype, name="upsampler")(
-        x, valid_lr)
+    x = Upsampler(self.num_channels, self.scale, dtype=self.dtype, name="upsampler")(x, valid_lr)
     out_mask = region_mask(valid_lr, x.shape[1], x.shape[2], self.scale, self.dtype)
     x = conv(3, 3, self.num_channels, dtype=self.dtype, name="tail")(masked(x, out_mask))
     return x.astype(jnp.float32) + RGB_MEAN_255

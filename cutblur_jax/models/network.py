@@ -47,13 +47,29 @@ class Arch(dict):
     >>> arch.replace(scale=4) == {**arch, "scale": 4}
     True
   """
+
   __slots__ = ()
 
-  def __init__(self, model: str, scale: int, *, num_blocks: int, num_channels: int,
-               res_scale: float, num_groups: int | None = None, reduction: int | None = None):
-    fields = {"model": str(model), "scale": scale, "num_blocks": num_blocks,
-              "num_channels": num_channels, "res_scale": res_scale, "num_groups": num_groups,
-              "reduction": reduction}
+  def __init__(
+    self,
+    model: str,
+    scale: int,
+    *,
+    num_blocks: int,
+    num_channels: int,
+    res_scale: float,
+    num_groups: int | None = None,
+    reduction: int | None = None,
+  ):
+    fields = {
+      "model": str(model),
+      "scale": scale,
+      "num_blocks": num_blocks,
+      "num_channels": num_channels,
+      "res_scale": res_scale,
+      "num_groups": num_groups,
+      "reduction": reduction,
+    }
     for key in _INT_FIELDS:
       value = fields[key]
       if value is None and key in ("num_groups", "reduction"):
@@ -64,16 +80,18 @@ class Arch(dict):
         raise ValueError(f"`{key}` must be positive, got {value}.")
       fields[key] = int(value)
     upsampler_factors(fields["scale"])  # raises for unsupported scales
-    if isinstance(res_scale, bool) or not isinstance(res_scale, (int, float, np.floating,
-                                                                 np.integer)):
+    if isinstance(res_scale, bool) or not isinstance(
+      res_scale, (int, float, np.floating, np.integer)
+    ):
       raise TypeError(f"`res_scale` must be a number, got {res_scale!r}.")
     if not math.isfinite(res_scale) or res_scale <= 0:
       raise ValueError(f"`res_scale` must be positive and finite, got {res_scale}.")
     fields["res_scale"] = float(res_scale)
     if reduction is not None and fields["num_channels"] // fields["reduction"] < 1:
       raise ValueError(
-          f"`reduction` {reduction} leaves no channel-attention channels for "
-          f"num_channels {num_channels} (num_channels // reduction must be >= 1).")
+        f"`reduction` {reduction} leaves no channel-attention channels for "
+        f"num_channels {num_channels} (num_channels // reduction must be >= 1)."
+      )
     super().__init__({k: v for k, v in fields.items() if v is not None})
 
   model = property(lambda self: self["model"])
@@ -130,6 +148,7 @@ class Network:
       receptive field is wider than useful (None: the whole receptive radius).
     fixed_for_torch: fields the official network does not read, with the value it uses.
   """
+
   name: str
   module: type
   presets: Mapping[str, Mapping[str, Any]]

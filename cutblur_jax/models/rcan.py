@@ -34,6 +34,7 @@ from cutblur_jax.models.network import Network, torch_conv
 
 class ChannelAttention(nn.Module):
   """Official ``CALayer``: global mean -> 1x1 conv C/r -> ReLU -> 1x1 conv C -> sigmoid, x*y."""
+
   features: int
   reduction: int = 16
   dtype: Dtype = jnp.float32
@@ -46,8 +47,9 @@ class ChannelAttention(nn.Module):
       y = jnp.mean(x32, axis=(1, 2), keepdims=True)
     else:
       mask32 = mask.astype(jnp.float32)
-      y = (jnp.sum(x32 * mask32, axis=(1, 2), keepdims=True)
-           / jnp.maximum(jnp.sum(mask32, axis=(1, 2), keepdims=True), 1.0))
+      y = jnp.sum(x32 * mask32, axis=(1, 2), keepdims=True) / jnp.maximum(
+        jnp.sum(mask32, axis=(1, 2), keepdims=True), 1.0
+      )
     y = y.astype(self.dtype)
     hidden = self.features // self.reduction
     y = nn.relu(conv(hidden, 1, self.features, dtype=self.dtype, name="squeeze")(y))
@@ -57,6 +59,7 @@ class ChannelAttention(nn.Module):
 
 class RCAB(nn.Module):
   """Official ``RCAB``: conv3x3 -> ReLU -> conv3x3 -> channel attention, scaled, plus input."""
+
   features: int
   reduction: int = 16
   res_scale: float = 1.0
@@ -71,6 +74,7 @@ class RCAB(nn.Module):
 
 class ResidualGroup(nn.Module):
   """Official ``Group``: ``num_blocks`` RCABs and a conv, plus the group's input."""
+
   features: int
   num_blocks: int
   reduction: int = 16
@@ -81,8 +85,9 @@ class ResidualGroup(nn.Module):
   def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
     h = x
     for index in range(self.num_blocks):
-      h = RCAB(self.features, self.reduction, self.res_scale, dtype=self.dtype,
-               name=f"blocks_{index}")(h, mask)
+      h = RCAB(
+        self.features, self.reduction, self.res_scale, dtype=self.dtype, name=f"blocks_{index}"
+      )(h, mask)
     c = self.features
     return conv(c, 3, c, dtype=self.dtype, name="conv")(masked(h, mask)) + x
 
@@ -105,6 +110,7 @@ class RCAN(SRNetwork):
     >>> model.apply(model.init(jax.random.key(0), x), x).shape
     (1, 16, 24, 3)
   """
+
   scale: int = 4
   num_channels: int = 64
   num_groups: int = 10
@@ -114,8 +120,14 @@ class RCAN(SRNetwork):
 
   def body(self, x: jax.Array, mask: jax.Array | None) -> jax.Array:
     for index in range(self.num_groups):
-      x = ResidualGroup(self.num_channels, self.num_blocks, self.reduction, self.res_scale,
-                        dtype=self.dtype, name=f"groups_{index}")(x, mask)
+      x = ResidualGroup(
+        self.num_channels,
+        self.num_blocks,
+        self.reduction,
+        self.res_scale,
+        dtype=self.dtype,
+        name=f"groups_{index}",
+      )(x, mask)
     c = self.num_channels
     return conv(c, 3, c, dtype=self.dtype, name="body_conv")(masked(x, mask))
 
@@ -127,20 +139,31 @@ def _body_torch_names(arch):
       torch_block, flax_block = f"body.{g}.body.{b}", (f"groups_{g}", f"blocks_{b}")
       yield from torch_conv(f"{torch_block}.body.0", flax_block + ("conv_0",))
       yield from torch_conv(f"{torch_block}.body.2", flax_block + ("conv_1",))
-      yield from torch_conv(f"{torch_block}.body.3.conv_du.0", flax_block + ("attention", "squeeze"))
+      yield from torch_conv(
+        f"{torch_block}.body.3.conv_du.0", flax_block + ("attention", "squeeze")
+      )
       yield from torch_conv(f"{torch_block}.body.3.conv_du.2", flax_block + ("attention", "excite"))
     yield from torch_conv(f"body.{g}.body.{blocks}", (f"groups_{g}", "conv"))
   yield from torch_conv(f"body.{groups}", ("body_conv",))
 
 
 NETWORK = Network(
-    name="RCAN", module=RCAN,
-    presets={"RCAN": {"num_groups": 10, "num_blocks": 20, "num_channels": 64, "reduction": 16,
-                      "res_scale": 1.0}},
-    body_torch_names=_body_torch_names,
-    body_convs=lambda arch: 1 + arch.num_groups * (2 * arch.num_blocks + 1) + 1,
-    train_presets={"num_train_steps": 1_000_000, "decay": "200-400-600-800"},
-    pretrain_gclip=0.5,
-    # The preset's conv receptive field (414 LR pixels) is far wider than useful context,
-    # and channel attention sees the whole input anyway: tiles are approximate for RCAN.
-    max_tile_overlap=48)
+  name="RCAN",
+  module=RCAN,
+  presets={
+    "RCAN": {
+      "num_groups": 10,
+      "num_blocks": 20,
+      "num_channels": 64,
+      "reduction": 16,
+      "res_scale": 1.0,
+    }
+  },
+  body_torch_names=_body_torch_names,
+  body_convs=lambda arch: 1 + arch.num_groups * (2 * arch.num_blocks + 1) + 1,
+  train_presets={"num_train_steps": 1_000_000, "decay": "200-400-600-800"},
+  pretrain_gclip=0.5,
+  # The preset's conv receptive field (414 LR pixels) is far wider than useful context,
+  # and channel attention sees the whole input anyway: tiles are approximate for RCAN.
+  max_tile_overlap=48,
+)

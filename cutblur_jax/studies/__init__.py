@@ -7,9 +7,29 @@
 The results, their commands and their verdicts are in docs/reproducing.md.
 """
 
-from cutblur_jax.studies.definitions import (AUGMENT_FIELDS, BASE_FIELDS, BASELINE, SETTINGS,
-                                             STUDIES, Cell, Study, cells, expected_seconds)
+from cutblur_jax.studies.definitions import (
+  AUGMENT_FIELDS,
+  BASE_FIELDS,
+  BASELINE,
+  SETTINGS,
+  STUDIES,
+  Cell,
+  Study,
+  cells,
+  expected_seconds,
+)
 from cutblur_jax.studies.summary import format_table, summarize
 
-__all__ = ["AUGMENT_FIELDS", "BASE_FIELDS", "BASELINE", "Cell", "SETTINGS", "STUDIES", "Study", "cells",
-           "expected_seconds", "format_table", "summarize"]
+__all__ = [
+  "AUGMENT_FIELDS",
+  "BASE_FIELDS",
+  "BASELINE",
+  "Cell",
+  "SETTINGS",
+  "STUDIES",
+  "Study",
+  "cells",
+  "expected_seconds",
+  "format_table",
+  "summarize",
+]

@@ -36,9 +36,19 @@ BASELINE = "none"
 # validation and checkpoints only at the end: a report measures the final parameters,
 # never a best-by-validation pick on its test photos.
 BASE_FIELDS: Mapping[str, Any] = {
-    "model": "EDSR", "dataset": "embedded", "scale": 2, "num_blocks": 4, "num_channels": 32,
-    "res_scale": 1.0, "patch_size": 24, "batch_size": 16, "lr": 1e-3, "decay": "1",
-    "eval_every_steps": 0, "checkpoint_every_steps": 0, "log_every_steps": 50,
+  "model": "EDSR",
+  "dataset": "embedded",
+  "scale": 2,
+  "num_blocks": 4,
+  "num_channels": 32,
+  "res_scale": 1.0,
+  "patch_size": 24,
+  "batch_size": 16,
+  "lr": 1e-3,
+  "decay": "1",
+  "eval_every_steps": 0,
+  "checkpoint_every_steps": 0,
+  "log_every_steps": 50,
 }
 
 
@@ -51,23 +61,31 @@ def _single(op: str, alpha: float) -> dict[str, Any]:
 # (use_moa False, prob 1.0, aux_prob 1.0, aux_alpha 1.2, per_sample False). The single
 # ops take MoA's alpha for that op (option.py), so each is the op as MoA runs it.
 SETTINGS: dict[str, dict[str, Any]] = {
-    "none": {"augs": ("none",)},
-    "blend": _single("blend", 0.6),
-    "rgb": _single("rgb", 1.0),
-    "mixup": _single("mixup", 1.2),
-    "cutout": _single("cutout", 0.001),  # MoA's: 0.1% of the pixels
-    "cutout_25": _single("cutout", 0.25),
-    "cutmix": _single("cutmix", 0.7),
-    "cutmixup": _single("cutmixup", 0.7),
-    "cutblur": _single("cutblur", 0.7),
-    "moa": {"use_moa": True},
-    "moa_per_sample": {"use_moa": True, "per_sample": True},
-    "soft_cutblur": _single("soft_cutblur", 0.7),
-    "degradation_mixup": _single("degradation_mixup", 1.0),
+  "none": {"augs": ("none",)},
+  "blend": _single("blend", 0.6),
+  "rgb": _single("rgb", 1.0),
+  "mixup": _single("mixup", 1.2),
+  "cutout": _single("cutout", 0.001),  # MoA's: 0.1% of the pixels
+  "cutout_25": _single("cutout", 0.25),
+  "cutmix": _single("cutmix", 0.7),
+  "cutmixup": _single("cutmixup", 0.7),
+  "cutblur": _single("cutblur", 0.7),
+  "moa": {"use_moa": True},
+  "moa_per_sample": {"use_moa": True, "per_sample": True},
+  "soft_cutblur": _single("soft_cutblur", 0.7),
+  "degradation_mixup": _single("degradation_mixup", 1.0),
 }
 # The fields a setting may set: nothing else differs between the settings of a study.
-AUGMENT_FIELDS = ("use_moa", "augs", "prob", "alpha", "mix_p", "aux_prob", "aux_alpha",
-                  "per_sample")
+AUGMENT_FIELDS = (
+  "use_moa",
+  "augs",
+  "prob",
+  "alpha",
+  "mix_p",
+  "aux_prob",
+  "aux_alpha",
+  "per_sample",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +104,7 @@ class Study:
 
   What each study tests, its claim and its verdict are in docs/reproducing.md.
   """
+
   name: str
   settings: tuple[str, ...]
   num_train_steps: int
@@ -101,21 +120,35 @@ class Study:
     return names + tuple(f"psnr_sigma{sigma}" for sigma in self.test_sigmas)
 
 
-STUDIES: dict[str, Study] = {study.name: study for study in (
+STUDIES: dict[str, Study] = {
+  study.name: study
+  for study in (
     Study("hr_input", ("none", "moa", "cutblur"), 1500, {}),
     Study("ablation", tuple(SETTINGS), 300, {}),
-    Study("regime", ("none", "moa"), 400,
-          {"batch_size": 8, "patch_size": 16},
-          sizes=((2, 16), (4, 32), (8, 64)), train_images=(1, 3, 7)),
-    Study("denoise", ("none", "moa", "degradation_mixup"), 300,
-          {"dataset": "embedded_DN", "sigma": 30, "scale": 1},
-          hr_input=False, test_sigmas=(10, 30, 50)),
-)}
+    Study(
+      "regime",
+      ("none", "moa"),
+      400,
+      {"batch_size": 8, "patch_size": 16},
+      sizes=((2, 16), (4, 32), (8, 64)),
+      train_images=(1, 3, 7),
+    ),
+    Study(
+      "denoise",
+      ("none", "moa", "degradation_mixup"),
+      300,
+      {"dataset": "embedded_DN", "sigma": 30, "scale": 1},
+      hr_input=False,
+      test_sigmas=(10, 30, 50),
+    ),
+  )
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
   """One run of a study: a setting, a seed and (``regime``) a size and a data count."""
+
   setting: str
   seed: int
   num_blocks: int | None = None
@@ -127,8 +160,10 @@ class Cell:
     """The run's sub-directory, e.g. ``moa-seed0`` or ``moa-4x32-n3-seed0``."""
     if self.num_blocks is None:
       return f"{self.setting}-seed{self.seed}"
-    return (f"{self.setting}-{self.num_blocks}x{self.num_channels}-n{self.num_train_images}"
-            f"-seed{self.seed}")
+    return (
+      f"{self.setting}-{self.num_blocks}x{self.num_channels}-n{self.num_train_images}"
+      f"-seed{self.seed}"
+    )
 
   @property
   def group(self) -> dict[str, Any]:
@@ -143,14 +178,24 @@ class Cell:
     return {**SETTINGS[self.setting], **fields, "seed": self.seed}
 
 
-def cells(study: Study, settings: Sequence[str], seeds: Sequence[int], *,
-          sizes: Sequence[tuple[int, int]] = (), train_images: Sequence[int] = ()) -> list[Cell]:
+def cells(
+  study: Study,
+  settings: Sequence[str],
+  seeds: Sequence[int],
+  *,
+  sizes: Sequence[tuple[int, int]] = (),
+  train_images: Sequence[int] = (),
+) -> list[Cell]:
   """Every run of a study, seed-major so that a stopped study has whole seeds done."""
   if study.name != "regime":
     return [Cell(setting, seed) for seed in seeds for setting in settings]
-  return [Cell(setting, seed, blocks, channels, count)
-          for seed in seeds for blocks, channels in sizes for count in train_images
-          for setting in settings]
+  return [
+    Cell(setting, seed, blocks, channels, count)
+    for seed in seeds
+    for blocks, channels in sizes
+    for count in train_images
+    for setting in settings
+  ]
 
 
 def expected_seconds(config: Mapping[str, Any]) -> float:
@@ -161,8 +206,8 @@ def expected_seconds(config: Mapping[str, Any]) -> float:
   the final measurement. A per-sample policy runs every op, about 1.3x.
   """
   channels, blocks = config["num_channels"], config["num_blocks"]
-  work = config["batch_size"] * config["patch_size"] ** 2 * (2 * blocks + 4) * channels ** 2
-  per_step = 0.012 + 0.12 * work / (16 * 24 ** 2 * 12 * 32 ** 2)
+  work = config["batch_size"] * config["patch_size"] ** 2 * (2 * blocks + 4) * channels**2
+  per_step = 0.012 + 0.12 * work / (16 * 24**2 * 12 * 32**2)
   if config.get("per_sample"):
     per_step *= 1.3
   return 25.0 + per_step * config["num_train_steps"]

@@ -48,13 +48,18 @@ def plot_report(report: Mapping[str, Any], path: str | pathlib.Path) -> pathlib.
     figure, axis = plt.subplots(figsize=(6, 4))
     sizes = sorted({(e["num_blocks"], e["num_channels"]) for e in paired})
     for blocks, channels in sizes:
-      rows = sorted((e for e in paired if (e["num_blocks"], e["num_channels"]) == (blocks,
-                                                                                   channels)),
-                    key=lambda e: e["num_train_images"])
-      axis.errorbar([e["num_train_images"] for e in rows],
-                    [e["difference_vs_none"]["psnr"]["mean"] for e in rows],
-                    yerr=[e["difference_vs_none"]["psnr"]["std"] or 0.0 for e in rows],
-                    marker="o", capsize=3, label=f"EDSR {blocks}x{channels}")
+      rows = sorted(
+        (e for e in paired if (e["num_blocks"], e["num_channels"]) == (blocks, channels)),
+        key=lambda e: e["num_train_images"],
+      )
+      axis.errorbar(
+        [e["num_train_images"] for e in rows],
+        [e["difference_vs_none"]["psnr"]["mean"] for e in rows],
+        yerr=[e["difference_vs_none"]["psnr"]["std"] or 0.0 for e in rows],
+        marker="o",
+        capsize=3,
+        label=f"EDSR {blocks}x{channels}",
+      )
     axis.axhline(0.0, color="black", linewidth=0.8)
     axis.set_xlabel("training photos")
     axis.set_ylabel("MoA minus none, PSNR (dB)")
@@ -65,12 +70,18 @@ def plot_report(report: Mapping[str, Any], path: str | pathlib.Path) -> pathlib.
     for entry in paired:
       by_sigma = entry["difference_vs_none"]["psnr_by_sigma"]
       sigmas = sorted(by_sigma, key=float)
-      axis.errorbar([float(s) for s in sigmas], [by_sigma[s]["mean"] for s in sigmas],
-                    yerr=[by_sigma[s]["std"] or 0.0 for s in sigmas], marker="o", capsize=3,
-                    label=entry["setting"])
+      axis.errorbar(
+        [float(s) for s in sigmas],
+        [by_sigma[s]["mean"] for s in sigmas],
+        yerr=[by_sigma[s]["std"] or 0.0 for s in sigmas],
+        marker="o",
+        capsize=3,
+        label=entry["setting"],
+      )
     axis.axhline(0.0, color="black", linewidth=0.8)
-    axis.axvline(float(report["config"]["sigma"]), color="gray", linestyle=":",
-                 label="training sigma")
+    axis.axvline(
+      float(report["config"]["sigma"]), color="gray", linestyle=":", label="training sigma"
+    )
     axis.set_xlabel("test noise sigma")
     axis.set_ylabel("minus none, PSNR (dB)")
     axis.legend()

@@ -17,8 +17,10 @@ from cutblur_jax.studies.definitions import BASELINE, STUDIES
 
 def _stats(values: Sequence[float]) -> dict[str, Any]:
   values = np.asarray(values, np.float64)
-  return {"mean": float(values.mean()),
-          "std": float(values.std(ddof=1)) if len(values) > 1 else None}
+  return {
+    "mean": float(values.mean()),
+    "std": float(values.std(ddof=1)) if len(values) > 1 else None,
+  }
 
 
 def summarize(runs: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> list[dict[str, Any]]:
@@ -52,7 +54,10 @@ def summarize(runs: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> list
         for metric in metrics:
           by_seed = {str(seed): row[metric] - other[metric] for seed, row, other in paired}
           entry["difference_vs_none"][metric] = {
-              **_stats(list(by_seed.values())), "n": len(by_seed), "by_seed": by_seed}
+            **_stats(list(by_seed.values())),
+            "n": len(by_seed),
+            "by_seed": by_seed,
+          }
     summary.append(_nest(entry))
   return summary
 
@@ -65,20 +70,28 @@ def _flat(run: Mapping[str, Any]) -> dict[str, Any]:
 
 def _nest(entry: dict[str, Any]) -> dict[str, Any]:
   """The inverse of ``_flat`` on a summary entry (and its paired differences)."""
+
   def nest(stats: dict[str, Any]) -> dict[str, Any]:
-    by_sigma = {name[len("psnr_sigma"):]: stats.pop(name) for name in list(stats)
-                if name.startswith("psnr_sigma")}
+    by_sigma = {
+      name[len("psnr_sigma") :]: stats.pop(name)
+      for name in list(stats)
+      if name.startswith("psnr_sigma")
+    }
     if by_sigma:
       stats["psnr_by_sigma"] = by_sigma
     return stats
+
   if "difference_vs_none" in entry:
     nest(entry["difference_vs_none"])
   return nest(entry)
 
 
 def _group_key(run: Mapping[str, Any]) -> tuple:
-  return tuple((name, run[name]) for name in ("setting", "num_blocks", "num_channels",
-                                              "num_train_images") if name in run)
+  return tuple(
+    (name, run[name])
+    for name in ("setting", "num_blocks", "num_channels", "num_train_images")
+    if name in run
+  )
 
 
 def format_table(report: Mapping[str, Any]) -> str:
@@ -89,22 +102,31 @@ def format_table(report: Mapping[str, Any]) -> str:
   """
   study = STUDIES[report["study"]]
   metrics = list(study.metrics)
-  titles = {"psnr": "PSNR (dB)", "ssim": "SSIM", "hr_input_psnr": "HR-input PSNR (dB)",
-            **{f"psnr_sigma{s}": f"PSNR σ={s} (dB)" for s in study.test_sigmas}}
+  titles = {
+    "psnr": "PSNR (dB)",
+    "ssim": "SSIM",
+    "hr_input_psnr": "HR-input PSNR (dB)",
+    **{f"psnr_sigma{s}": f"PSNR σ={s} (dB)" for s in study.test_sigmas},
+  }
   if study.test_sigmas:
     metrics.remove("psnr")  # psnr is psnr_sigma<training sigma>
     metrics.remove("ssim")
     metrics.append("ssim")
     titles["ssim"] = f"SSIM σ={report['config']['sigma']:g}"
-  group_fields = [name for name in ("num_blocks", "num_channels", "num_train_images")
-                  if report["summary"] and name in report["summary"][0]]
+  group_fields = [
+    name
+    for name in ("num_blocks", "num_channels", "num_train_images")
+    if report["summary"] and name in report["summary"][0]
+  ]
   header = ["setting"] + (["network", "photos"] if group_fields else []) + ["seeds"]
-  lines = ["| " + " | ".join(header + [titles[m] for m in metrics]) + " |",
-           "|" + "---|" * (len(header) + len(metrics))]
+  lines = [
+    "| " + " | ".join(header + [titles[m] for m in metrics]) + " |",
+    "|" + "---|" * (len(header) + len(metrics)),
+  ]
 
   def cell(stats: Mapping[str, Any], metric: str, sign: bool = False) -> str:
     if metric.startswith("psnr_sigma"):
-      stats = stats["psnr_by_sigma"][metric[len("psnr_sigma"):]]
+      stats = stats["psnr_by_sigma"][metric[len("psnr_sigma") :]]
     else:
       stats = stats[metric]
     digits = 4 if metric == "ssim" else 2
@@ -114,16 +136,22 @@ def format_table(report: Mapping[str, Any]) -> str:
   def label(entry: Mapping[str, Any], name: str) -> list[str]:
     if not group_fields:
       return [name]
-    return [name, f"{entry['num_blocks']}x{entry['num_channels']}",
-            str(entry["num_train_images"])]
+    return [name, f"{entry['num_blocks']}x{entry['num_channels']}", str(entry["num_train_images"])]
 
   for entry in report["summary"]:
-    lines.append("| " + " | ".join(label(entry, entry["setting"]) + [str(entry["n"])]
-                                    + [cell(entry, m) for m in metrics]) + " |")
+    lines.append(
+      "| "
+      + " | ".join(
+        label(entry, entry["setting"]) + [str(entry["n"])] + [cell(entry, m) for m in metrics]
+      )
+      + " |"
+    )
   baseline = report.get("baseline")
   if baseline:  # bicubic upsampling of the LR input, or the noisy input itself
-    values = {**baseline, **{f"psnr_sigma{s}": v
-                             for s, v in baseline.get("psnr_by_sigma", {}).items()}}
+    values = {
+      **baseline,
+      **{f"psnr_sigma{s}": v for s, v in baseline.get("psnr_by_sigma", {}).items()},
+    }
     row = [f"{values[m]:.{4 if m == 'ssim' else 2}f}" if m in values else "-" for m in metrics]
     name = "noisy input" if "psnr_by_sigma" in baseline else "bicubic"
     blanks = ["-", "-"] if group_fields else []
@@ -132,8 +160,11 @@ def format_table(report: Mapping[str, Any]) -> str:
     paired = entry.get("difference_vs_none")
     if paired:
       name = f"{entry['setting']} - none"
-      lines.append("| " + " | ".join(label(entry, name) + [str(paired["psnr"]["n"])]
-                                      + [cell(paired, m, True) for m in metrics]) + " |")
+      lines.append(
+        "| "
+        + " | ".join(
+          label(entry, name) + [str(paired["psnr"]["n"])] + [cell(paired, m, True) for m in metrics]
+        )
+        + " |"
+      )
   return "\n".join(lines)
-
-

@@ -17,14 +17,24 @@ One module per concept, each importable alone:
 from cutblur_jax.augment.flips import random_flip_and_rotate
 from cutblur_jax.training.config import base_config, config_summary, parse_decay, resolve_config
 from cutblur_jax.training.loop import NonFiniteLossError, TrainingInterrupted, train_and_evaluate
-from cutblur_jax.training.optimizer import (OptimizerConfig, create_optimizer,
-                                            learning_rate_schedule)
+from cutblur_jax.training.optimizer import OptimizerConfig, create_optimizer, learning_rate_schedule
 from cutblur_jax.training.state import TrainState, abstract_train_state, create_train_state
 from cutblur_jax.training.step import train_step
 
 __all__ = [
-    "NonFiniteLossError", "OptimizerConfig", "TrainingInterrupted", "TrainState", "abstract_train_state",
-    "base_config", "config_summary", "create_optimizer", "create_train_state",
-    "learning_rate_schedule", "parse_decay", "random_flip_and_rotate", "resolve_config",
-    "train_and_evaluate", "train_step",
+  "NonFiniteLossError",
+  "OptimizerConfig",
+  "TrainingInterrupted",
+  "TrainState",
+  "abstract_train_state",
+  "base_config",
+  "config_summary",
+  "create_optimizer",
+  "create_train_state",
+  "learning_rate_schedule",
+  "parse_decay",
+  "random_flip_and_rotate",
+  "resolve_config",
+  "train_and_evaluate",
+  "train_step",
 ]

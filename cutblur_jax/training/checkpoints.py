@@ -64,6 +64,7 @@ def _host_copy(tree: Any) -> Any:
   (``checkpoint.load_model``) and vice versa; parameters and optimizer state are
   replicated in data-parallel training, so every process holds the whole value.
   """
+
   def copy(leaf):
     if isinstance(leaf, jax.Array):
       if not leaf.is_fully_replicated:
@@ -74,23 +75,41 @@ def _host_copy(tree: Any) -> Any:
   return jax.tree.map(copy, tree)
 
 
-def _manager(directory: pathlib.Path, items: Mapping[str, ocp.CheckpointHandler], *, keep: int,
-             async_save: bool, read_only: bool = False) -> ocp.CheckpointManager:
+def _manager(
+  directory: pathlib.Path,
+  items: Mapping[str, ocp.CheckpointHandler],
+  *,
+  keep: int,
+  async_save: bool,
+  read_only: bool = False,
+) -> ocp.CheckpointManager:
   options = ocp.CheckpointManagerOptions(
-      max_to_keep=keep, create=not read_only, cleanup_tmp_directories=not read_only,
-      enable_async_checkpointing=async_save, read_only=read_only)
+    max_to_keep=keep,
+    create=not read_only,
+    cleanup_tmp_directories=not read_only,
+    enable_async_checkpointing=async_save,
+    read_only=read_only,
+  )
   return ocp.CheckpointManager(directory, options=options, item_handlers=dict(items))
 
 
 def _latest_items() -> dict[str, ocp.CheckpointHandler]:
-  return {"params": ocp.StandardCheckpointHandler(), "arch": ocp.JsonCheckpointHandler(),
-          "opt_state": ocp.StandardCheckpointHandler(), "train_meta": ocp.JsonCheckpointHandler(),
-          EMA_ITEM: ocp.StandardCheckpointHandler()}
+  return {
+    "params": ocp.StandardCheckpointHandler(),
+    "arch": ocp.JsonCheckpointHandler(),
+    "opt_state": ocp.StandardCheckpointHandler(),
+    "train_meta": ocp.JsonCheckpointHandler(),
+    EMA_ITEM: ocp.StandardCheckpointHandler(),
+  }
 
 
 def _best_items() -> dict[str, ocp.CheckpointHandler]:
-  return {"params": ocp.StandardCheckpointHandler(), "arch": ocp.JsonCheckpointHandler(),
-          "eval": ocp.JsonCheckpointHandler(), EMA_ITEM: ocp.StandardCheckpointHandler()}
+  return {
+    "params": ocp.StandardCheckpointHandler(),
+    "arch": ocp.JsonCheckpointHandler(),
+    "eval": ocp.JsonCheckpointHandler(),
+    EMA_ITEM: ocp.StandardCheckpointHandler(),
+  }
 
 
 class TrainCheckpointer:
@@ -135,8 +154,9 @@ class TrainCheckpointer:
     restored = self.best.restore(step, args=ocp.args.Composite(eval=ocp.args.JsonRestore()))
     return dict(restored["eval"])
 
-  def restore_latest(self, abstract_params: Any, abstract_opt_state: Any,
-                     step: int | None = None) -> tuple[Any, Any, dict[str, Any]]:
+  def restore_latest(
+    self, abstract_params: Any, abstract_opt_state: Any, step: int | None = None
+  ) -> tuple[Any, Any, dict[str, Any]]:
     """Restores ``(params, opt_state, train_meta)`` of ``step`` (default: the newest).
 
     Args:
@@ -148,14 +168,19 @@ class TrainCheckpointer:
     step = self.latest.latest_step() if step is None else step
     if step is None:
       raise ValueError(f"No checkpoint to restore in {self.directory / LATEST_DIR}.")
-    restored = self.latest.restore(step, args=ocp.args.Composite(
+    restored = self.latest.restore(
+      step,
+      args=ocp.args.Composite(
         params=ocp.args.StandardRestore(abstract_params),
         opt_state=ocp.args.StandardRestore(abstract_opt_state),
-        train_meta=ocp.args.JsonRestore()))
+        train_meta=ocp.args.JsonRestore(),
+      ),
+    )
     return restored["params"], restored["opt_state"], dict(restored["train_meta"])
 
-  def restore_newest(self, abstract_params: Any, abstract_opt_state: Any, *,
-                     ema: bool = False, warn=print) -> tuple[int, Any, Any, dict, Any] | None:
+  def restore_newest(
+    self, abstract_params: Any, abstract_opt_state: Any, *, ema: bool = False, warn=print
+  ) -> tuple[int, Any, Any, dict, Any] | None:
     """The newest ``latest`` step that restores: ``(step, params, opt_state, meta, ema)``.
 
     A damaged step (missing array chunks, truncated metadata) is reported with one
@@ -171,14 +196,18 @@ class TrainCheckpointer:
         ema_params = self.restore_ema(abstract_params, step) if ema else None
       except Exception as error:  # pylint: disable=broad-except  # orbax raises many types
         self._damaged.add(step)
-        warn(f"warning: checkpoint step {step} in {self.directory / LATEST_DIR} is damaged "
-             f"({short_cause(error)}); trying the previous one (step {step} will be saved "
-             "again when the run gets there).")
+        warn(
+          f"warning: checkpoint step {step} in {self.directory / LATEST_DIR} is damaged "
+          f"({short_cause(error)}); trying the previous one (step {step} will be saved "
+          "again when the run gets there)."
+        )
         continue
       return step, params, opt_state, meta, ema_params
     if steps:
-      raise ValueError(f"Every checkpoint in {self.directory / LATEST_DIR} (steps "
-                       f"{sorted(steps)}) is damaged; use a new --workdir.")
+      raise ValueError(
+        f"Every checkpoint in {self.directory / LATEST_DIR} (steps "
+        f"{sorted(steps)}) is damaged; use a new --workdir."
+      )
     return None
 
   def check_for_errors(self) -> None:
@@ -202,7 +231,8 @@ class TrainCheckpointer:
       manager.wait_until_finished()
     except Exception as error:  # pylint: disable=broad-except  # orbax re-raises the cause
       raise CheckpointWriteError(
-          f"Saving step {step} in {manager.directory} failed: {_write_cause(error)}") from error
+        f"Saving step {step} in {manager.directory} failed: {_write_cause(error)}"
+      ) from error
 
   def _on_both_managers(self, method: str) -> None:
     """Calls ``method`` of both managers; a failed save becomes ``CheckpointWriteError``."""
@@ -212,21 +242,30 @@ class TrainCheckpointer:
         getattr(manager, method)()
       except Exception as error:  # pylint: disable=broad-except  # orbax re-raises the cause
         raise CheckpointWriteError(
-            f"Saving a checkpoint in {manager.directory} failed: {_write_cause(error)}"
+          f"Saving a checkpoint in {manager.directory} failed: {_write_cause(error)}"
         ) from error
 
   def restore_ema(self, abstract_params: Any, step: int) -> Any | None:
     """The EMA weights saved with ``latest`` step ``step``, or None if it has none."""
     if not (self.latest.directory / str(step) / EMA_ITEM).is_dir():
       return None
-    restored = self.latest.restore(step, args=ocp.args.Composite(
-        **{EMA_ITEM: ocp.args.StandardRestore(abstract_params)}))
+    restored = self.latest.restore(
+      step, args=ocp.args.Composite(**{EMA_ITEM: ocp.args.StandardRestore(abstract_params)})
+    )
     return restored[EMA_ITEM]
 
   # -- writing -------------------------------------------------------------------------
 
-  def save_latest(self, step: int, params: Any, opt_state: Any, arch: Mapping[str, Any],
-                  train_meta: Mapping[str, Any], *, ema_params: Any = None) -> None:
+  def save_latest(
+    self,
+    step: int,
+    params: Any,
+    opt_state: Any,
+    arch: Mapping[str, Any],
+    train_meta: Mapping[str, Any],
+    *,
+    ema_params: Any = None,
+  ) -> None:
     """Saves the training state of ``step`` (asynchronously); drops the oldest beyond ``keep``."""
     self.check_for_errors()
     if step in self._damaged:
@@ -234,23 +273,34 @@ class TrainCheckpointer:
       self._damaged.discard(step)
     elif step in self.latest.all_steps():
       return
-    items = {"params": ocp.args.StandardSave(_host_copy(params)),
-             "arch": ocp.args.JsonSave(dict(arch)),
-             "opt_state": ocp.args.StandardSave(_host_copy(opt_state)),
-             "train_meta": ocp.args.JsonSave(dict(train_meta))}
+    items = {
+      "params": ocp.args.StandardSave(_host_copy(params)),
+      "arch": ocp.args.JsonSave(dict(arch)),
+      "opt_state": ocp.args.StandardSave(_host_copy(opt_state)),
+      "train_meta": ocp.args.JsonSave(dict(train_meta)),
+    }
     if ema_params is not None:
       items[EMA_ITEM] = ocp.args.StandardSave(_host_copy(ema_params))
     self._save(self.latest, step, items)
 
-  def save_best(self, step: int, params: Any, arch: Mapping[str, Any],
-                eval_record: Mapping[str, Any], *, ema_params: Any = None) -> None:
+  def save_best(
+    self,
+    step: int,
+    params: Any,
+    arch: Mapping[str, Any],
+    eval_record: Mapping[str, Any],
+    *,
+    ema_params: Any = None,
+  ) -> None:
     """Saves the parameters of ``step`` (and their EMA) as the best, replacing the previous."""
     self.check_for_errors()
     if step in self.best.all_steps():
       return
-    items = {"params": ocp.args.StandardSave(_host_copy(params)),
-             "arch": ocp.args.JsonSave(dict(arch)),
-             "eval": ocp.args.JsonSave(dict(eval_record))}
+    items = {
+      "params": ocp.args.StandardSave(_host_copy(params)),
+      "arch": ocp.args.JsonSave(dict(arch)),
+      "eval": ocp.args.JsonSave(dict(eval_record)),
+    }
     if ema_params is not None:
       items[EMA_ITEM] = ocp.args.StandardSave(_host_copy(ema_params))
     self._save(self.best, step, items)
@@ -261,7 +311,8 @@ class TrainCheckpointer:
       manager.save(int(step), args=ocp.args.Composite(**items), force=True)
     except Exception as error:  # pylint: disable=broad-except  # orbax and tensorstore raise many
       raise CheckpointWriteError(
-          f"Saving step {step} in {manager.directory} failed: {_write_cause(error)}") from error
+        f"Saving step {step} in {manager.directory} failed: {_write_cause(error)}"
+      ) from error
     self._saving[str(manager.directory)] = int(step)
 
   def wait(self) -> None:

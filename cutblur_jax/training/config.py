@@ -131,55 +131,55 @@ def base_config() -> ml_collections.ConfigDict:
 
 # One line per field, for `train.py --help` and docs/training.md.
 FIELD_HELP: dict[str, str] = {
-    "num_train_steps": 'training steps (preset: 700k; RCAN, DN, JPEG 1M)',
-    "batch_size": 'global batch size, all hosts together (preset: 16; CARN 64)',
-    "seed": 'initialisation, run key and the whole batch stream',
-    "eval_every_steps": 'validation interval (0: only at the end)',
-    "checkpoint_every_steps": 'latest checkpoint interval (0: only at the end)',
-    "log_every_steps": 'train log interval (0: only at the end)',
-    "keep_checkpoints": 'how many latest steps to keep',
-    "num_eval_images": 'validate on the first N images (None: the whole validation split)',
-    "num_train_images": 'train on the first N images (None: the whole train split)',
-    "num_sample_images": 'LR/SR/HR crops written to TensorBoard per validation',
-    "progress_bar": 'show the progress bar',
-    "model": 'EDSR, EDSR-baseline (16 x 64), RCAN or CARN',
-    "pretrain": 'a checkpoint or work directory to fine-tune from (head/tail may differ)',
-    "num_blocks": 'residual blocks (EDSR), blocks per group (RCAN, CARN) (preset)',
-    "num_channels": 'feature channels (preset)',
-    "res_scale": 'residual scaling (preset: EDSR 0.1, others 1.0)',
-    "num_groups": 'residual groups (RCAN), cascading groups (CARN) (preset)',
-    "reduction": 'RCAN channel-attention reduction (preset 16)',
-    "dtype": 'compute dtype: float32, bfloat16 or float16; parameters stay float32',
-    "dataset": 'the data set name (docs/data.md)',
-    "dataset_root": 'its folder in the published layout; for tfds: the TFDS data_dir',
-    "scale": "SR factor (the network's head/tail for same-size DN/JPEG pairs)",
-    "div2k_range": '1-based inclusive train/validation ranges over the sorted DIV2K images',
-    "camera": 'RealSR camera: canon, nikon or all',
-    "sigma": 'DN noise level (folder name, or the std of synthesised noise)',
-    "quality": "JPEG quality (folder name, or Pillow's encoder quality)",
-    "patch_size": 'LR patch side; the HR patch is patch_size * scale',
-    "num_workers": 'threads that decode images and build batches',
-    "synthesize_lr": 'make a missing LR folder from HR instead of failing',
-    "noise_seed": 'seed of synthesised DN noise',
-    "prefetch": 'batches kept in flight to the devices',
-    "use_moa": 'use the MoA policy augment.moa(dataset, model) (fills the six fields below)',
-    "augs": 'op names of the policy (without MoA: ("none",))',
-    "prob": 'per-op probability; one value applies to all (without MoA: 1.0)',
-    "alpha": 'per-op strength; one value applies to all (without MoA: 1.0)',
-    "mix_p": 'probabilities of choosing each op (None: uniform)',
-    "aux_prob": "CutMixup's mixup probability",
-    "aux_alpha": "CutMixup's mixup Beta parameter, soft CutBlur's mix_alpha",
-    "per_sample": 'draw the op and its parameters per image instead of per batch',
-    "flip_and_rotate": 'random h-flip, v-flip and transpose per sample, in the train step',
-    "lr": 'initial learning rate',
-    "decay": 'milestones in thousands of steps, "200-400-600" ("": none) (preset)',
-    "gamma": 'learning-rate factor at each milestone',
-    "gclip": 'clip every gradient entry to [-gclip, gclip]; 0 disables (preset)',
-    "ema_decay": 'weight moving average in [0, 1); 0 is off',
-    "distributed": '"auto", "on" or "off": start jax.distributed',
-    "coordinator_address": '"host:port" of process 0 (multi-host)',
-    "num_processes": 'number of processes (multi-host)',
-    "process_id": "this process's index (multi-host)",
+  "num_train_steps": 'training steps (preset: 700k; RCAN, DN, JPEG 1M)',
+  "batch_size": 'global batch size, all hosts together (preset: 16; CARN 64)',
+  "seed": 'initialisation, run key and the whole batch stream',
+  "eval_every_steps": 'validation interval (0: only at the end)',
+  "checkpoint_every_steps": 'latest checkpoint interval (0: only at the end)',
+  "log_every_steps": 'train log interval (0: only at the end)',
+  "keep_checkpoints": 'how many latest steps to keep',
+  "num_eval_images": 'validate on the first N images (None: the whole validation split)',
+  "num_train_images": 'train on the first N images (None: the whole train split)',
+  "num_sample_images": 'LR/SR/HR crops written to TensorBoard per validation',
+  "progress_bar": 'show the progress bar',
+  "model": 'EDSR, EDSR-baseline (16 x 64), RCAN or CARN',
+  "pretrain": 'a checkpoint or work directory to fine-tune from (head/tail may differ)',
+  "num_blocks": 'residual blocks (EDSR), blocks per group (RCAN, CARN) (preset)',
+  "num_channels": 'feature channels (preset)',
+  "res_scale": 'residual scaling (preset: EDSR 0.1, others 1.0)',
+  "num_groups": 'residual groups (RCAN), cascading groups (CARN) (preset)',
+  "reduction": 'RCAN channel-attention reduction (preset 16)',
+  "dtype": 'compute dtype: float32, bfloat16 or float16; parameters stay float32',
+  "dataset": 'the data set name (docs/data.md)',
+  "dataset_root": 'its folder in the published layout; for tfds: the TFDS data_dir',
+  "scale": "SR factor (the network's head/tail for same-size DN/JPEG pairs)",
+  "div2k_range": '1-based inclusive train/validation ranges over the sorted DIV2K images',
+  "camera": 'RealSR camera: canon, nikon or all',
+  "sigma": 'DN noise level (folder name, or the std of synthesised noise)',
+  "quality": "JPEG quality (folder name, or Pillow's encoder quality)",
+  "patch_size": 'LR patch side; the HR patch is patch_size * scale',
+  "num_workers": 'threads that decode images and build batches',
+  "synthesize_lr": 'make a missing LR folder from HR instead of failing',
+  "noise_seed": 'seed of synthesised DN noise',
+  "prefetch": 'batches kept in flight to the devices',
+  "use_moa": 'use the MoA policy augment.moa(dataset, model) (fills the six fields below)',
+  "augs": 'op names of the policy (without MoA: ("none",))',
+  "prob": 'per-op probability; one value applies to all (without MoA: 1.0)',
+  "alpha": 'per-op strength; one value applies to all (without MoA: 1.0)',
+  "mix_p": 'probabilities of choosing each op (None: uniform)',
+  "aux_prob": "CutMixup's mixup probability",
+  "aux_alpha": "CutMixup's mixup Beta parameter, soft CutBlur's mix_alpha",
+  "per_sample": 'draw the op and its parameters per image instead of per batch',
+  "flip_and_rotate": 'random h-flip, v-flip and transpose per sample, in the train step',
+  "lr": 'initial learning rate',
+  "decay": 'milestones in thousands of steps, "200-400-600" ("": none) (preset)',
+  "gamma": 'learning-rate factor at each milestone',
+  "gclip": 'clip every gradient entry to [-gclip, gclip]; 0 disables (preset)',
+  "ema_decay": 'weight moving average in [0, 1); 0 is off',
+  "distributed": '"auto", "on" or "off": start jax.distributed',
+  "coordinator_address": '"host:port" of process 0 (multi-host)',
+  "num_processes": 'number of processes (multi-host)',
+  "process_id": "this process's index (multi-host)",
 }
 
 
@@ -223,7 +223,8 @@ def parse_decay(decay: str) -> tuple[int, ...]:
     thousands = [int(part) for part in decay.split("-")]
   except ValueError:
     raise ValueError(
-        f"`decay` must be like '200-400-600' (thousands of steps), got {decay!r}.") from None
+      f"`decay` must be like '200-400-600' (thousands of steps), got {decay!r}."
+    ) from None
   if any(t < 0 for t in thousands) or thousands != sorted(set(thousands)):
     raise ValueError(f"`decay` milestones must be non-negative and increasing, got {decay!r}.")
   return tuple(1000 * t for t in thousands)
@@ -252,8 +253,12 @@ _MAX_SEED = 2**63 - 1
 
 def _positive_int(config: Any, name: str, low: int = 1, high: int | None = None) -> None:
   value = config[name]
-  if (isinstance(value, bool) or not isinstance(value, int) or value < low
-      or (high is not None and value > high)):
+  if (
+    isinstance(value, bool)
+    or not isinstance(value, int)
+    or value < low
+    or (high is not None and value > high)
+  ):
     bound = f">= {low}" if high is None else f"in [{low}, {high}]"
     raise ValueError(f"`{name}` must be an integer {bound}, got {value!r}.")
 
@@ -297,8 +302,14 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
     raise ValueError(f"`dtype` must be one of {', '.join(DTYPES)}, got {c.dtype!r}.")
   for name in ("scale", "patch_size"):
     _positive_int(c, name)
-  for name in ("eval_every_steps", "checkpoint_every_steps", "log_every_steps", "num_workers",
-               "prefetch", "num_sample_images"):
+  for name in (
+    "eval_every_steps",
+    "checkpoint_every_steps",
+    "log_every_steps",
+    "num_workers",
+    "prefetch",
+    "num_sample_images",
+  ):
     _positive_int(c, name, 0)
   for name in ("seed", "noise_seed"):
     _positive_int(c, name, 0, _MAX_SEED)
@@ -318,8 +329,13 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
 
   # Training presets (make_template's order: model first, then task).
   network = models.network(arch)  # "EDSR-baseline" is an EDSR
-  presets = {"num_train_steps": 700_000, "decay": "200-400-600", "gclip": 0.0, "batch_size": 16,
-             **network.train_presets}
+  presets = {
+    "num_train_steps": 700_000,
+    "decay": "200-400-600",
+    "gclip": 0.0,
+    "batch_size": 16,
+    **network.train_presets,
+  }
   if c.pretrain:
     presets["gclip"] = network.pretrain_gclip
   if task in ("DN", "JPEG"):
@@ -334,30 +350,40 @@ def resolve_config(config: Any) -> ml_collections.ConfigDict:
     raise ValueError(f"`ema_decay` must be in [0, 1) (0 turns EMA off), got {c.ema_decay!r}.")
   finite = all(math.isfinite(float(c[name])) for name in ("lr", "gamma", "gclip"))
   if not finite or not c.lr > 0 or not c.gamma > 0 or c.gclip < 0:
-    raise ValueError(f"Need finite lr > 0, gamma > 0 and gclip >= 0 (0: no clipping); got "
-                     f"lr={c.lr}, gamma={c.gamma}, gclip={c.gclip}.")
+    raise ValueError(
+      f"Need finite lr > 0, gamma > 0 and gclip >= 0 (0: no clipping); got "
+      f"lr={c.lr}, gamma={c.gamma}, gclip={c.gclip}."
+    )
 
   # Augmentation policy.
   if c.use_moa:
     policy = augment.moa(dataset.reference, c.model)
-    ours = {"augs": tuple(policy.augs), "prob": tuple(policy.probs), "alpha": tuple(policy.alphas),
-            "mix_p": None if policy.mix_p is None else tuple(policy.mix_p),
-            "aux_prob": policy.aux_prob, "aux_alpha": policy.aux_alpha}
+    ours = {
+      "augs": tuple(policy.augs),
+      "prob": tuple(policy.probs),
+      "alpha": tuple(policy.alphas),
+      "mix_p": None if policy.mix_p is None else tuple(policy.mix_p),
+      "aux_prob": policy.aux_prob,
+      "aux_alpha": policy.aux_alpha,
+    }
     for name in ours:
       value = c[name]
       if value is not None and _normalise(value) != _normalise(ours[name]):
         raise ValueError(
-            f"use_moa=True sets `{name}` to {ours[name]!r}, but the config sets it to {value!r}; "
-            "unset it or set use_moa=False.")
+          f"use_moa=True sets `{name}` to {ours[name]!r}, but the config sets it to {value!r}; "
+          "unset it or set use_moa=False."
+        )
   else:
     augs = c.augs if c.augs is not None else ("none",)
     augs = (augs,) if isinstance(augs, str) else tuple(str(a) for a in augs)
     prob = _broadcast(_floats(c.prob if c.prob is not None else (1.0,), "prob"), len(augs), "prob")
-    alpha = _broadcast(_floats(c.alpha if c.alpha is not None else (1.0,), "alpha"), len(augs),
-                       "alpha")
+    alpha = _broadcast(
+      _floats(c.alpha if c.alpha is not None else (1.0,), "alpha"), len(augs), "alpha"
+    )
     mix_p = None if c.mix_p is None else _floats(c.mix_p, "mix_p")
-    policy = augment.Policy(augs, prob, alpha, aux_prob=float(c.aux_prob),
-                            aux_alpha=float(c.aux_alpha), mix_p=mix_p)
+    policy = augment.Policy(
+      augs, prob, alpha, aux_prob=float(c.aux_prob), aux_alpha=float(c.aux_alpha), mix_p=mix_p
+    )
   c.augs = tuple(policy.augs)
   c.prob = tuple(float(p) for p in policy.probs)
   c.alpha = tuple(float(a) for a in policy.alphas)
@@ -390,14 +416,30 @@ def policy_from_config(config: Any):
   from cutblur_jax import augment  # pylint: disable=g-import-not-at-top
 
   mix_p = config.mix_p
-  return augment.Policy(tuple(config.augs), tuple(config.prob), tuple(config.alpha),
-                        aux_prob=float(config.aux_prob), aux_alpha=float(config.aux_alpha),
-                        mix_p=None if mix_p is None else tuple(mix_p),
-                        per_sample=bool(config.get("per_sample", False)))
+  return augment.Policy(
+    tuple(config.augs),
+    tuple(config.prob),
+    tuple(config.alpha),
+    aux_prob=float(config.aux_prob),
+    aux_alpha=float(config.aux_alpha),
+    mix_p=None if mix_p is None else tuple(mix_p),
+    per_sample=bool(config.get("per_sample", False)),
+  )
 
 
-def config_summary(config: Any, names: Sequence[str] = ("model", "dataset", "scale", "use_moa",
-                                                        "batch_size", "patch_size",
-                                                        "num_train_steps", "lr", "decay")) -> str:
+def config_summary(
+  config: Any,
+  names: Sequence[str] = (
+    "model",
+    "dataset",
+    "scale",
+    "use_moa",
+    "batch_size",
+    "patch_size",
+    "num_train_steps",
+    "lr",
+    "decay",
+  ),
+) -> str:
   """One line naming the fields a user checks first."""
   return ", ".join(f"{name}={config.get(name)!r}" for name in names)

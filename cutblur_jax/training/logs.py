@@ -36,9 +36,14 @@ import numpy as np
 from cutblur_jax.checkpoint import METRICS_FILE
 from cutblur_jax.data.io import write_atomic
 
-__all__ = ["LogWriteError", "METRICS_FILE", "MetricWriter", "read_metrics", "tensorboard_available",
-           "truncate_metrics"]
-
+__all__ = [
+  "LogWriteError",
+  "METRICS_FILE",
+  "MetricWriter",
+  "read_metrics",
+  "tensorboard_available",
+  "truncate_metrics",
+]
 
 
 class LogWriteError(OSError):
@@ -102,13 +107,15 @@ class _Events:
     from tensorboardX import event_file_writer  # pylint: disable=g-import-not-at-top
     from tensorboardX import summary  # pylint: disable=g-import-not-at-top
     from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+
     self._summary, self._event_pb2 = summary, event_pb2
     self._writer = event_file_writer.EventsWriter(str(workdir / "events"))
     self.path = pathlib.Path(self._writer._file_name)  # pylint: disable=protected-access
 
   def _add(self, proto, step: int) -> None:
-    self._writer.write_event(self._event_pb2.Event(summary=proto, wall_time=time.time(),
-                                                   step=int(step)))
+    self._writer.write_event(
+      self._event_pb2.Event(summary=proto, wall_time=time.time(), step=int(step))
+    )
 
   def scalar(self, tag: str, value: float, step: int) -> None:
     self._add(self._summary.scalar(tag, value), step)
@@ -138,10 +145,16 @@ class MetricWriter:
     LogWriteError: from any method, when a write fails; the message names the file.
   """
 
-  def __init__(self, workdir: str | os.PathLike, *, enabled: bool | None = None,
-               tensorboard: bool | None = None):
+  def __init__(
+    self,
+    workdir: str | os.PathLike,
+    *,
+    enabled: bool | None = None,
+    tensorboard: bool | None = None,
+  ):
     if enabled is None:
       import jax  # pylint: disable=g-import-not-at-top
+
       enabled = jax.process_index() == 0
     self.enabled = bool(enabled)
     self.workdir = pathlib.Path(workdir)
@@ -164,8 +177,9 @@ class MetricWriter:
       raise
     except OSError as error:
       self.enabled = False  # nothing more can be written; close() must not retry
-      raise LogWriteError(f"Could not write the run log {path}: "
-                          f"{error.strerror or error}") from error
+      raise LogWriteError(
+        f"Could not write the run log {path}: {error.strerror or error}"
+      ) from error
 
   def write_scalars(self, step: int, scalars: Mapping[str, Any], *, split: str = "train") -> None:
     """Logs ``scalars`` at ``step`` as one JSON line (and TensorBoard scalars ``split/name``)."""
@@ -189,8 +203,9 @@ class MetricWriter:
     if not self.enabled:
       return
     with self._guard(self.jsonl_path):
-      self._jsonl.write(json.dumps({"step": int(step), "split": "event", "event": event,
-                                    **fields}) + "\n")
+      self._jsonl.write(
+        json.dumps({"step": int(step), "split": "event", "event": event, **fields}) + "\n"
+      )
       self._jsonl.flush()
 
   def write_images(self, step: int, images: Mapping[str, np.ndarray]) -> None:
@@ -218,8 +233,11 @@ class MetricWriter:
 
   def close(self) -> None:
     """Flushes and closes the files (after a write error: closes without writing more)."""
-    files = [(f, path) for f, path in ((self._events, None), (self._jsonl, self.jsonl_path))
-             if f is not None]
+    files = [
+      (f, path)
+      for f, path in ((self._events, None), (self._jsonl, self.jsonl_path))
+      if f is not None
+    ]
     enabled = self.enabled
     self._jsonl = self._events = None
     for file, path in files:
@@ -228,8 +246,9 @@ class MetricWriter:
       except OSError as error:
         if enabled:
           self.enabled = False
-          raise LogWriteError(f"Could not write the run log {path or file.path}: "
-                              f"{error.strerror or error}") from error
+          raise LogWriteError(
+            f"Could not write the run log {path or file.path}: {error.strerror or error}"
+          ) from error
     self.enabled = False
 
   def __enter__(self) -> "MetricWriter":

@@ -50,17 +50,31 @@ from cutblur_jax import checkpoint, data, evaluation
 from cutblur_jax import sharding as sharding_lib
 from cutblur_jax.data.spec import parse_dataset
 from cutblur_jax.training.checkpoints import TrainCheckpointer
-from cutblur_jax.training.config import (config_summary, model_arch_from_config,
-                                         policy_from_config, resolve_config)
+from cutblur_jax.training.config import (
+  config_summary,
+  model_arch_from_config,
+  policy_from_config,
+  resolve_config,
+)
 from cutblur_jax.training.logs import MetricWriter, truncate_metrics
 from cutblur_jax.training.optimizer import OptimizerConfig
 from cutblur_jax.training.signals import StopRequests, TrainingInterrupted
-from cutblur_jax.training.state import (TrainState, abstract_train_state, create_train_state,
-                                        frozen_arch, initial_params)
+from cutblur_jax.training.state import (
+  TrainState,
+  abstract_train_state,
+  create_train_state,
+  frozen_arch,
+  initial_params,
+)
 from cutblur_jax.training.step import train_step
 from cutblur_jax.training.validation import Validation, baseline_words
-from cutblur_jax.training.workdir import (StartGuard, WorkdirLock, check_workdir, config_changes,
-                                          keep_run_seed)
+from cutblur_jax.training.workdir import (
+  StartGuard,
+  WorkdirLock,
+  check_workdir,
+  config_changes,
+  keep_run_seed,
+)
 
 __all__ = ["NonFiniteLossError", "TrainingInterrupted", "train_and_evaluate"]
 
@@ -80,8 +94,11 @@ def _arch_differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> l
   differences = []
   for key in sorted(set(stored) | set(wanted)):
     a, b = stored.get(key), wanted.get(key)
-    same = a == b or (isinstance(a, (int, float)) and isinstance(b, (int, float))
-                      and math.isclose(a, b, rel_tol=1e-9))
+    same = a == b or (
+      isinstance(a, (int, float))
+      and isinstance(b, (int, float))
+      and math.isclose(a, b, rel_tol=1e-9)
+    )
     if not same:
       differences.append(f"{key}: checkpoint {a!r} vs config {b!r}")
   return differences
@@ -90,11 +107,14 @@ def _arch_differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> l
 def _read_pretrained(path: str, arch: Mapping[str, Any]) -> Any:
   """The parameters of the model to fine-tune from, checked against ``arch`` before any compile."""
   pretrained, pretrained_arch = checkpoint.load_model(path)
-  differences = _arch_differences({k: pretrained_arch.get(k) for k in _BODY_FIELDS},
-                                  {k: arch.get(k) for k in _BODY_FIELDS})
+  differences = _arch_differences(
+    {k: pretrained_arch.get(k) for k in _BODY_FIELDS}, {k: arch.get(k) for k in _BODY_FIELDS}
+  )
   if differences:
-    raise ValueError(f"`pretrain` {path} holds another network ({'; '.join(differences)}); "
-                     "only the scale may differ when fine-tuning.")
+    raise ValueError(
+      f"`pretrain` {path} holds another network ({'; '.join(differences)}); "
+      "only the scale may differ when fine-tuning."
+    )
   return pretrained
 
 
@@ -108,11 +128,10 @@ def _is_due(step: int, every: int, last: int) -> bool:
   return step == last or (every > 0 and step % every == 0)
 
 
-
-
 @dataclasses.dataclass
 class _Run:
   """What one training run holds while it loops."""
+
   config: Any
   workdir: pathlib.Path
   mesh: jax.sharding.Mesh
@@ -130,6 +149,7 @@ class _Run:
       return
     if self.config.progress_bar:
       from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+
       tqdm.write(message)
     else:  # a pod's non-interactive log shows the start lines too
       print(message, flush=True)
@@ -140,28 +160,38 @@ class _Run:
       print(message, file=sys.stderr, flush=True)
 
 
-def _restore_state(run: _Run, optimizer: OptimizerConfig, policy: Any,
-                   pipeline: Any) -> tuple[TrainState, jax.Array]:
+def _restore_state(
+  run: _Run, optimizer: OptimizerConfig, policy: Any, pipeline: Any
+) -> tuple[TrainState, jax.Array]:
   """The newest restorable ``latest`` step's state and run key; moves ``pipeline`` there."""
   config, arch, mesh = run.config, run.arch, run.mesh
   abstract_params, abstract_opt_state = abstract_train_state(arch, optimizer, mesh)
   step, params, opt_state, meta, ema_params = run.checkpoints.restore_newest(
-      abstract_params, abstract_opt_state, ema=config.ema_decay > 0, warn=run.warn)
+    abstract_params, abstract_opt_state, ema=config.ema_decay > 0, warn=run.warn
+  )
   run_key = jax.random.wrap_key_data(np.asarray(meta["rng_key_data"], np.uint32))
   pipeline.set_state(meta["pipeline"])  # refuses another batch size, before any write
   if config.ema_decay > 0 and ema_params is None:
     ema_params = jax.tree.map(jnp.copy, params)
     run.echo(f"Step {step} has no EMA weights: the average starts from its parameters.")
-  state = TrainState(step=sharding_lib.replicate(np.int32(meta["step"]), mesh), params=params,
-                     opt_state=opt_state, arch=frozen_arch(arch), optimizer=optimizer,
-                     policy=policy, flip_and_rotate=bool(config.flip_and_rotate),
-                     dtype=config.dtype, ema_params=ema_params,
-                     ema_decay=float(config.ema_decay))
+  state = TrainState(
+    step=sharding_lib.replicate(np.int32(meta["step"]), mesh),
+    params=params,
+    opt_state=opt_state,
+    arch=frozen_arch(arch),
+    optimizer=optimizer,
+    policy=policy,
+    flip_and_rotate=bool(config.flip_and_rotate),
+    dtype=config.dtype,
+    ema_params=ema_params,
+    ema_decay=float(config.ema_decay),
+  )
   return state, run_key
 
 
-def _fresh_state(run: _Run, init_key: jax.Array, optimizer: OptimizerConfig, policy: Any,
-                 pretrained: Any) -> TrainState:
+def _fresh_state(
+  run: _Run, init_key: jax.Array, optimizer: OptimizerConfig, policy: Any, pretrained: Any
+) -> TrainState:
   config = run.config
   params = None
   if pretrained is not None:
@@ -169,14 +199,26 @@ def _fresh_state(run: _Run, init_key: jax.Array, optimizer: OptimizerConfig, pol
     fresh = sharding_lib.to_local(initial_params(init_key, run.arch, run.mesh))
     params = checkpoint.merge_pretrained(jax.device_get(fresh), pretrained)
     run.echo(f"Fine-tuning from {config.pretrain}")
-  return create_train_state(init_key, run.arch, optimizer=optimizer, policy=policy,
-                            flip_and_rotate=config.flip_and_rotate, dtype=config.dtype,
-                            params=params, mesh=run.mesh, ema_decay=config.ema_decay)
+  return create_train_state(
+    init_key,
+    run.arch,
+    optimizer=optimizer,
+    policy=policy,
+    flip_and_rotate=config.flip_and_rotate,
+    dtype=config.dtype,
+    params=params,
+    mesh=run.mesh,
+    ema_decay=config.ema_decay,
+  )
 
 
-def _start(config: Any, workdir: pathlib.Path, mesh: jax.sharding.Mesh,
-           checkpoints: TrainCheckpointer, accept_config_changes: bool
-           ) -> tuple[_Run, TrainState, jax.Array, Any]:
+def _start(
+  config: Any,
+  workdir: pathlib.Path,
+  mesh: jax.sharding.Mesh,
+  checkpoints: TrainCheckpointer,
+  accept_config_changes: bool,
+) -> tuple[_Run, TrainState, jax.Array, Any]:
   """Every check and every read of a start, in order; writes nothing.
 
   Returns ``(run, state, run_key, pipeline)``.
@@ -188,16 +230,20 @@ def _start(config: Any, workdir: pathlib.Path, mesh: jax.sharding.Mesh,
   if stored_arch is not None:
     differences = _arch_differences(stored_arch, arch)
     if differences:
-      raise ValueError(f"Work directory {workdir} holds a checkpoint of another architecture ("
-                       f"{'; '.join(differences)}); use a new --workdir or the same model "
-                       "settings.")
+      raise ValueError(
+        f"Work directory {workdir} holds a checkpoint of another architecture ("
+        f"{'; '.join(differences)}); use a new --workdir or the same model "
+        "settings."
+      )
   resuming = checkpoints.latest_step() is not None
   changes = config_changes(workdir, config) if resuming else {}
   if changes and not accept_config_changes:
     listed = "; ".join(f"{name}: run {old!r}, now {new!r}" for name, (old, new) in changes.items())
-    raise ValueError(f"Work directory {workdir} holds a run with another config ({listed}); "
-                     "resume it with its own values, use a new --workdir, or accept the change "
-                     "with --accept_config_changes (recorded in metrics.jsonl).")
+    raise ValueError(
+      f"Work directory {workdir} holds a run with another config ({listed}); "
+      "resume it with its own values, use a new --workdir, or accept the change "
+      "with --accept_config_changes (recorded in metrics.jsonl)."
+    )
   pretrained = None
   if config.pretrain and not resuming:
     pretrained = _read_pretrained(config.pretrain, arch)
@@ -208,11 +254,14 @@ def _start(config: Any, workdir: pathlib.Path, mesh: jax.sharding.Mesh,
   try:
     valid_pairs = data.load_pairs(valid_set, num_workers=config.num_workers)
     if config.num_eval_images is not None:
-      valid_pairs = valid_pairs[:config.num_eval_images]
+      valid_pairs = valid_pairs[: config.num_eval_images]
     protocol = parse_dataset(config.dataset).eval_protocol(config.scale)
-    validation = Validation(valid_pairs, protocol,
-                            evaluation.baseline_metrics(valid_pairs, **protocol),
-                            config.num_sample_images)
+    validation = Validation(
+      valid_pairs,
+      protocol,
+      evaluation.baseline_metrics(valid_pairs, **protocol),
+      config.num_sample_images,
+    )
     run = _Run(config, workdir, mesh, arch, checkpoints, validation, changes=changes)
     init_key, run_key = jax.random.split(jax.random.key(config.seed))
     if resuming:
@@ -228,8 +277,9 @@ def _start(config: Any, workdir: pathlib.Path, mesh: jax.sharding.Mesh,
   return run, state, run_key, pipeline
 
 
-def train_and_evaluate(config: Any, workdir: str | os.PathLike, *,
-                       accept_config_changes: bool = False) -> dict[str, Any]:
+def train_and_evaluate(
+  config: Any, workdir: str | os.PathLike, *, accept_config_changes: bool = False
+) -> dict[str, Any]:
   """Trains and validates a model as ``config`` says, in ``workdir`` (resuming if it holds a run).
 
   Args:
@@ -278,8 +328,9 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike, *,
       lock.acquire()  # refused when another run trains here: then nothing is undone below
       locked = True
     checkpoints = TrainCheckpointer(workdir, keep=config.keep_checkpoints)
-    run, state, run_key, pipeline = _start(config, workdir, mesh, checkpoints,
-                                           accept_config_changes)
+    run, state, run_key, pipeline = _start(
+      config, workdir, mesh, checkpoints, accept_config_changes
+    )
     # Every check passed: from here on the run writes.
     started = True
     start_step = int(_host_scalar(state.step))
@@ -289,17 +340,24 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike, *,
       data.io.write_json(workdir / "config.json", json.loads(config.to_json_best_effort()))
     run.writer = MetricWriter(workdir, enabled=is_chief)
     run.writer.write_text(0, "config", "```\n" + str(config) + "\n```")
-    run.echo(f"Training {config_summary(config)} on {mesh.devices.size} device(s) "
-             f"({jax.process_count()} process(es)) in {workdir}")
-    run.echo(f"Validation: {len(run.validation.pairs)} images, {run.validation.protocol}; "
-             f"baseline {baseline_words(run.validation.baseline)}")
+    run.echo(
+      f"Training {config_summary(config)} on {mesh.devices.size} device(s) "
+      f"({jax.process_count()} process(es)) in {workdir}"
+    )
+    run.echo(
+      f"Validation: {len(run.validation.pairs)} images, {run.validation.protocol}; "
+      f"baseline {baseline_words(run.validation.baseline)}"
+    )
     if start_step:
       run.echo(f"Resumed from step {start_step} of {checkpoints.directory / 'latest'}")
     if run.changes:
-      run.writer.write_event(start_step, "config_changed",
-                             {"changes": {k: list(v) for k, v in run.changes.items()}})
-      run.warn("warning: the resumed run changes " + "; ".join(
-          f"{name} from {old!r} to {new!r}" for name, (old, new) in run.changes.items()))
+      run.writer.write_event(
+        start_step, "config_changed", {"changes": {k: list(v) for k, v in run.changes.items()}}
+      )
+      run.warn(
+        "warning: the resumed run changes "
+        + "; ".join(f"{name} from {old!r} to {new!r}" for name, (old, new) in run.changes.items())
+      )
     best = checkpoints.best_eval()
     if best:
       run.best_psnr, run.best_step = float(best["psnr"]), int(best["step"])
@@ -307,8 +365,10 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike, *,
       run.writer.write_scalars(0, run.validation.baseline, split="eval")
     finished_before = start_step >= config.num_train_steps
     if finished_before:
-      run.echo(f"The run in {workdir} is already finished (step {start_step} of "
-               f"num_train_steps {config.num_train_steps}); validating its weights.")
+      run.echo(
+        f"The run in {workdir} is already finished (step {start_step} of "
+        f"num_train_steps {config.num_train_steps}); validating its weights."
+      )
     with StopRequests() as stop:
       result = _train_loop(run, state, run_key, pipeline, stop)
     result["finished_before"] = finished_before
@@ -321,19 +381,31 @@ def train_and_evaluate(config: Any, workdir: str | os.PathLike, *,
       guard.undo()
     raise
   finally:
-    _close(pipeline, checkpoints, None if run is None else run.writer, lock,
-           failing=sys.exc_info()[0] is not None)
+    _close(
+      pipeline,
+      checkpoints,
+      None if run is None else run.writer,
+      lock,
+      failing=sys.exc_info()[0] is not None,
+    )
   result.update(run.validation.baseline)
   best_step = result["best_step"]
-  result["best_checkpoint"] = (str(checkpoints.directory / "best" / str(best_step))
-                               if best_step is not None else None)
+  result["best_checkpoint"] = (
+    str(checkpoints.directory / "best" / str(best_step)) if best_step is not None else None
+  )
   result["wall_time_s"] = time.perf_counter() - start_time
   result["workdir"] = str(workdir)
   return result
 
 
-def _close(pipeline: Any, checkpoints: TrainCheckpointer | None, writer: MetricWriter | None,
-           lock: WorkdirLock | None, *, failing: bool) -> None:
+def _close(
+  pipeline: Any,
+  checkpoints: TrainCheckpointer | None,
+  writer: MetricWriter | None,
+  lock: WorkdirLock | None,
+  *,
+  failing: bool,
+) -> None:
   """Closes what the run opened, every one of them, and the lock last.
 
   After a failure (``failing``), a close may fail or block as well (a full disk): each then
@@ -343,9 +415,15 @@ def _close(pipeline: Any, checkpoints: TrainCheckpointer | None, writer: MetricW
   # After a failure the checkpoint managers are left to the process's exit: closing them
   # waits for a save that may never end, and closes the event loop that TensorStore's
   # callbacks of that save still post to (each then prints a traceback).
-  closers = [c for c in (getattr(pipeline, "close", None),
-                         None if failing else getattr(checkpoints, "close", None),
-                         getattr(writer, "close", None)) if c is not None]
+  closers = [
+    c
+    for c in (
+      getattr(pipeline, "close", None),
+      None if failing else getattr(checkpoints, "close", None),
+      getattr(writer, "close", None),
+    )
+    if c is not None
+  ]
   first = None
   for close in closers:
     if failing:
@@ -377,58 +455,82 @@ def _check_finite(run: _Run, host_metrics: Sequence[tuple[int, dict[str, float]]
       continue
     good = run.checkpoints.latest_step()
     run.checkpoints.wait()
-    run.writer.write_scalars(step, {"loss": m["loss"], "grad_norm": m["grad_norm"]},
-                             split="train")
-    where = (f"the last good checkpoint is step {good} in {run.checkpoints.directory / 'latest'}"
-             if good is not None else "no checkpoint was written yet")
+    run.writer.write_scalars(step, {"loss": m["loss"], "grad_norm": m["grad_norm"]}, split="train")
+    where = (
+      f"the last good checkpoint is step {good} in {run.checkpoints.directory / 'latest'}"
+      if good is not None
+      else "no checkpoint was written yet"
+    )
     raise NonFiniteLossError(
-        f"Non-finite training step {step} (loss {m['loss']}, gradient norm {m['grad_norm']}, "
-        f"parameters finite: {bool(m['params_finite'])}): stopped without saving this state; "
-        f"{where}. Lower `lr`, set `gclip`, or check the data.")
+      f"Non-finite training step {step} (loss {m['loss']}, gradient norm {m['grad_norm']}, "
+      f"parameters finite: {bool(m['params_finite'])}): stopped without saving this state; "
+      f"{where}. Lower `lr`, set `gclip`, or check the data."
+    )
 
 
-def _validate_and_keep_best(run: _Run, state: TrainState, step: int, weights: str
-                            ) -> dict[str, float]:
+def _validate_and_keep_best(
+  run: _Run, state: TrainState, step: int, weights: str
+) -> dict[str, float]:
   scores, images = run.validation.run(state.eval_params, run.arch)
   baseline = run.validation.baseline
   if scores["psnr"] > run.best_psnr:
     run.best_psnr, run.best_step = scores["psnr"], step
-    run.checkpoints.save_best(step, state.params, run.arch,
-                              {"step": step, **scores, **baseline, "weights": weights},
-                              ema_params=state.ema_params)
-  run.writer.write_scalars(step, {**scores, **baseline, "best_psnr": run.best_psnr,
-                                  "weights": weights}, split="eval")
+    run.checkpoints.save_best(
+      step,
+      state.params,
+      run.arch,
+      {"step": step, **scores, **baseline, "weights": weights},
+      ema_params=state.ema_params,
+    )
+  run.writer.write_scalars(
+    step, {**scores, **baseline, "best_psnr": run.best_psnr, "weights": weights}, split="eval"
+  )
   run.writer.write_images(step, {f"samples/{k}": v for k, v in images.items()})
-  run.echo(f"step {step}: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f} "
-           f"(baseline {baseline_words(baseline)}; best {run.best_psnr:.2f} @ {run.best_step})")
+  run.echo(
+    f"step {step}: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f} "
+    f"(baseline {baseline_words(baseline)}; best {run.best_psnr:.2f} @ {run.best_step})"
+  )
   return scores
 
 
 def _save_latest(run: _Run, state: TrainState, step: int, run_key: jax.Array, batches) -> None:
-  meta = {"step": step, "pipeline": batches.get_state(),
-          "rng_key_data": np.asarray(jax.random.key_data(run_key)).tolist(),
-          "best_psnr": run.best_psnr if math.isfinite(run.best_psnr) else None,
-          "best_step": run.best_step}
-  run.checkpoints.save_latest(step, state.params, state.opt_state, run.arch, meta,
-                              ema_params=state.ema_params)
+  meta = {
+    "step": step,
+    "pipeline": batches.get_state(),
+    "rng_key_data": np.asarray(jax.random.key_data(run_key)).tolist(),
+    "best_psnr": run.best_psnr if math.isfinite(run.best_psnr) else None,
+    "best_step": run.best_step,
+  }
+  run.checkpoints.save_latest(
+    step, state.params, state.opt_state, run.arch, meta, ema_params=state.ema_params
+  )
 
 
-def _train_loop(run: _Run, state: TrainState, run_key: jax.Array, pipeline: Any,
-                stop: StopRequests) -> dict[str, Any]:
+def _train_loop(
+  run: _Run, state: TrainState, run_key: jax.Array, pipeline: Any, stop: StopRequests
+) -> dict[str, Any]:
   """The step/log/evaluate/checkpoint loop of ``train_and_evaluate``."""
   from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
 
   config = run.config
   total = int(config.num_train_steps)
-  batches = data.prefetch_to_device(pipeline, sharding_lib.batch_sharding(run.mesh),
-                                    size=max(1, config.prefetch))
+  batches = data.prefetch_to_device(
+    pipeline, sharding_lib.batch_sharding(run.mesh), size=max(1, config.prefetch)
+  )
   pending: list[tuple[int, dict[str, jax.Array]]] = []
   last_loss, last_metrics, last_eval, steps_per_sec = math.nan, {}, {}, math.nan
   interval_start, interval_steps, paused = time.perf_counter(), 0, 0.0
   step = int(_host_scalar(state.step))
   weights = "ema" if state.ema_decay > 0 else "raw"  # which weights validation measures
-  bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True, smoothing=0.1,
-             disable=not (jax.process_index() == 0 and config.progress_bar), desc="train")
+  bar = tqdm(
+    total=total,
+    initial=step,
+    unit="step",
+    dynamic_ncols=True,
+    smoothing=0.1,
+    disable=not (jax.process_index() == 0 and config.progress_bar),
+    desc="train",
+  )
   try:
     while step < total:
       state, step_metrics = train_step(state, next(batches), run_key)
@@ -452,10 +554,17 @@ def _train_loop(run: _Run, state: TrainState, run_key: jax.Array, pipeline: Any,
       if log_due:
         elapsed = time.perf_counter() - interval_start - paused
         steps_per_sec = interval_steps / elapsed if elapsed > 0 else math.nan
-        run.writer.write_scalars(step, {
-            "loss": last_loss, "learning_rate": last_metrics["learning_rate"],
-            "grad_norm": last_metrics["grad_norm"], "steps_per_sec": steps_per_sec,
-            "images_per_sec": steps_per_sec * config.batch_size}, split="train")
+        run.writer.write_scalars(
+          step,
+          {
+            "loss": last_loss,
+            "learning_rate": last_metrics["learning_rate"],
+            "grad_norm": last_metrics["grad_norm"],
+            "steps_per_sec": steps_per_sec,
+            "images_per_sec": steps_per_sec * config.batch_size,
+          },
+          split="train",
+        )
         bar.set_postfix(loss=f"{last_loss:.3f}", refresh=False)
         interval_start, interval_steps, paused = time.perf_counter(), 0, 0.0
       pause_start = time.perf_counter()
@@ -468,13 +577,22 @@ def _train_loop(run: _Run, state: TrainState, run_key: jax.Array, pipeline: Any,
       if stop.signum is not None:
         run.checkpoints.wait()
         raise TrainingInterrupted(
-            stop.signum, step,
-            f"Stopped by signal {stop.signum} after saving step {step} in "
-            f"{run.checkpoints.directory / 'latest'}; resume with --workdir {run.workdir}.")
+          stop.signum,
+          step,
+          f"Stopped by signal {stop.signum} after saving step {step} in "
+          f"{run.checkpoints.directory / 'latest'}; resume with --workdir {run.workdir}.",
+        )
     if not last_eval:  # resumed at (or past) the end: validate what is there
       last_eval, _ = run.validation.run(state.eval_params, run.arch, with_samples=False)
     run.checkpoints.wait()
   finally:
     bar.close()
-  return {"step": step, "loss": last_loss, **last_eval, "best_psnr": run.best_psnr,
-          "best_step": run.best_step, "steps_per_sec": steps_per_sec, "weights": weights}
+  return {
+    "step": step,
+    "loss": last_loss,
+    **last_eval,
+    "best_psnr": run.best_psnr,
+    "best_step": run.best_step,
+    "steps_per_sec": steps_per_sec,
+    "weights": weights,
+  }

@@ -28,6 +28,7 @@ class OptimizerConfig(NamedTuple):
     gclip: clip every gradient entry to ``[-gclip, gclip]`` (0 disables).
     b1, b2, eps: Adam's (PyTorch's defaults, as ``solver.py``).
   """
+
   learning_rate: float = 1e-4
   milestones: tuple[int, ...] = (200_000, 400_000, 600_000)
   gamma: float = 0.5
@@ -39,8 +40,12 @@ class OptimizerConfig(NamedTuple):
   @classmethod
   def from_config(cls, config: Any) -> "OptimizerConfig":
     """From a resolved config's ``lr``, ``decay``, ``gamma`` and ``gclip``."""
-    return cls(learning_rate=float(config.lr), milestones=parse_decay(config.decay),
-               gamma=float(config.gamma), gclip=float(config.gclip))
+    return cls(
+      learning_rate=float(config.lr),
+      milestones=parse_decay(config.decay),
+      gamma=float(config.gamma),
+      gclip=float(config.gclip),
+    )
 
 
 def learning_rate_schedule(optimizer: OptimizerConfig) -> optax.Schedule:
@@ -55,7 +60,8 @@ def learning_rate_schedule(optimizer: OptimizerConfig) -> optax.Schedule:
     [10.0, 10.0, 5.0, 2.5]
   """
   return optax.piecewise_constant_schedule(
-      optimizer.learning_rate, {int(m): float(optimizer.gamma) for m in optimizer.milestones})
+    optimizer.learning_rate, {int(m): float(optimizer.gamma) for m in optimizer.milestones}
+  )
 
 
 def create_optimizer(optimizer: OptimizerConfig) -> optax.GradientTransformation:
@@ -65,8 +71,9 @@ def create_optimizer(optimizer: OptimizerConfig) -> optax.GradientTransformation
     >>> tx = create_optimizer(OptimizerConfig(gclip=0.5))
     >>> state = tx.init({"w": jnp.zeros(3)})
   """
-  adam = optax.adam(learning_rate_schedule(optimizer), b1=optimizer.b1, b2=optimizer.b2,
-                    eps=optimizer.eps)
+  adam = optax.adam(
+    learning_rate_schedule(optimizer), b1=optimizer.b1, b2=optimizer.b2, eps=optimizer.eps
+  )
   if optimizer.gclip > 0:
     return optax.chain(optax.clip(optimizer.gclip), adam)
   return adam

@@ -21,8 +21,13 @@ from cutblur_jax import augment, models
 from cutblur_jax import sharding as sharding_lib
 from cutblur_jax.training.optimizer import OptimizerConfig, create_optimizer
 
-__all__ = ["TrainState", "abstract_train_state", "create_train_state", "frozen_arch",
-           "initial_params"]
+__all__ = [
+  "TrainState",
+  "abstract_train_state",
+  "create_train_state",
+  "frozen_arch",
+  "initial_params",
+]
 
 
 def frozen_arch(arch: Mapping[str, Any]) -> models.Arch:
@@ -40,6 +45,7 @@ class TrainState(struct.PyTreeNode):
   ``optimizer`` (``OptimizerConfig``), ``policy`` (``augment.Policy``),
   ``flip_and_rotate``, ``dtype`` (the model's compute dtype name) and ``ema_decay``.
   """
+
   step: jax.Array
   params: Any
   opt_state: Any
@@ -55,10 +61,6 @@ class TrainState(struct.PyTreeNode):
   def eval_params(self) -> Any:
     """The weights to validate and ship: the moving average when EMA is on, else ``params``."""
     return self.ema_params if self.ema_decay > 0 else self.params
-
-  @property
-  def arch_dict(self) -> dict[str, Any]:
-    return dict(self.arch)
 
   @property
   def model(self):
@@ -93,11 +95,19 @@ def initial_params(key: jax.Array, arch: Mapping[str, Any], mesh: jax.sharding.M
   return sharding_lib.replicate(params, mesh)
 
 
-def create_train_state(key: jax.Array, arch: Mapping[str, Any], *,
-                       optimizer: OptimizerConfig = OptimizerConfig(), policy: Any = None,
-                       flip_and_rotate: bool = True, dtype: str = "float32",
-                       params: Any = None, mesh: jax.sharding.Mesh | None = None,
-                       ema_decay: float = 0.0, ema_params: Any = None) -> TrainState:
+def create_train_state(
+  key: jax.Array,
+  arch: Mapping[str, Any],
+  *,
+  optimizer: OptimizerConfig = OptimizerConfig(),  # noqa: B008  # an immutable NamedTuple
+  policy: Any = None,
+  flip_and_rotate: bool = True,
+  dtype: str = "float32",
+  params: Any = None,
+  mesh: jax.sharding.Mesh | None = None,
+  ema_decay: float = 0.0,
+  ema_params: Any = None,
+) -> TrainState:
   """A fresh ``TrainState`` (step 0), replicated over ``mesh``.
 
   Args:
@@ -125,28 +135,43 @@ def create_train_state(key: jax.Array, arch: Mapping[str, Any], *,
   mesh = sharding_lib.create_mesh() if mesh is None else mesh
   replicated = sharding_lib.replicated_sharding(mesh)
   policy = augment.Policy(("none",), (1.0,), (1.0,)) if policy is None else policy
-  params = (initial_params(key, arch, mesh) if params is None
-            else sharding_lib.replicate(params, mesh))
+  params = (
+    initial_params(key, arch, mesh) if params is None else sharding_lib.replicate(params, mesh)
+  )
   opt_state = _optimizer_init_fn(optimizer, replicated)(params)
   step = sharding_lib.replicate(np.int32(0), mesh)
   if ema_decay > 0:
     # A copy, not the same buffers: the step donates both trees.
-    ema_params = (jax.tree.map(jnp.copy, params) if ema_params is None
-                  else sharding_lib.replicate(ema_params, mesh))
+    ema_params = (
+      jax.tree.map(jnp.copy, params)
+      if ema_params is None
+      else sharding_lib.replicate(ema_params, mesh)
+    )
   else:
     ema_params = None
-  return TrainState(step=step, params=params, opt_state=opt_state, arch=frozen_arch(arch),
-                    optimizer=optimizer, policy=policy, flip_and_rotate=bool(flip_and_rotate),
-                    dtype=str(dtype), ema_params=ema_params, ema_decay=float(ema_decay))
+  return TrainState(
+    step=step,
+    params=params,
+    opt_state=opt_state,
+    arch=frozen_arch(arch),
+    optimizer=optimizer,
+    policy=policy,
+    flip_and_rotate=bool(flip_and_rotate),
+    dtype=str(dtype),
+    ema_params=ema_params,
+    ema_decay=float(ema_decay),
+  )
 
 
-def abstract_train_state(arch: Mapping[str, Any], optimizer: OptimizerConfig,
-                         mesh: jax.sharding.Mesh) -> tuple[Any, Any]:
+def abstract_train_state(
+  arch: Mapping[str, Any], optimizer: OptimizerConfig, mesh: jax.sharding.Mesh
+) -> tuple[Any, Any]:
   """``(params, opt_state)`` as ``ShapeDtypeStruct`` trees replicated over ``mesh`` (to restore)."""
   model = models.create_model(arch)
   replicated = sharding_lib.replicated_sharding(mesh)
-  params = jax.eval_shape(lambda k, x: model.init(k, x)["params"], jax.random.key(0),
-                          _init_input(arch))
+  params = jax.eval_shape(
+    lambda k, x: model.init(k, x)["params"], jax.random.key(0), _init_input(arch)
+  )
   opt_state = jax.eval_shape(create_optimizer(optimizer).init, params)
   with_sharding = lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated)
   return jax.tree.map(with_sharding, params), jax.tree.map(with_sharding, opt_state)

@@ -37,11 +37,15 @@ from cutblur_jax.training.state import TrainState
 __all__ = ["train_step"]
 
 
-def _prepare_inputs(key: jax.Array, batch: Mapping[str, jax.Array],
-                    flip_and_rotate: bool) -> tuple[jax.Array, jax.Array]:
+def _prepare_inputs(
+  key: jax.Array, batch: Mapping[str, jax.Array], flip_and_rotate: bool
+) -> tuple[jax.Array, jax.Array]:
   hr, lr = batch["hr"], batch["lr"]
-  if hr.shape[1] % lr.shape[1] or hr.shape[2] % lr.shape[2] or \
-      hr.shape[1] // lr.shape[1] != hr.shape[2] // lr.shape[2]:
+  if (
+    hr.shape[1] % lr.shape[1]
+    or hr.shape[2] % lr.shape[2]
+    or hr.shape[1] // lr.shape[1] != hr.shape[2] // lr.shape[2]
+  ):
     raise ValueError(f"HR {hr.shape} must be an integer multiple of LR {lr.shape}.")
   if flip_and_rotate:
     # On uint8: flips commute with nearest upsampling.
@@ -52,8 +56,9 @@ def _prepare_inputs(key: jax.Array, batch: Mapping[str, jax.Array],
 
 
 @functools.partial(jax.jit, donate_argnums=0)
-def train_step(state: TrainState, batch: Mapping[str, jax.Array],
-               key: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
+def train_step(
+  state: TrainState, batch: Mapping[str, jax.Array], key: jax.Array
+) -> tuple[TrainState, dict[str, jax.Array]]:
   """One optimisation step, fused into one XLA program (``state`` is donated).
 
   Args:
@@ -91,12 +96,13 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array],
   # whose update overflowed even though its loss and gradient were still finite.
   params_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
   metrics = {
-      "loss": loss,
-      "grad_norm": optax.tree.norm(grads),
-      "params_finite": params_finite,
-      "learning_rate": learning_rate_schedule(state.optimizer)(state.step),
-      # A per-sample policy draws one op per image: log the first image's.
-      "aug_index": jnp.reshape(jnp.asarray(aug_index, jnp.int32), (-1,))[0],
+    "loss": loss,
+    "grad_norm": optax.tree.norm(grads),
+    "params_finite": params_finite,
+    "learning_rate": learning_rate_schedule(state.optimizer)(state.step),
+    # A per-sample policy draws one op per image: log the first image's.
+    "aug_index": jnp.reshape(jnp.asarray(aug_index, jnp.int32), (-1,))[0],
   }
-  return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                       ema_params=ema_params), metrics
+  return state.replace(
+    step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema_params
+  ), metrics

@@ -22,26 +22,34 @@ __all__ = ["Validation", "baseline_words"]
 @dataclasses.dataclass
 class Validation:
   """The validation images, their metric protocol and the baseline measured once per run."""
+
   pairs: Sequence[Any]
   protocol: Mapping[str, Any]
   baseline: Mapping[str, float]
   num_samples: int
 
-  def run(self, params: Any, arch: Mapping[str, Any], *, with_samples: bool = True
-          ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+  def run(
+    self, params: Any, arch: Mapping[str, Any], *, with_samples: bool = True
+  ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """``({"psnr", "ssim"}, images)``: the mean over the images, and LR/SR/HR sample crops."""
     outputs = {}
-    keep = {pair.name for pair in self.pairs[:self.num_samples]} if with_samples else set()
+    keep = {pair.name for pair in self.pairs[: self.num_samples]} if with_samples else set()
 
     def collect(name, sr):
       if name in keep:
         outputs[name] = sr
 
-    report = evaluation.evaluate_model(sharding_lib.to_local(params), arch, self.pairs,
-                                       hr_input_test=False, baseline=False,
-                                       on_output=collect, **self.protocol)
+    report = evaluation.evaluate_model(
+      sharding_lib.to_local(params),
+      arch,
+      self.pairs,
+      hr_input_test=False,
+      baseline=False,
+      on_output=collect,
+      **self.protocol,
+    )
     images = {}
-    for index, pair in enumerate(self.pairs[:self.num_samples] if with_samples else ()):
+    for index, pair in enumerate(self.pairs[: self.num_samples] if with_samples else ()):
       images.update(_sample_crops(index, pair, outputs[pair.name]))
     return {"psnr": report["mean"]["psnr"], "ssim": report["mean"]["ssim"]}, images
 
@@ -53,11 +61,13 @@ def _sample_crops(index: int, pair: Any, sr: np.ndarray, size: int = 256) -> dic
   side_y, side_x = min(size, height) // scale * scale, min(size, width) // scale * scale
   y0, x0 = (height - side_y) // 2 // scale * scale, (width - side_x) // 2 // scale * scale
   crop = (slice(y0, y0 + side_y), slice(x0, x0 + side_x))
-  lr = pair.lr[y0 // scale:(y0 + side_y) // scale, x0 // scale:(x0 + side_x) // scale]
+  lr = pair.lr[y0 // scale : (y0 + side_y) // scale, x0 // scale : (x0 + side_x) // scale]
   lr = np.asarray(upsample_nearest(lr, scale)) if scale > 1 else lr
   return {f"{index}/lr": lr, f"{index}/sr": sr[crop], f"{index}/hr": pair.hr[crop]}
 
 
 def baseline_words(baseline: Mapping[str, float]) -> str:
-  return ", ".join(f"{name.split('_')[0]} {name.split('_')[1].upper()} {value:.4g}"
-                   for name, value in baseline.items())
+  return ", ".join(
+    f"{name.split('_')[0]} {name.split('_')[1].upper()} {value:.4g}"
+    for name, value in baseline.items()
+  )

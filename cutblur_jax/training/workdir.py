@@ -31,19 +31,39 @@ from typing import Any
 
 from cutblur_jax import checkpoint
 
-__all__ = ["LOCK_FILE", "RESUMABLE_FIELDS", "StartGuard", "WorkdirBusyError", "WorkdirLock",
-           "check_workdir", "config_changes", "keep_run_seed"]
+__all__ = [
+  "LOCK_FILE",
+  "RESUMABLE_FIELDS",
+  "StartGuard",
+  "WorkdirBusyError",
+  "WorkdirLock",
+  "check_workdir",
+  "config_changes",
+  "keep_run_seed",
+]
 
 LOCK_FILE = ".lock"
 # Config fields a resume may change: the run's length and cadence, and how it runs.
-RESUMABLE_FIELDS = frozenset({
-    "num_train_steps", "eval_every_steps", "checkpoint_every_steps", "log_every_steps",
-    "keep_checkpoints", "num_sample_images", "progress_bar", "num_workers", "prefetch",
-    "distributed", "coordinator_address", "num_processes", "process_id",
+RESUMABLE_FIELDS = frozenset(
+  {
+    "num_train_steps",
+    "eval_every_steps",
+    "checkpoint_every_steps",
+    "log_every_steps",
+    "keep_checkpoints",
+    "num_sample_images",
+    "progress_bar",
+    "num_workers",
+    "prefetch",
+    "distributed",
+    "coordinator_address",
+    "num_processes",
+    "process_id",
     "seed",  # kept from the run (keep_run_seed)
     "pretrain",  # read only by a fresh start
     "dataset_root",  # where the same data set lives: it may move between machines
-})
+  }
+)
 
 
 class WorkdirBusyError(RuntimeError):
@@ -75,8 +95,8 @@ class WorkdirLock:
       holder = file.read().strip() or "unknown"
       file.close()
       raise WorkdirBusyError(
-          f"Work directory {self.workdir} is in use by another training run (process "
-          f"{holder}, lock {self.path}); wait for it to finish or use another --workdir."
+        f"Work directory {self.workdir} is in use by another training run (process "
+        f"{holder}, lock {self.path}); wait for it to finish or use another --workdir."
       ) from None
     file.seek(0)
     file.truncate()
@@ -104,8 +124,9 @@ class StartGuard:
   def __init__(self, workdir: str | os.PathLike):
     self.workdir = pathlib.Path(workdir)
     self.existed = self.workdir.is_dir()
-    self.before = ({str(p.relative_to(self.workdir)) for p in self.workdir.rglob("*")}
-                   if self.existed else set())
+    self.before = (
+      {str(p.relative_to(self.workdir)) for p in self.workdir.rglob("*")} if self.existed else set()
+    )
 
   def undo(self) -> None:
     """Removes the files and empty folders the start added; keeps everything else."""
@@ -114,9 +135,11 @@ class StartGuard:
     if not self.existed:
       shutil.rmtree(self.workdir, ignore_errors=True)
       return
-    added = sorted((p for p in self.workdir.rglob("*")
-                    if str(p.relative_to(self.workdir)) not in self.before),
-                   key=lambda p: len(p.parts), reverse=True)
+    added = sorted(
+      (p for p in self.workdir.rglob("*") if str(p.relative_to(self.workdir)) not in self.before),
+      key=lambda p: len(p.parts),
+      reverse=True,
+    )
     for path in added:
       if path.is_dir():
         try:
@@ -142,8 +165,10 @@ def keep_run_seed(workdir: str | os.PathLike, config: Any) -> str | None:
   if stored is None or stored == config.seed:
     return None
   given, config.seed = config.seed, int(stored)
-  return (f"`seed` {given} is ignored: the resumed run continues with its own seed {stored} "
-          "(use a new --workdir for another seed).")
+  return (
+    f"`seed` {given} is ignored: the resumed run continues with its own seed {stored} "
+    "(use a new --workdir for another seed)."
+  )
 
 
 def check_workdir(workdir: str | os.PathLike) -> None:
@@ -158,9 +183,11 @@ def check_workdir(workdir: str | os.PathLike) -> None:
   entries = sorted(p.name for p in path.iterdir() if p.name != LOCK_FILE)
   if entries and not checkpoint.is_work_directory(path):
     more = f" and {len(entries) - 1} more" if len(entries) > 1 else ""
-    raise ValueError(f"Work directory {path} is a folder that holds other files ({entries[0]}"
-                     f"{more}) and is no training run; give a new or empty folder, or the work "
-                     "directory of a run to resume.")
+    raise ValueError(
+      f"Work directory {path} is a folder that holds other files ({entries[0]}"
+      f"{more}) and is no training run; give a new or empty folder, or the work "
+      "directory of a run to resume."
+    )
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -183,5 +210,8 @@ def config_changes(workdir: str | os.PathLike, config: Any) -> dict[str, tuple[A
   if not isinstance(stored, dict):
     return {}
   given = json.loads(config.to_json_best_effort())
-  return {name: (stored[name], given[name]) for name in sorted(set(stored) & set(given))
-          if name not in RESUMABLE_FIELDS and not _same(stored[name], given[name])}
+  return {
+    name: (stored[name], given[name])
+    for name in sorted(set(stored) & set(given))
+    if name not in RESUMABLE_FIELDS and not _same(stored[name], given[name])
+  }

@@ -5,7 +5,8 @@ that ``state_dict()`` has exactly the official parameter names and shapes, and
 ``forward`` computes what the official networks compute (NCHW, [0, 255]). An official
 checkpoint loads with ``load_state_dict(..., strict=True)``, and so does
 ``cutblur_jax.convert.flax_to_torch(params, arch)``: a model trained here runs in PyTorch.
-The tests compare the Flax networks against these; ``benchmarks/`` times them.
+The tests compare the Flax networks against these; ``benchmarks/`` times them. A test
+oracle, so it lives with the tests (``tests/``), not in the package.
 
 ``build_twin(arch)`` takes the same arch as ``cutblur_jax.models.create_model``. Needs
 the optional ``torch`` extra.
@@ -60,11 +61,11 @@ class DownBlock(nn.Module):
 
 
 class ResBlock(nn.Module):
-
   def __init__(self, channels: int, res_scale: float = 1.0):
     super().__init__()
-    self.body = nn.Sequential(conv3x3(channels, channels), nn.ReLU(inplace=True),
-                              conv3x3(channels, channels))
+    self.body = nn.Sequential(
+      conv3x3(channels, channels), nn.ReLU(inplace=True), conv3x3(channels, channels)
+    )
     self.res_scale = res_scale
 
   def forward(self, x):
@@ -72,7 +73,6 @@ class ResBlock(nn.Module):
 
 
 class Upsampler(nn.Sequential):
-
   def __init__(self, channels: int, scale: int):
     layers = []
     if scale & (scale - 1) == 0:
@@ -112,30 +112,36 @@ class _ResidualTwin(nn.Module):
 
 
 class EDSRTwin(_ResidualTwin):
-
   def __init__(self, arch: Mapping[str, Any]):
-    super().__init__(arch, [ResBlock(arch["num_channels"], arch["res_scale"])
-                            for _ in range(arch["num_blocks"])])
+    super().__init__(
+      arch, [ResBlock(arch["num_channels"], arch["res_scale"]) for _ in range(arch["num_blocks"])]
+    )
 
 
 class CALayer(nn.Module):
-
   def __init__(self, channels: int, reduction: int):
     super().__init__()
     self.avg_pool = nn.AdaptiveAvgPool2d(1)
-    self.conv_du = nn.Sequential(conv1x1(channels, channels // reduction), nn.ReLU(inplace=True),
-                                 conv1x1(channels // reduction, channels), nn.Sigmoid())
+    self.conv_du = nn.Sequential(
+      conv1x1(channels, channels // reduction),
+      nn.ReLU(inplace=True),
+      conv1x1(channels // reduction, channels),
+      nn.Sigmoid(),
+    )
 
   def forward(self, x):
     return x * self.conv_du(self.avg_pool(x))
 
 
 class RCAB(nn.Module):
-
   def __init__(self, channels: int, reduction: int, res_scale: float):
     super().__init__()
-    self.body = nn.Sequential(conv3x3(channels, channels), nn.ReLU(inplace=True),
-                              conv3x3(channels, channels), CALayer(channels, reduction))
+    self.body = nn.Sequential(
+      conv3x3(channels, channels),
+      nn.ReLU(inplace=True),
+      conv3x3(channels, channels),
+      CALayer(channels, reduction),
+    )
     self.res_scale = res_scale
 
   def forward(self, x):
@@ -143,7 +149,6 @@ class RCAB(nn.Module):
 
 
 class RCANGroup(nn.Module):
-
   def __init__(self, channels: int, num_blocks: int, reduction: int, res_scale: float):
     super().__init__()
     blocks = [RCAB(channels, reduction, res_scale) for _ in range(num_blocks)]
@@ -154,11 +159,14 @@ class RCANGroup(nn.Module):
 
 
 class RCANTwin(_ResidualTwin):
-
   def __init__(self, arch: Mapping[str, Any]):
-    super().__init__(arch, [
+    super().__init__(
+      arch,
+      [
         RCANGroup(arch["num_channels"], arch["num_blocks"], arch["reduction"], arch["res_scale"])
-        for _ in range(arch["num_groups"])])
+        for _ in range(arch["num_groups"])
+      ],
+    )
 
 
 class CARNGroup(nn.Module):
@@ -181,7 +189,6 @@ class CARNGroup(nn.Module):
 
 
 class CARNTwin(nn.Module):
-
   def __init__(self, arch: Mapping[str, Any]):
     super().__init__()
     channels = arch["num_channels"]
