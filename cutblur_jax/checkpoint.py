@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import pathlib
 import re
@@ -43,17 +44,24 @@ from flax import traverse_util
 
 from cutblur_jax import models
 
+# The items of a checkpoint step: a model checkpoint has the first three, a training step
+# (``checkpoints/latest``) all but EVAL, a best step (``checkpoints/best``) all but the state.
 PARAMS_ITEM = "params"
 EMA_ITEM = "ema_params"  # written by training with ema_decay > 0
 ARCH_ITEM = "arch"
+OPT_STATE_ITEM = "opt_state"
+TRAIN_META_ITEM = "train_meta"  # step, run key, input position, best PSNR
+EVAL_ITEM = "eval"  # the validation record of a best step
 # A training work directory (layout (c)); ``training.checkpoints`` writes it.
 CHECKPOINTS_DIR = "checkpoints"
 LATEST_DIR = "latest"
 BEST_DIR = "best"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
-# The reference's fine-tuning (solver.py load()) lets only these modules differ in shape.
+# The reference's fine-tuning (solver.py load()) lets only these modules differ in shape,
+# so a model to fine-tune from must agree on the arch fields that shape the rest.
 _HEAD_AND_TAIL = ("head", "upsampler", "tail")
+BODY_FIELDS = ("model", "num_blocks", "num_channels", "num_groups", "reduction")
 
 
 def _checkpointer() -> ocp.Checkpointer:
@@ -153,6 +161,16 @@ def latest_step_directory(root: str | os.PathLike) -> pathlib.Path | None:
   return max(steps)[1] if steps else None
 
 
+def run_checkpoint(workdir: str | os.PathLike, kind: str = BEST_DIR) -> pathlib.Path | None:
+  """The newest step folder of a work directory's ``checkpoints/<kind>``, or None.
+
+  Examples:
+    >>> run_checkpoint("workdir", LATEST_DIR)  # doctest: +SKIP
+    PosixPath('workdir/checkpoints/latest/1500')
+  """
+  return latest_step_directory(pathlib.Path(workdir) / CHECKPOINTS_DIR / kind)
+
+
 def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
   """The model checkpoint directory that ``path`` names in layout (a), (b) or (c).
 
@@ -166,13 +184,12 @@ def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
     return path
   checkpoints = path / CHECKPOINTS_DIR
   if checkpoints.is_dir():
-    for kind in (BEST_DIR, LATEST_DIR):
-      step = latest_step_directory(checkpoints / kind)
-      if step is not None:
-        return step
+    step = run_checkpoint(path, BEST_DIR) or run_checkpoint(path, LATEST_DIR)
+    if step is not None:
+      return step
     raise ValueError(
       f"Training workdir {str(path)!r} has no saved step under "
-      f"{str(checkpoints / 'best')!r} or {str(checkpoints / 'latest')!r}."
+      f"{str(checkpoints / BEST_DIR)!r} or {str(checkpoints / LATEST_DIR)!r}."
     )
   step = latest_step_directory(path)
   if step is not None:
@@ -349,6 +366,40 @@ def load_model(
     except Exception as error:  # orbax raises many types for a damaged checkpoint.
       raise _damaged(directory, error) from error
   return params, arch
+
+
+def arch_differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+  """``"field: checkpoint A vs config B"`` for each arch field that differs (floats to 1e-9)."""
+  differences = []
+  for key in sorted(set(stored) | set(wanted)):
+    a, b = stored.get(key), wanted.get(key)
+    same = a == b or (
+      isinstance(a, (int, float))
+      and isinstance(b, (int, float))
+      and math.isclose(a, b, rel_tol=1e-9)
+    )
+    if not same:
+      differences.append(f"{key}: checkpoint {a!r} vs config {b!r}")
+  return differences
+
+
+def load_pretrained(path: str | os.PathLike, arch: Mapping[str, Any]) -> Any:
+  """The params of a model to fine-tune ``arch`` from (``merge_pretrained`` takes them).
+
+  Raises:
+    ValueError: ``path`` holds another network body (``BODY_FIELDS`` differ; the scale, hence
+      the head and tail, may), naming the fields.
+  """
+  pretrained, pretrained_arch = load_model(path)
+  differences = arch_differences(
+    {k: pretrained_arch.get(k) for k in BODY_FIELDS}, {k: arch.get(k) for k in BODY_FIELDS}
+  )
+  if differences:
+    raise ValueError(
+      f"`pretrain` {path} holds another network ({'; '.join(differences)}); "
+      "only the scale may differ when fine-tuning."
+    )
+  return pretrained
 
 
 def merge_pretrained(init_params: Any, pretrained_params: Any) -> Any:

@@ -248,7 +248,7 @@ def _differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]
 
 def measure(study: studies.Study, config, run_dir: pathlib.Path) -> dict[str, Any]:
   """The final parameters of a run on the held-out embedded photos."""
-  params, arch = checkpoint.load_model(run_dir / "checkpoints" / "latest")
+  params, arch = checkpoint.load_model(checkpoint.run_checkpoint(run_dir, checkpoint.LATEST_DIR))
   protocol = parse_dataset(config.dataset).eval_protocol(config.scale)
   if not study.test_sigmas:
     report = evaluation.evaluate_model(

@@ -40,7 +40,18 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from cutblur_jax.checkpoint import BEST_DIR, CHECKPOINTS_DIR, EMA_ITEM, LATEST_DIR, short_cause
+from cutblur_jax.checkpoint import (
+  ARCH_ITEM,
+  BEST_DIR,
+  CHECKPOINTS_DIR,
+  EMA_ITEM,
+  EVAL_ITEM,
+  LATEST_DIR,
+  OPT_STATE_ITEM,
+  PARAMS_ITEM,
+  TRAIN_META_ITEM,
+  short_cause,
+)
 
 
 class CheckpointWriteError(OSError):
@@ -95,19 +106,19 @@ def _manager(
 
 def _latest_items() -> dict[str, ocp.CheckpointHandler]:
   return {
-    "params": ocp.StandardCheckpointHandler(),
-    "arch": ocp.JsonCheckpointHandler(),
-    "opt_state": ocp.StandardCheckpointHandler(),
-    "train_meta": ocp.JsonCheckpointHandler(),
+    PARAMS_ITEM: ocp.StandardCheckpointHandler(),
+    ARCH_ITEM: ocp.JsonCheckpointHandler(),
+    OPT_STATE_ITEM: ocp.StandardCheckpointHandler(),
+    TRAIN_META_ITEM: ocp.JsonCheckpointHandler(),
     EMA_ITEM: ocp.StandardCheckpointHandler(),
   }
 
 
 def _best_items() -> dict[str, ocp.CheckpointHandler]:
   return {
-    "params": ocp.StandardCheckpointHandler(),
-    "arch": ocp.JsonCheckpointHandler(),
-    "eval": ocp.JsonCheckpointHandler(),
+    PARAMS_ITEM: ocp.StandardCheckpointHandler(),
+    ARCH_ITEM: ocp.JsonCheckpointHandler(),
+    EVAL_ITEM: ocp.JsonCheckpointHandler(),
     EMA_ITEM: ocp.StandardCheckpointHandler(),
   }
 
@@ -140,10 +151,12 @@ class TrainCheckpointer:
     for manager in (self.latest, self.best):
       for step in sorted(manager.all_steps(), reverse=True):
         try:
-          restored = manager.restore(step, args=ocp.args.Composite(arch=ocp.args.JsonRestore()))
+          restored = manager.restore(
+            step, args=ocp.args.Composite(**{ARCH_ITEM: ocp.args.JsonRestore()})
+          )
         except Exception:  # pylint: disable=broad-except  # a damaged step: try an older one
           continue
-        return dict(restored["arch"])
+        return dict(restored[ARCH_ITEM])
     return None
 
   def best_eval(self) -> dict[str, Any] | None:
@@ -151,8 +164,10 @@ class TrainCheckpointer:
     step = self.best.latest_step()
     if step is None:
       return None
-    restored = self.best.restore(step, args=ocp.args.Composite(eval=ocp.args.JsonRestore()))
-    return dict(restored["eval"])
+    restored = self.best.restore(
+      step, args=ocp.args.Composite(**{EVAL_ITEM: ocp.args.JsonRestore()})
+    )
+    return dict(restored[EVAL_ITEM])
 
   def restore_latest(
     self, abstract_params: Any, abstract_opt_state: Any, step: int | None = None
@@ -171,12 +186,14 @@ class TrainCheckpointer:
     restored = self.latest.restore(
       step,
       args=ocp.args.Composite(
-        params=ocp.args.StandardRestore(abstract_params),
-        opt_state=ocp.args.StandardRestore(abstract_opt_state),
-        train_meta=ocp.args.JsonRestore(),
+        **{
+          PARAMS_ITEM: ocp.args.StandardRestore(abstract_params),
+          OPT_STATE_ITEM: ocp.args.StandardRestore(abstract_opt_state),
+          TRAIN_META_ITEM: ocp.args.JsonRestore(),
+        }
       ),
     )
-    return restored["params"], restored["opt_state"], dict(restored["train_meta"])
+    return restored[PARAMS_ITEM], restored[OPT_STATE_ITEM], dict(restored[TRAIN_META_ITEM])
 
   def restore_newest(
     self, abstract_params: Any, abstract_opt_state: Any, *, ema: bool = False, warn=print
@@ -274,10 +291,10 @@ class TrainCheckpointer:
     elif step in self.latest.all_steps():
       return
     items = {
-      "params": ocp.args.StandardSave(_host_copy(params)),
-      "arch": ocp.args.JsonSave(dict(arch)),
-      "opt_state": ocp.args.StandardSave(_host_copy(opt_state)),
-      "train_meta": ocp.args.JsonSave(dict(train_meta)),
+      PARAMS_ITEM: ocp.args.StandardSave(_host_copy(params)),
+      ARCH_ITEM: ocp.args.JsonSave(dict(arch)),
+      OPT_STATE_ITEM: ocp.args.StandardSave(_host_copy(opt_state)),
+      TRAIN_META_ITEM: ocp.args.JsonSave(dict(train_meta)),
     }
     if ema_params is not None:
       items[EMA_ITEM] = ocp.args.StandardSave(_host_copy(ema_params))
@@ -297,9 +314,9 @@ class TrainCheckpointer:
     if step in self.best.all_steps():
       return
     items = {
-      "params": ocp.args.StandardSave(_host_copy(params)),
-      "arch": ocp.args.JsonSave(dict(arch)),
-      "eval": ocp.args.JsonSave(dict(eval_record)),
+      PARAMS_ITEM: ocp.args.StandardSave(_host_copy(params)),
+      ARCH_ITEM: ocp.args.JsonSave(dict(arch)),
+      EVAL_ITEM: ocp.args.JsonSave(dict(eval_record)),
     }
     if ema_params is not None:
       items[EMA_ITEM] = ocp.args.StandardSave(_host_copy(ema_params))

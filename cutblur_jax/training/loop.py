@@ -40,7 +40,7 @@ import pathlib
 import sys
 import threading
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -81,41 +81,10 @@ __all__ = ["NonFiniteLossError", "TrainingInterrupted", "train_and_evaluate"]
 
 # How long each close may take after a failure (see _close).
 _CLOSE_TIMEOUT_S = 20.0
-# Architecture fields that set parameter shapes outside the head and tail: a model to
-# fine-tune from must agree on them (its scale, hence head and tail, may differ).
-_BODY_FIELDS = ("model", "num_blocks", "num_channels", "num_groups", "reduction")
 
 
 class NonFiniteLossError(FloatingPointError):
   """The loss or gradient became NaN/inf; the run stopped without saving that state."""
-
-
-def _arch_differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
-  differences = []
-  for key in sorted(set(stored) | set(wanted)):
-    a, b = stored.get(key), wanted.get(key)
-    same = a == b or (
-      isinstance(a, (int, float))
-      and isinstance(b, (int, float))
-      and math.isclose(a, b, rel_tol=1e-9)
-    )
-    if not same:
-      differences.append(f"{key}: checkpoint {a!r} vs config {b!r}")
-  return differences
-
-
-def _read_pretrained(path: str, arch: Mapping[str, Any]) -> Any:
-  """The parameters of the model to fine-tune from, checked against ``arch`` before any compile."""
-  pretrained, pretrained_arch = checkpoint.load_model(path)
-  differences = _arch_differences(
-    {k: pretrained_arch.get(k) for k in _BODY_FIELDS}, {k: arch.get(k) for k in _BODY_FIELDS}
-  )
-  if differences:
-    raise ValueError(
-      f"`pretrain` {path} holds another network ({'; '.join(differences)}); "
-      "only the scale may differ when fine-tuning."
-    )
-  return pretrained
 
 
 def _host_scalar(value: jax.Array) -> float:
@@ -228,7 +197,7 @@ def _start(
   optimizer = OptimizerConfig.from_config(config)
   stored_arch = checkpoints.stored_arch()
   if stored_arch is not None:
-    differences = _arch_differences(stored_arch, arch)
+    differences = checkpoint.arch_differences(stored_arch, arch)
     if differences:
       raise ValueError(
         f"Work directory {workdir} holds a checkpoint of another architecture ("
@@ -246,7 +215,7 @@ def _start(
     )
   pretrained = None
   if config.pretrain and not resuming:
-    pretrained = _read_pretrained(config.pretrain, arch)
+    pretrained = checkpoint.load_pretrained(config.pretrain, arch)
   # Data: every check on images and patches happens here, before anything compiles.
   train_set = data.first_images(data.create_dataset(config, "train"), config.num_train_images)
   valid_set = data.create_dataset(config, "validation")
@@ -391,7 +360,9 @@ def train_and_evaluate(
   result.update(run.validation.baseline)
   best_step = result["best_step"]
   result["best_checkpoint"] = (
-    str(checkpoints.directory / "best" / str(best_step)) if best_step is not None else None
+    str(checkpoints.directory / checkpoint.BEST_DIR / str(best_step))
+    if best_step is not None
+    else None
   )
   result["wall_time_s"] = time.perf_counter() - start_time
   result["workdir"] = str(workdir)
