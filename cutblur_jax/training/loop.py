@@ -32,6 +32,7 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -40,7 +41,7 @@ import pathlib
 import sys
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -287,76 +288,24 @@ def train_and_evaluate(
   workdir = pathlib.Path(workdir).absolute()
   is_chief = jax.process_index() == 0
   check_workdir(workdir)
-
-  guard = StartGuard(workdir) if is_chief else None
-  lock = WorkdirLock(workdir) if is_chief else None
-  checkpoints = pipeline = run = None
-  started = locked = False
-  try:
-    if lock is not None:
-      lock.acquire()  # refused when another run trains here: then nothing is undone below
-      locked = True
+  with contextlib.ExitStack() as stack:  # closed in reverse: the lock last
+    if is_chief:
+      guard = StartGuard(workdir)  # notes the folder before the lock file is made
+      stack.enter_context(WorkdirLock(workdir))  # refused: nothing of ours to undo
+      stack.enter_context(guard)  # a failed start leaves the folder as it found it
     checkpoints = TrainCheckpointer(workdir, keep=config.keep_checkpoints)
+    stack.push(_closing(checkpoints.close, after_failure=False))
     run, state, run_key, pipeline = _start(
       config, workdir, mesh, checkpoints, accept_config_changes
     )
+    stack.push(_closing(pipeline.close))
     # Every check passed: from here on the run writes.
-    started = True
-    start_step = int(_host_scalar(state.step))
     if is_chief:
-      if start_step:
-        truncate_metrics(workdir, start_step)
-      data.io.write_json(workdir / "config.json", json.loads(config.to_json_best_effort()))
-    run.writer = MetricWriter(workdir, enabled=is_chief)
-    run.writer.write_text(0, "config", "```\n" + str(config) + "\n```")
-    run.echo(
-      f"Training {config_summary(config)} on {mesh.devices.size} device(s) "
-      f"({jax.process_count()} process(es)) in {workdir}"
-    )
-    run.echo(
-      f"Validation: {len(run.validation.pairs)} images, {run.validation.protocol}; "
-      f"baseline {baseline_words(run.validation.baseline)}"
-    )
-    if start_step:
-      run.echo(f"Resumed from step {start_step} of {checkpoints.directory / 'latest'}")
-    if run.changes:
-      run.writer.write_event(
-        start_step, "config_changed", {"changes": {k: list(v) for k, v in run.changes.items()}}
-      )
-      run.warn(
-        "warning: the resumed run changes "
-        + "; ".join(f"{name} from {old!r} to {new!r}" for name, (old, new) in run.changes.items())
-      )
-    best = checkpoints.best_eval()
-    if best:
-      run.best_psnr, run.best_step = float(best["psnr"]), int(best["step"])
-    if start_step == 0:
-      run.writer.write_scalars(0, run.validation.baseline, split="eval")
-    finished_before = start_step >= config.num_train_steps
-    if finished_before:
-      run.echo(
-        f"The run in {workdir} is already finished (step {start_step} of "
-        f"num_train_steps {config.num_train_steps}); validating its weights."
-      )
+      guard.commit()
+    start_step = _begin(run, state, stack)
     with StopRequests() as stop:
       result = _train_loop(run, state, run_key, pipeline, stop)
-    result["finished_before"] = finished_before
-  except BaseException:
-    # Leave the work directory as the start found it; only a start that held the lock
-    # may touch it (a refused one must not undo what the run holding it writes).
-    if not started and guard is not None and locked:
-      _close(None, checkpoints, None, lock, failing=True)
-      checkpoints = lock = None
-      guard.undo()
-    raise
-  finally:
-    _close(
-      pipeline,
-      checkpoints,
-      None if run is None else run.writer,
-      lock,
-      failing=sys.exc_info()[0] is not None,
-    )
+  result["finished_before"] = start_step >= config.num_train_steps
   result.update(run.validation.baseline)
   best_step = result["best_step"]
   result["best_checkpoint"] = (
@@ -369,54 +318,83 @@ def train_and_evaluate(
   return result
 
 
-def _close(
-  pipeline: Any,
-  checkpoints: TrainCheckpointer | None,
-  writer: MetricWriter | None,
-  lock: WorkdirLock | None,
-  *,
-  failing: bool,
-) -> None:
-  """Closes what the run opened, every one of them, and the lock last.
+def _closing(close: Callable[[], None], *, after_failure: bool = True) -> Callable:
+  """An ``ExitStack`` exit callback that calls ``close()``; a failed close is raised.
 
-  After a failure (``failing``), a close may fail or block as well (a full disk): each then
-  gets at most ``_CLOSE_TIMEOUT_S`` in a daemon thread, and its error is dropped, so that
-  the first error is the one reported, soon.
+  After a failure, a close may fail or block as well (a full disk): it then gets at most
+  ``_CLOSE_TIMEOUT_S`` in a daemon thread and its error is dropped, so that the first
+  error is the one reported, soon; or, with ``after_failure=False``, it is not called. The
+  checkpoint managers are left so to the process's exit: closing them waits for a save
+  that may never end, and closes the event loop that TensorStore's callbacks of that save
+  still post to.
   """
-  # After a failure the checkpoint managers are left to the process's exit: closing them
-  # waits for a save that may never end, and closes the event loop that TensorStore's
-  # callbacks of that save still post to (each then prints a traceback).
-  closers = [
-    c
-    for c in (
-      getattr(pipeline, "close", None),
-      None if failing else getattr(checkpoints, "close", None),
-      getattr(writer, "close", None),
-    )
-    if c is not None
-  ]
-  first = None
-  for close in closers:
-    if failing:
+
+  def exit_(exc_type, exc, traceback) -> bool:
+    del exc, traceback
+    if exc_type is None:
+      close()
+    elif after_failure:
       thread = threading.Thread(target=_quietly, args=(close,), daemon=True)
       thread.start()
       thread.join(_CLOSE_TIMEOUT_S)
-      continue
-    try:
-      close()
-    except Exception as error:  # pylint: disable=broad-except  # raised after the others close
-      first = first or error
-  if lock is not None:
-    lock.release()
-  if first is not None:
-    raise first
+    return False
+
+  return exit_
 
 
-def _quietly(close) -> None:
+def _quietly(close: Callable[[], None]) -> None:
   try:
     close()
-  except Exception:  # pylint: disable=broad-except  # the run already failed; see _close
+  except Exception:  # pylint: disable=broad-except  # the run already failed; see _closing
     pass
+
+
+def _begin(run: _Run, state: TrainState, stack: contextlib.ExitStack) -> int:
+  """The start's writes and lines (``config.json``, the logs' first records); its step.
+
+  Opens ``run.writer`` (closed by ``stack``), after ``metrics.jsonl`` lost the records
+  past the resumed step: the file is rewritten, so a writer opened before would write
+  into the replaced copy.
+  """
+  config, workdir = run.config, run.workdir
+  start_step = int(_host_scalar(state.step))
+  is_chief = jax.process_index() == 0
+  if is_chief:
+    if start_step:
+      truncate_metrics(workdir, start_step)
+    data.io.write_json(workdir / checkpoint.CONFIG_FILE, json.loads(config.to_json_best_effort()))
+  run.writer = MetricWriter(workdir, enabled=is_chief)
+  stack.push(_closing(run.writer.close))
+  run.writer.write_text(0, "config", "```\n" + str(config) + "\n```")
+  run.echo(
+    f"Training {config_summary(config)} on {run.mesh.devices.size} device(s) "
+    f"({jax.process_count()} process(es)) in {workdir}"
+  )
+  run.echo(
+    f"Validation: {len(run.validation.pairs)} images, {run.validation.protocol}; "
+    f"baseline {baseline_words(run.validation.baseline)}"
+  )
+  if start_step:
+    run.echo(f"Resumed from step {start_step} of {run.checkpoints.directory / 'latest'}")
+  if run.changes:
+    run.writer.write_event(
+      start_step, "config_changed", {"changes": {k: list(v) for k, v in run.changes.items()}}
+    )
+    run.warn(
+      "warning: the resumed run changes "
+      + "; ".join(f"{name} from {old!r} to {new!r}" for name, (old, new) in run.changes.items())
+    )
+  best = run.checkpoints.best_eval()
+  if best:
+    run.best_psnr, run.best_step = float(best["psnr"]), int(best["step"])
+  if start_step == 0:
+    run.writer.write_scalars(0, run.validation.baseline, split="eval")
+  if start_step >= config.num_train_steps:
+    run.echo(
+      f"The run in {workdir} is already finished (step {start_step} of "
+      f"num_train_steps {config.num_train_steps}); validating its weights."
+    )
+  return start_step
 
 
 def _check_finite(run: _Run, host_metrics: Sequence[tuple[int, dict[str, float]]]) -> None:

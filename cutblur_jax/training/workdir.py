@@ -119,7 +119,17 @@ class WorkdirLock:
 
 
 class StartGuard:
-  """Undoes what a failed start created in a work directory (``undo``)."""
+  """Undoes what a failed start created in a work directory.
+
+  Made before the start touches the folder (it notes what is there); as a context
+  manager, ``undo`` runs when the block raises before ``commit()``, the start's last act.
+
+  Examples:
+    >>> guard = StartGuard("/tmp/run")  # doctest: +SKIP
+    >>> with lock, guard:  # doctest: +SKIP
+    ...   start()  # a failure here leaves /tmp/run as it was
+    ...   guard.commit()
+  """
 
   def __init__(self, workdir: str | os.PathLike):
     self.workdir = pathlib.Path(workdir)
@@ -127,6 +137,18 @@ class StartGuard:
     self.before = (
       {str(p.relative_to(self.workdir)) for p in self.workdir.rglob("*")} if self.existed else set()
     )
+    self.committed = False
+
+  def commit(self) -> None:
+    """The start succeeded: what it created stays."""
+    self.committed = True
+
+  def __enter__(self) -> "StartGuard":
+    return self
+
+  def __exit__(self, exc_type, *exc_info) -> None:
+    if exc_type is not None and not self.committed:
+      self.undo()
 
   def undo(self) -> None:
     """Removes the files and empty folders the start added; keeps everything else."""
