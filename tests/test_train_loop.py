@@ -220,10 +220,11 @@ def test_bad_input_fails_before_anything_compiles(div2k, tmp_path, monkeypatch, 
   def no_compile(*args, **kwargs):
     raise AssertionError("reached state creation (compilation)")
 
-  from cutblur_jax.training import loop
+  from cutblur_jax.training import loop, start
 
-  for name in ("create_train_state", "abstract_train_state", "initial_params", "train_step"):
-    monkeypatch.setattr(loop, name, no_compile)
+  for name in ("create_train_state", "abstract_train_state", "initial_params"):
+    monkeypatch.setattr(start, name, no_compile)
+  monkeypatch.setattr(loop, "train_step", no_compile)
   with pytest.raises(ValueError, match=message):
     train.train_and_evaluate(tiny_config(div2k, **overrides), tmp_path)
 
@@ -243,10 +244,10 @@ def test_another_architecture_in_workdir_or_pretrain_is_rejected_before_compilin
   other = models.model_arch("EDSR", 2, num_blocks=2, num_channels=8, res_scale=1.0)
   with TrainCheckpointer(tmp_path / "run") as checkpoints:
     checkpoints.save_best(5, _zero_params(other), other, {"step": 5, "psnr": 20.0})
-  from cutblur_jax.training import loop
+  from cutblur_jax.training import start
 
-  monkeypatch.setattr(loop, "create_train_state", lambda *a, **k: pytest.fail("compiled"))
-  monkeypatch.setattr(loop, "initial_params", lambda *a, **k: pytest.fail("compiled"))
+  monkeypatch.setattr(start, "create_train_state", lambda *a, **k: pytest.fail("compiled"))
+  monkeypatch.setattr(start, "initial_params", lambda *a, **k: pytest.fail("compiled"))
   with pytest.raises(
     ValueError,
     match=r"another architecture \(num_blocks: checkpoint 2 vs "

@@ -4,12 +4,11 @@ The CLI ``experiments/train.py`` is a thin wrapper. A run:
 
 1. resolves the config (presets, checks: ``training.config.resolve_config``) and starts
    the devices (multi-host start-up, the mesh);
-2. opens the work directory's checkpoints and refuses one of another architecture;
-3. builds the data (every check on images and patches happens here, before anything
-   compiles) and the bicubic baseline of the validation images;
-4. creates the train state, fresh, fine-tuned from ``pretrain``, or resumed from the
-   newest ``latest`` step that restores (parameters, optimizer, EMA, run key and input
-   position; a damaged step is reported and the previous kept one used);
+2. refuses a folder that is no work directory, and locks the work directory;
+3. starts (``training.start.start_run``): refuses a checkpoint of another architecture or
+   a resume of another config, builds the data and the validation baseline, and creates
+   the train state, fresh, fine-tuned or resumed; it writes nothing;
+4. writes ``config.json`` and the logs' first records;
 5. loops: the fused ``train_step``; every ``log_every_steps`` the train metrics; every
    ``eval_every_steps`` validation on full images (``cutblur_jax.evaluation``, the path
    ``experiments/evaluate.py`` uses) and the best checkpoint; every
@@ -33,54 +32,33 @@ Examples:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import os
 import pathlib
-import sys
 import threading
 import time
 from typing import Any, Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from cutblur_jax import checkpoint, data, evaluation
+from cutblur_jax import checkpoint, data
 from cutblur_jax import sharding as sharding_lib
-from cutblur_jax.data.spec import parse_dataset
 from cutblur_jax.training.checkpoints import TrainCheckpointer
-from cutblur_jax.training.config import (
-  config_summary,
-  model_arch_from_config,
-  policy_from_config,
-  resolve_config,
-)
+from cutblur_jax.training.config import config_summary, resolve_config
 from cutblur_jax.training.logs import MetricWriter, truncate_metrics
-from cutblur_jax.training.optimizer import OptimizerConfig
 from cutblur_jax.training.signals import StopRequests, TrainingInterrupted
-from cutblur_jax.training.state import (
-  TrainState,
-  abstract_train_state,
-  create_train_state,
-  frozen_arch,
-  initial_params,
-)
+from cutblur_jax.training.state import TrainState
+from cutblur_jax.training.start import Run, host_scalar, start_run
 from cutblur_jax.training.step import train_step
-from cutblur_jax.training.validation import Validation, baseline_words
-from cutblur_jax.training.workdir import (
-  StartGuard,
-  WorkdirLock,
-  check_workdir,
-  config_changes,
-  keep_run_seed,
-)
+from cutblur_jax.training.validation import baseline_words
+from cutblur_jax.training.workdir import StartGuard, WorkdirLock, check_workdir
 
 __all__ = ["NonFiniteLossError", "TrainingInterrupted", "train_and_evaluate"]
 
 
-# How long each close may take after a failure (see _close).
+# How long each close may take after a failure (see _closing).
 _CLOSE_TIMEOUT_S = 20.0
 
 
@@ -88,163 +66,8 @@ class NonFiniteLossError(FloatingPointError):
   """The loss or gradient became NaN/inf; the run stopped without saving that state."""
 
 
-def _host_scalar(value: jax.Array) -> float:
-  if isinstance(value, jax.Array) and not value.is_fully_addressable:
-    value = value.addressable_data(0)
-  return np.asarray(value).item()
-
-
 def _is_due(step: int, every: int, last: int) -> bool:
   return step == last or (every > 0 and step % every == 0)
-
-
-@dataclasses.dataclass
-class _Run:
-  """What one training run holds while it loops."""
-
-  config: Any
-  workdir: pathlib.Path
-  mesh: jax.sharding.Mesh
-  arch: Any
-  checkpoints: TrainCheckpointer
-  validation: Validation
-  writer: MetricWriter | None = None
-  changes: dict[str, tuple[Any, Any]] = dataclasses.field(default_factory=dict)
-  best_psnr: float = -math.inf
-  best_step: int | None = None
-
-  def echo(self, message: str) -> None:
-    """Prints a run event on process 0, above the progress bar when there is one."""
-    if jax.process_index() != 0:
-      return
-    if self.config.progress_bar:
-      from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
-
-      tqdm.write(message)
-    else:  # a pod's non-interactive log shows the start lines too
-      print(message, flush=True)
-
-  def warn(self, message: str) -> None:
-    """A one-line warning on process 0, on stderr whatever the progress bar."""
-    if jax.process_index() == 0:
-      print(message, file=sys.stderr, flush=True)
-
-
-def _restore_state(
-  run: _Run, optimizer: OptimizerConfig, policy: Any, pipeline: Any
-) -> tuple[TrainState, jax.Array]:
-  """The newest restorable ``latest`` step's state and run key; moves ``pipeline`` there."""
-  config, arch, mesh = run.config, run.arch, run.mesh
-  abstract_params, abstract_opt_state = abstract_train_state(arch, optimizer, mesh)
-  step, params, opt_state, meta, ema_params = run.checkpoints.restore_newest(
-    abstract_params, abstract_opt_state, ema=config.ema_decay > 0, warn=run.warn
-  )
-  run_key = jax.random.wrap_key_data(np.asarray(meta["rng_key_data"], np.uint32))
-  pipeline.set_state(meta["pipeline"])  # refuses another batch size, before any write
-  if config.ema_decay > 0 and ema_params is None:
-    ema_params = jax.tree.map(jnp.copy, params)
-    run.echo(f"Step {step} has no EMA weights: the average starts from its parameters.")
-  state = TrainState(
-    step=sharding_lib.replicate(np.int32(meta["step"]), mesh),
-    params=params,
-    opt_state=opt_state,
-    arch=frozen_arch(arch),
-    optimizer=optimizer,
-    policy=policy,
-    flip_and_rotate=bool(config.flip_and_rotate),
-    dtype=config.dtype,
-    ema_params=ema_params,
-    ema_decay=float(config.ema_decay),
-  )
-  return state, run_key
-
-
-def _fresh_state(
-  run: _Run, init_key: jax.Array, optimizer: OptimizerConfig, policy: Any, pretrained: Any
-) -> TrainState:
-  config = run.config
-  params = None
-  if pretrained is not None:
-    # Layers whose shapes differ (head/tail of another scale) keep their fresh initialisation.
-    fresh = sharding_lib.to_local(initial_params(init_key, run.arch, run.mesh))
-    params = checkpoint.merge_pretrained(jax.device_get(fresh), pretrained)
-    run.echo(f"Fine-tuning from {config.pretrain}")
-  return create_train_state(
-    init_key,
-    run.arch,
-    optimizer=optimizer,
-    policy=policy,
-    flip_and_rotate=config.flip_and_rotate,
-    dtype=config.dtype,
-    params=params,
-    mesh=run.mesh,
-    ema_decay=config.ema_decay,
-  )
-
-
-def _start(
-  config: Any,
-  workdir: pathlib.Path,
-  mesh: jax.sharding.Mesh,
-  checkpoints: TrainCheckpointer,
-  accept_config_changes: bool,
-) -> tuple[_Run, TrainState, jax.Array, Any]:
-  """Every check and every read of a start, in order; writes nothing.
-
-  Returns ``(run, state, run_key, pipeline)``.
-  """
-  arch = model_arch_from_config(config)
-  policy = policy_from_config(config)
-  optimizer = OptimizerConfig.from_config(config)
-  stored_arch = checkpoints.stored_arch()
-  if stored_arch is not None:
-    differences = checkpoint.arch_differences(stored_arch, arch)
-    if differences:
-      raise ValueError(
-        f"Work directory {workdir} holds a checkpoint of another architecture ("
-        f"{'; '.join(differences)}); use a new --workdir or the same model "
-        "settings."
-      )
-  resuming = checkpoints.latest_step() is not None
-  changes = config_changes(workdir, config) if resuming else {}
-  if changes and not accept_config_changes:
-    listed = "; ".join(f"{name}: run {old!r}, now {new!r}" for name, (old, new) in changes.items())
-    raise ValueError(
-      f"Work directory {workdir} holds a run with another config ({listed}); "
-      "resume it with its own values, use a new --workdir, or accept the change "
-      "with --accept_config_changes (recorded in metrics.jsonl)."
-    )
-  pretrained = None
-  if config.pretrain and not resuming:
-    pretrained = checkpoint.load_pretrained(config.pretrain, arch)
-  # Data: every check on images and patches happens here, before anything compiles.
-  train_set = data.first_images(data.create_dataset(config, "train"), config.num_train_images)
-  valid_set = data.create_dataset(config, "validation")
-  pipeline = data.create_pipeline(config, dataset=train_set)
-  try:
-    valid_pairs = data.load_pairs(valid_set, num_workers=config.num_workers)
-    if config.num_eval_images is not None:
-      valid_pairs = valid_pairs[: config.num_eval_images]
-    protocol = parse_dataset(config.dataset).eval_protocol(config.scale)
-    validation = Validation(
-      valid_pairs,
-      protocol,
-      evaluation.baseline_metrics(valid_pairs, **protocol),
-      config.num_sample_images,
-    )
-    run = _Run(config, workdir, mesh, arch, checkpoints, validation, changes=changes)
-    init_key, run_key = jax.random.split(jax.random.key(config.seed))
-    if resuming:
-      note = keep_run_seed(workdir, config)
-      if note:
-        run.warn(f"warning: {note}")
-      state, run_key = _restore_state(run, optimizer, policy, pipeline)
-    else:
-      state = _fresh_state(run, init_key, optimizer, policy, pretrained)
-  except BaseException:
-    pipeline.close()
-    raise
-  return run, state, run_key, pipeline
 
 
 def train_and_evaluate(
@@ -295,7 +118,7 @@ def train_and_evaluate(
       stack.enter_context(guard)  # a failed start leaves the folder as it found it
     checkpoints = TrainCheckpointer(workdir, keep=config.keep_checkpoints)
     stack.push(_closing(checkpoints.close, after_failure=False))
-    run, state, run_key, pipeline = _start(
+    run, state, run_key, pipeline = start_run(
       config, workdir, mesh, checkpoints, accept_config_changes
     )
     stack.push(_closing(pipeline.close))
@@ -349,7 +172,7 @@ def _quietly(close: Callable[[], None]) -> None:
     pass
 
 
-def _begin(run: _Run, state: TrainState, stack: contextlib.ExitStack) -> int:
+def _begin(run: Run, state: TrainState, stack: contextlib.ExitStack) -> int:
   """The start's writes and lines (``config.json``, the logs' first records); its step.
 
   Opens ``run.writer`` (closed by ``stack``), after ``metrics.jsonl`` lost the records
@@ -357,7 +180,7 @@ def _begin(run: _Run, state: TrainState, stack: contextlib.ExitStack) -> int:
   into the replaced copy.
   """
   config, workdir = run.config, run.workdir
-  start_step = int(_host_scalar(state.step))
+  start_step = int(host_scalar(state.step))
   is_chief = jax.process_index() == 0
   if is_chief:
     if start_step:
@@ -397,7 +220,7 @@ def _begin(run: _Run, state: TrainState, stack: contextlib.ExitStack) -> int:
   return start_step
 
 
-def _check_finite(run: _Run, host_metrics: Sequence[tuple[int, dict[str, float]]]) -> None:
+def _check_finite(run: Run, host_metrics: Sequence[tuple[int, dict[str, float]]]) -> None:
   """Stops the run at the first non-finite step, naming the last good checkpoint."""
   for step, m in host_metrics:
     if math.isfinite(m["loss"]) and math.isfinite(m["grad_norm"]) and m["params_finite"]:
@@ -418,7 +241,7 @@ def _check_finite(run: _Run, host_metrics: Sequence[tuple[int, dict[str, float]]
 
 
 def _validate_and_keep_best(
-  run: _Run, state: TrainState, step: int, weights: str
+  run: Run, state: TrainState, step: int, weights: str
 ) -> dict[str, float]:
   scores, images = run.validation.run(state.eval_params, run.arch)
   baseline = run.validation.baseline
@@ -442,7 +265,7 @@ def _validate_and_keep_best(
   return scores
 
 
-def _save_latest(run: _Run, state: TrainState, step: int, run_key: jax.Array, batches) -> None:
+def _save_latest(run: Run, state: TrainState, step: int, run_key: jax.Array, batches) -> None:
   meta = {
     "step": step,
     "pipeline": batches.get_state(),
@@ -456,7 +279,7 @@ def _save_latest(run: _Run, state: TrainState, step: int, run_key: jax.Array, ba
 
 
 def _train_loop(
-  run: _Run, state: TrainState, run_key: jax.Array, pipeline: Any, stop: StopRequests
+  run: Run, state: TrainState, run_key: jax.Array, pipeline: Any, stop: StopRequests
 ) -> dict[str, Any]:
   """The step/log/evaluate/checkpoint loop of ``train_and_evaluate``."""
   from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
@@ -469,7 +292,7 @@ def _train_loop(
   pending: list[tuple[int, dict[str, jax.Array]]] = []
   last_loss, last_metrics, last_eval, steps_per_sec = math.nan, {}, {}, math.nan
   interval_start, interval_steps, paused = time.perf_counter(), 0, 0.0
-  step = int(_host_scalar(state.step))
+  step = int(host_scalar(state.step))
   weights = "ema" if state.ema_decay > 0 else "raw"  # which weights validation measures
   bar = tqdm(
     total=total,
@@ -496,7 +319,7 @@ def _train_loop(
       if not (log_due or eval_due or checkpoint_due):
         continue
       # Pull the pending metrics to the host only now: the steps in between run ahead.
-      host = [(s, {k: _host_scalar(v) for k, v in m.items()}) for s, m in pending]
+      host = [(s, {k: host_scalar(v) for k, v in m.items()}) for s, m in pending]
       pending.clear()
       _check_finite(run, host)
       last_loss, last_metrics = float(np.mean([m["loss"] for _, m in host])), host[-1][1]

@@ -1,0 +1,195 @@
+"""The start of a training run: every check and every read, in order, before any write.
+
+``start_run`` checks the work directory's stored architecture and config against the
+resolved config, builds the data (every check on images and patches happens here, before
+anything compiles) and the validation baseline, and creates the train state: fresh,
+fine-tuned from ``pretrain``, or resumed from the newest ``latest`` step that restores
+(parameters, optimizer, EMA, run key and input position). It writes nothing, so a failed
+start leaves the work directory as it was (``training.workdir.StartGuard``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import pathlib
+import sys
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cutblur_jax import checkpoint, data, evaluation
+from cutblur_jax import sharding as sharding_lib
+from cutblur_jax.data.spec import parse_dataset
+from cutblur_jax.training.checkpoints import TrainCheckpointer
+from cutblur_jax.training.config import model_arch_from_config, policy_from_config
+from cutblur_jax.training.logs import MetricWriter
+from cutblur_jax.training.optimizer import OptimizerConfig
+from cutblur_jax.training.state import (
+  TrainState,
+  abstract_train_state,
+  create_train_state,
+  frozen_arch,
+  initial_params,
+)
+from cutblur_jax.training.validation import Validation
+from cutblur_jax.training.workdir import config_changes, keep_run_seed
+
+__all__ = ["Run", "host_scalar", "start_run"]
+
+
+def host_scalar(value: jax.Array) -> float:
+  if isinstance(value, jax.Array) and not value.is_fully_addressable:
+    value = value.addressable_data(0)
+  return np.asarray(value).item()
+
+
+@dataclasses.dataclass
+class Run:
+  """What one training run holds while it loops."""
+
+  config: Any
+  workdir: pathlib.Path
+  mesh: jax.sharding.Mesh
+  arch: Any
+  checkpoints: TrainCheckpointer
+  validation: Validation
+  writer: MetricWriter | None = None
+  changes: dict[str, tuple[Any, Any]] = dataclasses.field(default_factory=dict)
+  best_psnr: float = -math.inf
+  best_step: int | None = None
+
+  def echo(self, message: str) -> None:
+    """Prints a run event on process 0, above the progress bar when there is one."""
+    if jax.process_index() != 0:
+      return
+    if self.config.progress_bar:
+      from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+
+      tqdm.write(message)
+    else:  # a pod's non-interactive log shows the start lines too
+      print(message, flush=True)
+
+  def warn(self, message: str) -> None:
+    """A one-line warning on process 0, on stderr whatever the progress bar."""
+    if jax.process_index() == 0:
+      print(message, file=sys.stderr, flush=True)
+
+
+def _restore_state(
+  run: Run, optimizer: OptimizerConfig, policy: Any, pipeline: Any
+) -> tuple[TrainState, jax.Array]:
+  """The newest restorable ``latest`` step's state and run key; moves ``pipeline`` there."""
+  config, arch, mesh = run.config, run.arch, run.mesh
+  abstract_params, abstract_opt_state = abstract_train_state(arch, optimizer, mesh)
+  step, params, opt_state, meta, ema_params = run.checkpoints.restore_newest(
+    abstract_params, abstract_opt_state, ema=config.ema_decay > 0, warn=run.warn
+  )
+  run_key = jax.random.wrap_key_data(np.asarray(meta["rng_key_data"], np.uint32))
+  pipeline.set_state(meta["pipeline"])  # refuses another batch size, before any write
+  if config.ema_decay > 0 and ema_params is None:
+    ema_params = jax.tree.map(jnp.copy, params)
+    run.echo(f"Step {step} has no EMA weights: the average starts from its parameters.")
+  state = TrainState(
+    step=sharding_lib.replicate(np.int32(meta["step"]), mesh),
+    params=params,
+    opt_state=opt_state,
+    arch=frozen_arch(arch),
+    optimizer=optimizer,
+    policy=policy,
+    flip_and_rotate=bool(config.flip_and_rotate),
+    dtype=config.dtype,
+    ema_params=ema_params,
+    ema_decay=float(config.ema_decay),
+  )
+  return state, run_key
+
+
+def _fresh_state(
+  run: Run, init_key: jax.Array, optimizer: OptimizerConfig, policy: Any, pretrained: Any
+) -> TrainState:
+  config = run.config
+  params = None
+  if pretrained is not None:
+    # Layers whose shapes differ (head/tail of another scale) keep their fresh initialisation.
+    fresh = sharding_lib.to_local(initial_params(init_key, run.arch, run.mesh))
+    params = checkpoint.merge_pretrained(jax.device_get(fresh), pretrained)
+    run.echo(f"Fine-tuning from {config.pretrain}")
+  return create_train_state(
+    init_key,
+    run.arch,
+    optimizer=optimizer,
+    policy=policy,
+    flip_and_rotate=config.flip_and_rotate,
+    dtype=config.dtype,
+    params=params,
+    mesh=run.mesh,
+    ema_decay=config.ema_decay,
+  )
+
+
+def start_run(
+  config: Any,
+  workdir: pathlib.Path,
+  mesh: jax.sharding.Mesh,
+  checkpoints: TrainCheckpointer,
+  accept_config_changes: bool,
+) -> tuple[Run, TrainState, jax.Array, Any]:
+  """Every check and every read of a start, in order; writes nothing.
+
+  Returns ``(run, state, run_key, pipeline)``.
+  """
+  arch = model_arch_from_config(config)
+  policy = policy_from_config(config)
+  optimizer = OptimizerConfig.from_config(config)
+  stored_arch = checkpoints.stored_arch()
+  if stored_arch is not None:
+    differences = checkpoint.arch_differences(stored_arch, arch)
+    if differences:
+      raise ValueError(
+        f"Work directory {workdir} holds a checkpoint of another architecture ("
+        f"{'; '.join(differences)}); use a new --workdir or the same model "
+        "settings."
+      )
+  resuming = checkpoints.latest_step() is not None
+  changes = config_changes(workdir, config) if resuming else {}
+  if changes and not accept_config_changes:
+    listed = "; ".join(f"{name}: run {old!r}, now {new!r}" for name, (old, new) in changes.items())
+    raise ValueError(
+      f"Work directory {workdir} holds a run with another config ({listed}); "
+      "resume it with its own values, use a new --workdir, or accept the change "
+      "with --accept_config_changes (recorded in metrics.jsonl)."
+    )
+  pretrained = None
+  if config.pretrain and not resuming:
+    pretrained = checkpoint.load_pretrained(config.pretrain, arch)
+  # Data: every check on images and patches happens here, before anything compiles.
+  train_set = data.first_images(data.create_dataset(config, "train"), config.num_train_images)
+  valid_set = data.create_dataset(config, "validation")
+  pipeline = data.create_pipeline(config, dataset=train_set)
+  try:
+    valid_pairs = data.load_pairs(valid_set, num_workers=config.num_workers)
+    if config.num_eval_images is not None:
+      valid_pairs = valid_pairs[: config.num_eval_images]
+    protocol = parse_dataset(config.dataset).eval_protocol(config.scale)
+    validation = Validation(
+      valid_pairs,
+      protocol,
+      evaluation.baseline_metrics(valid_pairs, **protocol),
+      config.num_sample_images,
+    )
+    run = Run(config, workdir, mesh, arch, checkpoints, validation, changes=changes)
+    init_key, run_key = jax.random.split(jax.random.key(config.seed))
+    if resuming:
+      note = keep_run_seed(workdir, config)
+      if note:
+        run.warn(f"warning: {note}")
+      state, run_key = _restore_state(run, optimizer, policy, pipeline)
+    else:
+      state = _fresh_state(run, init_key, optimizer, policy, pretrained)
+  except BaseException:
+    pipeline.close()
+    raise
+  return run, state, run_key, pipeline
