@@ -32,6 +32,7 @@ __all__ = [
   "ArgumentParser",
   "ConfigFlags",
   "EXPECTED_ERRORS",
+  "add_network_flags",
   "add_verbose_flag",
   "error_line",
   "parse_config_flags",
@@ -52,6 +53,22 @@ class ArgumentParser(argparse.ArgumentParser):
       f"error: {' '.join(message.split())} (see {self.prog} --help)", file=sys.stderr, flush=True
     )
     sys.exit(2)
+
+
+def add_network_flags(parser: argparse.ArgumentParser) -> None:
+  """``--raw_weights`` and ``--dtype``: which weights of a checkpoint run, and in what dtype."""
+  parser.add_argument(
+    "--raw_weights",
+    action="store_true",
+    help="use the raw weights of a checkpoint trained with EMA (default: "
+    "its moving average, the weights training validated)",
+  )
+  parser.add_argument(
+    "--dtype",
+    choices=("float32", "bfloat16"),
+    default="float32",
+    help="computation dtype (bfloat16: faster on GPU/TPU, not exact)",
+  )
 
 
 def add_verbose_flag(parser: argparse.ArgumentParser) -> None:

@@ -112,18 +112,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     default=-1,
     help="tile core in LR pixels; 0: whole image; default: from the model",
   )
-  parser.add_argument(
-    "--raw_weights",
-    action="store_true",
-    help="use the raw weights of a checkpoint trained with EMA (default: "
-    "its moving average, the weights training validated)",
-  )
-  parser.add_argument(
-    "--dtype",
-    choices=("float32", "bfloat16"),
-    default="float32",
-    help="computation dtype (bfloat16: faster on GPU/TPU, not exact)",
-  )
+  cli.add_network_flags(parser)
   parser.add_argument("--json", default=None, help="write the report as JSON to this file")
   parser.add_argument(
     "--overwrite",

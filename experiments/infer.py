@@ -68,18 +68,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     default=inference.DEFAULT_BUCKET,
     help="pad sides to multiples of this (LR pixels) to share compilations",
   )
-  parser.add_argument(
-    "--raw_weights",
-    action="store_true",
-    help="use the raw weights of a checkpoint trained with EMA (default: "
-    "its moving average, the weights training validated)",
-  )
-  parser.add_argument(
-    "--dtype",
-    choices=("float32", "bfloat16"),
-    default="float32",
-    help="computation dtype (bfloat16: faster on GPU/TPU, not exact)",
-  )
+  cli.add_network_flags(parser)
   parser.add_argument(
     "--overwrite",
     action="store_true",
