@@ -64,11 +64,11 @@ def _one_line(stderr: str, *needles: str) -> str:
 
 
 def _run(name: str, args: str) -> str:
-  """Bash lines that run a CLI with a 120 s limit, saving rc, wall time, stdout and stderr."""
+  """Bash lines that run a CLI with a 120 s limit (a hang ends as status 124), saving its
+  status, stdout and stderr."""
   return (
-    f"start=$(date +%s.%N)\ntimeout 120 $PY experiments/{args} > $OUT/{name}.out "
-    f"2> $OUT/{name}.err\necho $? > $OUT/{name}.rc\n"
-    f"echo \"$(date +%s.%N) - $start\" | bc > $OUT/{name}.wall\n"
+    f"timeout 120 $PY experiments/{args} > $OUT/{name}.out 2> $OUT/{name}.err\n"
+    f"echo $? > $OUT/{name}.rc\n"
   )
 
 
@@ -131,7 +131,6 @@ def test_training_onto_a_disk_that_fills_up_ends_in_one_line_and_resumes(tmp_pat
   _one_line(got["fresh.err"], f"{tmp_path}/mnt/fresh", "No space left on device")
   for case in ("save", "log", "fresh"):
     assert got[f"{case}.rc"].strip() == "1", got[f"{case}.err"]
-    assert float(got[f"{case}.wall"]) < 60, (case, got[f"{case}.wall"])
   assert got["resume.rc"].strip() == "0", got["resume.err"]
   assert "/checkpoints/latest/" in got["newest.txt"] and "(step " in got["newest.txt"], got[
     "newest.txt"
