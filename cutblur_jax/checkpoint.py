@@ -368,19 +368,20 @@ def load_model(
   return params, arch
 
 
+def same_value(a: Any, b: Any) -> bool:
+  """Equal, numbers to a relative 1e-9 (a JSON round trip may move a float's last digit)."""
+  if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+    return math.isclose(a, b, rel_tol=1e-9) or (math.isnan(a) and math.isnan(b))
+  return a == b
+
+
 def arch_differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
-  """``"field: checkpoint A vs config B"`` for each arch field that differs (floats to 1e-9)."""
-  differences = []
-  for key in sorted(set(stored) | set(wanted)):
-    a, b = stored.get(key), wanted.get(key)
-    same = a == b or (
-      isinstance(a, (int, float))
-      and isinstance(b, (int, float))
-      and math.isclose(a, b, rel_tol=1e-9)
-    )
-    if not same:
-      differences.append(f"{key}: checkpoint {a!r} vs config {b!r}")
-  return differences
+  """``"field: checkpoint A vs config B"`` for each arch field that differs (``same_value``)."""
+  return [
+    f"{key}: checkpoint {stored.get(key)!r} vs config {wanted.get(key)!r}"
+    for key in sorted(set(stored) | set(wanted))
+    if not same_value(stored.get(key), wanted.get(key))
+  ]
 
 
 def load_pretrained(path: str | os.PathLike, arch: Mapping[str, Any]) -> Any:

@@ -502,3 +502,27 @@ def test_convert_overwrite_never_replaces_an_input_its_folder_or_a_run(tmp_path,
   assert script.main(argv + [str(tmp_path / "out")]) == 0
   assert script.main(argv + [str(tmp_path / "out")]) == 0
   assert checkpoint.is_model_checkpoint(tmp_path / "out")
+
+
+@pytest.mark.checkpoint_format
+def test_format_helpers_name_the_layout_the_fine_tuning_rule_and_the_cause(tmp_path, carn):
+  params, arch = carn
+  assert checkpoint.run_checkpoint(tmp_path, checkpoint.LATEST_DIR) is None
+  manager_save(tmp_path / "checkpoints" / "latest", 3, params, arch)
+  assert checkpoint.run_checkpoint(tmp_path, checkpoint.LATEST_DIR).name == "3"
+  assert (
+    checkpoint.arch_differences(
+      {"scale": 2, "res_scale": 0.1}, {"scale": 2, "res_scale": 0.1 + 1e-12}
+    )
+    == []
+  )
+  assert checkpoint.arch_differences({"scale": 2}, {"scale": 4}) == [
+    "scale: checkpoint 2 vs config 4"
+  ]
+  assert checkpoint.same_value(float("nan"), float("nan")) and not checkpoint.same_value(True, 1.5)
+  chained = RuntimeError("reading failed")
+  chained.__cause__ = ValueError(
+    'NOT_FOUND: Error reading "k/0" in OCDBT database at local file "/r/": gone '
+    "[tensorstore_spec={...}]"
+  )
+  assert checkpoint.short_cause(chained) == 'NOT_FOUND: Error reading "k/0": gone'

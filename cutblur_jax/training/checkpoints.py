@@ -235,6 +235,8 @@ class TrainCheckpointer:
     the step it replaces (``best`` keeps one: the best checkpoint would be lost). A save
     that is over is waited for instead, which returns at once or raises its error.
     """
+    if not self._saving:  # called after every train step: nothing in flight, nothing to do
+      return
     for manager in (self.latest, self.best):
       if str(manager.directory) in self._saving and not manager.is_saving_in_progress():
         self._finish(manager)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
-import math
 import os
 import pathlib
 import shutil
@@ -212,12 +211,6 @@ def check_workdir(workdir: str | os.PathLike) -> None:
     )
 
 
-def _same(a: Any, b: Any) -> bool:
-  if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-    return math.isclose(a, b, rel_tol=1e-9) or (a != a and b != b)  # pylint: disable=comparison-with-itself
-  return a == b
-
-
 def config_changes(workdir: str | os.PathLike, config: Any) -> dict[str, tuple[Any, Any]]:
   """``{field: (recorded, given)}`` for each field outside ``RESUMABLE_FIELDS`` that differs.
 
@@ -235,5 +228,5 @@ def config_changes(workdir: str | os.PathLike, config: Any) -> dict[str, tuple[A
   return {
     name: (stored[name], given[name])
     for name in sorted(set(stored) & set(given))
-    if name not in RESUMABLE_FIELDS and not _same(stored[name], given[name])
+    if name not in RESUMABLE_FIELDS and not checkpoint.same_value(stored[name], given[name])
   }
