@@ -31,7 +31,6 @@ import json
 import math
 import os
 import pathlib
-import re
 import shutil
 import uuid
 from typing import Any, Mapping
@@ -43,6 +42,8 @@ import orbax.checkpoint as ocp
 from flax import traverse_util
 
 from cutblur_jax import models
+from cutblur_jax.cli import short_cause
+from cutblur_jax.models import check_params
 
 # The items of a checkpoint step: a model checkpoint has the first three, a training step
 # (``checkpoints/latest``) all but EVAL, a best step (``checkpoints/best``) all but the state.
@@ -201,33 +202,6 @@ def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
   )
 
 
-def short_cause(error: BaseException) -> str:
-  """The root cause of a failed orbax read or write, in a few words, without TensorStore's
-  spec dump.
-
-  Examples:
-    >>> error = ValueError('NOT_FOUND: Error reading "conv.kernel/0.0" in OCDBT database at '
-    ...                    'local file "/run/params/": no such file [tensorstore_spec={...}]')
-    >>> short_cause(Exception("Encountered error. See full TensorStore details: <...>"))
-    'Encountered error.'
-    >>> try:
-    ...   raise RuntimeError("reading failed") from error
-    ... except RuntimeError as chained:
-    ...   short_cause(chained)
-    'NOT_FOUND: Error reading "conv.kernel/0.0": no such file'
-  """
-  chain, seen = [], set()
-  while error is not None and id(error) not in seen:
-    seen.add(id(error))
-    chain.append(error)
-    error = error.__cause__ or error.__context__
-  text = " ".join(str(chain[-1]).split()) or type(chain[-1]).__name__
-  for marker in (" See full TensorStore details", " [tensorstore_spec=", " tensorstore_spec="):
-    text = text.split(marker, 1)[0]
-  text = re.sub(r' in OCDBT database at local file "[^"]*"', "", text)
-  return text[:200]
-
-
 def _damaged(directory: pathlib.Path, error: BaseException) -> ValueError:
   """One line: which step is damaged, why, and the other checkpoint to use instead."""
   root = directory.parent
@@ -268,36 +242,6 @@ def describe(path: str | os.PathLike) -> str:
     return f"{directory} (step {ocp.path.step.step_from_checkpoint_name(directory.name)})"
   except ValueError:
     return str(directory)
-
-
-def _flatten(tree: Any) -> dict[str, Any]:
-  return traverse_util.flatten_dict(dict(tree), sep="/")
-
-
-def _shape(leaf: Any) -> tuple[int, ...]:
-  """The shape of an array, a ``ShapeDtypeStruct`` or orbax's stored ``ArrayMetadata``."""
-  return tuple(leaf.shape) if hasattr(leaf, "shape") else np.shape(leaf)
-
-
-def check_params(params: Any, arch: Mapping[str, Any]) -> None:
-  """Raises ValueError unless ``params`` has exactly the tensors and shapes of ``arch``.
-
-  ``params`` may hold arrays or anything with a ``shape`` (``jax.ShapeDtypeStruct``, orbax
-  metadata).
-  """
-  expected = _flatten(models.abstract_params(arch))
-  given = _flatten(params)
-  missing, extra = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
-  if missing:
-    raise ValueError(f"Params lack {missing[:8]} of {dict(arch)}.")
-  if extra:
-    raise ValueError(f"Params have {extra[:8]}, which {dict(arch)} does not have.")
-  for name, leaf in given.items():
-    if _shape(leaf) != tuple(expected[name].shape):
-      raise ValueError(
-        f"Param {name!r} has shape {_shape(leaf)}, expected "
-        f"{tuple(expected[name].shape)} for {dict(arch)}."
-      )
 
 
 def load_model(

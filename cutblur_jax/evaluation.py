@@ -3,7 +3,7 @@
 ``evaluate_model(params, arch, dataset)`` super-resolves every LR image of a data set
 (``inference.super_resolve``: nearest upsampling, the network, ``uint8`` rounding as
 the official code), measures PSNR and SSIM against HR with ``cutblur_jax.metrics``
-(``crop_border``/``y_only`` from ``metrics.eval_protocol`` of the data set name), and
+(``crop_border``/``y_only``/``round_y``: the data set's ``EvalProtocol``), and
 measures plain bicubic upsampling of the same LR images the same way: MATLAB
 ``imresize(lr, scale)`` rounded to ``uint8``. For same-size tasks (``scale == 1``:
 denoising, JPEG) the baseline is the degraded input itself.
@@ -27,6 +27,7 @@ mean over images that contains one is ``inf`` too. Standard JSON has no ``inf``,
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import pathlib
@@ -38,11 +39,16 @@ import numpy as np
 
 from cutblur_jax import metrics
 from cutblur_jax.data.bicubic import imresize
+from cutblur_jax.data.degradations import center_crop_pair
+from cutblur_jax.data.image_folders import hr_pairs
 from cutblur_jax.data.io import write_json
-from cutblur_jax.data.spec import DatasetName
-from cutblur_jax.data.types import ImagePair
+from cutblur_jax.data.spec import EvalProtocol, parse_dataset
+from cutblur_jax.data.types import ImagePair, input_scale_of
 
+# center_crop_pair, hr_pairs and input_scale_of live in cutblur_jax.data; they are
+# re-exported here, where evaluate.py and users first found them.
 __all__ = [
+  "EvalProtocol",
   "METRIC_KEYS",
   "baseline_metrics",
   "bicubic_upscale",
@@ -109,73 +115,6 @@ def hr_input_forward(
       f"scale {scale}; mod-crop it first."
     )
   return inference.super_resolve(params, arch, hr, input_is_hr_size=True, tile=tile, dtype=dtype)
-
-
-def center_crop_pair(pair: ImagePair, max_size: int, input_scale: int) -> ImagePair:
-  """Centre-crops a pair to at most ``max_size`` HR pixels a side, keeping HR and LR aligned.
-
-  The crop offsets are multiples of ``input_scale`` so the LR crop covers
-  exactly the HR crop. A quick-look option, not the papers' protocol.
-
-  Examples:
-    >>> pair = ImagePair("x", np.zeros((40, 64, 3), np.uint8), np.zeros((10, 16, 3), np.uint8))
-    >>> cropped = center_crop_pair(pair, 32, 4)
-    >>> cropped.hr.shape, cropped.lr.shape
-    ((32, 32, 3), (8, 8, 3))
-  """
-  lr_h, lr_w = pair.lr.shape[:2]
-  size = max(1, max_size // input_scale)
-  new_h, new_w = min(lr_h, size), min(lr_w, size)
-  top, left = (lr_h - new_h) // 2, (lr_w - new_w) // 2
-  s = input_scale
-  return ImagePair(
-    pair.name,
-    np.ascontiguousarray(pair.hr[top * s : (top + new_h) * s, left * s : (left + new_w) * s]),
-    np.ascontiguousarray(pair.lr[top : top + new_h, left : left + new_w]),
-  )
-
-
-def hr_pairs(path: str | os.PathLike, scale: int) -> list[ImagePair]:
-  """Pairs made from HR images alone: an image file or a folder of images.
-
-  Each HR image is read as RGB (``data.io.read_image``: grayscale, RGBA and
-  16-bit converted), mod-cropped to a multiple of ``scale`` and its LR image
-  made with MATLAB ``imresize(hr, 1/scale)``, ``uint8``, as DIV2K's.
-
-  Args:
-    path: an image file or a folder (its images, sorted by name; not recursive).
-    scale: the downscaling factor.
-
-  Returns:
-    A list of ``ImagePair`` named by file stem.
-
-  Raises:
-    ValueError: the path does not exist, holds no image, or an image cannot be
-      read or is smaller than ``scale``; the message names the path.
-  """
-  from cutblur_jax.data import folders  # pylint: disable=g-import-not-at-top
-  from cutblur_jax.data.degradations import modcrop  # pylint: disable=g-import-not-at-top
-  from cutblur_jax.data.io import read_image  # pylint: disable=g-import-not-at-top
-
-  path = pathlib.Path(path)
-  if path.is_dir():
-    paths = folders.list_images(path, what="HR images")
-  elif path.is_file():
-    paths = [path]
-  else:
-    raise ValueError(f"HR path {str(path)!r} does not exist.")
-  pairs = []
-  for image_path in paths:
-    hr = read_image(image_path)
-    if min(hr.shape[:2]) < scale:
-      raise ValueError(
-        f"HR image {str(image_path)!r} ({hr.shape[0]}x{hr.shape[1]}) is smaller "
-        f"than the scale {scale}."
-      )
-    hr = modcrop(hr, scale)
-    lr = hr.copy() if scale == 1 else imresize(hr, 1.0 / scale)
-    pairs.append(ImagePair(image_path.stem, np.ascontiguousarray(hr), lr))
-  return pairs
 
 
 def _mean(values: Iterable[float]) -> float:
@@ -270,22 +209,7 @@ def evaluate_images(
   }
 
 
-def input_scale_of(dataset: Sequence[ImagePair]) -> int:
-  """HR size over LR size of a data set's pairs (1 for same-size pairs).
-
-  A data set that knows it (``input_scale`` attribute) says so without reading an image.
-  """
-  if hasattr(dataset, "input_scale"):
-    return int(dataset.input_scale)
-  if not len(dataset):
-    raise ValueError("The data set has no images to evaluate.")
-  pair = dataset[0]
-  return max(1, int(np.shape(pair.hr)[0]) // max(1, int(np.shape(pair.lr)[0])))
-
-
-def baseline_metrics(
-  dataset: Sequence[ImagePair], *, crop_border: int, y_only: bool, round_y: bool = True
-) -> dict[str, float]:
+def baseline_metrics(dataset: Sequence[ImagePair], protocol: EvalProtocol) -> dict[str, float]:
   """Mean PSNR/SSIM of the input alone: bicubic ``imresize`` of LR, or LR itself when same-size.
 
   Returns:
@@ -297,9 +221,7 @@ def baseline_metrics(
     dataset,
     lambda lr: bicubic_upscale(lr, input_scale),
     scale=input_scale,
-    crop_border=crop_border,
-    y_only=y_only,
-    round_y=round_y,
+    **protocol.options(),
     input_scale=input_scale,
     baseline=False,
   )
@@ -312,10 +234,10 @@ def evaluate_model(
   arch: Mapping[str, Any],
   dataset: Sequence[ImagePair],
   *,
-  protocol: str | None = None,
+  protocol: EvalProtocol | str | None = None,
   crop_border: int | None = None,
   y_only: bool | None = None,
-  round_y: bool = True,
+  round_y: bool | None = None,
   hr_input_test: bool = True,
   baseline: bool = True,
   tile: int | None = -1,
@@ -329,10 +251,11 @@ def evaluate_model(
     params: network params (``checkpoint.load_model``).
     arch: its arch dict; ``arch["scale"]`` is the evaluation scale.
     dataset: a sequence of ``ImagePair`` at that scale.
-    protocol: a data set name for ``metrics.eval_protocol`` (e.g. "Set5_SR",
-      "DIV2K_SR"); default: an SR benchmark (crop ``scale``, Y channel).
-    crop_border, y_only: override the protocol.
-    round_y: Y rounded to integers (official) or float (BasicSR).
+    protocol: the ``EvalProtocol`` (e.g. ``DataSpec.eval_protocol``), or a data set name
+      whose protocol to use (e.g. "Set5_SR", "DIV2K_SR"); default: an SR benchmark's at
+      this scale (crop ``scale``, Y channel), a denoising one's at scale 1.
+    crop_border, y_only, round_y: override the protocol's fields (``round_y``: Y rounded
+      to integers, official, or float, BasicSR).
     hr_input_test: also run the HR-input test.
     baseline: also measure bicubic (``evaluate_images``).
     tile: ``inference.super_resolve``'s tile option.
@@ -353,12 +276,7 @@ def evaluate_model(
 
   arch = models.canonical_arch(arch)
   scale = arch["scale"]
-  if protocol is None:  # an SR (or, at scale 1, denoising) benchmark
-    preset = DatasetName("benchmark", "benchmark", "SR" if scale > 1 else "DN").eval_protocol(scale)
-  else:
-    preset = metrics.eval_protocol(protocol, scale)
-  crop_border = preset["crop_border"] if crop_border is None else crop_border
-  y_only = preset["y_only"] if y_only is None else y_only
+  protocol = _protocol(protocol, scale, crop_border=crop_border, y_only=y_only, round_y=round_y)
 
   # Same-size pairs of an SR task (RealSR v1) feed the network their LR as it is.
   input_scale = input_scale_of(dataset)
@@ -375,15 +293,27 @@ def evaluate_model(
     dataset,
     run,
     scale=scale,
-    crop_border=crop_border,
-    y_only=y_only,
-    round_y=round_y,
+    **protocol.options(),
     input_scale=input_scale,
     hr_input=run_hr if hr_input_test else None,
     baseline=baseline,
     progress=progress,
     on_output=on_output,
   )
+
+
+def _protocol(protocol: EvalProtocol | str | None, scale: int, **overrides: Any) -> EvalProtocol:
+  """The ``EvalProtocol`` ``evaluate_model`` measures with, its fields overridden."""
+  if protocol is None:  # an SR (or, at scale 1, denoising) benchmark
+    protocol = EvalProtocol.of("SR" if scale > 1 else "DN", scale)
+  elif isinstance(protocol, str):
+    protocol = parse_dataset(protocol).eval_protocol(scale)
+  elif not isinstance(protocol, EvalProtocol):
+    raise TypeError(
+      f"`protocol` must be an EvalProtocol or a data set name, got {type(protocol).__name__}."
+    )
+  changes = {key: value for key, value in overrides.items() if value is not None}
+  return dataclasses.replace(protocol, **changes) if changes else protocol
 
 
 def _fmt(value: float, digits: int) -> str:

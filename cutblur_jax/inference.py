@@ -54,7 +54,10 @@ ACTIVATION_BUDGET = 2**29
 
 def default_overlap(arch: Mapping[str, Any]) -> int:
   """LR pixels of context around each tile: the receptive radius (capped for RCAN)."""
-  arch = models.canonical_arch(arch)
+  return _overlap(models.canonical_arch(arch))
+
+
+def _overlap(arch: models.Arch) -> int:
   radius = models.receptive_radius(arch)
   cap = models.network(arch).max_tile_overlap
   return radius if cap is None else min(radius, cap)
@@ -68,7 +71,10 @@ def default_tile(arch: Mapping[str, Any], overlap: int | None = None) -> int:
     224
   """
   arch = models.canonical_arch(arch)
-  overlap = default_overlap(arch) if overlap is None else overlap
+  return _tile(arch, _overlap(arch) if overlap is None else overlap)
+
+
+def _tile(arch: models.Arch, overlap: int) -> int:
   canvas = math.isqrt(ACTIVATION_BUDGET // (arch["scale"] ** 2 * arch["num_channels"]))
   return max(32, (canvas - 2 * overlap) // 8 * 8)
 
@@ -204,13 +210,12 @@ def super_resolve(
   if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
     raise TypeError(f"`image` must be numeric, got dtype {image.dtype}.")
   _check_range(image)
+  # The arch is checked: the defaults and the forward function take it as it is.
   overlap = (
-    default_overlap(arch)
-    if overlap is None
-    else _check_positive("overlap", overlap, allow_zero=True)
+    _overlap(arch) if overlap is None else _check_positive("overlap", overlap, allow_zero=True)
   )
   if tile == -1:
-    tile = default_tile(arch, overlap)
+    tile = _tile(arch, overlap)
   tile = None if tile in (None, 0) else _check_positive("tile", tile)
   bucket = _check_positive("bucket", bucket)
   scale = arch["scale"]
@@ -222,7 +227,7 @@ def super_resolve(
   lr_height, lr_width = image.shape[0] // cell, image.shape[1] // cell
   canvas_h, rows = _segments(lr_height, tile, overlap, bucket)
   canvas_w, cols = _segments(lr_width, tile, overlap, bucket)
-  forward = forward_fn(arch, dtype=dtype, upsample=not input_is_hr_size)
+  forward = _forward(arch, jnp.dtype(dtype).name, not input_is_hr_size)
   params = jax.device_put(params)  # Once, not once per tile (NumPy params would be copied).
   output = np.empty((lr_height * scale, lr_width * scale, 3), np.uint8 if quantize else np.float32)
   canvas = np.zeros((1, canvas_h * cell, canvas_w * cell, 3), np.float32)

@@ -50,7 +50,10 @@ _C2 = (0.03 * 255.0) ** 2
 
 
 def eval_protocol(dataset: str, scale: int) -> dict[str, Any]:
-  """The official ``option.py`` evaluation settings for a data set name.
+  """The official ``option.py`` evaluation settings for a data set name, as keywords.
+
+  The dict form of ``data.spec.EvalProtocol`` (``parse_dataset(dataset).eval_protocol(scale)``),
+  which evaluation takes.
 
   ``crop_border = (6 if "DIV2K" in dataset else 0) + (scale if "SR" in dataset
   else 4)``, and ``y_only`` is False for DIV2K and denoising ("DN") sets, True
@@ -77,7 +80,7 @@ def eval_protocol(dataset: str, scale: int) -> dict[str, Any]:
   """
   if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
     raise ValueError(f"`scale` must be a positive integer, got {scale!r}.")
-  return parse_dataset(dataset).eval_protocol(int(scale))
+  return parse_dataset(dataset).eval_protocol(int(scale)).as_dict()
 
 
 def to_uint8(image: Any, name: str = "image") -> np.ndarray:

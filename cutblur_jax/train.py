@@ -10,38 +10,7 @@ Examples:
   >>> result = train.train_and_evaluate(config, "/tmp/run")  # doctest: +SKIP
 """
 
-from cutblur_jax.training import (
-  NonFiniteLossError,
-  OptimizerConfig,
-  TrainState,
-  TrainingInterrupted,
-  abstract_train_state,
-  base_config,
-  config_summary,
-  create_optimizer,
-  create_train_state,
-  learning_rate_schedule,
-  parse_decay,
-  random_flip_and_rotate,
-  resolve_config,
-  train_and_evaluate,
-  train_step,
-)
+from cutblur_jax import training
+from cutblur_jax.training import *  # noqa: F403  # the names training.__all__ lists
 
-__all__ = [
-  "NonFiniteLossError",
-  "OptimizerConfig",
-  "TrainingInterrupted",
-  "TrainState",
-  "abstract_train_state",
-  "base_config",
-  "config_summary",
-  "create_optimizer",
-  "create_train_state",
-  "learning_rate_schedule",
-  "parse_decay",
-  "random_flip_and_rotate",
-  "resolve_config",
-  "train_and_evaluate",
-  "train_step",
-]
+__all__ = list(training.__all__)

@@ -6,7 +6,7 @@ workdir) records its network and scale. The images come from one of:
 * ``--dataset NAME``: a data set name of ``cutblur_jax.data.registry`` (``embedded``,
   ``Set5_SR``, ``DIV2K_SR``, ``RealSR``, ``tfds:NAME``, ...; folder sets need
   ``--dataset_root``). Metrics follow the official protocol of that name
-  (``metrics.eval_protocol``: DIV2K crop 6 + scale on RGB, benchmarks crop scale on Y).
+  (its ``EvalProtocol``: DIV2K crop 6 + scale on RGB, benchmarks crop scale on Y).
 * ``--dataset PATH``: a folder in a benchmark layout (``HR/`` + ``X{s}/``,
   ``HR/`` + ``LR_bicubic/X{s}/``, ``GTmod12/`` + ``LRbicx{s}/``; LR synthesised
   when only ``HR/`` is there) or a folder of HR images.
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import collections.abc
+import dataclasses
 import functools
 import pathlib
 import sys
@@ -44,7 +45,8 @@ xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 import jax.numpy as jnp
 
 from cutblur_jax import cli, evaluation, outputs
-from cutblur_jax.data.spec import parse_dataset
+from cutblur_jax.data.spec import EvalProtocol, parse_dataset
+from cutblur_jax.data.types import input_scale_of
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -144,15 +146,16 @@ class _Cropped(collections.abc.Sequence):
     return evaluation.center_crop_pair(self._dataset[index], self._max_size, self.input_scale)
 
 
-def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
-  """(data set, protocol name, description) from ``--dataset`` / ``--hr``.
+def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, EvalProtocol, str]:
+  """(data set, its ``EvalProtocol``, description) from ``--dataset`` / ``--hr``.
 
-  The protocol name is None for HR images and benchmark folders given by path: an SR
-  benchmark's (crop ``scale``, Y).
+  HR images and benchmark folders given by path are measured as an SR benchmark (crop
+  ``scale``, Y); a named data set by its own description (a TFDS copy by the data it holds).
   """
+  benchmark = EvalProtocol.of("SR", scale)
   if args.hr is not None:
     pairs = evaluation.hr_pairs(args.hr, scale)
-    return pairs, None, f"{args.hr} (LR: imresize x1/{scale})"
+    return pairs, benchmark, f"{args.hr} (LR: imresize x1/{scale})"
   value = args.dataset
   path = pathlib.Path(value)
   if path.is_dir():
@@ -170,8 +173,8 @@ def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
         if dataset.lr_paths is None
         else ""
       )
-      return dataset, None, f"{value} x{scale}{synthesised}"
-    return evaluation.hr_pairs(path, scale), None, f"{value} (LR: imresize x1/{scale})"
+      return dataset, benchmark, f"{value} x{scale}{synthesised}"
+    return evaluation.hr_pairs(path, scale), benchmark, f"{value} (LR: imresize x1/{scale})"
   try:
     name = parse_dataset(value)
   except ValueError:
@@ -183,20 +186,19 @@ def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, str, str]:
     ) from None
   from cutblur_jax.data import registry  # pylint: disable=g-import-not-at-top
 
-  config = {"dataset": value, "dataset_root": args.dataset_root, "scale": scale}
+  options = {"dataset": name, "dataset_root": args.dataset_root, "scale": scale}
   for key in ("div2k_range", "camera", "sigma", "quality"):
     if getattr(args, key) is not None:
-      config[key] = getattr(args, key)
-  config["synthesize_lr"] = args.synthesize_lr
-  dataset = registry.create_dataset(config, args.split)
+      options[key] = getattr(args, key)
+  spec = registry.data_spec(options, synthesize_lr=args.synthesize_lr)
+  dataset = registry.create_dataset(spec, args.split)
   data_scale = getattr(dataset, "scale", scale)
   if data_scale not in (scale, 1):  # same-size data (DN, JPEG) goes in as it is
     raise ValueError(
       f"--dataset {value!r} has scale {data_scale} but the checkpoint's model has scale {scale}."
     )
-  # A TFDS copy is measured with the protocol of the data it holds (DIV2K, RealSR, ...).
   synthesised = " (LR synthesised from HR)" if getattr(dataset, "lr_paths", ()) is None else ""
-  return dataset, name.reference, f"{value} {args.split} x{scale}{synthesised}"
+  return dataset, spec.eval_protocol, f"{value} {args.split} x{scale}{synthesised}"
 
 
 def _inputs(args: argparse.Namespace) -> dict[str, str | None]:
@@ -251,17 +253,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     scale = int(arch["scale"])
     dataset, protocol, description = load_dataset(args, scale)
     if args.max_size is not None:
-      input_scale = getattr(dataset, "input_scale", scale)
-      dataset = _Cropped(dataset, args.max_size, input_scale)
-    y_only = None if args.channels is None else args.channels == "y"
+      dataset = _Cropped(dataset, args.max_size, input_scale_of(dataset))
+    overrides = {"crop_border": args.crop_border, "round_y": not args.float_y}
+    if args.channels is not None:
+      overrides["y_only"] = args.channels == "y"
+    protocol = dataclasses.replace(
+      protocol, **{key: value for key, value in overrides.items() if value is not None}
+    )
     report = evaluation.evaluate_model(
       params,
       arch,
       dataset,
       protocol=protocol,
-      crop_border=args.crop_border,
-      y_only=y_only,
-      round_y=not args.float_y,
       hr_input_test=not args.no_hr_input_test,
       tile=args.tile or None,
       dtype=jnp.dtype(args.dtype),

@@ -58,7 +58,7 @@ from cutblur_jax import checkpoint, cli, evaluation, outputs, studies, train
 from cutblur_jax.data.degradations import Degradation
 from cutblur_jax.data.embedded import TRAIN_IMAGES, embedded_dataset
 from cutblur_jax.data.io import write_json
-from cutblur_jax.data.spec import parse_dataset
+from cutblur_jax.data.spec import DataSpec
 from cutblur_jax.training.workdir import WorkdirBusyError
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -249,14 +249,14 @@ def _differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]
 def measure(study: studies.Study, config, run_dir: pathlib.Path) -> dict[str, Any]:
   """The final parameters of a run on the held-out embedded photos."""
   params, arch = checkpoint.load_model(checkpoint.run_checkpoint(run_dir, checkpoint.LATEST_DIR))
-  protocol = parse_dataset(config.dataset).eval_protocol(config.scale)
+  protocol = DataSpec.from_config(config).eval_protocol
   if not study.test_sigmas:
     report = evaluation.evaluate_model(
       params,
       arch,
       embedded_dataset("validation", config.scale),
       hr_input_test=study.hr_input,
-      **protocol,
+      protocol=protocol,
     )
     result = {key: float(report["mean"][key]) for key in study.metrics}
     result["baseline"] = {
@@ -272,7 +272,7 @@ def measure(study: studies.Study, config, run_dir: pathlib.Path) -> dict[str, An
       1,
       degradation=Degradation("noise", sigma=float(sigma), noise_seed=int(config.noise_seed)),
     )
-    report = evaluation.evaluate_model(params, arch, noisy, hr_input_test=False, **protocol)
+    report = evaluation.evaluate_model(params, arch, noisy, hr_input_test=False, protocol=protocol)
     by_sigma[str(sigma)] = report["mean"]
     baseline[str(sigma)] = float(report["mean"]["bicubic_psnr"])  # the noisy input itself
     images[str(sigma)] = report["images"]
@@ -386,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     "settings": list(args.settings),
     "seeds": list(args.seeds),
     "num_train_steps": int(first.num_train_steps),
-    "protocol": parse_dataset(first.dataset).eval_protocol(first.scale),
+    "protocol": DataSpec.from_config(first).eval_protocol.as_dict(),
     "validation_images": list(embedded_dataset("validation", 1).names),
     "baseline": runs[0]["baseline"],
     "runs": [{key: value for key, value in run.items() if key != "baseline"} for run in runs],

@@ -491,7 +491,15 @@ def test_api_of_every_op(name):
 def test_api_of_the_rest():
   assert [p.name for p in _params(augment.apply_augment)] == ["key", "hr", "lr", "policy"]
   moa_params = {p.name: p.default for p in _params(augment.moa)}
-  assert moa_params == {"dataset": "DIV2K_SR", "model": "EDSR"}
+  assert moa_params == {
+    "dataset": None,
+    "model": None,
+    "realsr": False,
+    "same_size": False,
+    "carn": False,
+  }
+  flags = [p for p in _params(augment.moa) if p.name in ("realsr", "same_size", "carn")]
+  assert all(p.kind is p.KEYWORD_ONLY for p in flags)
   policy_params = {p.name: p.default for p in _params(augment.Policy)}
   assert list(policy_params)[:6] == ["augs", "probs", "alphas", "aux_prob", "aux_alpha", "mix_p"]
   assert (

@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from cutblur_jax import augment, checkpoint, train
-from cutblur_jax.training import config as train_config
 from test_train_loop import write_div2k  # pylint: disable=wrong-import-order
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / "experiments" / "configs"
@@ -191,7 +190,7 @@ def test_policy_fields():
   config.update(augs=("cutblur", "mixup"), prob=(0.5,), alpha=(0.7, 1.2), mix_p=(0.8, 0.2))
   resolved = train.resolve_config(config)
   assert resolved.prob == (0.5, 0.5) and resolved.alpha == (0.7, 1.2)
-  policy = train_config.policy_from_config(resolved)
+  policy = train.resolve_recipe(resolved).policy
   assert policy.augs == ("cutblur", "mixup") and policy.mix_p == (0.8, 0.2)
   config.use_moa = True
   with pytest.raises(ValueError, match="use_moa=True sets `augs`"):
@@ -212,7 +211,7 @@ def test_per_sample_and_num_train_images_fields():
   config = load("default")
   assert train.resolve_config(config).per_sample is False
   config.per_sample = True
-  policy = train_config.policy_from_config(train.resolve_config(config))
+  policy = train.resolve_recipe(config).policy
   assert policy.per_sample and policy.augs == augment.moa().augs
   config = load("default")
   config.num_train_images = 3
@@ -410,7 +409,7 @@ def test_paper_config_runs_two_steps(name, data_roots, tmp_path):
   baseline = "bicubic_psnr" if resolved.scale > 1 and resolved.dataset != "RealSR" else "input_psnr"
   assert baseline in result, result
   params, arch = checkpoint.load_model(tmp_path)
-  assert arch == train_config.model_arch_from_config(resolved)
+  assert arch == train.resolve_recipe(resolved).arch
 
 
 def test_x4_fine_tunes_from_a_x2_run_keeping_the_body(data_roots, tmp_path):

@@ -146,6 +146,7 @@ def test_public_api():
     "TRAIN_IMAGES",
     "VALIDATION_IMAGES",
     "embedded_dataset",
+    "embedded_source",
     "load_photo",
   }
 

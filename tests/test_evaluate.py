@@ -434,7 +434,7 @@ def test_baseline_metrics_is_the_reports_bicubic_column():
   report = evaluation.evaluate_images(
     pairs, lambda lr: evaluation.bicubic_upscale(lr, 2), scale=2, crop_border=2, y_only=True
   )
-  baseline = evaluation.baseline_metrics(pairs, crop_border=2, y_only=True)
+  baseline = evaluation.baseline_metrics(pairs, evaluation.EvalProtocol(crop_border=2, y_only=True))
   assert baseline == {
     "bicubic_psnr": report["mean"]["bicubic_psnr"],
     "bicubic_ssim": report["mean"]["bicubic_ssim"],
@@ -446,7 +446,9 @@ def test_baseline_metrics_is_the_reports_bicubic_column():
     for p in pairs
   ]
   assert evaluation.input_scale_of(same_size) == 1
-  noisy = evaluation.baseline_metrics(same_size, crop_border=0, y_only=False)
+  noisy = evaluation.baseline_metrics(
+    same_size, evaluation.EvalProtocol(crop_border=0, y_only=False)
+  )
   assert set(noisy) == {"input_psnr", "input_ssim"}
   assert noisy["input_psnr"] == pytest.approx(
     np.mean([metrics.psnr(p.lr, p.hr) for p in same_size])

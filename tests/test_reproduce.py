@@ -12,7 +12,6 @@ import pytest
 
 from cutblur_jax import studies, train
 from cutblur_jax.data import registry
-from cutblur_jax.training.config import policy_from_config
 from experiments import reproduce, reproduce_hr_input
 from experiments.configs import default as default_config
 
@@ -315,7 +314,7 @@ def test_settings_and_base_fields():
     assert set(fields) <= set(studies.AUGMENT_FIELDS), name
   args = reproduce.parse_args(["--study", "ablation", "--settings", "moa_per_sample"])
   config = reproduce.run_config(args, studies.Cell("moa_per_sample", 0))
-  policy = policy_from_config(config)
+  policy = train.resolve_recipe(config).policy
   assert policy.per_sample and policy.augs[-1] == "cutblur"
   cutout = reproduce.run_config(args, studies.Cell("cutout_25", 0))
   assert cutout.augs == ("cutout",) and cutout.alpha == (0.25,)

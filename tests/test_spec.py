@@ -4,7 +4,7 @@ import pytest
 
 from cutblur_jax import augment, metrics
 from cutblur_jax.data import registry
-from cutblur_jax.data.spec import DataSpec, parse_dataset, tfds_scale
+from cutblur_jax.data.spec import DataSpec, EvalProtocol, parse_dataset, tfds_scale
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_data_spec_from_a_config_carries_every_option_once():
   spec = DataSpec.from_config({"dataset": "DIV2K_DN", "scale": 4, "sigma": 30, "camera": None})
   assert spec.task == "DN" and spec.data_scale == 1 and spec.sigma == 30.0
   assert spec.camera == "all"  # None takes the default
-  assert spec.eval_protocol == {"crop_border": 10, "y_only": False}
+  assert spec.eval_protocol == EvalProtocol(crop_border=10, y_only=False, round_y=True)
   assert spec.replace(dataset="Set14_SR").data_scale == 4
   with pytest.raises(TypeError, match="Unknown data options"):
     DataSpec.from_config({"dataset": "DIV2K_SR"}, sigmaa=3)

@@ -14,7 +14,6 @@ from PIL import Image
 
 from cutblur_jax import checkpoint, models, sharding, train
 from cutblur_jax.data.io import write_json
-from cutblur_jax.training import config as train_config
 from cutblur_jax.training.checkpoints import TrainCheckpointer
 from cutblur_jax.training.logs import MetricWriter, read_metrics
 
@@ -181,9 +180,7 @@ def test_official_dn_and_jpeg_network_scale_4_on_same_size_pairs(div2k, tmp_path
 def test_dn_scale_4_network_has_the_official_parameter_count(model):
   torch_twins = pytest.importorskip("torch_twins")
   for dataset in ("DIV2K_DN", "DIV2K_JPEG"):
-    arch = train_config.model_arch_from_config(
-      train.resolve_config({"model": model, "dataset": dataset, "scale": 4})
-    )
+    arch = train.resolve_recipe({"model": model, "dataset": dataset, "scale": 4}).arch
     assert arch == models.model_arch(model, 4)
     assert models.official_param_count(arch) == torch_twins.official_param_count(arch)
     assert models.count_params(
@@ -222,7 +219,7 @@ def test_bad_input_fails_before_anything_compiles(div2k, tmp_path, monkeypatch, 
 
   from cutblur_jax.training import loop, start
 
-  for name in ("create_train_state", "abstract_train_state", "initial_params"):
+  for name in ("_create_train_state", "abstract_train_state", "initial_params"):
     monkeypatch.setattr(start, name, no_compile)
   monkeypatch.setattr(loop, "train_step", no_compile)
   with pytest.raises(ValueError, match=message):
@@ -246,7 +243,7 @@ def test_another_architecture_in_workdir_or_pretrain_is_rejected_before_compilin
     checkpoints.save_best(5, _zero_params(other), other, {"step": 5, "psnr": 20.0})
   from cutblur_jax.training import start
 
-  monkeypatch.setattr(start, "create_train_state", lambda *a, **k: pytest.fail("compiled"))
+  monkeypatch.setattr(start, "_create_train_state", lambda *a, **k: pytest.fail("compiled"))
   monkeypatch.setattr(start, "initial_params", lambda *a, **k: pytest.fail("compiled"))
   with pytest.raises(
     ValueError,

@@ -9,8 +9,8 @@ everything is a pure function of a JAX PRNG key:
   ``degradation_mixup``. Each has a deterministic half,
   ``apply_<op>(params, hr, lr)``, under a sampler
   ``sample_<op>_params(key, shape, *, options, per_sample=False)``.
-* ``Policy`` (a frozen, hashable dataclass), ``moa(dataset, model)`` (the
-  paper's presets) and ``apply_augment(key, hr, lr, policy) -> (hr, lr, mask,
+* ``Policy`` (a frozen, hashable dataclass), ``moa(*, realsr, same_size, carn)`` (the
+  paper's presets; ``moa(dataset, model)`` with the reference's names) and ``apply_augment(key, hr, lr, policy) -> (hr, lr, mask,
   index)``.
 * Combinators ``chain(*ops)`` and ``one_of(ops, weights)`` for custom policies.
 * Boxes: ``Box``, ``sample_box``, ``box_mask``, ``box_row_mask``.
@@ -33,87 +33,13 @@ from __future__ import annotations
 from cutblur_jax.augment.boxes import Box, box_mask, box_row_mask, sample_box
 from cutblur_jax.augment.combinators import Chain, OneOf, chain, one_of
 from cutblur_jax.augment.flips import random_flip_and_rotate
-from cutblur_jax.augment.ops import (
-  BlendParams,
-  CutBlurParams,
-  CutMixParams,
-  CutMixupParams,
-  CutoutParams,
-  DegradationMixupParams,
-  MixupParams,
-  RGBParams,
-  SoftCutBlurParams,
-  apply_blend,
-  apply_cutblur,
-  apply_cutmix,
-  apply_cutmixup,
-  apply_cutout,
-  apply_degradation_mixup,
-  apply_mixup,
-  apply_rgb,
-  apply_soft_cutblur,
-  blend,
-  cutblur,
-  cutmix,
-  cutmixup,
-  cutout,
-  degradation_mixup,
-  mixup,
-  rgb,
-  soft_cutblur,
-  sample_blend_params,
-  sample_cutblur_params,
-  sample_cutmix_params,
-  sample_cutmixup_params,
-  sample_cutout_params,
-  sample_degradation_mixup_params,
-  sample_mixup_params,
-  sample_rgb_params,
-  sample_soft_cutblur_params,
-)
-from cutblur_jax.augment.policy import OP_NAMES, Policy, apply_augment, moa, normalize_output
+from cutblur_jax.augment import ops
+from cutblur_jax.augment.ops import *  # noqa: F403  # the ops, their samplers, applies and params
+from cutblur_jax.augment.policy import OP_NAMES, Policy, apply_augment, normalize_output
+from cutblur_jax.augment.presets import moa
 
 __all__ = [
-  # ops
-  "blend",
-  "rgb",
-  "mixup",
-  "cutout",
-  "cutmix",
-  "cutmixup",
-  "cutblur",
-  "soft_cutblur",
-  "degradation_mixup",
-  # samplers
-  "sample_blend_params",
-  "sample_rgb_params",
-  "sample_mixup_params",
-  "sample_cutout_params",
-  "sample_cutmix_params",
-  "sample_cutmixup_params",
-  "sample_cutblur_params",
-  "sample_soft_cutblur_params",
-  "sample_degradation_mixup_params",
-  # deterministic applies
-  "apply_blend",
-  "apply_rgb",
-  "apply_mixup",
-  "apply_cutout",
-  "apply_cutmix",
-  "apply_cutmixup",
-  "apply_cutblur",
-  "apply_soft_cutblur",
-  "apply_degradation_mixup",
-  # params
-  "BlendParams",
-  "RGBParams",
-  "MixupParams",
-  "CutoutParams",
-  "CutMixParams",
-  "CutMixupParams",
-  "CutBlurParams",
-  "SoftCutBlurParams",
-  "DegradationMixupParams",
+  *ops.__all__,  # ops, samplers, deterministic applies and their params
   # boxes
   "Box",
   "sample_box",

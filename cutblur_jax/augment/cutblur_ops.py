@@ -76,6 +76,13 @@ def apply_cutblur(
 ) -> tuple[jax.Array, jax.Array]:
   """Pastes HR into LR inside the box (``inside``) or around it; hr is returned unchanged."""
   hr, lr = _checks.check_images(hr, lr, op="apply_cutblur")
+  return _apply_cutblur(params, hr, lr)
+
+
+def _apply_cutblur(
+  params: CutBlurParams, hr: jax.Array, lr: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+  """``apply_cutblur`` without the image checks: for callers that made them."""
   region = _common.region(params.box, params.inside, params.applied, hr.shape)
   return hr, jnp.where(region, _common.rows(hr), _common.rows(lr)).reshape(lr.shape)
 
@@ -107,7 +114,7 @@ def cutblur(
     (True, [0.0, 200.0])
   """
   hr, lr = _checks.check_images(hr, lr, op="cutblur")
-  return apply_cutblur(sample_cutblur_params(key, hr.shape, prob=prob, alpha=alpha), hr, lr)
+  return _apply_cutblur(sample_cutblur_params(key, hr.shape, prob=prob, alpha=alpha), hr, lr)
 
 
 # ----------------------------------------------------------------------------- soft cutblur
@@ -164,6 +171,13 @@ def apply_soft_cutblur(
 ) -> tuple[jax.Array, jax.Array]:
   """Blends HR into LR, ``lr <- v * hr + (1 - v) * lr``, inside the box or around it."""
   hr, lr = _checks.check_images(hr, lr, op="apply_soft_cutblur")
+  return _apply_soft_cutblur(params, hr, lr)
+
+
+def _apply_soft_cutblur(
+  params: SoftCutBlurParams, hr: jax.Array, lr: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+  """``apply_soft_cutblur`` without the image checks: for callers that made them."""
   region = _common.region(params.box, params.inside, params.applied, hr.shape)
   hr_rows, lr_rows = _common.rows(hr), _common.rows(lr)
   return hr, jnp.where(region, _common.mix(params.v, hr_rows, lr_rows), lr_rows).reshape(lr.shape)
@@ -203,4 +217,4 @@ def soft_cutblur(
   """
   hr, lr = _checks.check_images(hr, lr, op="soft_cutblur")
   params = sample_soft_cutblur_params(key, hr.shape, prob=prob, alpha=alpha, mix_alpha=mix_alpha)
-  return apply_soft_cutblur(params, hr, lr)
+  return _apply_soft_cutblur(params, hr, lr)

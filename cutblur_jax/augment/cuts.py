@@ -111,6 +111,13 @@ def apply_cutout(
   L1 loss, so the network is not asked to reproduce the dropped pixels.
   """
   hr, lr = _checks.check_images(hr, lr, op="apply_cutout")
+  return _apply_cutout(params, hr, lr)
+
+
+def _apply_cutout(
+  params: CutoutParams, hr: jax.Array, lr: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """``apply_cutout`` without the image checks: for callers that made them."""
   keep = jnp.logical_or(jnp.asarray(params.keep), ~_common.per_image(params.applied))
   keep = jnp.broadcast_to(keep, hr.shape[:3] + (1,))
   return hr, jnp.where(keep, lr, jnp.zeros((), lr.dtype)), keep.astype(hr.dtype)
@@ -139,7 +146,7 @@ def cutout(
     True
   """
   hr, lr = _checks.check_images(hr, lr, op="cutout")
-  return apply_cutout(sample_cutout_params(key, hr.shape, prob=prob, alpha=alpha), hr, lr)
+  return _apply_cutout(sample_cutout_params(key, hr.shape, prob=prob, alpha=alpha), hr, lr)
 
 
 # ----------------------------------------------------------------------------- cutmix
@@ -185,6 +192,13 @@ def _draw_cutmix(key, *, shape, prob, alpha, per_sample):
 def apply_cutmix(params: CutMixParams, hr: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Pastes the partner's box at the same place in hr and lr."""
   hr, lr = _checks.check_images(hr, lr, op="apply_cutmix")
+  return _apply_cutmix(params, hr, lr)
+
+
+def _apply_cutmix(
+  params: CutMixParams, hr: jax.Array, lr: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+  """``apply_cutmix`` without the image checks: for callers that made them."""
   region = _common.per_image(params.applied, 3) & box_row_mask(params.box, *hr.shape[1:])
   return tuple(
     jnp.where(
@@ -220,7 +234,7 @@ def cutmix(
     True
   """
   hr, lr = _checks.check_images(hr, lr, op="cutmix")
-  return apply_cutmix(sample_cutmix_params(key, hr.shape, prob=prob, alpha=alpha), hr, lr)
+  return _apply_cutmix(sample_cutmix_params(key, hr.shape, prob=prob, alpha=alpha), hr, lr)
 
 
 # ----------------------------------------------------------------------------- cutmixup
@@ -286,6 +300,13 @@ def apply_cutmixup(
 ) -> tuple[jax.Array, jax.Array]:
   """Mixes the partner in (or pastes it) inside the box or outside it, in hr and lr alike."""
   hr, lr = _checks.check_images(hr, lr, op="apply_cutmixup")
+  return _apply_cutmixup(params, hr, lr)
+
+
+def _apply_cutmixup(
+  params: CutMixupParams, hr: jax.Array, lr: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+  """``apply_cutmixup`` without the image checks: for callers that made them."""
   region = _common.region(params.box, params.inside, params.applied, hr.shape)
   mixup_applied = _common.per_image(params.mixup_applied, 3)
   outputs = []
@@ -340,4 +361,4 @@ def cutmixup(
     cutmix_prob=cutmix_prob,
     cutmix_alpha=cutmix_alpha,
   )
-  return apply_cutmixup(params, hr, lr)
+  return _apply_cutmixup(params, hr, lr)

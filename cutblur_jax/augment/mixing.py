@@ -90,6 +90,11 @@ def _draw_blend(key, *, shape, prob, alpha, per_sample):
 def apply_blend(params: BlendParams, hr: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Blends hr and lr with one flat colour per image: ``x <- v * x + (1 - v) * c``."""
   hr, lr = _checks.check_images(hr, lr, op="apply_blend")
+  return _apply_blend(params, hr, lr)
+
+
+def _apply_blend(params: BlendParams, hr: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """``apply_blend`` without the image checks: for callers that made them."""
   n, c = hr.shape[0], hr.shape[-1]
   colour = jnp.asarray(params.colour).reshape(n, 1, 1, c)
   applied = _common.per_image(params.applied)
@@ -119,7 +124,7 @@ def blend(
     ((2, 8, 8, 3), dtype('float32'))
   """
   hr, lr = _checks.check_images(hr, lr, op="blend")
-  return apply_blend(sample_blend_params(key, hr.shape, prob=prob, alpha=alpha), hr, lr)
+  return _apply_blend(sample_blend_params(key, hr.shape, prob=prob, alpha=alpha), hr, lr)
 
 
 # ----------------------------------------------------------------------------- rgb
@@ -179,6 +184,11 @@ def _permute_channels(x: jax.Array, perm: jax.Array) -> jax.Array:
 def apply_rgb(params: RGBParams, hr: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Permutes the channels of hr and lr: output channel ``j`` is input channel ``perm[j]``."""
   hr, lr = _checks.check_images(hr, lr, op="apply_rgb")
+  return _apply_rgb(params, hr, lr)
+
+
+def _apply_rgb(params: RGBParams, hr: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """``apply_rgb`` without the image checks: for callers that made them."""
   _check_rgb_channels(hr.shape[-1], "hr", "apply_rgb")
   perm = jnp.asarray(params.perm)
   applied = _common.per_image(params.applied)
@@ -207,7 +217,7 @@ def rgb(
   """
   hr, lr = _checks.check_images(hr, lr, op="rgb")
   _check_rgb_channels(hr.shape[-1], "hr", "rgb")
-  return apply_rgb(sample_rgb_params(key, hr.shape, prob=prob), hr, lr)
+  return _apply_rgb(sample_rgb_params(key, hr.shape, prob=prob), hr, lr)
 
 
 # ----------------------------------------------------------------------------- mixup
@@ -253,6 +263,11 @@ def _draw_mixup(key, *, shape, prob, alpha, per_sample):
 def apply_mixup(params: MixupParams, hr: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Mixes each pair with its partner: ``x <- v * x + (1 - v) * x[partner]``."""
   hr, lr = _checks.check_images(hr, lr, op="apply_mixup")
+  return _apply_mixup(params, hr, lr)
+
+
+def _apply_mixup(params: MixupParams, hr: jax.Array, lr: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """``apply_mixup`` without the image checks: for callers that made them."""
   applied = _common.per_image(params.applied)
   return tuple(
     jnp.where(applied, _common.mix(params.v, x, _common.take_partner(x, params.partner)), x)
@@ -282,7 +297,7 @@ def mixup(
     True
   """
   hr, lr = _checks.check_images(hr, lr, op="mixup")
-  return apply_mixup(sample_mixup_params(key, hr.shape, prob=prob, alpha=alpha), hr, lr)
+  return _apply_mixup(sample_mixup_params(key, hr.shape, prob=prob, alpha=alpha), hr, lr)
 
 
 # ----------------------------------------------------------------------------- degradation mixup
@@ -330,6 +345,13 @@ def apply_degradation_mixup(
 ) -> tuple[jax.Array, jax.Array]:
   """Weakens the degradation: ``lr <- v * lr + (1 - v) * hr``; hr unchanged."""
   hr, lr = _checks.check_images(hr, lr, op="apply_degradation_mixup")
+  return _apply_degradation_mixup(params, hr, lr)
+
+
+def _apply_degradation_mixup(
+  params: DegradationMixupParams, hr: jax.Array, lr: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+  """``apply_degradation_mixup`` without the image checks: for callers that made them."""
   return hr, jnp.where(_common.per_image(params.applied), _common.mix(params.v, lr, hr), lr)
 
 
@@ -360,4 +382,4 @@ def degradation_mixup(
   """
   hr, lr = _checks.check_images(hr, lr, op="degradation_mixup")
   params = sample_degradation_mixup_params(key, hr.shape, prob=prob, alpha=alpha)
-  return apply_degradation_mixup(params, hr, lr)
+  return _apply_degradation_mixup(params, hr, lr)

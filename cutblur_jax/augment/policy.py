@@ -58,18 +58,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from cutblur_jax.data.spec import parse_dataset
-from cutblur_jax.augment import _checks
-from cutblur_jax.augment import ops
+from cutblur_jax.augment import _checks, cutblur_ops, cuts, mixing
 from cutblur_jax.augment.dispatch import Output, draw_index, normalize_output, op_name, select_one
-
-
-MOA_AUGS = ("blend", "rgb", "mixup", "cutout", "cutmix", "cutmixup", "cutblur")
-# The reference's --model names (and EDSR-baseline); make_template treats only CARN apart.
-MOA_MODELS = ("EDSR", "EDSR-baseline", "RCAN", "CARN")
-MOA_ALPHAS = (0.6, 1.0, 1.2, 0.001, 0.7, 0.7, 0.7)
-# RealSR's MoA favours CutBlur (option.py).
-MOA_REALSR_MIX_P = (0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.4)
 
 
 class _Entry(NamedTuple):
@@ -95,18 +85,18 @@ def _simple(sample_fn, apply_fn) -> _Builtin:
 
 _BUILTINS: dict[str, _Builtin | None] = {
   "none": None,
-  "blend": _simple(ops.sample_blend_params, ops.apply_blend),
+  "blend": _simple(mixing.sample_blend_params, mixing._apply_blend),
   "rgb": _Builtin(
-    lambda key, shape, e, per_sample: ops.sample_rgb_params(
+    lambda key, shape, e, per_sample: mixing.sample_rgb_params(
       key, shape, prob=e.prob, per_sample=per_sample
     ),
-    ops.apply_rgb,
+    mixing._apply_rgb,
   ),
-  "mixup": _simple(ops.sample_mixup_params, ops.apply_mixup),
-  "cutout": _simple(ops.sample_cutout_params, ops.apply_cutout),
-  "cutmix": _simple(ops.sample_cutmix_params, ops.apply_cutmix),
+  "mixup": _simple(mixing.sample_mixup_params, mixing._apply_mixup),
+  "cutout": _simple(cuts.sample_cutout_params, cuts._apply_cutout),
+  "cutmix": _simple(cuts.sample_cutmix_params, cuts._apply_cutmix),
   "cutmixup": _Builtin(
-    lambda key, shape, e, per_sample: ops.sample_cutmixup_params(
+    lambda key, shape, e, per_sample: cuts.sample_cutmixup_params(
       key,
       shape,
       mixup_prob=e.aux_prob,
@@ -115,16 +105,18 @@ _BUILTINS: dict[str, _Builtin | None] = {
       cutmix_alpha=e.alpha,
       per_sample=per_sample,
     ),
-    ops.apply_cutmixup,
+    cuts._apply_cutmixup,
   ),
-  "cutblur": _simple(ops.sample_cutblur_params, ops.apply_cutblur),
+  "cutblur": _simple(cutblur_ops.sample_cutblur_params, cutblur_ops._apply_cutblur),
   "soft_cutblur": _Builtin(
-    lambda key, shape, e, per_sample: ops.sample_soft_cutblur_params(
+    lambda key, shape, e, per_sample: cutblur_ops.sample_soft_cutblur_params(
       key, shape, prob=e.prob, alpha=e.alpha, mix_alpha=e.aux_alpha, per_sample=per_sample
     ),
-    ops.apply_soft_cutblur,
+    cutblur_ops._apply_soft_cutblur,
   ),
-  "degradation_mixup": _simple(ops.sample_degradation_mixup_params, ops.apply_degradation_mixup),
+  "degradation_mixup": _simple(
+    mixing.sample_degradation_mixup_params, mixing._apply_degradation_mixup
+  ),
 }
 
 #: Every op name a ``Policy`` accepts.
@@ -251,58 +243,8 @@ class Policy:
     return hr, lr, mask
 
 
-def moa(dataset: str = "DIV2K_SR", model: str = "EDSR") -> Policy:
-  """The paper's MoA policy, as ``option.py``'s ``make_template`` sets it for ``--use_moa``.
-
-  All seven ops with alphas ``(0.6, 1.0, 1.2, 0.001, 0.7, 0.7, 0.7)`` for
-  ``blend, rgb, mixup, cutout, cutmix, cutmixup, cutblur``, ``aux_alpha = 1.2``,
-  chosen uniformly; then, as ``make_template`` tests them (on the parsed name,
-  ``cutblur_jax.data.spec.parse_dataset``, so a ``tfds:`` copy counts as its data):
-
-  * RealSR: ``mix_p = (0.1,) * 6 + (0.4,)`` (CutBlur 40%).
-  * denoising or JPEG (``*_DN``, ``*_JPEG``): every prob 0.6.
-  * ``"CARN"`` in ``model`` and not RealSR: every prob 0.2 (overrides 0.6).
-  * otherwise every prob 1.0.
-
-  ``aux_prob`` is 1.0. The reference's ``solver.py`` passes ``aux_alpha``
-  (1.2) as the mixup probability of CutMixup, which acts as 1.0: the same
-  behaviour.
-
-  Args:
-    dataset: the reference's ``--dataset`` (``DIV2K_SR``, ``RealSR``, ``DIV2K_DN``,
-      ``DIV2K_JPEG``, ...).
-    model: the reference's ``--model`` (``EDSR``, ``RCAN``, ``CARN``).
-
-  Returns:
-    A batch-mode ``Policy``; ``dataclasses.replace(moa(), per_sample=True)`` for per-image draws.
-
-  Raises:
-    ValueError: an unknown data set or model name, listing the known ones.
-
-  Examples:
-    >>> moa("RealSR", "CARN").mix_p[-1], moa("DIV2K_DN").probs[0], moa(model="CARN").probs[0]
-    (0.4, 0.6, 0.2)
-  """
-  for name, value in (("dataset", dataset), ("model", model)):
-    if not isinstance(value, str):
-      raise TypeError(f"moa: `{name}` must be a string, got {value!r}.")
-  known = {m.lower(): m for m in MOA_MODELS}  # case-insensitive, as models.model_arch
-  if model.lower() not in known:
-    raise ValueError(f"moa: unknown model {model!r}; use one of {', '.join(MOA_MODELS)}.")
-  model = known[model.lower()]
-  name = parse_dataset(dataset)
-  prob = 1.0
-  if name.same_size:
-    prob = 0.6
-  if model == "CARN" and not name.is_realsr:
-    prob = 0.2
-  mix_p = MOA_REALSR_MIX_P if name.is_realsr else None
-  return Policy(
-    MOA_AUGS, (prob,) * len(MOA_AUGS), MOA_ALPHAS, aux_prob=1.0, aux_alpha=1.2, mix_p=mix_p
-  )
-
-
 # ----------------------------------------------------------------------------- running ops
+# apply_augment checked the images once: the ops run their unchecked halves.
 
 
 def _run_builtin(

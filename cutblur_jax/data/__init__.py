@@ -27,6 +27,7 @@ _EXPORTS = {
   "EmbeddedDataset": "embedded",
   # Records and image files.
   "ImagePair": "types",
+  "input_scale_of": "types",
   "read_image": "io",
   "write_image": "io",
   # Folder data sets, TFDS, the pipeline and selection by config.
@@ -53,13 +54,14 @@ _EXPORTS = {
   "folder_set_config": "tfds_builders",
   "DevicePrefetcher": "prefetch",
   "TrainPipeline": "pipeline",
-  "convert_legacy_state": "pipeline",
+  "LoadedPairs": "prefetch",
   "load_pairs": "prefetch",
   "prefetch_to_device": "prefetch",
   "DATASET_NAMES": "registry",
   "create_dataset": "registry",
   "create_pipeline": "registry",
   "data_options": "registry",
+  "data_spec": "registry",
   "first_images": "registry",
   "reference_dataset_name": "registry",
 }

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from cutblur_jax.data.bicubic import imresize
+from cutblur_jax.data.types import ImagePair
 from cutblur_jax.image import quantize
 
 __all__ = [
@@ -203,3 +204,27 @@ def align_pair(
     small = min(small, big // input_scale)
     out.append(small)
   return (hr[: rows[0] * input_scale, : cols[0] * input_scale], lr[: rows[0], : cols[0]])
+
+
+def center_crop_pair(pair: ImagePair, max_size: int, input_scale: int) -> ImagePair:
+  """Centre-crops a pair to at most ``max_size`` HR pixels a side, keeping HR and LR aligned.
+
+  The crop offsets are multiples of ``input_scale`` so the LR crop covers
+  exactly the HR crop. A quick-look option, not the papers' protocol.
+
+  Examples:
+    >>> pair = ImagePair("x", np.zeros((40, 64, 3), np.uint8), np.zeros((10, 16, 3), np.uint8))
+    >>> cropped = center_crop_pair(pair, 32, 4)
+    >>> cropped.hr.shape, cropped.lr.shape
+    ((32, 32, 3), (8, 8, 3))
+  """
+  lr_h, lr_w = pair.lr.shape[:2]
+  size = max(1, max_size // input_scale)
+  new_h, new_w = min(lr_h, size), min(lr_w, size)
+  top, left = (lr_h - new_h) // 2, (lr_w - new_w) // 2
+  s = input_scale
+  return ImagePair(
+    pair.name,
+    np.ascontiguousarray(pair.hr[top * s : (top + new_h) * s, left * s : (left + new_w) * s]),
+    np.ascontiguousarray(pair.lr[top : top + new_h, left : left + new_w]),
+  )

@@ -38,9 +38,17 @@ import numpy as np
 
 from cutblur_jax.data.bicubic import imresize
 from cutblur_jax.data.degradations import Degradation
+from cutblur_jax.data.spec import DataSpec
 from cutblur_jax.data.types import ImagePair
 
-__all__ = ["EmbeddedDataset", "TRAIN_IMAGES", "VALIDATION_IMAGES", "embedded_dataset", "load_photo"]
+__all__ = [
+  "EmbeddedDataset",
+  "TRAIN_IMAGES",
+  "VALIDATION_IMAGES",
+  "embedded_dataset",
+  "embedded_source",
+  "load_photo",
+]
 
 TRAIN_IMAGES = (
   "astronaut",
@@ -232,4 +240,19 @@ def embedded_dataset(
   pairs = _pairs(_SPLITS[split], int(scale), max_size, degradation)
   return EmbeddedDataset(
     pairs, split=canonical, scale=int(scale), max_size=max_size, degradation=degradation
+  )
+
+
+def embedded_source(spec: DataSpec, split: str = "train") -> EmbeddedDataset:
+  """The embedded data set a ``DataSpec`` names (``embedded``, ``embedded_DN``, ``embedded_JPEG``).
+
+  Like the folder sets, "test" reads the held-out photos.
+  """
+  degradation = None
+  if spec.task != "SR":
+    degradation = Degradation.for_task(
+      spec.task, sigma=spec.sigma, quality=spec.quality, noise_seed=spec.noise_seed
+    )
+  return embedded_dataset(
+    "train" if split == "train" else "validation", spec.data_scale, degradation=degradation
   )

@@ -35,7 +35,8 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from cutblur_jax.data.degradations import align_pair
+from cutblur_jax.data.bicubic import imresize
+from cutblur_jax.data.degradations import align_pair, modcrop
 from cutblur_jax.data.io import read_image, write_image
 from cutblur_jax.data.types import ImagePair
 
@@ -43,6 +44,7 @@ __all__ = [
   "FolderDataset",
   "IMAGE_EXTENSIONS",
   "PathLike",
+  "hr_pairs",
   "list_images",
   "pair_by_name",
   "write_lr_folder",
@@ -323,3 +325,42 @@ def write_lr_folder(
     return [write(i) for i in range(len(dataset))]
   with concurrent.futures.ThreadPoolExecutor(num_workers, thread_name_prefix="write_lr") as pool:
     return list(pool.map(write, range(len(dataset))))
+
+
+def hr_pairs(path: str | os.PathLike, scale: int) -> list[ImagePair]:
+  """Pairs made from HR images alone: an image file or a folder of images.
+
+  Each HR image is read as RGB (``data.io.read_image``: grayscale, RGBA and
+  16-bit converted), mod-cropped to a multiple of ``scale`` and its LR image
+  made with MATLAB ``imresize(hr, 1/scale)``, ``uint8``, as DIV2K's.
+
+  Args:
+    path: an image file or a folder (its images, sorted by name; not recursive).
+    scale: the downscaling factor.
+
+  Returns:
+    A list of ``ImagePair`` named by file stem.
+
+  Raises:
+    ValueError: the path does not exist, holds no image, or an image cannot be
+      read or is smaller than ``scale``; the message names the path.
+  """
+  path = pathlib.Path(path)
+  if path.is_dir():
+    paths = list_images(path, what="HR images")
+  elif path.is_file():
+    paths = [path]
+  else:
+    raise ValueError(f"HR path {str(path)!r} does not exist.")
+  pairs = []
+  for image_path in paths:
+    hr = read_image(image_path)
+    if min(hr.shape[:2]) < scale:
+      raise ValueError(
+        f"HR image {str(image_path)!r} ({hr.shape[0]}x{hr.shape[1]}) is smaller "
+        f"than the scale {scale}."
+      )
+    hr = modcrop(hr, scale)
+    lr = hr.copy() if scale == 1 else imresize(hr, 1.0 / scale)
+    pairs.append(ImagePair(image_path.stem, np.ascontiguousarray(hr), lr))
+  return pairs

@@ -33,9 +33,9 @@ import numpy as np
 
 from cutblur_jax.data.degradations import align_pair
 from cutblur_jax.data.prefetch import load_pairs
-from cutblur_jax.data.types import ImagePair
+from cutblur_jax.data.types import ImagePair, input_scale_of
 
-__all__ = ["TrainPipeline", "convert_legacy_state", "load_pairs"]
+__all__ = ["TrainPipeline", "load_pairs"]
 
 Batch = dict[str, np.ndarray]
 STATE_FORMAT = "grain-1"
@@ -154,11 +154,10 @@ def local_batches(
   return ds[process_index::process_count]
 
 
-def convert_legacy_state(state: Mapping[str, Any], batch_size: int | None = None) -> dict:
-  """The new state of an old ``TrainPipeline`` state ``{"seed", "next_batch", "batch_size"}``.
+def _convert_legacy_state(state: Mapping[str, Any], batch_size: int | None = None) -> dict:
+  """Today's form of a version 0.1.0 state ``{"seed", "next_batch", "batch_size"}``.
 
-  The run resumes at the same global batch index with the same seed (the same image
-  orders; crops come from another generator, so they differ from the old run's).
+  A 0.1.0 run resumes at its batch index and seed (its image orders; not its crops).
   """
   try:
     seed, next_batch = int(state["seed"]), int(state["next_batch"])
@@ -176,32 +175,34 @@ def convert_legacy_state(state: Mapping[str, Any], batch_size: int | None = None
   }
 
 
-def _pair_input_scale(pair: ImagePair, scale: int) -> int:
-  return 1 if pair.hr.shape[:2] == pair.lr.shape[:2] else scale
-
-
-def _checked(pair: ImagePair, *, scale: int, input_scale: int, patch_size: int) -> ImagePair:
-  """Checks dtype/shape, the size ratio and that the patch fits; aligns HR to LR."""
+def _checked(
+  pair: ImagePair, *, scale: int, input_scale: int, patch_size: int, trusted: bool
+) -> ImagePair:
+  """Checks that the patch fits; for a sequence that is not a cutblur-jax source (not
+  ``trusted``), also the dtype, the shape and the size ratio, and aligns HR to LR."""
   lr_patch = patch_size * scale // input_scale
-  for role, image in (("HR", pair.hr), ("LR", pair.lr)):
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+  if not trusted:
+    for role, image in (("HR", pair.hr), ("LR", pair.lr)):
+      if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(
+          f"{role} image of {pair.name!r} must be uint8 [H, W, 3], got {image.dtype} {image.shape}."
+        )
+    if (pair.hr.shape[:2] == pair.lr.shape[:2]) != (input_scale == 1):
       raise ValueError(
-        f"{role} image of {pair.name!r} must be uint8 [H, W, 3], got {image.dtype} {image.shape}."
+        f"Image {pair.name!r}: HR {pair.hr.shape[:2]} / LR {pair.lr.shape[:2]} differs in size "
+        f"ratio from the other pairs (HR/LR = {input_scale}); a batch cannot mix them."
       )
-  if _pair_input_scale(pair, scale) != input_scale:
-    raise ValueError(
-      f"Image {pair.name!r}: HR {pair.hr.shape[:2]} / LR {pair.lr.shape[:2]} differs in size "
-      f"ratio from the other pairs (HR/LR = {input_scale}); a batch cannot mix them."
+    where = f"of image {pair.name!r}"
+    pair = ImagePair(
+      pair.name, *align_pair(pair.hr, pair.lr, input_scale, hr_source=where, lr_source=where)
     )
-  where = f"of image {pair.name!r}"
-  hr, lr = align_pair(pair.hr, pair.lr, input_scale, hr_source=where, lr_source=where)
-  if min(lr.shape[:2]) < lr_patch:
+  if min(pair.lr.shape[:2]) < lr_patch:
     raise ValueError(
-      f"Image {pair.name!r} has LR size {lr.shape[0]}x{lr.shape[1]}, smaller than the LR "
-      f"patch {lr_patch}x{lr_patch} (patch_size={patch_size}, "
-      f"scale={scale}); lower patch_size or drop the image."
+      f"Image {pair.name!r} has LR size {pair.lr.shape[0]}x{pair.lr.shape[1]}, smaller than "
+      f"the LR patch {lr_patch}x{lr_patch} (patch_size={patch_size}, scale={scale}); lower "
+      "patch_size or drop the image."
     )
-  return ImagePair(pair.name, hr, lr)
+  return pair
 
 
 class TrainPipeline:
@@ -271,12 +272,22 @@ class TrainPipeline:
     self.seed, self.flip_and_rotate = int(seed), bool(flip_and_rotate)
     self.num_workers, self.prefetch = int(num_workers), int(prefetch)
     pairs = load_pairs(dataset, num_workers=self.num_workers) if cache else None
-    first = pairs[0] if cache else dataset[0]
-    self.input_scale = _pair_input_scale(first, self.scale)
+    # A cutblur-jax source has checked and aligned its pairs and knows its ratio.
+    trusted = hasattr(dataset, "input_scale")
+    self.input_scale = input_scale_of(pairs if cache else dataset)
+    if self.input_scale not in (1, self.scale):
+      raise ValueError(
+        f"The data set's pairs have HR/LR = {self.input_scale}, but `scale` is {self.scale}: "
+        "HR must be `scale` times LR, or the same size."
+      )
     self.hr_patch = self.patch_size * self.scale
     self.lr_patch = self.hr_patch // self.input_scale
     check = functools.partial(
-      _checked, scale=self.scale, input_scale=self.input_scale, patch_size=self.patch_size
+      _checked,
+      scale=self.scale,
+      input_scale=self.input_scale,
+      patch_size=self.patch_size,
+      trusted=trusted,
     )
     if cache:
       self._source = InMemorySource([check(pair) for pair in pairs])
@@ -345,9 +356,9 @@ class TrainPipeline:
     }
 
   def set_state(self, state: Mapping[str, Any]) -> None:
-    """Moves to a ``get_state()`` position, or to an old pipeline's (``convert_legacy_state``)."""
+    """Moves to a ``get_state()`` position, or to a version 0.1.0 pipeline's position."""
     if not (isinstance(state, Mapping) and state.get("format") == STATE_FORMAT):
-      state = convert_legacy_state(state, self.batch_size)
+      state = _convert_legacy_state(state, self.batch_size)
     try:
       seed, batch_size = int(state["seed"]), int(state["batch_size"])
       next_batch = int(state["iterator"]["next_index"])

@@ -11,26 +11,50 @@ import numpy as np
 
 from cutblur_jax.data.types import ImagePair
 
-__all__ = ["DevicePrefetcher", "load_pairs", "prefetch_to_device"]
+__all__ = ["DevicePrefetcher", "LoadedPairs", "load_pairs", "prefetch_to_device"]
 
 
-def load_pairs(dataset: Sequence[ImagePair], *, num_workers: int = 2) -> list[ImagePair]:
-  """Reads every pair of ``dataset`` with a thread pool (decoding releases the GIL).
+class LoadedPairs(list):
+  """The pairs of a data set read into memory, with its ``scale`` and ``input_scale``."""
+
+  def __init__(self, pairs: Iterable[ImagePair], *, scale: int | None, input_scale: int | None):
+    super().__init__(pairs)
+    if scale is not None:
+      self.scale = int(scale)
+    if input_scale is not None:
+      self.input_scale = int(input_scale)
+
+
+def load_pairs(
+  dataset: Sequence[ImagePair], *, num_workers: int = 2, count: int | None = None
+) -> list[ImagePair]:
+  """Reads every pair of ``dataset`` (or its first ``count``) with a thread pool.
+
+  Decoding releases the GIL, so threads read in parallel.
 
   Args:
     dataset: a sequence of ``ImagePair`` (folder, TFDS or embedded data set).
     num_workers: reader threads; 0 reads in the calling thread.
+    count: read only the first ``count`` pairs (default: all).
 
   Returns:
-    The pairs in order, as a list (e.g. full validation images).
+    The pairs in order, as a list that keeps the data set's ``scale`` and ``input_scale``
+    attributes (``LoadedPairs``).
 
   Examples:
     >>> valid = load_pairs(div2k_dataset(root, split="validation"))  # doctest: +SKIP
   """
+  indices = range(len(dataset) if count is None else min(int(count), len(dataset)))
   if num_workers <= 0:
-    return [dataset[i] for i in range(len(dataset))]
-  with concurrent.futures.ThreadPoolExecutor(num_workers, thread_name_prefix="load_pairs") as pool:
-    return list(pool.map(dataset.__getitem__, range(len(dataset))))
+    pairs = [dataset[i] for i in indices]
+  else:
+    with concurrent.futures.ThreadPoolExecutor(
+      num_workers, thread_name_prefix="load_pairs"
+    ) as pool:
+      pairs = list(pool.map(dataset.__getitem__, indices))
+  return LoadedPairs(
+    pairs, scale=getattr(dataset, "scale", None), input_scale=getattr(dataset, "input_scale", None)
+  )
 
 
 class DevicePrefetcher:

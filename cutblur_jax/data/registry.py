@@ -24,8 +24,9 @@ import collections.abc
 from typing import Any, Mapping, Sequence
 
 from cutblur_jax.data.spec import (
+  DATA_DEFAULTS,
   DATASET_NAMES,
-  DEFAULT_DIV2K_RANGE,
+  PIPELINE_DEFAULTS,
   DataSpec,
   config_value,
   parse_dataset,
@@ -39,37 +40,23 @@ __all__ = [
   "create_dataset",
   "create_pipeline",
   "data_options",
+  "data_spec",
   "first_images",
   "reference_dataset_name",
 ]
 
-_SPEC_FIELDS = (
-  "dataset",
-  "dataset_root",
-  "scale",
-  "div2k_range",
-  "camera",
-  "sigma",
-  "quality",
-  "synthesize_lr",
-  "noise_seed",
-)
+# Every data field with its default: spec.DATA_DEFAULTS and spec.PIPELINE_DEFAULTS.
+DEFAULTS: Mapping[str, Any] = {**DATA_DEFAULTS, **PIPELINE_DEFAULTS}
 
-DEFAULTS: Mapping[str, Any] = {
-  "dataset": "DIV2K_SR",
-  "dataset_root": "",
-  "scale": 4,
-  "div2k_range": DEFAULT_DIV2K_RANGE,
-  "camera": "all",
-  "sigma": 10,
-  "quality": 10,
-  "patch_size": 48,
-  "batch_size": 16,
-  "num_workers": 2,
-  "seed": 1,
-  "synthesize_lr": False,
-  "noise_seed": 0,
-}
+
+def _data_config(config: Any) -> Any:
+  """``config``, or its ``data`` sub-config when only that has a ``dataset``."""
+  found, _ = config_value(config, "dataset")
+  if not found:
+    has_data, data = config_value(config, "data")
+    if has_data and data is not None and config_value(data, "dataset")[0]:
+      return data
+  return config
 
 
 def data_options(config_or_kwargs: Any = None, **overrides: Any) -> dict[str, Any]:
@@ -86,17 +73,26 @@ def data_options(config_or_kwargs: Any = None, **overrides: Any) -> dict[str, An
     >>> data_options({"dataset": "Set5_SR", "scale": 2})["patch_size"]
     48
   """
-  config = config_or_kwargs
-  found, _ = config_value(config, "dataset")
-  if not found:
-    has_data, data = config_value(config, "data")
-    if has_data and data is not None and config_value(data, "dataset")[0]:
-      config = data
-  options = read_options(config, DEFAULTS, overrides)
+  options = read_options(_data_config(config_or_kwargs), DEFAULTS, overrides)
   options["dataset_root"] = str(options["dataset_root"] or "")
   for key in ("scale", "quality", "patch_size", "batch_size", "num_workers", "seed", "noise_seed"):
     options[key] = int(options[key])
   return options
+
+
+def data_spec(config_or_kwargs: Any = None, **overrides: Any) -> DataSpec:
+  """The ``DataSpec`` of a config (a ``DataSpec`` is returned as it is, with ``overrides``).
+
+  Fields outside ``DataSpec`` (``patch_size``, ...) are ignored; an unknown one is a
+  ``TypeError``.
+  """
+  unknown = set(overrides) - set(DEFAULTS)
+  if unknown:
+    raise TypeError(f"Unknown data options {sorted(unknown)}; known: {sorted(DEFAULTS)}.")
+  overrides = {key: value for key, value in overrides.items() if key in DATA_DEFAULTS}
+  if isinstance(config_or_kwargs, DataSpec):
+    return config_or_kwargs.replace(**overrides) if overrides else config_or_kwargs
+  return DataSpec.from_config(_data_config(config_or_kwargs), **overrides)
 
 
 def reference_dataset_name(dataset: str) -> str:
@@ -114,21 +110,39 @@ def reference_dataset_name(dataset: str) -> str:
   return parse_dataset(dataset).reference
 
 
+def _source(kind: str):
+  """The source constructor of a kind of data set: ``(spec, split) -> Sequence[ImagePair]``.
+
+  Imported on use: TFDS takes seconds to import, the embedded photos need scikit-image.
+  """
+  if kind == "embedded":
+    from cutblur_jax.data.embedded import embedded_source  # pylint: disable=g-import-not-at-top
+
+    return embedded_source
+  if kind == "tfds":
+    from cutblur_jax.data.tfds_sources import tfds_source  # pylint: disable=g-import-not-at-top
+
+    return tfds_source
+  from cutblur_jax.data.folders import folder_source  # pylint: disable=g-import-not-at-top
+
+  return folder_source
+
+
 def create_dataset(
   config_or_kwargs: Any = None, split: str = "train", **overrides: Any
 ) -> Sequence[ImagePair]:
-  """The data set a config names, as a sequence of full-image ``ImagePair``.
+  """The data set a config (or a ``DataSpec``) names, as a sequence of full-image ``ImagePair``.
 
   Args:
-    config_or_kwargs: a ConfigDict / dict / object with the data fields (see
-      the module docstring), or None for the defaults.
+    config_or_kwargs: a ``DataSpec``, or a ConfigDict / dict / object with the data fields
+      (see the module docstring), or None for the defaults.
     split: "train", "validation" or "test" (benchmark sets give the same
       images for every split, like the reference).
     **overrides: data fields that take precedence over the config.
 
   Returns:
-    A ``FolderDataset``, ``TfdsDataset`` or the embedded data set; each has a
-    ``scale`` attribute.
+    A ``FolderDataset``, ``TfdsDataset`` or the embedded data set; each has ``scale`` and
+    ``input_scale`` (HR size / LR size of its pairs) attributes.
 
   Raises:
     ValueError: for an unknown ``dataset`` (listing the names) or bad data.
@@ -137,46 +151,8 @@ def create_dataset(
     >>> data = create_dataset({"dataset": "embedded", "scale": 4}, "train")  # doctest: +SKIP
     >>> data = create_dataset(config.data, "validation")  # a ConfigDict  # doctest: +SKIP
   """
-  options = data_options(config_or_kwargs, **overrides)
-  spec = DataSpec.from_config({k: options[k] for k in _SPEC_FIELDS})
-  kind = spec.dataset.kind
-  if kind == "embedded":
-    from cutblur_jax.data import embedded  # pylint: disable=g-import-not-at-top
-    from cutblur_jax.data.degradations import Degradation  # pylint: disable=g-import-not-at-top
-
-    degradation = (
-      None
-      if spec.task == "SR"
-      else Degradation.for_task(
-        spec.task, sigma=spec.sigma, quality=spec.quality, noise_seed=spec.noise_seed
-      )
-    )
-    # Like the folder sets, "test" reads the held-out images.
-    return embedded.embedded_dataset(
-      split="train" if split == "train" else "validation",
-      scale=spec.data_scale,
-      degradation=degradation,
-    )
-  if kind == "tfds":
-    from cutblur_jax.data.tfds_sources import tfds_dataset  # pylint: disable=g-import-not-at-top
-
-    return tfds_dataset(
-      spec.dataset.tfds_name, split=split, data_dir=spec.dataset_root or None, scale=spec.scale
-    )
-  from cutblur_jax.data.folders import folder_dataset  # pylint: disable=g-import-not-at-top
-
-  return folder_dataset(
-    spec.name,
-    spec.dataset_root,
-    split=split,
-    scale=spec.scale,
-    div2k_range=spec.div2k_range,
-    camera=spec.camera,
-    sigma=spec.sigma,
-    quality=spec.quality,
-    synthesize_lr=spec.synthesize_lr,
-    noise_seed=spec.noise_seed,
-  )
+  spec = data_spec(config_or_kwargs, **overrides)
+  return _source(spec.dataset.kind)(spec, split)
 
 
 def create_pipeline(
@@ -215,13 +191,12 @@ def create_pipeline(
 
   options = data_options(config_or_kwargs, **overrides)
   if dataset is None:
-    dataset = create_dataset(options, "train")
-  scale = getattr(dataset, "scale", options["scale"])
+    dataset = create_dataset(config_or_kwargs, "train", **overrides)
   return TrainPipeline(
     dataset,
     patch_size=options["patch_size"],
     batch_size=options["batch_size"],
-    scale=scale,
+    scale=getattr(dataset, "scale", options["scale"]),
     seed=options["seed"],
     num_workers=options["num_workers"],
     prefetch=prefetch,

@@ -13,18 +13,21 @@ returns:
 * ``task``: ``"SR"``, ``"DN"`` (denoising) or ``"JPEG"`` (artifact removal);
 * ``reference``: the reference's name of the data it holds, so a TFDS copy of DIV2K is
   trained and evaluated like DIV2K (``tfds:div2k/bicubic_x4`` is ``DIV2K_SR``);
-* ``eval_protocol(scale)``: ``option.py``'s ``crop_border`` and ``y_only``.
+* ``eval_protocol(scale)``: the ``EvalProtocol`` (``option.py``'s ``crop_border`` and
+  ``y_only``, and the Y rounding) its images are measured with.
 
 ``DataSpec`` is a name with the options that select and synthesise the data
 (``dataset_root``, ``scale``, ``div2k_range``, ``camera``, ``sigma``, ``quality``,
 ``synthesize_lr``, ``noise_seed``), built from a config once
-(``DataSpec.from_config``) and passed whole.
+(``DataSpec.from_config``) and passed whole to the source constructors. Its field
+defaults are the data defaults of the whole package (``DATA_DEFAULTS``): the training
+config, the registry and the folder builders take theirs from here.
 
 Examples:
   >>> parse_dataset("tfds:div2k/bicubic_x4").reference
   'DIV2K_SR'
   >>> parse_dataset("Urban100_SR").eval_protocol(4)
-  {'crop_border': 4, 'y_only': True}
+  EvalProtocol(crop_border=4, y_only=True, round_y=True)
   >>> DataSpec.from_config({"dataset": "DIV2K_DN", "scale": 4}).data_scale
   1
 """
@@ -33,13 +36,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 __all__ = [
   "DATASET_NAMES",
+  "DATA_DEFAULTS",
+  "DEFAULT_DATASET",
   "DEFAULT_DIV2K_RANGE",
+  "PIPELINE_DEFAULTS",
   "DataSpec",
   "DatasetName",
+  "EvalProtocol",
+  "OPTION_TYPES",
   "TASKS",
   "config_value",
   "parse_dataset",
@@ -63,7 +71,8 @@ DATASET_NAMES = (
   "embedded_DN",
   "embedded_JPEG",
 )
-# The reference's default train/validation split of DIV2K (1-based, inclusive).
+# The reference's default data set and train/validation split of DIV2K (1-based, inclusive).
+DEFAULT_DATASET = "DIV2K_SR"
 DEFAULT_DIV2K_RANGE = "1-800/801-810"
 
 _BENCHMARK = re.compile(r"([A-Za-z0-9]+)_(SR|DN|JPEG)")
@@ -77,6 +86,50 @@ def _unknown(name: Any) -> ValueError:
     f"Unknown dataset {name!r}; use one of {', '.join(DATASET_NAMES)} "
     "(or <Set>_SR/_DN/_JPEG for another benchmark folder)."
   )
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalProtocol:
+  """How a data set's outputs are measured (``metrics.psnr``/``ssim``'s options).
+
+  Made from a data set's description (``DatasetName.eval_protocol``, ``DataSpec.eval_protocol``)
+  by ``EvalProtocol.of``, ``option.py``'s rule; evaluation, ``evaluate.py`` and training's
+  validation all take one.
+
+  Attributes:
+    crop_border: pixels cropped from each side before measuring.
+    y_only: measure the Y channel (BT.601) instead of RGB.
+    round_y: Y rounded to integers (the official code) or kept float (BasicSR).
+
+  Examples:
+    >>> EvalProtocol.of("SR", 4, div2k=True)
+    EvalProtocol(crop_border=10, y_only=False, round_y=True)
+    >>> EvalProtocol.of("DN", 1).as_dict()
+    {'crop_border': 4, 'y_only': False}
+  """
+
+  crop_border: int
+  y_only: bool
+  round_y: bool = True
+
+  @classmethod
+  def of(cls, task: str, scale: int, *, div2k: bool = False) -> "EvalProtocol":
+    """``option.py``'s rule: ``crop_border = (6 if DIV2K else 0) + (scale if SR else 4)``;
+    ``y_only`` is False for DIV2K and denoising, True otherwise."""
+    crop = (6 if div2k else 0) + (int(scale) if task == "SR" else 4)
+    return cls(crop, not (div2k or task == "DN"))
+
+  def as_dict(self) -> dict[str, Any]:
+    """``{"crop_border", "y_only"}``: ``metrics.eval_protocol``'s and the reports' form."""
+    return {"crop_border": self.crop_border, "y_only": self.y_only}
+
+  def options(self) -> dict[str, Any]:
+    """The keywords of ``metrics.psnr``/``ssim``."""
+    return dataclasses.asdict(self)
+
+  def __str__(self) -> str:
+    channel = "Y" if self.y_only else "RGB"
+    return f"crop {self.crop_border}, {channel}{'' if self.round_y else ' (float Y)'}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,14 +173,10 @@ class DatasetName:
     """The task keeps the image size (denoising and JPEG): its data scale is 1."""
     return self.task != "SR"
 
-  def eval_protocol(self, scale: int) -> dict[str, Any]:
-    """``option.py``'s evaluation settings: ``{"crop_border", "y_only"}``.
-
-    ``crop_border = (6 if DIV2K else 0) + (scale if SR else 4)``; ``y_only`` is False for
-    DIV2K and denoising, True otherwise (the embedded photos count as an SR benchmark).
-    """
-    crop = (6 if self.is_div2k else 0) + (int(scale) if self.task == "SR" else 4)
-    return {"crop_border": crop, "y_only": not (self.is_div2k or self.task == "DN")}
+  def eval_protocol(self, scale: int) -> EvalProtocol:
+    """The ``EvalProtocol`` of this data at ``scale`` (the embedded photos count as an SR
+    benchmark)."""
+    return EvalProtocol.of(self.task, scale, div2k=self.is_div2k)
 
 
 def _from_folder_config(config: str) -> tuple[str | None, str]:
@@ -205,19 +254,6 @@ def tfds_scale(tfds_name: str) -> int | None:
   return int(match.group(1)) if match else None
 
 
-# The data options of a config, with the reference's defaults.
-_OPTIONS: Mapping[str, Any] = {
-  "dataset_root": "",
-  "scale": 4,
-  "div2k_range": DEFAULT_DIV2K_RANGE,
-  "camera": "all",
-  "sigma": 10,
-  "quality": 10,
-  "synthesize_lr": False,
-  "noise_seed": 0,
-}
-
-
 def config_value(config: Any, key: str) -> tuple[bool, Any]:
   """(found, value) for a ConfigDict, a mapping or an attribute object."""
   if config is None:
@@ -276,22 +312,13 @@ class DataSpec:
   def from_config(cls, config: Any = None, **overrides: Any) -> "DataSpec":
     """From a ConfigDict, mapping or object with ``dataset`` and the data fields.
 
-    Missing or ``None`` fields take the reference's defaults; ``overrides`` win.
+    Missing or ``None`` fields take ``DATA_DEFAULTS``; ``overrides`` win. This is where a
+    run parses its data set name, once.
     """
-    found, name = config_value(config, "dataset")
-    name = overrides.pop("dataset", name if found and name is not None else "DIV2K_SR")
-    options = read_options(config, _OPTIONS, overrides)
-    return cls(
-      parse_dataset(str(name)),
-      dataset_root=str(options["dataset_root"] or ""),
-      scale=int(options["scale"]),
-      div2k_range=str(options["div2k_range"]),
-      camera=str(options["camera"]),
-      sigma=float(options["sigma"]),
-      quality=int(options["quality"]),
-      synthesize_lr=bool(options["synthesize_lr"]),
-      noise_seed=int(options["noise_seed"]),
-    )
+    options = read_options(config, DATA_DEFAULTS, overrides)
+    name = options.pop("dataset")
+    dataset = name if isinstance(name, DatasetName) else parse_dataset(str(name))
+    return cls(dataset, **{key: OPTION_TYPES[key](value) for key, value in options.items()})
 
   @property
   def name(self) -> str:
@@ -312,11 +339,36 @@ class DataSpec:
     return 1 if self.dataset.same_size else self.scale
 
   @property
-  def eval_protocol(self) -> dict[str, Any]:
-    """``{"crop_border", "y_only"}`` of this data at this scale."""
+  def eval_protocol(self) -> EvalProtocol:
+    """The ``EvalProtocol`` of this data at this scale."""
     return self.dataset.eval_protocol(self.scale)
 
   def replace(self, **changes: Any) -> "DataSpec":
     if "dataset" in changes and isinstance(changes["dataset"], str):
       changes["dataset"] = parse_dataset(changes["dataset"])
     return dataclasses.replace(self, **changes)
+
+
+# The data defaults, from DataSpec's fields: the one place they are written.
+DATA_DEFAULTS: Mapping[str, Any] = {
+  "dataset": DEFAULT_DATASET,
+  **{f.name: f.default for f in dataclasses.fields(DataSpec) if f.name != "dataset"},
+}
+# How from_config brings a config value to the field's type ("" for a None root).
+OPTION_TYPES: Mapping[str, Callable[[Any], Any]] = {
+  "dataset_root": lambda root: str(root or ""),
+  "scale": int,
+  "div2k_range": str,
+  "camera": str,
+  "sigma": float,
+  "quality": int,
+  "synthesize_lr": bool,
+  "noise_seed": int,
+}
+# The input pipeline's defaults (option.py's patch_size, batch_size, num_workers, seed).
+PIPELINE_DEFAULTS: Mapping[str, Any] = {
+  "patch_size": 48,
+  "batch_size": 16,
+  "num_workers": 2,
+  "seed": 1,
+}

@@ -1,7 +1,7 @@
 """A TFDS builder that packs any folder data set into array_record, without TensorFlow.
 
 ``CutblurFolders`` (TFDS name ``cutblur_folders``) reads a folder set from
-``manual_dir`` (the reference's ``dataset_root``) with ``folder_dataset`` and
+``manual_dir`` (the reference's ``dataset_root``) with ``folder_source`` and
 writes its pairs, as PNG, to ``array_record`` files that ``tfds.data_source``
 (and so ``TfdsDataset`` / ``dataset="tfds:cutblur_folders/<config>"``) reads
 by random access.
@@ -33,37 +33,60 @@ import dataclasses
 import io as _io
 import os
 import pathlib
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 from etils import epath
 
-from cutblur_jax.data.folders import folder_dataset, parse_div2k_range
-from cutblur_jax.data.spec import DEFAULT_DIV2K_RANGE, parse_dataset
+from cutblur_jax.data.folders import folder_source, parse_div2k_range
+from cutblur_jax.data.spec import (
+  DATA_DEFAULTS,
+  DEFAULT_DIV2K_RANGE,
+  OPTION_TYPES,
+  DataSpec,
+  parse_dataset,
+)
 
 _VERSION = "1.0.0"
 
 
-def folder_config_name(
-  dataset: str,
-  *,
-  scale: int = 4,
-  div2k_range: str = DEFAULT_DIV2K_RANGE,
-  camera: str = "all",
-  sigma: float = 10,
-  quality: int = 10,
-  synthesize_lr: bool = False,
-  noise_seed: int = 0,
-) -> str:
+# The options a packed set is made with (DataSpec's, bar the folder it is read from).
+_OPTIONS = tuple(key for key in DATA_DEFAULTS if key not in ("dataset", "dataset_root"))
+
+
+def _folder_spec(dataset: str, options: dict[str, Any], root: str = "") -> DataSpec:
+  spec = DataSpec.from_config(None, dataset=dataset, dataset_root=root, **options)
+  if spec.dataset.kind not in ("div2k", "realsr", "benchmark"):
+    raise ValueError(f"Unknown folder dataset {dataset!r}.")
+  return spec
+
+
+def _config_name(spec: DataSpec) -> str:
+  if spec.dataset.is_realsr:
+    return f"realsr_{spec.camera}_x{spec.scale}"
+  task = spec.task
+  level = {"SR": f"x{spec.scale}", "DN": f"sigma{spec.sigma:g}", "JPEG": f"q{spec.quality}"}[task]
+  name = f"{spec.dataset.set_name.lower()}_{task.lower()}_{level}"
+  if spec.dataset.is_div2k and spec.div2k_range != DEFAULT_DIV2K_RANGE:
+    (a, b), (c, d) = parse_div2k_range(spec.div2k_range)
+    name += f"_r{a}-{b}_{c}-{d}"
+  if spec.synthesize_lr:
+    name += "_synth"
+    if task == "DN" and spec.noise_seed:
+      name += f"_seed{spec.noise_seed}"
+  return name
+
+
+def folder_config_name(dataset: str, **options: Any) -> str:
   """The ``cutblur_folders`` config name for a folder data set's options.
 
   Args:
     dataset: the reference's ``--dataset`` ("DIV2K_SR", "RealSR", "Set5_SR", ...).
-    scale, div2k_range, camera, sigma, quality: the reference's options.
-    synthesize_lr: adds ``_synth`` (the LR may be synthesised).
-    noise_seed: adds ``_seed<n>`` to synthesised DN sets when not 0.
+    **options: ``DataSpec``'s options (``scale``, ``div2k_range``, ``camera``, ``sigma``,
+      ``quality``, ``synthesize_lr``, which adds ``_synth``, and ``noise_seed``, which
+      adds ``_seed<n>`` to synthesised DN sets when not 0).
 
   Returns:
     A TFDS config name.
@@ -74,36 +97,25 @@ def folder_config_name(
     >>> folder_config_name("DIV2K_DN", scale=1, sigma=30)
     'div2k_dn_sigma30'
   """
-  parsed = parse_dataset(dataset)
-  if parsed.kind not in ("div2k", "realsr", "benchmark"):
-    raise ValueError(f"Unknown folder dataset {dataset!r}.")
-  if parsed.is_realsr:
-    return f"realsr_{camera}_x{scale}"
-  task = parsed.task
-  level = {"SR": f"x{scale}", "DN": f"sigma{sigma:g}", "JPEG": f"q{quality}"}[task]
-  name = f"{parsed.set_name.lower()}_{task.lower()}_{level}"
-  if parsed.is_div2k and div2k_range != DEFAULT_DIV2K_RANGE:
-    (a, b), (c, d) = parse_div2k_range(div2k_range)
-    name += f"_r{a}-{b}_{c}-{d}"
-  if synthesize_lr:
-    name += "_synth"
-    if task == "DN" and noise_seed:
-      name += f"_seed{noise_seed}"
-  return name
+  return _config_name(_folder_spec(dataset, options))
 
 
 @dataclasses.dataclass(eq=False)
 class FolderSetConfig(tfds.core.BuilderConfig):
   """``cutblur_folders`` options: the reference's data options plus LR synthesis."""
 
-  dataset: str = "DIV2K_SR"
-  scale: int = 4
-  div2k_range: str = DEFAULT_DIV2K_RANGE
-  camera: str = "all"
-  sigma: float = 10
-  quality: int = 10
-  synthesize_lr: bool = False
-  noise_seed: int = 0
+  dataset: str = DATA_DEFAULTS["dataset"]
+  scale: int = DATA_DEFAULTS["scale"]
+  div2k_range: str = DATA_DEFAULTS["div2k_range"]
+  camera: str = DATA_DEFAULTS["camera"]
+  sigma: float = DATA_DEFAULTS["sigma"]
+  quality: int = DATA_DEFAULTS["quality"]
+  synthesize_lr: bool = DATA_DEFAULTS["synthesize_lr"]
+  noise_seed: int = DATA_DEFAULTS["noise_seed"]
+
+  def spec(self, root: str = "") -> DataSpec:
+    """The ``DataSpec`` of these options, read from ``root``."""
+    return _folder_spec(self.dataset, {key: getattr(self, key) for key in _OPTIONS}, root)
 
   @property
   def splits(self) -> tuple[str, ...]:
@@ -115,46 +127,25 @@ class FolderSetConfig(tfds.core.BuilderConfig):
     return ("test",)
 
 
-def folder_set_config(
-  dataset: str,
-  *,
-  scale: int = 4,
-  div2k_range: str = DEFAULT_DIV2K_RANGE,
-  camera: str = "all",
-  sigma: float = 10,
-  quality: int = 10,
-  synthesize_lr: bool = False,
-  noise_seed: int = 0,
-) -> FolderSetConfig:
-  """A ``FolderSetConfig`` named by ``folder_config_name``.
+def _set_config(spec: DataSpec) -> FolderSetConfig:
+  name = _config_name(spec)
+  return FolderSetConfig(
+    name=name,
+    version=_VERSION,
+    description=f"{spec.name} ({name}) packed from its folders.",
+    dataset=spec.name,
+    **{key: getattr(spec, key) for key in _OPTIONS},
+  )
+
+
+def folder_set_config(dataset: str, **options: Any) -> FolderSetConfig:
+  """A ``FolderSetConfig`` named by ``folder_config_name`` (the same ``options``).
 
   Examples:
     >>> folder_set_config("RealSR", scale=4, camera="canon").name
     'realsr_canon_x4'
   """
-  name = folder_config_name(
-    dataset,
-    scale=scale,
-    div2k_range=div2k_range,
-    camera=camera,
-    sigma=sigma,
-    quality=quality,
-    synthesize_lr=synthesize_lr,
-    noise_seed=noise_seed,
-  )
-  return FolderSetConfig(
-    name=name,
-    version=_VERSION,
-    description=f"{dataset} ({name}) packed from its folders.",
-    dataset=dataset,
-    scale=scale,
-    div2k_range=div2k_range,
-    camera=camera,
-    sigma=sigma,
-    quality=quality,
-    synthesize_lr=synthesize_lr,
-    noise_seed=noise_seed,
-  )
+  return _set_config(_folder_spec(dataset, options))
 
 
 def _default_configs() -> list[FolderSetConfig]:
@@ -241,18 +232,7 @@ class CutblurFolders(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, root, split: str) -> Iterator[tuple[str, dict]]:
     config = self.builder_config
-    data = folder_dataset(
-      config.dataset,
-      os.fspath(root),
-      split=split,
-      scale=config.scale,
-      div2k_range=config.div2k_range,
-      camera=config.camera,
-      sigma=config.sigma,
-      quality=config.quality,
-      synthesize_lr=config.synthesize_lr,
-      noise_seed=config.noise_seed,
-    )
+    data = folder_source(config.spec(os.fspath(root)), split)
     for index in range(len(data)):
       pair = data[index]
       lr_path = None if data.lr_paths is None else data.lr_paths[index]
@@ -267,17 +247,7 @@ class CutblurFolders(tfds.core.GeneratorBasedBuilder):
 
 
 def build_folder_tfds(
-  dataset: str,
-  *,
-  manual_dir: str | os.PathLike,
-  data_dir: str | os.PathLike,
-  scale: int = 4,
-  div2k_range: str = DEFAULT_DIV2K_RANGE,
-  camera: str = "all",
-  sigma: float = 10,
-  quality: int = 10,
-  synthesize_lr: bool = False,
-  noise_seed: int = 0,
+  dataset: str, *, manual_dir: str | os.PathLike, data_dir: str | os.PathLike, **options: Any
 ) -> str:
   """Packs a folder data set into ``data_dir`` as ``cutblur_folders/<config>`` (array_record).
 
@@ -285,9 +255,9 @@ def build_folder_tfds(
     dataset: the reference's ``--dataset`` ("DIV2K_SR", "RealSR", "Set5_SR", ...).
     manual_dir: the folder set's root (the reference's ``dataset_root``).
     data_dir: TFDS data directory to write to.
-    scale, div2k_range, camera, sigma, quality: the reference's options.
-    synthesize_lr: synthesise missing LR folders (see ``folder_dataset``).
-    noise_seed: seed of synthesised noise.
+    **options: ``DataSpec``'s options: ``scale``, ``div2k_range``, ``camera``, ``sigma``,
+      ``quality``, ``synthesize_lr`` (synthesise missing LR folders, see
+      ``folder_dataset``) and ``noise_seed`` (the seed of synthesised noise).
 
   Returns:
     The TFDS name to read it back with, e.g. ``"cutblur_folders/div2k_sr_x4"``
@@ -298,16 +268,7 @@ def build_folder_tfds(
     ...                   data_dir="/data/tfds")  # doctest: +SKIP
     'cutblur_folders/set5_sr_x4'
   """
-  config = folder_set_config(
-    dataset,
-    scale=scale,
-    div2k_range=div2k_range,
-    camera=camera,
-    sigma=sigma,
-    quality=quality,
-    synthesize_lr=synthesize_lr,
-    noise_seed=noise_seed,
-  )
+  config = folder_set_config(dataset, **options)
   # A predefined config must be asked for by name: TFDS rejects an equal copy.
   predefined = CutblurFolders.builder_configs.get(config.name)
   builder = CutblurFolders(
@@ -330,25 +291,18 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument("--dataset", required=True)
   parser.add_argument("--dataset_root", required=True, help="the folder set (TFDS manual_dir)")
   parser.add_argument("--data_dir", required=True, help="TFDS data_dir to write")
-  parser.add_argument("--scale", type=int, default=4)
-  parser.add_argument("--div2k_range", default=DEFAULT_DIV2K_RANGE)
-  parser.add_argument("--camera", default="all")
-  parser.add_argument("--sigma", type=float, default=10)
-  parser.add_argument("--quality", type=int, default=10)
-  parser.add_argument("--synthesize_lr", action="store_true")
-  parser.add_argument("--noise_seed", type=int, default=0)
+  for key in _OPTIONS:
+    default = DATA_DEFAULTS[key]
+    if isinstance(default, bool):
+      parser.add_argument(f"--{key}", action="store_true")
+    else:
+      parser.add_argument(f"--{key}", type=OPTION_TYPES[key], default=default)
   args = parser.parse_args(argv)
   name = build_folder_tfds(
     args.dataset,
     manual_dir=args.dataset_root,
     data_dir=args.data_dir,
-    scale=args.scale,
-    div2k_range=args.div2k_range,
-    camera=args.camera,
-    sigma=args.sigma,
-    quality=args.quality,
-    synthesize_lr=args.synthesize_lr,
-    noise_seed=args.noise_seed,
+    **{key: getattr(args, key) for key in _OPTIONS},
   )
   print(f"Read it with dataset='tfds:{name}', dataset_root={args.data_dir!r}")
 

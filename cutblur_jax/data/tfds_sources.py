@@ -22,7 +22,7 @@ import pathlib
 import numpy as np
 
 from cutblur_jax.data.degradations import align_pair
-from cutblur_jax.data.spec import tfds_scale
+from cutblur_jax.data.spec import DataSpec, tfds_scale
 from cutblur_jax.data.types import ImagePair
 
 _PREPARE_HINT = (
@@ -47,6 +47,7 @@ class TfdsDataset(collections.abc.Sequence):
     name: TFDS name, e.g. "div2k/bicubic_x4".
     split: the TFDS split read.
     scale: model scale.
+    input_scale: HR size / LR size of its pairs (1 for same-size ones), from the first record.
     description: for messages.
 
   Examples:
@@ -89,6 +90,11 @@ class TfdsDataset(collections.abc.Sequence):
     self._keys = (hr_key, lr_key, name_key)
     self.split, self._source = self._open(split)
     self.description = f"tfds:{name} {self.split}"
+    # HR / LR size of every pair, from the first record (same-size pairs: 1).
+    self.input_scale = self.scale
+    if len(self._source):
+      hr, lr = self._images(0)
+      self.input_scale = 1 if hr.shape[:2] == lr.shape[:2] else self.scale
 
   def _open(self, split: str):
     import tensorflow_datasets as tfds  # Imported here: importing TFDS takes seconds.
@@ -149,6 +155,13 @@ class TfdsDataset(collections.abc.Sequence):
     if not -len(self) <= index < len(self):
       raise IndexError(f"index {index} out of range for {len(self)} records of {self.description}")
     index = int(index) % len(self)
+    hr, lr, name = self._images(index, with_name=True)
+    source = f"of record {index} ({name!r}) of {self.description}"
+    hr, lr = align_pair(hr, lr, self.input_scale, hr_source=source, lr_source=source)
+    return ImagePair(name=name, hr=np.ascontiguousarray(hr), lr=np.ascontiguousarray(lr))
+
+  def _images(self, index: int, *, with_name: bool = False):
+    """``(hr, lr)`` of a record as RGB ``uint8`` (and its name)."""
     hr_key, lr_key, name_key = self._keys
     record = self._source[index]
     for key in (hr_key, lr_key):
@@ -157,15 +170,13 @@ class TfdsDataset(collections.abc.Sequence):
           f"Record {index} of {self.description} has no feature {key!r} "
           f"(features: {sorted(record)})."
         )
+    hr, lr = _as_rgb(record[hr_key]), _as_rgb(record[lr_key])
+    if not with_name:
+      return hr, lr
     name = record.get(name_key)
     if isinstance(name, bytes):
       name = name.decode("utf-8")
-    name = str(name) if name is not None else f"{self.split}/{index}"
-    hr, lr = _as_rgb(record[hr_key]), _as_rgb(record[lr_key])
-    input_scale = 1 if hr.shape[:2] == lr.shape[:2] else self.scale
-    source = f"of record {index} ({name!r}) of {self.description}"
-    hr, lr = align_pair(hr, lr, input_scale, hr_source=source, lr_source=source)
-    return ImagePair(name=name, hr=np.ascontiguousarray(hr), lr=np.ascontiguousarray(lr))
+    return hr, lr, str(name) if name is not None else f"{self.split}/{index}"
 
   def __repr__(self) -> str:
     return (
@@ -215,3 +226,10 @@ def tfds_dataset(
     ...                      data_dir="/data/tfds")  # doctest: +SKIP
   """
   return TfdsDataset(name, split=split, data_dir=data_dir, scale=scale)
+
+
+def tfds_source(spec: DataSpec, split: str = "train") -> TfdsDataset:
+  """The TFDS data set a ``DataSpec`` names (``tfds:NAME``; ``dataset_root`` is the data_dir)."""
+  return TfdsDataset(
+    spec.dataset.tfds_name, split=split, data_dir=spec.dataset_root or None, scale=spec.scale
+  )

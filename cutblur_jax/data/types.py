@@ -13,6 +13,7 @@ one whole image, not a patch. Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -37,3 +38,27 @@ class ImagePair(NamedTuple):
   name: str
   hr: np.ndarray
   lr: np.ndarray
+
+
+def input_scale_of(dataset: Sequence[ImagePair]) -> int:
+  """HR size over LR size of a data set's pairs: ``scale``, or 1 for same-size pairs.
+
+  Every cutblur-jax source computes its ``input_scale`` when it is built, so this reads
+  that attribute; for any other sequence it rounds the first pair's height ratio (an HR
+  image a few pixels off ``scale`` times LR still gives ``scale``).
+
+  Raises:
+    ValueError: if the sequence has no ``input_scale`` attribute and no pairs.
+
+  Examples:
+    >>> import numpy as np
+    >>> pairs = [ImagePair("0001", np.zeros((9, 8, 3), np.uint8), np.zeros((2, 2, 3), np.uint8))]
+    >>> input_scale_of(pairs)
+    4
+  """
+  if hasattr(dataset, "input_scale"):
+    return int(dataset.input_scale)
+  if not len(dataset):
+    raise ValueError("The data set has no image pairs.")
+  pair = dataset[0]
+  return max(1, round(int(np.shape(pair.hr)[0]) / max(1, int(np.shape(pair.lr)[0]))))

@@ -35,6 +35,8 @@ from typing import Any, Iterator, Mapping
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
+from flax import traverse_util
+import numpy as np
 
 from cutblur_jax.models import carn, edsr, rcan
 from cutblur_jax.models.carn import CARN
@@ -62,6 +64,7 @@ __all__ = [
   "RCAN",
   "abstract_params",
   "canonical_arch",
+  "check_params",
   "count_params",
   "create_model",
   "model_arch",
@@ -189,6 +192,36 @@ def _abstract_params(arch: Arch) -> Any:
   model = create_model(arch)
   x = jax.ShapeDtypeStruct((1, arch.scale, arch.scale, 3), jnp.float32)
   return jax.eval_shape(lambda x: model.init(jax.random.key(0), x)["params"], x)
+
+
+def _flat_params(tree: Any) -> dict[str, Any]:
+  return traverse_util.flatten_dict(dict(tree), sep="/")
+
+
+def _leaf_shape(leaf: Any) -> tuple[int, ...]:
+  """The shape of an array, a ``ShapeDtypeStruct`` or orbax's stored ``ArrayMetadata``."""
+  return tuple(leaf.shape) if hasattr(leaf, "shape") else np.shape(leaf)
+
+
+def check_params(params: Any, arch: Mapping[str, Any]) -> None:
+  """Raises ValueError unless ``params`` has exactly the tensors and shapes of ``arch``.
+
+  ``params`` may hold arrays or anything with a ``shape`` (``jax.ShapeDtypeStruct``, orbax
+  metadata).
+  """
+  expected = _flat_params(abstract_params(arch))
+  given = _flat_params(params)
+  missing, extra = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
+  if missing:
+    raise ValueError(f"Params lack {missing[:8]} of {dict(arch)}.")
+  if extra:
+    raise ValueError(f"Params have {extra[:8]}, which {dict(arch)} does not have.")
+  for name, leaf in given.items():
+    if _leaf_shape(leaf) != tuple(expected[name].shape):
+      raise ValueError(
+        f"Param {name!r} has shape {_leaf_shape(leaf)}, expected "
+        f"{tuple(expected[name].shape)} for {dict(arch)}."
+      )
 
 
 def count_params(params: Any) -> int:

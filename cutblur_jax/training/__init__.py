@@ -2,8 +2,9 @@
 
 One module per concept, each importable alone:
 
-* ``training.config``: ``base_config`` (every field with its default) and
-  ``resolve_config`` (the reference's presets and every check).
+* ``training.config``: ``base_config`` (every field with its default).
+* ``training.recipe``: ``resolve_recipe`` and ``resolve_config``, the config checked and
+  resolved once (the reference's presets, ``training.presets``) into a frozen ``Recipe``.
 * ``training.optimizer``: ``OptimizerConfig`` and the optax chain it builds.
 * ``training.state``: ``TrainState`` and ``create_train_state``.
 * ``training.step``: ``train_step``, one XLA program.
@@ -15,15 +16,17 @@ One module per concept, each importable alone:
 """
 
 from cutblur_jax.augment.flips import random_flip_and_rotate
-from cutblur_jax.training.config import base_config, config_summary, parse_decay, resolve_config
+from cutblur_jax.training.config import base_config, config_summary, parse_decay
 from cutblur_jax.training.loop import NonFiniteLossError, TrainingInterrupted, train_and_evaluate
 from cutblur_jax.training.optimizer import OptimizerConfig, create_optimizer, learning_rate_schedule
+from cutblur_jax.training.recipe import Recipe, resolve_config, resolve_recipe
 from cutblur_jax.training.state import TrainState, abstract_train_state, create_train_state
 from cutblur_jax.training.step import train_step
 
 __all__ = [
   "NonFiniteLossError",
   "OptimizerConfig",
+  "Recipe",
   "TrainingInterrupted",
   "TrainState",
   "abstract_train_state",
@@ -35,6 +38,7 @@ __all__ = [
   "parse_decay",
   "random_flip_and_rotate",
   "resolve_config",
+  "resolve_recipe",
   "train_and_evaluate",
   "train_step",
 ]

@@ -10,7 +10,7 @@ flags: ``model``, ``dataset``, ``dataset_root``, ``scale``, ``div2k_range``,
 ``decay``, ``gamma``, ``gclip``, ``pretrain`` and the model template's
 ``num_blocks``, ``num_channels``, ``res_scale``, ``num_groups``, ``reduction``.
 
-Presets are applied in one place, ``resolve_config``, the way ``option.py``'s
+Presets are applied in one place, ``training.recipe.resolve_recipe``, the way ``option.py``'s
 ``make_template`` does, with one difference: a field you set explicitly always
 wins. Fields whose preset depends on other fields default to ``None``
 (meaning "the preset"):
@@ -33,27 +33,27 @@ wins. Fields whose preset depends on other fields default to ``None``
   pipeline crops ``patch_size * scale`` pixels from same-size pairs, which is
   the same thing.
 
-``resolve_config`` is idempotent, and everything downstream reads only the
-resolved config (``config.json`` in the work directory is the resolved config).
+The resolved config (``resolve_config``, ``config.json`` in the work directory) is
+idempotent; everything downstream reads the ``Recipe`` resolved from it
+(``training.recipe``), never the config.
 
 Examples:
   >>> config = base_config()
   >>> config.model, config.dataset = "RCAN", "DIV2K_SR"
-  >>> resolved = resolve_config(config)  # doctest: +SKIP
-  >>> resolved.decay, resolved.num_train_steps  # doctest: +SKIP
+  >>> from cutblur_jax.training.recipe import resolve_config
+  >>> resolved = resolve_config(config)
+  >>> resolved.decay, resolved.num_train_steps
   ('200-400-600-800', 1000000)
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
 import ml_collections
 from ml_collections import config_dict
 
-from cutblur_jax.data.spec import parse_dataset
-from cutblur_jax.models.network import ARCH_FIELDS
+from cutblur_jax.data.spec import DATA_DEFAULTS, PIPELINE_DEFAULTS
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -72,7 +72,7 @@ def base_config() -> ml_collections.ConfigDict:
   # --- run length and cadence (flax examples' names) -----------------------------------
   c.num_train_steps = config_dict.placeholder(int)  # option.py max_steps (preset)
   c.batch_size = config_dict.placeholder(int)  # 16 (CARN 64)
-  c.seed = 1
+  c.seed = PIPELINE_DEFAULTS["seed"]
   c.eval_every_steps = 1000  # option.py eval_steps
   c.checkpoint_every_steps = 1000
   c.log_every_steps = 100
@@ -90,18 +90,19 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_groups = config_dict.placeholder(int)
   c.reduction = config_dict.placeholder(int)
   c.dtype = "float32"  # compute dtype; parameters stay float32
-  # --- data (option.py; read by cutblur_jax.data.registry) -----------------------------
-  c.dataset = "DIV2K_SR"
-  c.dataset_root = ""
-  c.scale = 4
-  c.div2k_range = "1-800/801-810"
-  c.camera = "all"
-  c.sigma = 10
-  c.quality = 10
-  c.patch_size = 48
-  c.num_workers = 2
-  c.synthesize_lr = False
-  c.noise_seed = 0
+  # --- data (option.py; the defaults are data.spec's, the one place they are written) ----
+  data = DATA_DEFAULTS
+  c.dataset = data["dataset"]  # "DIV2K_SR"
+  c.dataset_root = data["dataset_root"]  # ""
+  c.scale = data["scale"]  # 4
+  c.div2k_range = data["div2k_range"]  # "1-800/801-810"
+  c.camera = data["camera"]  # "all"
+  c.sigma = data["sigma"]  # 10
+  c.quality = data["quality"]  # 10
+  c.patch_size = PIPELINE_DEFAULTS["patch_size"]  # 48
+  c.num_workers = PIPELINE_DEFAULTS["num_workers"]  # 2
+  c.synthesize_lr = data["synthesize_lr"]  # False
+  c.noise_seed = data["noise_seed"]  # 0
   c.prefetch = 2
   # --- augmentation (option.py) ---------------------------------------------------------
   c.use_moa = False
@@ -228,203 +229,6 @@ def parse_decay(decay: str) -> tuple[int, ...]:
   if any(t < 0 for t in thousands) or thousands != sorted(set(thousands)):
     raise ValueError(f"`decay` milestones must be non-negative and increasing, got {decay!r}.")
   return tuple(1000 * t for t in thousands)
-
-
-def _floats(values: Any, name: str) -> tuple[float, ...]:
-  if isinstance(values, (int, float, str)):
-    values = (values,)
-  try:
-    return tuple(float(v) for v in values)
-  except (TypeError, ValueError):
-    raise ValueError(f"`{name}` must be numbers, got {values!r}.") from None
-
-
-def _broadcast(values: tuple[float, ...], count: int, name: str) -> tuple[float, ...]:
-  if len(values) == 1:
-    return values * count
-  if len(values) != count:
-    raise ValueError(f"`{name}` has {len(values)} values for {count} augmentations.")
-  return values
-
-
-# Seeds go to jax.random.key, which takes a signed 64-bit integer.
-_MAX_SEED = 2**63 - 1
-
-
-def _positive_int(config: Any, name: str, low: int = 1, high: int | None = None) -> None:
-  value = config[name]
-  if (
-    isinstance(value, bool)
-    or not isinstance(value, int)
-    or value < low
-    or (high is not None and value > high)
-  ):
-    bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-    raise ValueError(f"`{name}` must be an integer {bound}, got {value!r}.")
-
-
-def resolve_config(config: Any) -> ml_collections.ConfigDict:
-  """Fills presets (``option.py``'s ``make_template``) and checks every field.
-
-  Args:
-    config: a ``ConfigDict`` (or dict) with the fields of ``base_config``;
-      missing fields take ``base_config``'s values.
-
-  Returns:
-    A new, locked ``ConfigDict`` with no ``None`` left in the preset fields,
-    ``augs``/``prob``/``alpha``/``mix_p`` holding the policy actually used and
-    the model template fields holding the architecture.
-
-  Raises:
-    ValueError: an unknown model, augmentation or dtype, bad numbers, or
-      ``use_moa`` together with a different explicit policy. No JAX device is
-      touched, so this is safe before ``jax.distributed.initialize``.
-
-  Examples:
-    >>> c = resolve_config({"model": "CARN", "use_moa": True})  # doctest: +SKIP
-    >>> c.batch_size, c.decay, c.prob[0]  # doctest: +SKIP
-    (64, '400', 0.2)
-  """
-  from cutblur_jax import augment, models  # pylint: disable=g-import-not-at-top
-
-  given = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
-  resolved = base_config()
-  unknown = sorted(set(given) - set(resolved.keys()))
-  if unknown:
-    raise ValueError(f"Unknown config fields {unknown}; known: {sorted(resolved.keys())}.")
-  for key, value in given.items():
-    resolved[key] = tuple(value) if isinstance(value, list) else value
-  c = resolved
-
-  if c.model not in models.PRESETS:
-    raise ValueError(f"Unknown model {c.model!r}; use one of {', '.join(models.PRESETS)}.")
-  if c.dtype not in DTYPES:
-    raise ValueError(f"`dtype` must be one of {', '.join(DTYPES)}, got {c.dtype!r}.")
-  for name in ("scale", "patch_size"):
-    _positive_int(c, name)
-  for name in (
-    "eval_every_steps",
-    "checkpoint_every_steps",
-    "log_every_steps",
-    "num_workers",
-    "prefetch",
-    "num_sample_images",
-  ):
-    _positive_int(c, name, 0)
-  for name in ("seed", "noise_seed"):
-    _positive_int(c, name, 0, _MAX_SEED)
-  _positive_int(c, "keep_checkpoints", 1)
-  for name in ("num_eval_images", "num_train_images"):
-    if c[name] is not None:
-      _positive_int(c, name)
-  dataset = parse_dataset(str(c.dataset))  # a TFDS copy gets its data set's presets
-  task = dataset.task
-
-  # Model template: option.py's presets, explicit fields win.
-  explicit = {name: c[name] for name in ARCH_FIELDS if c[name] is not None}
-  arch = models.model_arch(c.model, c.scale, **explicit)
-  for name in ARCH_FIELDS:
-    if name in arch:
-      c[name] = arch[name]
-
-  # Training presets (make_template's order: model first, then task).
-  network = models.network(arch)  # "EDSR-baseline" is an EDSR
-  presets = {
-    "num_train_steps": 700_000,
-    "decay": "200-400-600",
-    "gclip": 0.0,
-    "batch_size": 16,
-    **network.train_presets,
-  }
-  if c.pretrain:
-    presets["gclip"] = network.pretrain_gclip
-  if task in ("DN", "JPEG"):
-    presets.update(num_train_steps=1_000_000, decay="300-550-800")
-  for name, value in presets.items():
-    if c[name] is None:
-      c[name] = value
-  _positive_int(c, "num_train_steps", 0)
-  _positive_int(c, "batch_size")
-  parse_decay(c.decay)
-  if isinstance(c.ema_decay, bool) or not 0.0 <= float(c.ema_decay) < 1.0:
-    raise ValueError(f"`ema_decay` must be in [0, 1) (0 turns EMA off), got {c.ema_decay!r}.")
-  finite = all(math.isfinite(float(c[name])) for name in ("lr", "gamma", "gclip"))
-  if not finite or not c.lr > 0 or not c.gamma > 0 or c.gclip < 0:
-    raise ValueError(
-      f"Need finite lr > 0, gamma > 0 and gclip >= 0 (0: no clipping); got "
-      f"lr={c.lr}, gamma={c.gamma}, gclip={c.gclip}."
-    )
-
-  # Augmentation policy.
-  if c.use_moa:
-    policy = augment.moa(dataset.reference, c.model)
-    ours = {
-      "augs": tuple(policy.augs),
-      "prob": tuple(policy.probs),
-      "alpha": tuple(policy.alphas),
-      "mix_p": None if policy.mix_p is None else tuple(policy.mix_p),
-      "aux_prob": policy.aux_prob,
-      "aux_alpha": policy.aux_alpha,
-    }
-    for name in ours:
-      value = c[name]
-      if value is not None and _normalise(value) != _normalise(ours[name]):
-        raise ValueError(
-          f"use_moa=True sets `{name}` to {ours[name]!r}, but the config sets it to {value!r}; "
-          "unset it or set use_moa=False."
-        )
-  else:
-    augs = c.augs if c.augs is not None else ("none",)
-    augs = (augs,) if isinstance(augs, str) else tuple(str(a) for a in augs)
-    prob = _broadcast(_floats(c.prob if c.prob is not None else (1.0,), "prob"), len(augs), "prob")
-    alpha = _broadcast(
-      _floats(c.alpha if c.alpha is not None else (1.0,), "alpha"), len(augs), "alpha"
-    )
-    mix_p = None if c.mix_p is None else _floats(c.mix_p, "mix_p")
-    policy = augment.Policy(
-      augs, prob, alpha, aux_prob=float(c.aux_prob), aux_alpha=float(c.aux_alpha), mix_p=mix_p
-    )
-  c.augs = tuple(policy.augs)
-  c.prob = tuple(float(p) for p in policy.probs)
-  c.alpha = tuple(float(a) for a in policy.alphas)
-  c.mix_p = None if policy.mix_p is None else tuple(float(p) for p in policy.mix_p)
-  c.aux_prob, c.aux_alpha = float(policy.aux_prob), float(policy.aux_alpha)
-  c.lock()
-  return c
-
-
-def _normalise(value: Any) -> Any:
-  if value is None:
-    return None
-  if isinstance(value, str):
-    return (value,)
-  if isinstance(value, (int, float)):
-    return (float(value),)
-  return tuple(float(v) if not isinstance(v, str) else v for v in value)
-
-
-def model_arch_from_config(config: Any):
-  """The ``models.Arch`` a resolved config describes."""
-  from cutblur_jax import models  # pylint: disable=g-import-not-at-top
-
-  explicit = {name: config[name] for name in ARCH_FIELDS if config.get(name) is not None}
-  return models.model_arch(config.model, config.scale, **explicit)
-
-
-def policy_from_config(config: Any):
-  """The ``augment.Policy`` a resolved config describes."""
-  from cutblur_jax import augment  # pylint: disable=g-import-not-at-top
-
-  mix_p = config.mix_p
-  return augment.Policy(
-    tuple(config.augs),
-    tuple(config.prob),
-    tuple(config.alpha),
-    aux_prob=float(config.aux_prob),
-    aux_alpha=float(config.aux_alpha),
-    mix_p=None if mix_p is None else tuple(mix_p),
-    per_sample=bool(config.get("per_sample", False)),
-  )
 
 
 def config_summary(

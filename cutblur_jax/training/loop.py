@@ -2,8 +2,9 @@
 
 The CLI ``experiments/train.py`` is a thin wrapper. A run:
 
-1. resolves the config (presets, checks: ``training.config.resolve_config``) and starts
-   the devices (multi-host start-up, the mesh);
+1. resolves the config once into a ``Recipe`` (presets, checks:
+   ``training.recipe.resolve_recipe``) and starts the devices (multi-host start-up, the
+   mesh); from here on only the recipe is read;
 2. refuses a folder that is no work directory, and locks the work directory;
 3. starts (``training.start.start_run``): refuses a checkpoint of another architecture or
    a resume of another config, builds the data and the validation baseline, and creates
@@ -46,7 +47,7 @@ import numpy as np
 from cutblur_jax import checkpoint, data
 from cutblur_jax import sharding as sharding_lib
 from cutblur_jax.training.checkpoints import TrainCheckpointer
-from cutblur_jax.training.config import config_summary, resolve_config
+from cutblur_jax.training.recipe import Recipe, resolve_recipe
 from cutblur_jax.training.logs import MetricWriter, truncate_metrics
 from cutblur_jax.training.signals import StopRequests, TrainingInterrupted
 from cutblur_jax.training.state import TrainState
@@ -71,13 +72,13 @@ def _is_due(step: int, every: int, last: int) -> bool:
 
 
 def train_and_evaluate(
-  config: Any, workdir: str | os.PathLike, *, accept_config_changes: bool = False
+  config: Any | Recipe, workdir: str | os.PathLike, *, accept_config_changes: bool = False
 ) -> dict[str, Any]:
   """Trains and validates a model as ``config`` says, in ``workdir`` (resuming if it holds a run).
 
   Args:
     config: a config with the fields of ``base_config`` (presets are applied by
-      ``resolve_config``), e.g. from ``experiments/configs/*.py``.
+      ``resolve_recipe``), e.g. from ``experiments/configs/*.py``, or a ``Recipe``.
     workdir: the run's directory: ``config.json``, ``metrics.jsonl``,
       TensorBoard events and ``checkpoints/{latest,best}``. A new or empty folder, or the
       work directory of a run to resume.
@@ -104,10 +105,10 @@ def train_and_evaluate(
     training.logs.LogWriteError, training.checkpoints.CheckpointWriteError: a write failed.
   """
   start_time = time.perf_counter()
-  config = resolve_config(config)
-  sharding_lib.initialize_distributed(config)
+  recipe = resolve_recipe(config)
+  sharding_lib.initialize_distributed(recipe.cluster._asdict())
   mesh = sharding_lib.create_mesh()
-  sharding_lib.check_batch_size(config.batch_size, mesh)
+  sharding_lib.check_batch_size(recipe.input.batch_size, mesh)
   workdir = pathlib.Path(workdir).absolute()
   is_chief = jax.process_index() == 0
   check_workdir(workdir)
@@ -116,10 +117,10 @@ def train_and_evaluate(
       guard = StartGuard(workdir)  # notes the folder before the lock file is made
       stack.enter_context(WorkdirLock(workdir))  # refused: nothing of ours to undo
       stack.enter_context(guard)  # a failed start leaves the folder as it found it
-    checkpoints = TrainCheckpointer(workdir, keep=config.keep_checkpoints)
+    checkpoints = TrainCheckpointer(workdir, keep=recipe.steps.keep_checkpoints)
     stack.push(_closing(checkpoints.close, after_failure=False))
     run, state, run_key, pipeline = start_run(
-      config, workdir, mesh, checkpoints, accept_config_changes
+      recipe, workdir, mesh, checkpoints, accept_config_changes
     )
     stack.push(_closing(pipeline.close))
     # Every check passed: from here on the run writes.
@@ -128,7 +129,7 @@ def train_and_evaluate(
     start_step = _begin(run, state, stack)
     with StopRequests() as stop:
       result = _train_loop(run, state, run_key, pipeline, stop)
-  result["finished_before"] = start_step >= config.num_train_steps
+  result["finished_before"] = start_step >= recipe.steps.total
   result.update(run.validation.baseline)
   best_step = result["best_step"]
   result["best_checkpoint"] = (
@@ -179,18 +180,19 @@ def _begin(run: Run, state: TrainState, stack: contextlib.ExitStack) -> int:
   past the resumed step: the file is rewritten, so a writer opened before would write
   into the replaced copy.
   """
-  config, workdir = run.config, run.workdir
+  recipe, workdir = run.recipe, run.workdir
   start_step = int(host_scalar(state.step))
   is_chief = jax.process_index() == 0
   if is_chief:
     if start_step:
       truncate_metrics(workdir, start_step)
-    data.io.write_json(workdir / checkpoint.CONFIG_FILE, json.loads(config.to_json_best_effort()))
+    config_json = json.loads(recipe.config.to_json_best_effort())
+    data.io.write_json(workdir / checkpoint.CONFIG_FILE, config_json)
   run.writer = MetricWriter(workdir, enabled=is_chief)
   stack.push(_closing(run.writer.close))
-  run.writer.write_text(0, "config", "```\n" + str(config) + "\n```")
+  run.writer.write_text(0, "config", "```\n" + str(recipe.config) + "\n```")
   run.echo(
-    f"Training {config_summary(config)} on {run.mesh.devices.size} device(s) "
+    f"Training {recipe.summary} on {run.mesh.devices.size} device(s) "
     f"({jax.process_count()} process(es)) in {workdir}"
   )
   run.echo(
@@ -212,10 +214,10 @@ def _begin(run: Run, state: TrainState, stack: contextlib.ExitStack) -> int:
     run.best_psnr, run.best_step = float(best["psnr"]), int(best["step"])
   if start_step == 0:
     run.writer.write_scalars(0, run.validation.baseline, split="eval")
-  if start_step >= config.num_train_steps:
+  if start_step >= recipe.steps.total:
     run.echo(
       f"The run in {workdir} is already finished (step {start_step} of "
-      f"num_train_steps {config.num_train_steps}); validating its weights."
+      f"num_train_steps {recipe.steps.total}); validating its weights."
     )
   return start_step
 
@@ -243,14 +245,14 @@ def _check_finite(run: Run, host_metrics: Sequence[tuple[int, dict[str, float]]]
 def _validate_and_keep_best(
   run: Run, state: TrainState, step: int, weights: str
 ) -> dict[str, float]:
-  scores, images = run.validation.run(state.eval_params, run.arch)
+  scores, images = run.validation.run(state.eval_params, run.recipe.arch)
   baseline = run.validation.baseline
   if scores["psnr"] > run.best_psnr:
     run.best_psnr, run.best_step = scores["psnr"], step
     run.checkpoints.save_best(
       step,
       state.params,
-      run.arch,
+      run.recipe.arch,
       {"step": step, **scores, **baseline, "weights": weights},
       ema_params=state.ema_params,
     )
@@ -274,7 +276,7 @@ def _save_latest(run: Run, state: TrainState, step: int, run_key: jax.Array, bat
     "best_step": run.best_step,
   }
   run.checkpoints.save_latest(
-    step, state.params, state.opt_state, run.arch, meta, ema_params=state.ema_params
+    step, state.params, state.opt_state, run.recipe.arch, meta, ema_params=state.ema_params
   )
 
 
@@ -284,10 +286,10 @@ def _train_loop(
   """The step/log/evaluate/checkpoint loop of ``train_and_evaluate``."""
   from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
 
-  config = run.config
-  total = int(config.num_train_steps)
+  recipe = run.recipe
+  steps, total = recipe.steps, recipe.steps.total
   batches = data.prefetch_to_device(
-    pipeline, sharding_lib.batch_sharding(run.mesh), size=max(1, config.prefetch)
+    pipeline, sharding_lib.batch_sharding(run.mesh), size=max(1, recipe.input.prefetch)
   )
   pending: list[tuple[int, dict[str, jax.Array]]] = []
   last_loss, last_metrics, last_eval, steps_per_sec = math.nan, {}, {}, math.nan
@@ -300,7 +302,7 @@ def _train_loop(
     unit="step",
     dynamic_ncols=True,
     smoothing=0.1,
-    disable=not (jax.process_index() == 0 and config.progress_bar),
+    disable=not (jax.process_index() == 0 and recipe.progress_bar),
     desc="train",
   )
   try:
@@ -311,9 +313,9 @@ def _train_loop(
       interval_steps += 1
       pending.append((step, step_metrics))
       bar.update(1)
-      log_due = _is_due(step, config.log_every_steps, total)
-      eval_due = _is_due(step, config.eval_every_steps, total)
-      checkpoint_due = _is_due(step, config.checkpoint_every_steps, total)
+      log_due = _is_due(step, steps.log_every, total)
+      eval_due = _is_due(step, steps.eval_every, total)
+      checkpoint_due = _is_due(step, steps.checkpoint_every, total)
       if stop.signum is not None:
         log_due = checkpoint_due = True
       if not (log_due or eval_due or checkpoint_due):
@@ -333,7 +335,7 @@ def _train_loop(
             "learning_rate": last_metrics["learning_rate"],
             "grad_norm": last_metrics["grad_norm"],
             "steps_per_sec": steps_per_sec,
-            "images_per_sec": steps_per_sec * config.batch_size,
+            "images_per_sec": steps_per_sec * recipe.input.batch_size,
           },
           split="train",
         )
@@ -355,7 +357,7 @@ def _train_loop(
           f"{run.checkpoints.directory / 'latest'}; resume with --workdir {run.workdir}.",
         )
     if not last_eval:  # resumed at (or past) the end: validate what is there
-      last_eval, _ = run.validation.run(state.eval_params, run.arch, with_samples=False)
+      last_eval, _ = run.validation.run(state.eval_params, recipe.arch, with_samples=False)
     run.checkpoints.wait()
   finally:
     bar.close()

@@ -1,7 +1,7 @@
 """The start of a training run: every check and every read, in order, before any write.
 
 ``start_run`` checks the work directory's stored architecture and config against the
-resolved config, builds the data (every check on images and patches happens here, before
+``Recipe``, builds the data (every check on images and patches happens here, before
 anything compiles) and the validation baseline, and creates the train state: fresh,
 fine-tuned from ``pretrain``, or resumed from the newest ``latest`` step that restores
 (parameters, optimizer, EMA, run key and input position). It writes nothing, so a failed
@@ -22,20 +22,19 @@ import numpy as np
 
 from cutblur_jax import checkpoint, data, evaluation
 from cutblur_jax import sharding as sharding_lib
-from cutblur_jax.data.spec import parse_dataset
+from cutblur_jax.data.pipeline import TrainPipeline
 from cutblur_jax.training.checkpoints import TrainCheckpointer
-from cutblur_jax.training.config import model_arch_from_config, policy_from_config
 from cutblur_jax.training.logs import MetricWriter
-from cutblur_jax.training.optimizer import OptimizerConfig
+from cutblur_jax.training.recipe import Recipe
 from cutblur_jax.training.state import (
   TrainState,
+  _create_train_state,
   abstract_train_state,
-  create_train_state,
   frozen_arch,
   initial_params,
 )
 from cutblur_jax.training.validation import Validation
-from cutblur_jax.training.workdir import config_changes, keep_run_seed
+from cutblur_jax.training.workdir import config_changes, run_seed
 
 __all__ = ["Run", "host_scalar", "start_run"]
 
@@ -50,10 +49,9 @@ def host_scalar(value: jax.Array) -> float:
 class Run:
   """What one training run holds while it loops."""
 
-  config: Any
+  recipe: Recipe
   workdir: pathlib.Path
   mesh: jax.sharding.Mesh
-  arch: Any
   checkpoints: TrainCheckpointer
   validation: Validation
   writer: MetricWriter | None = None
@@ -65,7 +63,7 @@ class Run:
     """Prints a run event on process 0, above the progress bar when there is one."""
     if jax.process_index() != 0:
       return
-    if self.config.progress_bar:
+    if self.recipe.progress_bar:
       from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
 
       tqdm.write(message)
@@ -78,75 +76,83 @@ class Run:
       print(message, file=sys.stderr, flush=True)
 
 
-def _restore_state(
-  run: Run, optimizer: OptimizerConfig, policy: Any, pipeline: Any
-) -> tuple[TrainState, jax.Array]:
+def _state(recipe: Recipe, **fields: Any) -> TrainState:
+  """A ``TrainState`` with the recipe's static fields."""
+  return TrainState(
+    arch=frozen_arch(recipe.arch),
+    optimizer=recipe.optimizer,
+    policy=recipe.policy,
+    flip_and_rotate=recipe.flip_and_rotate,
+    dtype=recipe.dtype,
+    ema_decay=recipe.ema_decay,
+    **fields,
+  )
+
+
+def _restore_state(run: Run, pipeline: TrainPipeline) -> tuple[TrainState, jax.Array]:
   """The newest restorable ``latest`` step's state and run key; moves ``pipeline`` there."""
-  config, arch, mesh = run.config, run.arch, run.mesh
-  abstract_params, abstract_opt_state = abstract_train_state(arch, optimizer, mesh)
+  recipe, mesh = run.recipe, run.mesh
+  abstract_params, abstract_opt_state = abstract_train_state(recipe.arch, recipe.optimizer, mesh)
   step, params, opt_state, meta, ema_params = run.checkpoints.restore_newest(
-    abstract_params, abstract_opt_state, ema=config.ema_decay > 0, warn=run.warn
+    abstract_params, abstract_opt_state, ema=recipe.ema_decay > 0, warn=run.warn
   )
   run_key = jax.random.wrap_key_data(np.asarray(meta["rng_key_data"], np.uint32))
   pipeline.set_state(meta["pipeline"])  # refuses another batch size, before any write
-  if config.ema_decay > 0 and ema_params is None:
+  if recipe.ema_decay > 0 and ema_params is None:
     ema_params = jax.tree.map(jnp.copy, params)
     run.echo(f"Step {step} has no EMA weights: the average starts from its parameters.")
-  state = TrainState(
-    step=sharding_lib.replicate(np.int32(meta["step"]), mesh),
-    params=params,
-    opt_state=opt_state,
-    arch=frozen_arch(arch),
-    optimizer=optimizer,
-    policy=policy,
-    flip_and_rotate=bool(config.flip_and_rotate),
-    dtype=config.dtype,
-    ema_params=ema_params,
-    ema_decay=float(config.ema_decay),
-  )
+  step = sharding_lib.replicate(np.int32(meta["step"]), mesh)
+  state = _state(recipe, step=step, params=params, opt_state=opt_state, ema_params=ema_params)
   return state, run_key
 
 
-def _fresh_state(
-  run: Run, init_key: jax.Array, optimizer: OptimizerConfig, policy: Any, pretrained: Any
-) -> TrainState:
-  config = run.config
+def _fresh_state(run: Run, init_key: jax.Array, pretrained: Any) -> TrainState:
+  recipe = run.recipe
   params = None
   if pretrained is not None:
     # Layers whose shapes differ (head/tail of another scale) keep their fresh initialisation.
-    fresh = sharding_lib.to_local(initial_params(init_key, run.arch, run.mesh))
+    fresh = sharding_lib.to_local(initial_params(init_key, recipe.arch, run.mesh))
     params = checkpoint.merge_pretrained(jax.device_get(fresh), pretrained)
-    run.echo(f"Fine-tuning from {config.pretrain}")
-  return create_train_state(
+    run.echo(f"Fine-tuning from {recipe.pretrain}")
+  return _create_train_state(  # the recipe's values are checked: no second check
     init_key,
-    run.arch,
-    optimizer=optimizer,
-    policy=policy,
-    flip_and_rotate=config.flip_and_rotate,
-    dtype=config.dtype,
+    recipe.arch,
+    optimizer=recipe.optimizer,
+    policy=recipe.policy,
+    flip_and_rotate=recipe.flip_and_rotate,
+    dtype=recipe.dtype,
     params=params,
     mesh=run.mesh,
-    ema_decay=config.ema_decay,
+    ema_decay=recipe.ema_decay,
+    ema_params=None,
+  )
+
+
+def _pipeline(recipe: Recipe, train_set: Any) -> TrainPipeline:
+  return TrainPipeline(
+    train_set,
+    patch_size=recipe.input.patch_size,
+    batch_size=recipe.input.batch_size,
+    scale=train_set.scale,
+    seed=recipe.seed,
+    num_workers=recipe.input.num_workers,
   )
 
 
 def start_run(
-  config: Any,
+  recipe: Recipe,
   workdir: pathlib.Path,
   mesh: jax.sharding.Mesh,
   checkpoints: TrainCheckpointer,
   accept_config_changes: bool,
-) -> tuple[Run, TrainState, jax.Array, Any]:
+) -> tuple[Run, TrainState, jax.Array, TrainPipeline]:
   """Every check and every read of a start, in order; writes nothing.
 
-  Returns ``(run, state, run_key, pipeline)``.
+  Returns ``(run, state, run_key, pipeline)``; ``run.recipe`` holds the resumed run's seed.
   """
-  arch = model_arch_from_config(config)
-  policy = policy_from_config(config)
-  optimizer = OptimizerConfig.from_config(config)
   stored_arch = checkpoints.stored_arch()
   if stored_arch is not None:
-    differences = checkpoint.arch_differences(stored_arch, arch)
+    differences = checkpoint.arch_differences(stored_arch, recipe.arch)
     if differences:
       raise ValueError(
         f"Work directory {workdir} holds a checkpoint of another architecture ("
@@ -154,7 +160,7 @@ def start_run(
         "settings."
       )
   resuming = checkpoints.latest_step() is not None
-  changes = config_changes(workdir, config) if resuming else {}
+  changes = config_changes(workdir, recipe.config) if resuming else {}
   if changes and not accept_config_changes:
     listed = "; ".join(f"{name}: run {old!r}, now {new!r}" for name, (old, new) in changes.items())
     raise ValueError(
@@ -163,32 +169,31 @@ def start_run(
       "with --accept_config_changes (recorded in metrics.jsonl)."
     )
   pretrained = None
-  if config.pretrain and not resuming:
-    pretrained = checkpoint.load_pretrained(config.pretrain, arch)
+  if recipe.pretrain and not resuming:
+    pretrained = checkpoint.load_pretrained(recipe.pretrain, recipe.arch)
   # Data: every check on images and patches happens here, before anything compiles.
-  train_set = data.first_images(data.create_dataset(config, "train"), config.num_train_images)
-  valid_set = data.create_dataset(config, "validation")
-  pipeline = data.create_pipeline(config, dataset=train_set)
+  train_set = data.create_dataset(recipe.data, "train")
+  train_set = data.first_images(train_set, recipe.input.num_train_images)
+  valid_set = data.create_dataset(recipe.data, "validation")
+  pipeline = _pipeline(recipe, train_set)
   try:
-    valid_pairs = data.load_pairs(valid_set, num_workers=config.num_workers)
-    if config.num_eval_images is not None:
-      valid_pairs = valid_pairs[: config.num_eval_images]
-    protocol = parse_dataset(config.dataset).eval_protocol(config.scale)
-    validation = Validation(
-      valid_pairs,
-      protocol,
-      evaluation.baseline_metrics(valid_pairs, **protocol),
-      config.num_sample_images,
+    valid_pairs = data.load_pairs(
+      valid_set, num_workers=recipe.input.num_workers, count=recipe.input.num_eval_images
     )
-    run = Run(config, workdir, mesh, arch, checkpoints, validation, changes=changes)
-    init_key, run_key = jax.random.split(jax.random.key(config.seed))
+    baseline = evaluation.baseline_metrics(valid_pairs, recipe.protocol)
+    validation = Validation(valid_pairs, recipe.protocol, baseline, recipe.input.num_sample_images)
+    init_key, run_key = jax.random.split(jax.random.key(recipe.seed))
+    note = None
     if resuming:
-      note = keep_run_seed(workdir, config)
-      if note:
-        run.warn(f"warning: {note}")
-      state, run_key = _restore_state(run, optimizer, policy, pipeline)
+      seed, note = run_seed(workdir, recipe.seed)
+      recipe = recipe.with_seed(seed) if seed != recipe.seed else recipe
+    run = Run(recipe, workdir, mesh, checkpoints, validation, changes=changes)
+    if note:
+      run.warn(f"warning: {note}")
+    if resuming:
+      state, run_key = _restore_state(run, pipeline)
     else:
-      state = _fresh_state(run, init_key, optimizer, policy, pretrained)
+      state = _fresh_state(run, init_key, pretrained)
   except BaseException:
     pipeline.close()
     raise

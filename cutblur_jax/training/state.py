@@ -130,8 +130,26 @@ def create_train_state(
     >>> arch = models.model_arch("EDSR", 2, num_blocks=2, num_channels=8)  # doctest: +SKIP
     >>> state = create_train_state(jax.random.key(0), arch)  # doctest: +SKIP
   """
-  if not 0.0 <= float(ema_decay) < 1.0:
+  if isinstance(ema_decay, bool) or not 0.0 <= float(ema_decay) < 1.0:
     raise ValueError(f"`ema_decay` must be in [0, 1), got {ema_decay!r}.")
+  return _create_train_state(
+    key,
+    arch,
+    optimizer=optimizer,
+    policy=policy,
+    flip_and_rotate=flip_and_rotate,
+    dtype=dtype,
+    params=params,
+    mesh=mesh,
+    ema_decay=ema_decay,
+    ema_params=ema_params,
+  )
+
+
+def _create_train_state(
+  key, arch, *, optimizer, policy, flip_and_rotate, dtype, params, mesh, ema_decay, ema_params
+) -> TrainState:
+  """``create_train_state`` for checked arguments (a resolved ``Recipe``'s)."""
   mesh = sharding_lib.create_mesh() if mesh is None else mesh
   replicated = sharding_lib.replicated_sharding(mesh)
   policy = augment.Policy(("none",), (1.0,), (1.0,)) if policy is None else policy

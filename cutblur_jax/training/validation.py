@@ -14,6 +14,7 @@ import numpy as np
 
 from cutblur_jax import evaluation
 from cutblur_jax import sharding as sharding_lib
+from cutblur_jax.data.spec import EvalProtocol
 from cutblur_jax.image import upsample_nearest
 
 __all__ = ["Validation", "baseline_words"]
@@ -24,7 +25,7 @@ class Validation:
   """The validation images, their metric protocol and the baseline measured once per run."""
 
   pairs: Sequence[Any]
-  protocol: Mapping[str, Any]
+  protocol: EvalProtocol
   baseline: Mapping[str, float]
   num_samples: int
 
@@ -46,7 +47,7 @@ class Validation:
       hr_input_test=False,
       baseline=False,
       on_output=collect,
-      **self.protocol,
+      protocol=self.protocol,
     )
     images = {}
     for index, pair in enumerate(self.pairs[: self.num_samples] if with_samples else ()):

@@ -11,7 +11,7 @@ and the checks a resume must pass before anything is written.
 * ``check_workdir``: an existing folder that holds anything but a work directory of this
   project is refused, so a run never writes its ``config.json`` over a user's file or
   trains into a converted model's folder.
-* ``keep_run_seed``: a resumed run keeps the seed it started with (its batches and
+* ``run_seed``: a resumed run keeps the seed it started with (its batches and
   augmentations continue from the checkpoint); a different ``seed`` is recorded as
   ignored, not written to ``config.json`` as if it had been used.
 * ``config_changes``: what a resume would change in the run's recorded config, besides
@@ -38,7 +38,7 @@ __all__ = [
   "WorkdirLock",
   "check_workdir",
   "config_changes",
-  "keep_run_seed",
+  "run_seed",
 ]
 
 LOCK_FILE = ".lock"
@@ -58,7 +58,7 @@ RESUMABLE_FIELDS = frozenset(
     "coordinator_address",
     "num_processes",
     "process_id",
-    "seed",  # kept from the run (keep_run_seed)
+    "seed",  # kept from the run (run_seed)
     "pretrain",  # read only by a fresh start
     "dataset_root",  # where the same data set lives: it may move between machines
   }
@@ -171,23 +171,22 @@ class StartGuard:
         path.unlink(missing_ok=True)
 
 
-def keep_run_seed(workdir: str | os.PathLike, config: Any) -> str | None:
-  """Sets ``config.seed`` to the seed of the run being resumed; says so when they differ.
+def run_seed(workdir: str | os.PathLike, seed: int) -> tuple[int, str | None]:
+  """``(seed, note)``: the seed of the run being resumed, and a note when ``seed`` differs.
 
   A resumed run continues the random stream saved in its checkpoint (run key and input
   position), so another ``seed`` could not take effect; recording it in ``config.json``
-  would misstate the run. Returns the one-line note to print, or None.
+  would misstate the run. The note is the one line to print, or None.
   """
   path = pathlib.Path(workdir) / checkpoint.CONFIG_FILE
   try:
     stored = json.loads(path.read_text()).get("seed")
   except (OSError, ValueError, AttributeError):
-    return None  # no readable record: nothing to compare against
-  if stored is None or stored == config.seed:
-    return None
-  given, config.seed = config.seed, int(stored)
-  return (
-    f"`seed` {given} is ignored: the resumed run continues with its own seed {stored} "
+    return seed, None  # no readable record: nothing to compare against
+  if stored is None or stored == seed:
+    return seed, None
+  return int(stored), (
+    f"`seed` {seed} is ignored: the resumed run continues with its own seed {stored} "
     "(use a new --workdir for another seed)."
   )
 
