@@ -24,7 +24,7 @@ Examples:
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -187,3 +187,27 @@ def to_local(tree: Any) -> Any:
     return leaf
 
   return jax.tree.map(local, tree)
+
+
+def from_process_0(values: Mapping[str, float]) -> dict[str, float]:
+  """Process 0's ``values`` on every process, bit for bit (``values`` itself on one process).
+
+  A decision taken from host-computed floats (is this validation the best?) must be taken
+  once: hosts on different CPUs may round a near-tie apart, and one that decides to join a
+  collective save while another does not hangs the run. The floats travel as the uint32
+  words of their float64 bits, so no float32 cast (JAX without x64) rounds them.
+
+  Every process must call this with the same keys.
+
+  Examples:
+    >>> from_process_0({"psnr": 31.25})
+    {'psnr': 31.25}
+  """
+  values = {key: float(value) for key, value in values.items()}
+  if jax.process_count() == 1:
+    return values
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+
+  words = np.array([values[key] for key in sorted(values)], np.float64).view(np.uint32)
+  words = np.asarray(multihost_utils.broadcast_one_to_all(words), np.uint32)
+  return dict(zip(sorted(values), words.view(np.float64).tolist()))

@@ -168,6 +168,37 @@ def test_two_processes_agree_with_one_process(div2k, tmp_path):
   assert len(list((tmp_path / "two").glob("events.out.tfevents.*"))) == 1
 
 
+_AGREE_SCRIPT = """
+  import json, sys
+  import jax
+  jax.distributed.initialize(sys.argv[1], num_processes=2, process_id=int(sys.argv[2]))
+  from cutblur_jax import sharding
+  # A near-tie that the two hosts round apart: each sees its own last bit.
+  mine = {"psnr": 30.0 + int(sys.argv[2]) * 2**-40, "ssim": 0.1 + 0.2}
+  print(json.dumps({k: v.hex() for k, v in sharding.from_process_0(mine).items()}))
+"""
+
+
+def test_every_process_takes_process_0s_validation_numbers_bit_for_bit():
+  address = f"127.0.0.1:{_free_port()}"
+  workers = [
+    subprocess.Popen(
+      [sys.executable, "-c", textwrap.dedent(_AGREE_SCRIPT), address, str(process_id)],
+      env=_env(1),
+      cwd=ROOT,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
+    for process_id in range(2)
+  ]
+  outputs = [worker.communicate(timeout=120) for worker in workers]
+  for worker, (stdout, stderr) in zip(workers, outputs):
+    assert worker.returncode == 0, stdout[-2000:] + stderr[-4000:]
+  agreed = [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs]
+  assert agreed[0] == agreed[1] == {"psnr": (30.0).hex(), "ssim": (0.1 + 0.2).hex()}
+
+
 def _stop_at_a_random_moment(command, latest, signum, *, after_step):
   """Runs ``command`` and sends ``signum`` once a checkpoint past ``after_step`` exists."""
   victim = subprocess.Popen(

@@ -246,6 +246,9 @@ def _validate_and_keep_best(
   run: Run, state: TrainState, step: int, weights: str
 ) -> dict[str, float]:
   scores, images = run.validation.run(state.eval_params, run.recipe.arch)
+  # Every process measured the same images; process 0's numbers decide "best" for all, so
+  # all processes join the same collective save (or none does).
+  scores = sharding_lib.from_process_0(scores)
   baseline = run.validation.baseline
   if scores["psnr"] > run.best_psnr:
     run.best_psnr, run.best_step = scores["psnr"], step
