@@ -301,3 +301,37 @@ def test_realsr_hr_lr_count_mismatch_names_the_folder(tmp_path):
   (tmp_path / "Canon" / "Train" / "2" / "Canon_002_LR2.png").unlink()
   with pytest.raises(ValueError, match=r"2 HR images in .*Canon/Train/2 but 1 LR"):
     folders.realsr_dataset(tmp_path, scale=2, camera="canon")
+
+
+@pytest.mark.parametrize("subfolder", ["", "Flickr2K"])
+def test_df2k_trains_on_div2k_plus_flickr2k_and_validates_on_div2k(tmp_path, subfolder):
+  images = _div2k(tmp_path, count=5, scale=2)
+  rng = np.random.default_rng(7)
+  flickr = tmp_path / subfolder if subfolder else tmp_path
+  for i in (1, 2):
+    small = _random(rng, (6, 8, 3))
+    images[f"{i:06d}"] = (small.repeat(2, 0).repeat(2, 1), small)
+    _save(flickr / "Flickr2K_HR" / f"{i:06d}.png", images[f"{i:06d}"][0])
+    _save(flickr / "Flickr2K_LR_bicubic" / "X2" / f"{i:06d}x2.png", small)
+  train = folders.folder_dataset("DF2K_SR", tmp_path, split="train", scale=2, div2k_range="1-3/4-5")
+  valid = folders.folder_dataset(
+    "DF2K_SR", tmp_path, split="validation", scale=2, div2k_range="1-3/4-5"
+  )
+  assert train.names == ["0001", "0002", "0003", "000001", "000002"]
+  assert valid.names == ["0004", "0005"]  # never a Flickr2K image, never the training set
+  for pair in [*train, *valid]:
+    np.testing.assert_array_equal(pair.hr, images[pair.name][0])
+    np.testing.assert_array_equal(pair.lr, images[pair.name][1])
+
+
+def test_df2k_without_flickr2k_or_its_lr_says_what_is_missing(tmp_path):
+  _div2k(tmp_path, count=3, scale=2)
+  with pytest.raises(ValueError, match="Flickr2K HR folder not found"):
+    folders.folder_dataset("DF2K_SR", tmp_path, scale=2, div2k_range="1-2/3-3")
+  _save(tmp_path / "Flickr2K_HR" / "000001.png", _random(np.random.default_rng(8), (12, 16, 3)))
+  with pytest.raises(ValueError, match="Flickr2K_LR_bicubic.*synthesize_lr"):
+    folders.folder_dataset("DF2K_SR", tmp_path, scale=2, div2k_range="1-2/3-3")
+  synthesised = folders.folder_dataset(
+    "DF2K_SR", tmp_path, scale=2, div2k_range="1-2/3-3", synthesize_lr=True
+  )
+  assert synthesised.lr_paths is None and synthesised[2].lr.shape == (6, 8, 3)

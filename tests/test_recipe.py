@@ -149,3 +149,19 @@ def test_one_eval_protocol_from_the_description_serves_every_caller():
   assert rgb["y_only"] and rgb["mean"]["psnr"] != by_value["mean"]["psnr"]
   with pytest.raises(TypeError, match="`protocol` must be"):
     evaluation.evaluate_model(params, arch, pairs, protocol={"crop_border": 2})
+
+
+def test_validation_can_use_another_data_set(tmp_path):
+  recipe = train.resolve_recipe(
+    {"dataset": "DF2K_SR", "dataset_root": "/data/df2k", "scale": 2, "valid_dataset": "Set14_SR"}
+  )
+  assert recipe.data.name == "DF2K_SR" and recipe.valid_data.name == "Set14_SR"
+  assert recipe.valid_data.dataset_root == "/data/df2k" and recipe.valid_data.scale == 2
+  assert recipe.protocol == spec.EvalProtocol(crop_border=2, y_only=True)  # Set14's, not DIV2K's
+  assert train.resolve_recipe({"dataset": "embedded"}).valid_data.name == "embedded"
+  with pytest.raises(ValueError, match="same task"):
+    train.resolve_recipe({"dataset": "DIV2K_SR", "valid_dataset": "Set12_DN"})
+  with pytest.raises(ValueError, match="`valid_dataset_root` is set"):
+    train.resolve_recipe({"valid_dataset_root": "/data"})
+  with pytest.raises(ValueError, match="Unknown dataset"):
+    train.resolve_recipe({"valid_dataset": "Nope"})

@@ -13,6 +13,9 @@ from cutblur_jax.data.spec import DataSpec, EvalProtocol, parse_dataset, tfds_sc
     ("DIV2K_SR", "div2k", "SR", "DIV2K_SR"),
     ("DIV2K_DN", "div2k", "DN", "DIV2K_DN"),
     ("DIV2K_JPEG", "div2k", "JPEG", "DIV2K_JPEG"),
+    ("DF2K_SR", "df2k", "SR", "DF2K_SR"),
+    ("DF2K_DN", "df2k", "DN", "DF2K_DN"),
+    ("tfds:cutblur_folders/df2k_sr_x2", "tfds", "SR", "DF2K_SR"),
     ("RealSR", "realsr", "SR", "RealSR"),
     ("Set5_SR", "benchmark", "SR", "Set5_SR"),
     ("CBSD68_DN", "benchmark", "DN", "CBSD68_DN"),
@@ -68,3 +71,10 @@ def test_data_spec_from_a_config_carries_every_option_once():
   with pytest.raises(TypeError, match="Unknown data options"):
     DataSpec.from_config({"dataset": "DIV2K_SR"}, sigmaa=3)
   assert tfds_scale("div2k/bicubic_x3") == 3 and tfds_scale("div2k/bicubic") is None
+
+
+def test_df2k_is_measured_and_augmented_as_div2k():
+  assert parse_dataset("DF2K_SR").eval_protocol(4) == parse_dataset("DIV2K_SR").eval_protocol(4)
+  assert augment.moa("DF2K_DN") == augment.moa("DIV2K_DN")
+  with pytest.raises(ValueError, match="DF2K_SR, DF2K_DN or DF2K_JPEG"):
+    parse_dataset("DF2K_XX")

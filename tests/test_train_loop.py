@@ -291,3 +291,19 @@ def test_sharding_helpers_on_one_process():
   replicated = sharding.replicate(tree, mesh)
   assert replicated["a"].sharding == sharding.replicated_sharding(mesh)
   np.testing.assert_array_equal(sharding.to_local(replicated)["a"], tree["a"])
+
+
+def test_a_run_validates_on_the_valid_dataset_folder(div2k, tmp_path, capsys):
+  bench = tmp_path / "Set5"
+  rng = np.random.default_rng(3)
+  for name in ("baby", "bird"):
+    small = rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    for folder, image in (("HR", small.repeat(2, 0).repeat(2, 1)), ("LR_bicubic/X2", small)):
+      (bench / folder).mkdir(parents=True, exist_ok=True)
+      suffix = "x2" if folder != "HR" else ""
+      Image.fromarray(image).save(bench / folder / f"{name}{suffix}.png")
+  config = tiny_config(div2k, valid_dataset="Set5_SR", valid_dataset_root=str(bench))
+  result = train.train_and_evaluate(config, tmp_path / "run")
+  assert "Validation: 2 images, crop 2, Y" in capsys.readouterr().out  # Set5's, not DIV2K's
+  stored = json.loads((tmp_path / "run" / "config.json").read_text())
+  assert stored["valid_dataset"] == "Set5_SR" and np.isfinite(result["psnr"])

@@ -60,6 +60,9 @@ DATASET_NAMES = (
   "DIV2K_SR",
   "DIV2K_DN",
   "DIV2K_JPEG",
+  "DF2K_SR",
+  "DF2K_DN",
+  "DF2K_JPEG",
   "RealSR",
   "Set5_SR",
   "Set14_SR",
@@ -138,7 +141,7 @@ class DatasetName:
 
   Attributes:
     name: the name as given.
-    kind: "div2k", "realsr", "benchmark", "embedded" or "tfds".
+    kind: "div2k", "df2k", "realsr", "benchmark", "embedded" or "tfds".
     task: "SR", "DN" or "JPEG".
     set_name: the folder set ("DIV2K", "RealSR", "Set5", ...); for TFDS, that of the data
       it holds when known, else None.
@@ -162,7 +165,8 @@ class DatasetName:
 
   @property
   def is_div2k(self) -> bool:
-    return self.set_name == "DIV2K"
+    """DIV2K images, and so its protocol: DIV2K, or DF2K (validated on DIV2K)."""
+    return self.set_name in ("DIV2K", "DF2K")
 
   @property
   def is_realsr(self) -> bool:
@@ -229,13 +233,15 @@ def parse_dataset(name: str) -> DatasetName:
     elif builder == "cutblur_folders" and config:
       set_name, task = _from_folder_config(config)
     return DatasetName(name, "tfds", task, set_name, tfds_name)
-  if name.startswith("DIV2K_"):
-    task = name[len("DIV2K_") :]
-    if task not in TASKS:
-      raise ValueError(
-        f"Unknown DIV2K task in dataset {name!r}: use DIV2K_SR, DIV2K_DN or DIV2K_JPEG."
-      )
-    return DatasetName(name, "div2k", task, "DIV2K")
+  for set_name in ("DIV2K", "DF2K"):
+    if name.startswith(f"{set_name}_"):
+      task = name[len(set_name) + 1 :]
+      if task not in TASKS:
+        raise ValueError(
+          f"Unknown {set_name} task in dataset {name!r}: use {set_name}_SR, {set_name}_DN or "
+          f"{set_name}_JPEG."
+        )
+      return DatasetName(name, set_name.lower(), task, set_name)
   match = _BENCHMARK.fullmatch(name)
   if match:
     return DatasetName(name, "benchmark", match.group(2), match.group(1))

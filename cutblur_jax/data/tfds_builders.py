@@ -58,7 +58,7 @@ _OPTIONS = tuple(key for key in DATA_DEFAULTS if key not in ("dataset", "dataset
 
 def _folder_spec(dataset: str, options: dict[str, Any], root: str = "") -> DataSpec:
   spec = DataSpec.from_config(None, dataset=dataset, dataset_root=root, **options)
-  if spec.dataset.kind not in ("div2k", "realsr", "benchmark"):
+  if spec.dataset.kind not in ("div2k", "df2k", "realsr", "benchmark"):
     raise ValueError(f"Unknown folder dataset {dataset!r}.")
   return spec
 
@@ -120,7 +120,7 @@ class FolderSetConfig(tfds.core.BuilderConfig):
   @property
   def splits(self) -> tuple[str, ...]:
     kind = parse_dataset(self.dataset).kind
-    if kind == "div2k":
+    if kind in ("div2k", "df2k"):
       return ("train", "validation")
     if kind == "realsr":
       return ("train", "test")

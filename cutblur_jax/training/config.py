@@ -103,6 +103,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_workers = PIPELINE_DEFAULTS["num_workers"]  # 2
   c.synthesize_lr = data["synthesize_lr"]  # False
   c.noise_seed = data["noise_seed"]  # 0
+  # Validation on another data set's images (any benchmark folder), or, by default, on the
+  # training data set's own validation split.
+  c.valid_dataset = ""
+  c.valid_dataset_root = ""  # its folder; default dataset_root
   c.prefetch = 2
   # --- augmentation (option.py) ---------------------------------------------------------
   c.use_moa = False
@@ -162,6 +166,8 @@ FIELD_HELP: dict[str, str] = {
   "num_workers": 'threads that decode images and build batches',
   "synthesize_lr": 'make a missing LR folder from HR instead of failing',
   "noise_seed": 'seed of synthesised DN noise',
+  "valid_dataset": 'validate on this data set (e.g. Set14_SR); "": the training set\'s validation split',
+  "valid_dataset_root": 'the folder of valid_dataset ("": dataset_root)',
   "prefetch": 'batches kept in flight to the devices',
   "use_moa": 'use the MoA policy augment.moa(dataset, model) (fills the six fields below)',
   "augs": 'op names of the policy (without MoA: ("none",))',

@@ -83,8 +83,9 @@ class Recipe:
     arch: the network.
     policy: the augmentation policy.
     optimizer: Adam, its schedule and clipping.
-    data: the data set and its options.
-    protocol: how validation measures (from ``data``).
+    data: the training data set and its options.
+    valid_data: the validation data set (``data`` itself unless ``valid_dataset`` is set).
+    protocol: how validation measures (from ``valid_data``).
     steps: the run length and cadences.
     input: the pipeline and validation options.
     cluster: the multi-process start-up fields.
@@ -101,6 +102,7 @@ class Recipe:
   policy: augment.Policy
   optimizer: OptimizerConfig
   data: DataSpec
+  valid_data: DataSpec
   protocol: EvalProtocol
   steps: Steps
   input: InputOptions
@@ -250,6 +252,23 @@ def _policy(c: ml_collections.ConfigDict, data: DataSpec) -> augment.Policy:
   )
 
 
+def _valid_data(c: ml_collections.ConfigDict, data: DataSpec) -> DataSpec:
+  """The validation data set: ``valid_dataset`` with the training set's options, or ``data``."""
+  if not c.valid_dataset:
+    if c.valid_dataset_root:
+      raise ValueError("`valid_dataset_root` is set but `valid_dataset` is not; set both.")
+    return data
+  valid = data.replace(
+    dataset=str(c.valid_dataset), dataset_root=str(c.valid_dataset_root or data.dataset_root)
+  )
+  if valid.data_scale != data.data_scale:
+    raise ValueError(
+      f"`valid_dataset` {valid.name!r} has HR/LR {valid.data_scale} but `dataset` "
+      f"{data.name!r} has {data.data_scale}: validate on data of the same task."
+    )
+  return valid
+
+
 def resolve_recipe(config: Any) -> Recipe:
   """Fills the presets, checks every field and resolves the config into a ``Recipe``.
 
@@ -273,6 +292,7 @@ def resolve_recipe(config: Any) -> Recipe:
       c[name] = value
   _check_optimisation(c)
   policy = _policy(c, data)
+  valid_data = _valid_data(c, data)
   # The config as config.json stores it: the architecture and the policy actually used.
   for name in ARCH_FIELDS:
     if name in arch:
@@ -286,7 +306,8 @@ def resolve_recipe(config: Any) -> Recipe:
     policy=policy,
     optimizer=OptimizerConfig.from_config(c),
     data=data,
-    protocol=data.eval_protocol,
+    valid_data=valid_data,
+    protocol=valid_data.eval_protocol,
     steps=Steps(
       c.num_train_steps,
       c.log_every_steps,

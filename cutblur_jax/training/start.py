@@ -174,7 +174,7 @@ def start_run(
   # Data: every check on images and patches happens here, before anything compiles.
   train_set = data.create_dataset(recipe.data, "train")
   train_set = data.first_images(train_set, recipe.input.num_train_images)
-  valid_set = data.create_dataset(recipe.data, "validation")
+  valid_set = data.create_dataset(recipe.valid_data, "validation")
   pipeline = _pipeline(recipe, train_set)
   try:
     valid_pairs = data.load_pairs(

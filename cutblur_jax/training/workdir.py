@@ -61,6 +61,7 @@ RESUMABLE_FIELDS = frozenset(
     "seed",  # kept from the run (run_seed)
     "pretrain",  # read only by a fresh start
     "dataset_root",  # where the same data set lives: it may move between machines
+    "valid_dataset_root",
   }
 )
 
