@@ -43,6 +43,7 @@ from flax import traverse_util
 
 from cutblur_jax import models
 from cutblur_jax.cli import short_cause
+from cutblur_jax.data.io import local_path
 from cutblur_jax.models import check_params
 
 # The items of a checkpoint step: a model checkpoint has the first three, a training step
@@ -89,7 +90,7 @@ def save_model(
   """
   arch = models.canonical_arch(arch)
   check_params(params, arch)
-  directory = pathlib.Path(directory).absolute()
+  directory = local_path(directory, what="Checkpoint directory").absolute()
   if directory.exists() and not overwrite:
     raise FileExistsError(
       f"Checkpoint directory {str(directory)!r} exists; pass overwrite=True "
@@ -178,7 +179,7 @@ def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
   Raises:
     ValueError: ``path`` is none of them, naming the path.
   """
-  path = pathlib.Path(path)
+  path = local_path(path, what="Checkpoint")
   if not path.is_dir():
     raise ValueError(f"Checkpoint {str(path)!r} does not exist or is not a directory.")
   if is_model_checkpoint(path):

@@ -36,6 +36,7 @@ xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 from cutblur_jax import cli, train
 from cutblur_jax.training import config as config_lib
 from cutblur_jax.training import logs
+from cutblur_jax.data.io import local_path
 from cutblur_jax.training import workdir as workdir_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -132,7 +133,14 @@ def main(argv: Sequence[str] | None = None) -> int:
   except (OSError, ValueError) as error:  # the --config file
     return cli.report(error)
   cli.quiet_library_logs(args.verbose)
-  workdir = pathlib.Path(args.workdir) if args.workdir else _default_workdir(args.config_filename)
+  try:
+    workdir = (
+      local_path(args.workdir, what="--workdir")
+      if args.workdir
+      else _default_workdir(args.config_filename)
+    )
+  except ValueError as error:
+    return cli.report(error)
   hint = f"TensorBoard: tensorboard --logdir {workdir}; " if logs.tensorboard_available() else ""
   print(f"Work directory: {workdir.absolute()}  ({hint}resume: --workdir {workdir})", flush=True)
   try:

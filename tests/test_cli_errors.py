@@ -74,6 +74,13 @@ TRAIN_CASES = [
   (["--config.gclip=nan"], 1, "gclip=nan"),
   (["--config.seed=99999999999999999999"], 1, "`seed` must be an integer in [0, "),
   (["--config.noise_seed=-1"], 1, "`noise_seed`"),
+  (["--workdir=gs://bucket/run"], 1, "--workdir 'gs://bucket/run' is a gs:// URL"),
+  (
+    ["--config.dataset=DIV2K_SR", "--config.dataset_root=s3://b/div2k"],
+    1,
+    "`dataset_root` 's3://b/div2k' is a s3:// URL",
+  ),
+  (["--config.pretrain=gs://b/run"], 1, "Checkpoint 'gs://b/run' is a gs:// URL"),
 ]
 
 
@@ -90,6 +97,7 @@ def test_train_cli(places, capsys, args, status, named):
   assert got == status
   _one_error_line(capsys.readouterr().err, named)
   assert not (places / "run").exists()  # a failed start leaves nothing behind
+  assert not pathlib.Path("gs:").exists()  # a URL is never read as the local folder gs:/...
 
 
 def test_train_program_gives_one_error_line(places):
@@ -113,6 +121,7 @@ def test_train_program_gives_one_error_line(places):
 EVALUATE_CASES = [
   (["--checkpoint", "{tmp}/nonexistent", "--dataset", "embedded"], 1, "nonexistent"),
   (["--checkpoint", "{tmp}/empty", "--dataset", "embedded"], 1, "empty"),
+  (["--checkpoint", "gs://b/run", "--dataset", "embedded"], 1, "'gs://b/run' is a gs:// URL"),
   (["--checkpoint", "{ckpt}", "--dataset", "Nope"], 1, "Nope"),
   (["--checkpoint", "{ckpt}"], 2, "--dataset"),
   (

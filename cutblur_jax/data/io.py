@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
@@ -266,3 +267,30 @@ def write_json(
     json.dumps(data, indent=2, sort_keys=sort_keys, default=default, allow_nan=allow_nan) + "\n"
   )
   return write_atomic(path, lambda stream: stream.write(text.encode()), overwrite=overwrite)
+
+
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+)://")
+
+
+def local_path(path: PathLike, *, what: str) -> Path:
+  """``path`` as a local ``Path``; a URL (``gs://``, ``s3://``, ...) is refused in one line.
+
+  ``pathlib`` would read ``gs://bucket/run`` as the local folder ``gs:/bucket/run``: a run
+  would start there and fail at its first save. Cloud storage mounted as a folder (gcsfuse,
+  s3fs) is a local path and works.
+
+  Raises:
+    ValueError: naming ``what`` and the URL.
+
+  Examples:
+    >>> local_path("runs/edsr", what="--workdir")
+    PosixPath('runs/edsr')
+  """
+  text = os.fspath(path)
+  match = _URL.match(text) if isinstance(text, str) else None
+  if match:
+    raise ValueError(
+      f"{what} {text!r} is a {match.group(1)}:// URL; this version reads and writes local "
+      "folders only (mount the bucket, e.g. with gcsfuse, and give the mount's path)."
+    )
+  return Path(text)

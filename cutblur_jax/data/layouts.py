@@ -21,6 +21,7 @@ import re
 from typing import Iterable
 
 from cutblur_jax.data.degradations import Degradation
+from cutblur_jax.data.io import local_path
 from cutblur_jax.data.image_folders import FolderDataset, list_images, pair_by_name
 from cutblur_jax.data.spec import DataSpec
 
@@ -276,6 +277,7 @@ def folder_source(spec: DataSpec, split: str = "train") -> FolderDataset:
   """
   if not spec.dataset_root:
     raise ValueError(f"`dataset_root` is empty: set it to the folder that holds {spec.name}.")
+  local_path(spec.dataset_root, what="`dataset_root`")
   builder = _BUILDERS.get(spec.dataset.kind)
   if builder is None:
     raise ValueError(
