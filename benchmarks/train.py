@@ -19,6 +19,7 @@ is the median over rounds.
   python benchmarks/train.py                       # EDSR-baseline, both paths and PyTorch
   python benchmarks/train.py --models EDSR-baseline CARN EDSR RCAN --big_batch 2 --big_patch 24
   python benchmarks/train.py --paths fast --no_torch --batch_size 64 --peak_tflops 989  # a GPU
+  python benchmarks/train.py --paths fast --no_torch --dtypes float32 bfloat16  # side by side
 """
 
 from __future__ import annotations
@@ -142,14 +143,15 @@ def bench_model(args, model: str) -> dict:
   patch = args.big_patch if big else args.patch_size
   shape = {"model": model, "scale": args.scale, "batch_size": batch_size, "patch": patch}
   rows = {}
-  for path in args.paths:
-    for policy in ("moa", "none"):
-      rows[(path, policy)] = workers.Worker(
-        setup_jax, path=path, policy=policy, dtype=args.dtype, **shape
-      )
+  for dtype in args.dtypes:
+    for path in args.paths:
+      for policy in ("moa", "none"):
+        rows[(path, policy, dtype)] = workers.Worker(
+          setup_jax, path=path, policy=policy, dtype=dtype, **shape
+        )
   if not args.no_torch:
     try:
-      rows[("torch", "none")] = workers.Worker(setup_torch, **shape)
+      rows[("torch", "none", "float32")] = workers.Worker(setup_torch, **shape)
     except RuntimeError as error:
       print(f"PyTorch row skipped: {error}", file=sys.stderr)
   samples = {key: [] for key in rows}
@@ -166,8 +168,12 @@ def bench_model(args, model: str) -> dict:
   for key, worker in rows.items():
     wall = statistics.median(w for w, _ in samples[key])
     cpu = statistics.median(c for _, c in samples[key])
+    path, policy, dtype = key
+    several = len(args.dtypes) > 1 and path != "torch"
     row = {
-      "label": LABELS[key],
+      "label": LABELS[(path, policy)] + (f", {dtype}" if several else ""),
+      "what": LABELS[(path, policy)],
+      "dtype": dtype,
       "step_s": wall,
       "cpu_s": cpu,
       "images_per_s": batch_size / wall,
@@ -182,8 +188,11 @@ def bench_model(args, model: str) -> dict:
       row["tflops_per_s"] = flops / wall / 1e12
       if args.peak_tflops:
         row["mfu"] = row["tflops_per_s"] / args.peak_tflops
-    results["/".join(key)] = row
-  return {"shape": shape, "rows": results}
+    # The first dtype's rows keep the keys of a one-dtype run ("fast/moa").
+    first = dtype == args.dtypes[0] or path == "torch"  # PyTorch runs float32 only
+    name = f"{path}/{policy}" if first else f"{path}/{policy}/{dtype}"
+    results[name] = row
+  return {"shape": shape, "dtypes": list(args.dtypes), "rows": results}
 
 
 def _print_model(report: dict) -> None:
@@ -223,6 +232,14 @@ def _print_model(report: dict) -> None:
           f"PyTorch / JAX {path} (no augmentation): "
           f"{rows['torch/none']['step_s'] / rows[f'{path}/none']['step_s']:.2f}x wall"
         )
+  first = report.get("dtypes", ["float32"])[0]
+  for dtype in report.get("dtypes", [])[1:]:
+    for key in [k for k in rows if k.endswith(f"/{dtype}")]:
+      base_row = rows[key.rsplit("/", 1)[0]]
+      print(
+        f"{dtype} / {first} ({base_row['what']}): "
+        f"{rows[key]['step_s'] / base_row['step_s']:.2f}x wall"
+      )
   if "fast/none" in rows and "default/none" in rows:
     print(
       f"Fast path speed-up: {rows['default/none']['step_s'] / rows['fast/none']['step_s']:.2f}x"
@@ -246,6 +263,13 @@ def main(argv=None) -> dict:
     help="XLA:CPU paths to time JAX on (on GPU/TPU both are the same)",
   )
   parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+  parser.add_argument(
+    "--dtypes",
+    nargs="+",
+    default=None,
+    choices=("float32", "bfloat16"),
+    help="time each compute dtype side by side, interleaved (default: --dtype)",
+  )
   parser.add_argument("--rounds", type=int, default=3)
   parser.add_argument("--steps", type=int, default=2, help="timed steps per round")
   parser.add_argument("--no_torch", action="store_true")
@@ -257,6 +281,7 @@ def main(argv=None) -> dict:
   )
   parser.add_argument("--json", default=None, help="also write the results here")
   args = parser.parse_args(argv)
+  args.dtypes = args.dtypes or [args.dtype]
 
   reports = []
   for model in args.models:
@@ -266,7 +291,7 @@ def main(argv=None) -> dict:
       torch_row = reports[-1]["rows"].get("torch/none", {})
       print(
         f"{first.get('device')}; {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} logical CPUs; jax {first.get('jax')}; JAX {args.dtype}; "
+        f"{os.cpu_count()} logical CPUs; jax {first.get('jax')}; JAX {', '.join(args.dtypes)}; "
         f"torch {torch_row.get('torch', 'not run')}; median of {args.rounds} rounds x "
         f"{args.steps} steps"
       )
