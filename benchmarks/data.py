@@ -20,6 +20,7 @@ Usage:
   python benchmarks/data.py                          # x4, 6 images
   python benchmarks/data.py --scales 2 4 --steps 5
   python benchmarks/data.py --skip_step               # pipeline only
+  python benchmarks/data.py --dataset_root /data/DIV2K --images 100   # any DIV2K-layout folder
 """
 
 from __future__ import annotations
@@ -36,32 +37,9 @@ xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 import numpy as np
 
 from cutblur_jax.data.folders import div2k_dataset
-from cutblur_jax.data.io import write_image
 from cutblur_jax.data.pipeline import TrainPipeline
 from cutblur_jax.data.prefetch import load_pairs, prefetch_to_device
-
-HEIGHT, WIDTH = 1356, 2040  # DIV2K's most common HR size.
-
-
-def write_div2k(root: pathlib.Path, count: int, scales: list[int]) -> None:
-  """Writes ``count`` textured HR images and their LR (block means) in the DIV2K layout."""
-  rng = np.random.default_rng(0)
-  yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
-  for i in range(1, count + 1):
-    # Smooth structure plus noise: PNG sizes and decode times close to photos'.
-    base = (
-      np.sin(xx / (40 + 7 * i))[..., None] * 60
-      + np.cos(yy / (25 + 5 * i))[..., None] * 60
-      + np.array([120, 110, 100])
-    )
-    hr = np.clip(base + rng.normal(0, 12, (HEIGHT, WIDTH, 3)), 0, 255).astype(np.uint8)
-    write_image(root / "DIV2K_train_HR" / f"{i:04d}.png", hr)
-    for scale in scales:
-      lr = hr.reshape(HEIGHT // scale, scale, WIDTH // scale, scale, 3).mean((1, 3))
-      write_image(
-        root / "DIV2K_train_LR_bicubic" / f"X{scale}" / f"{i:04d}x{scale}.png",
-        np.round(lr).astype(np.uint8),
-      )
+from make_div2k import HEIGHT, WIDTH, write_div2k  # pylint: disable=wrong-import-order
 
 
 class _Cached(list):
@@ -163,7 +141,14 @@ def step_rates(
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--images", type=int, default=6)
+  parser.add_argument("--images", type=int, default=6, help="the first N images are used")
+  parser.add_argument(
+    "--dataset_root",
+    type=pathlib.Path,
+    default=None,
+    help="a DIV2K-layout folder to read (e.g. benchmarks/make_div2k.py's, or real DIV2K) "
+    "instead of writing --images synthetic ones to a temporary folder",
+  )
   parser.add_argument("--scales", type=int, nargs="+", default=[4])
   parser.add_argument("--batches", type=int, default=300)
   parser.add_argument("--uncached_batches", type=int, default=3)
@@ -176,13 +161,14 @@ def main() -> None:
 
   rows = []
   with tempfile.TemporaryDirectory() as tmp:
-    root = pathlib.Path(tmp)
-    start = time.perf_counter()
-    write_div2k(root, args.images, args.scales)
-    print(
-      f"wrote {args.images} HR images {WIDTH}x{HEIGHT} (+LR x{args.scales}) "
-      f"in {time.perf_counter() - start:.1f} s"
-    )
+    root = args.dataset_root or pathlib.Path(tmp)
+    if args.dataset_root is None:
+      start = time.perf_counter()
+      write_div2k(root, args.images, args.scales)
+      print(
+        f"wrote {args.images} HR images {WIDTH}x{HEIGHT} (+LR x{args.scales}) "
+        f"in {time.perf_counter() - start:.1f} s"
+      )
     for scale in args.scales:
       dataset = div2k_dataset(root, split="train", scale=scale, div2k_range=f"1-{args.images}/1-1")
       start = time.perf_counter()
