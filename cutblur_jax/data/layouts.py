@@ -21,8 +21,8 @@ import re
 from typing import Iterable
 
 from cutblur_jax.data.degradations import Degradation
-from cutblur_jax.data.io import local_path
 from cutblur_jax.data.image_folders import FolderDataset, list_images, pair_by_name
+from cutblur_jax.data.io import local_path
 from cutblur_jax.data.spec import DataSpec
 
 __all__ = ["BENCHMARK_SETS", "folder_source", "parse_div2k_range"]
