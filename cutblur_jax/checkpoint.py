@@ -31,6 +31,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import shutil
 import uuid
 from typing import Any, Mapping
@@ -42,7 +43,6 @@ import orbax.checkpoint as ocp
 from flax import traverse_util
 
 from cutblur_jax import models
-from cutblur_jax.cli import short_cause
 from cutblur_jax.data.io import local_path
 from cutblur_jax.models import check_params
 
@@ -201,6 +201,33 @@ def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
     f"'{PARAMS_ITEM}' and '{ARCH_ITEM}', a CheckpointManager root with such steps, or a "
     "training workdir with checkpoints/best or checkpoints/latest."
   )
+
+
+def short_cause(error: BaseException) -> str:
+  """The root cause of a failed orbax read or write, in a few words, without TensorStore's
+  spec dump.
+
+  Examples:
+    >>> error = ValueError('NOT_FOUND: Error reading "conv.kernel/0.0" in OCDBT database at '
+    ...                    'local file "/run/params/": no such file [tensorstore_spec={...}]')
+    >>> short_cause(Exception("Encountered error. See full TensorStore details: <...>"))
+    'Encountered error.'
+    >>> try:
+    ...   raise RuntimeError("reading failed") from error
+    ... except RuntimeError as chained:
+    ...   short_cause(chained)
+    'NOT_FOUND: Error reading "conv.kernel/0.0": no such file'
+  """
+  chain, seen = [], set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    chain.append(error)
+    error = error.__cause__ or error.__context__
+  text = " ".join(str(chain[-1]).split()) or type(chain[-1]).__name__
+  for marker in (" See full TensorStore details", " [tensorstore_spec=", " tensorstore_spec="):
+    text = text.split(marker, 1)[0]
+  text = re.sub(r' in OCDBT database at local file "[^"]*"', "", text)
+  return text[:200]
 
 
 def _damaged(directory: pathlib.Path, error: BaseException) -> ValueError:

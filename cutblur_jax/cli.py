@@ -39,7 +39,6 @@ __all__ = [
   "quiet_library_logs",
   "report",
   "run_program",
-  "short_cause",
 ]
 
 # The errors the package raises for bad input and failed reads or writes.
@@ -129,33 +128,6 @@ def error_line(error: BaseException | str) -> str:
   else:
     text = str(error) or type(error).__name__
   return "error: " + " ".join(text.split())
-
-
-def short_cause(error: BaseException) -> str:
-  """The root cause of a failed orbax read or write, in a few words, without TensorStore's
-  spec dump.
-
-  Examples:
-    >>> error = ValueError('NOT_FOUND: Error reading "conv.kernel/0.0" in OCDBT database at '
-    ...                    'local file "/run/params/": no such file [tensorstore_spec={...}]')
-    >>> short_cause(Exception("Encountered error. See full TensorStore details: <...>"))
-    'Encountered error.'
-    >>> try:
-    ...   raise RuntimeError("reading failed") from error
-    ... except RuntimeError as chained:
-    ...   short_cause(chained)
-    'NOT_FOUND: Error reading "conv.kernel/0.0": no such file'
-  """
-  chain, seen = [], set()
-  while error is not None and id(error) not in seen:
-    seen.add(id(error))
-    chain.append(error)
-    error = error.__cause__ or error.__context__
-  text = " ".join(str(chain[-1]).split()) or type(chain[-1]).__name__
-  for marker in (" See full TensorStore details", " [tensorstore_spec=", " tensorstore_spec="):
-    text = text.split(marker, 1)[0]
-  text = re.sub(r' in OCDBT database at local file "[^"]*"', "", text)
-  return text[:200]
 
 
 def run_program(main: Callable[[], int]) -> None:

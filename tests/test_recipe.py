@@ -131,6 +131,10 @@ def test_every_source_knows_its_input_scale_when_built(tmp_path):
 
 def test_one_eval_protocol_from_the_description_serves_every_caller():
   data = registry.data_spec({"dataset": "DIV2K_SR", "scale": 2})
+  assert registry.data_spec(data) is data  # a DataSpec passes through, overrides applied
+  assert registry.data_spec(data, scale=4, patch_size=8).scale == 4
+  with pytest.raises(TypeError, match="Unknown data options"):
+    registry.data_spec(data, scal=4)
   assert data.eval_protocol == spec.parse_dataset("DIV2K_SR").eval_protocol(2)
   assert data.eval_protocol == spec.EvalProtocol.of("SR", 2, div2k=True)
   assert data.eval_protocol.as_dict() == {"crop_border": 8, "y_only": False}

@@ -10,8 +10,8 @@ everything is a pure function of a JAX PRNG key:
   ``apply_<op>(params, hr, lr)``, under a sampler
   ``sample_<op>_params(key, shape, *, options, per_sample=False)``.
 * ``Policy`` (a frozen, hashable dataclass), ``moa(*, realsr, same_size, carn)`` (the
-  paper's presets; ``moa(dataset, model)`` with the reference's names) and ``apply_augment(key, hr, lr, policy) -> (hr, lr, mask,
-  index)``.
+  paper's presets; ``moa(dataset, model)`` with the reference's names) and
+  ``apply_augment(key, hr, lr, policy) -> (hr, lr, mask, index)``.
 * Combinators ``chain(*ops)`` and ``one_of(ops, weights)`` for custom policies.
 * Boxes: ``Box``, ``sample_box``, ``box_mask``, ``box_row_mask``.
 * ``random_flip_and_rotate(key, hr, lr)``: the reference's random flips and transposes.

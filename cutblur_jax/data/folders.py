@@ -163,10 +163,8 @@ def folder_dataset(dataset: str, root: PathLike, *, split: str = "train", **opti
   Examples:
     >>> folder_dataset("Set5_SR", "/data/benchmark/Set5", split="test", scale=4)  # doctest: +SKIP
   """
-  return folder_source(
-    DataSpec.from_config(None, dataset=dataset, dataset_root=root, **options), split
-  )
+  return folder_source(_spec(dataset, root, options), split)
 
 
-def _spec(name: DatasetName, root: PathLike, options: dict[str, Any]) -> DataSpec:
+def _spec(name: DatasetName | str, root: PathLike, options: dict[str, Any]) -> DataSpec:
   return DataSpec.from_config(None, dataset=name, dataset_root=root, **options)

@@ -34,9 +34,9 @@ from typing import Any, Iterator, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import linen as nn
 from flax import traverse_util
-import numpy as np
 
 from cutblur_jax.models import carn, edsr, rcan
 from cutblur_jax.models.carn import CARN
