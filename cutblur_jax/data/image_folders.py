@@ -79,6 +79,15 @@ def _image_size(path: pathlib.Path) -> tuple[int, int]:
   return height, width
 
 
+def _file_identity(path: pathlib.Path) -> str:
+  """``path``, its size and modification time: changes whenever the file does."""
+  try:
+    stat = os.stat(path)
+  except OSError as error:
+    raise ValueError(f"Cannot read image {path}: {error.strerror or error}") from error
+  return f"{os.path.abspath(path)} {stat.st_size} {stat.st_mtime_ns}"
+
+
 def _pair_key(stem: str, scale: int) -> str:
   """Name shared by an HR file and its LR file (lowercase, size tags removed)."""
   stem = stem.lower()
@@ -233,6 +242,29 @@ class FolderDataset(collections.abc.Sequence):
           f"pairs have {input_scale}; a data set cannot mix same-size and scaled pairs."
         )
     return int(input_scale)
+
+  def cache_key(self, index: int) -> str:
+    """What pair ``index`` holds, for ``DecodedCache``: each file's path, size and
+    modification time, or how its input is synthesised."""
+    hr_path = self.hr_paths[index]
+    parts = [f"scale {self.scale} input_scale {self.input_scale}", _file_identity(hr_path)]
+    if self.lr_paths is None:
+      parts.append(f"synthesised {self.degradation!r} of {self.names[index]!r}")
+    else:
+      parts.append(_file_identity(self.lr_paths[index]))
+    return "\n".join(parts)
+
+  def lr_sizes(self) -> list[tuple[int, int]]:
+    """(height, width) of every pair's input, from the file headers (nothing is decoded)."""
+    if self.lr_paths is not None:
+      return [_image_size(path) for path in self.lr_paths]
+    sizes = [_image_size(path) for path in self.hr_paths]
+    return [(height // self.input_scale, width // self.input_scale) for height, width in sizes]
+
+  def decoded_bytes(self) -> int:
+    """Bytes of every pair decoded as uint8 (HR and LR), from the file headers."""
+    scale_area = self.input_scale**2
+    return sum(3 * h * w * (scale_area + 1) for h, w in self.lr_sizes())
 
   def __len__(self) -> int:
     return len(self.hr_paths)

@@ -3,8 +3,13 @@
 Process ``p`` of ``n`` builds one ``grain.MapDataset`` whose element ``k`` is its rows of
 global batch ``k`` (``local_batches``)::
 
-  InMemorySource(pairs) -> EpochShuffle(seed) -> repeat() -> random_map(RandomAlignedCrop)
-    -> batch(b) -> [p::n] -> to_iter_dataset(ReadOptions(num_workers, prefetch))
+  PairSource(pairs) -> EpochShuffle(seed) -> repeat() -> random_map(RandomAlignedCrop)
+    -> batch(b) -> [p::n] -> [k:] -> to_iter_dataset(ReadOptions(num_workers, prefetch))
+    [-> mp_prefetch(worker_processes)]
+
+* ``pairs`` come from one of three sources (``source``): ``"memory"`` (every pair decoded
+  at start), ``"disk"`` (``DecodedCache``: decoded once per host, memory-mapped) or
+  ``"files"`` (decoded per sample); the batches are the same from each.
 
 * Global sample ``g`` is image ``default_rng((seed, 0, e)).permutation(N)[g % N]``,
   ``e = g // N`` (the old pipeline's orders): each image once per epoch, new order each epoch.
@@ -22,8 +27,10 @@ global batch ``k`` (``local_batches``)::
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import functools
+import signal
 import threading
 from typing import Any, Mapping, Sequence
 
@@ -32,6 +39,7 @@ import jax
 import numpy as np
 
 from cutblur_jax.data.degradations import align_pair
+from cutblur_jax.data.disk_cache import DecodedCache, resolve_source
 from cutblur_jax.data.prefetch import load_pairs
 from cutblur_jax.data.types import ImagePair, input_scale_of
 
@@ -47,13 +55,14 @@ def derive_seed(seed: int, stream: int) -> int:
   return int(np.random.SeedSequence([seed, stream]).generate_state(1, np.uint32)[0])
 
 
-class InMemorySource(grain.MapDataset):
-  """Leaf ``MapDataset``, ``ds[i] = pairs[i % N]``; ``MapDataset.source`` adds ~35 us/read of
-  telemetry (``source.py``: byte-size estimate, Prometheus counters)."""
+class PairSource(grain.MapDataset):
+  """Leaf ``MapDataset``, ``ds[i] = pairs[i % N]``, over decoded pairs in memory or a
+  ``DecodedCache``; ``MapDataset.source`` adds ~35 us/read of telemetry (``source.py``:
+  byte-size estimate, Prometheus counters)."""
 
   def __init__(self, pairs: Sequence[ImagePair]):
     super().__init__()
-    self._pairs = tuple(pairs)
+    self._pairs = pairs
 
   def __len__(self) -> int:
     return len(self._pairs)
@@ -94,6 +103,14 @@ class EpochShuffle(grain.MapDataset):
         while len(self._orders) > 8:
           self._orders.pop(next(iter(self._orders)))
       return order
+
+  def __getstate__(self) -> dict[str, Any]:
+    # Pickled into grain's worker processes: the lock and the cached orders stay here.
+    return {**self.__dict__, "_orders": {}, "_lock": None}
+
+  def __setstate__(self, state: dict[str, Any]) -> None:
+    self.__dict__.update(state)
+    self._lock = threading.Lock()
 
   def __getitem__(self, index):
     if isinstance(index, slice):
@@ -152,6 +169,41 @@ def local_batches(
   batch_fn = functools.partial(np.asarray, dtype=np.int64) if crop is None else _stack
   ds = ds.batch(local_batch_size, drop_remainder=True, batch_fn=batch_fn)
   return ds[process_index::process_count]
+
+
+def _die_with_parent(worker_index: int, worker_count: int) -> None:
+  """grain ``worker_init_fn``: a worker ends with the training process, even on kill -9
+  (Linux ``PR_SET_PDEATHSIG``; elsewhere grain's own shutdown only)."""
+  del worker_index, worker_count
+  try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+  except (OSError, AttributeError):
+    pass
+
+
+def _worker_batches(
+  batches: grain.MapDataset, start: int, *, workers: int, threads: int, ahead: int
+) -> grain.DatasetIterator:
+  """``batches[start], batches[start + 1], ...`` built by ``workers`` grain processes.
+
+  grain gives worker ``i`` the slice ``[i::workers]`` and reads them round-robin, so the
+  order is the single-process order whatever ``workers`` is.
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+
+  # grain 0.2.18 reads this absl flag in mp_prefetch and fails when the program has not
+  # parsed absl's global flags (our CLIs parse their own); google/grain#1355.
+  name = "grain_enable_multiprocess_worker_profiling"
+  if name in flags.FLAGS and not flags.FLAGS.is_parsed():
+    flags.FLAGS[name].present = True
+  read = grain.ReadOptions(num_threads=threads, prefetch_buffer_size=ahead if threads else 0)
+  options = grain.MultiprocessingOptions(num_workers=workers, per_worker_buffer_size=max(1, ahead))
+  # Batches come back pickled through grain's queues, not in /dev/shm segments: a segment
+  # still buffered when the iterator closes outlives it (and Docker's /dev/shm is 64 MB).
+  no_shm = grain.experimental.DatasetOptions(min_shm_size=1 << 62)
+  dataset = grain.experimental.WithOptionsIterDataset(batches[start:].to_iter_dataset(read), no_shm)
+  dataset = dataset.mp_prefetch(options, worker_init_fn=_die_with_parent)
+  return iter(dataset)
 
 
 def _convert_legacy_state(state: Mapping[str, Any], batch_size: int | None = None) -> dict:
@@ -219,8 +271,16 @@ class TrainPipeline:
     process_index, process_count: this host and the host count (default: JAX's).
     flip_and_rotate: host-side random flips and transposes (the train step does them on
       device instead).
-    cache: decode every image once and keep it as uint8 (the reference does); ``False``
-      decodes per sample, for data sets larger than memory.
+    cache: ``source``'s old switch: ``True`` is ``"memory"``, ``False`` is ``"files"``.
+    source: where crops read decoded pairs: ``"memory"`` (decoded once at start, the
+      reference's way), ``"disk"`` (``data.disk_cache.DecodedCache``: decoded once per host
+      into ``cache_dir``, memory-mapped; memory does not grow with the data set),
+      ``"files"`` (decodes a pair per sample) or ``"auto"`` (``"disk"`` above
+      ``disk_cache.MEMORY_LIMIT_BYTES`` of decoded pairs, else ``"memory"``). Default: from
+      ``cache``.
+    cache_dir: ``DecodedCache``'s folder (default ``disk_cache.default_cache_dir()``).
+    worker_processes: grain worker processes (``mp_prefetch``) that build the batches, each
+      with ``num_workers`` threads; 0 builds them in this process.
 
   Examples:
     >>> pipeline = TrainPipeline(dataset, patch_size=48, batch_size=16, seed=1)  # doctest: +SKIP
@@ -241,6 +301,9 @@ class TrainPipeline:
     process_count: int | None = None,
     flip_and_rotate: bool = False,
     cache: bool = True,
+    source: str | None = None,
+    cache_dir: str | None = None,
+    worker_processes: int = 0,
   ):
     if scale is None:
       scale = getattr(dataset, "scale", None)
@@ -253,6 +316,7 @@ class TrainPipeline:
       ("seed", seed, 0),
       ("num_workers", num_workers, 0),
       ("prefetch", prefetch, 0),
+      ("worker_processes", worker_processes, 0),
     ):
       if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"`{arg}` must be an integer >= {low}, got {value!r}.")
@@ -271,10 +335,13 @@ class TrainPipeline:
     self.local_batch_size = self.batch_size // self.process_count
     self.seed, self.flip_and_rotate = int(seed), bool(flip_and_rotate)
     self.num_workers, self.prefetch = int(num_workers), int(prefetch)
-    pairs = load_pairs(dataset, num_workers=self.num_workers) if cache else None
+    self.worker_processes = int(worker_processes)
+    requested = ("memory" if cache else "files") if source is None else source
+    self.source = resolve_source(dataset, requested, worker_processes=self.worker_processes)
+    pairs = load_pairs(dataset, num_workers=self.num_workers) if self.source == "memory" else None
     # A cutblur-jax source has checked and aligned its pairs and knows its ratio.
     trusted = hasattr(dataset, "input_scale")
-    self.input_scale = input_scale_of(pairs if cache else dataset)
+    self.input_scale = input_scale_of(dataset if pairs is None else pairs)
     if self.input_scale not in (1, self.scale):
       raise ValueError(
         f"The data set's pairs have HR/LR = {self.input_scale}, but `scale` is {self.scale}: "
@@ -289,8 +356,11 @@ class TrainPipeline:
       patch_size=self.patch_size,
       trusted=trusted,
     )
-    if cache:
-      self._source = InMemorySource([check(pair) for pair in pairs])
+    if self.source == "memory":
+      self._source = PairSource(tuple(check(pair) for pair in pairs))
+    elif self.source == "disk":
+      self._check_patch_fits(dataset)  # from the headers: nothing is decoded at start
+      self._source = PairSource(DecodedCache(dataset, cache_dir))
     else:
       self._source = grain.MapDataset.source(dataset).map(check)
     self._crop = RandomAlignedCrop(
@@ -298,7 +368,17 @@ class TrainPipeline:
     )
     self._datasets: dict[int, tuple[grain.MapDataset, grain.MapDataset]] = {}
     self._iterator: grain.DatasetIterator | None = None
-    self._next_batch = 0  # position while no iterator is open
+    self._next_batch = 0  # position while no iterator is open (with worker processes: its start)
+    self._consumed = 0  # batches taken from the worker processes' iterator
+
+  def _check_patch_fits(self, dataset: Sequence[ImagePair]) -> None:
+    for name, (height, width) in zip(dataset.names, dataset.lr_sizes()):
+      if min(height, width) < self.lr_patch:
+        raise ValueError(
+          f"Image {name!r} has LR size {height}x{width}, smaller than the LR patch "
+          f"{self.lr_patch}x{self.lr_patch} (patch_size={self.patch_size}, scale={self.scale}); "
+          "lower patch_size or drop the image."
+        )
 
   def _local(self, seed: int) -> tuple[grain.MapDataset, grain.MapDataset]:
     """(batches, image indices) of this process for ``seed``, built once."""
@@ -330,12 +410,26 @@ class TrainPipeline:
     """The global batch index the next ``__next__`` returns."""
     if self._iterator is None:
       return self._next_batch
+    if self.worker_processes:
+      return self._next_batch + self._consumed
     return int(self._iterator.get_state()["next_index"])
 
   def _open(self) -> None:
     ahead = max(self.prefetch, self.num_workers) if self.num_workers else 0
+    batches = self._local(self.seed)[0]
+    if self.worker_processes:
+      # The position is ours (start + consumed), so the state format is the same.
+      self._consumed = 0
+      self._iterator = _worker_batches(
+        batches,
+        self._next_batch,
+        workers=self.worker_processes,
+        threads=self.num_workers,
+        ahead=max(ahead, self.prefetch),
+      )
+      return
     read = grain.ReadOptions(num_threads=self.num_workers, prefetch_buffer_size=ahead)
-    self._iterator = iter(self._local(self.seed)[0].to_iter_dataset(read))
+    self._iterator = iter(batches.to_iter_dataset(read))
     self._iterator.set_state({"next_index": self._next_batch})
 
   def __iter__(self) -> "TrainPipeline":
@@ -344,7 +438,10 @@ class TrainPipeline:
   def __next__(self) -> Batch:
     if self._iterator is None:
       self._open()
-    return next(self._iterator)
+    batch = next(self._iterator)
+    if self.worker_processes:
+      self._consumed += 1
+    return batch
 
   def get_state(self) -> dict[str, Any]:
     """JSON-able position; ``batch_size`` (global) guards against resuming another stream."""
@@ -371,7 +468,7 @@ class TrainPipeline:
         f"`state` was saved with global batch_size {batch_size} but this pipeline has "
         f"{self.batch_size}; resuming would not reproduce the same batches."
       )
-    if self._iterator is not None and seed == self.seed:
+    if self._iterator is not None and seed == self.seed and not self.worker_processes:
       self._iterator.set_state({"next_index": next_batch})  # grain cancels the prefetched
       return
     self.close()

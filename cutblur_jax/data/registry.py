@@ -164,6 +164,9 @@ def create_pipeline(
   flip_and_rotate: bool = False,
   prefetch: int = 2,
   cache: bool = True,
+  source: str | None = None,
+  cache_dir: str | None = None,
+  worker_processes: int = 0,
   **overrides: Any,
 ):
   """The training ``TrainPipeline`` for a config (its train split, patch and batch sizes, seed).
@@ -175,7 +178,10 @@ def create_pipeline(
     flip_and_rotate: host-side flips/transposes (the train step does them on device).
     prefetch: batches built ahead.
     cache: decode every image once and keep it as uint8 (the reference does);
-      ``False`` decodes per sample, for data sets larger than memory.
+      ``False`` decodes per sample.
+    source, cache_dir, worker_processes: ``TrainPipeline``'s: where crops read decoded
+      images (``"memory"``, ``"disk"``, ``"files"`` or ``"auto"``), the disk source's
+      folder, and grain worker processes.
     **overrides: data fields that take precedence over the config.
 
   Returns:
@@ -204,6 +210,9 @@ def create_pipeline(
     process_count=process_count,
     flip_and_rotate=flip_and_rotate,
     cache=cache,
+    source=source,
+    cache_dir=cache_dir,
+    worker_processes=worker_processes,
   )
 
 

@@ -101,6 +101,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.quality = data["quality"]  # 10
   c.patch_size = PIPELINE_DEFAULTS["patch_size"]  # 48
   c.num_workers = PIPELINE_DEFAULTS["num_workers"]  # 2
+  # Where crops read decoded images: "memory", "disk" (a decoded copy on local disk,
+  # memory-mapped) or "auto" (disk above 2 GiB of decoded pairs, or with worker processes).
+  c.data_source = "auto"
+  c.data_cache_dir = ""  # the disk source's folder ("": $CUTBLUR_JAX_CACHE or ~/.cache/...)
+  c.worker_processes = 0  # grain worker processes building batches (0: in this process)
   c.synthesize_lr = data["synthesize_lr"]  # False
   c.noise_seed = data["noise_seed"]  # 0
   # Validation on another data set's images (any benchmark folder), or, by default, on the
@@ -163,7 +168,10 @@ FIELD_HELP: dict[str, str] = {
   "sigma": 'DN noise level (folder name, or the std of synthesised noise)',
   "quality": "JPEG quality (folder name, or Pillow's encoder quality)",
   "patch_size": 'LR patch side; the HR patch is patch_size * scale',
-  "num_workers": 'threads that decode images and build batches',
+  "num_workers": 'threads that decode images and build batches (in each worker process)',
+  "data_source": '"auto", "memory" or "disk": where crops read decoded images (docs/data.md)',
+  "data_cache_dir": 'the disk source\'s folder ("": $CUTBLUR_JAX_CACHE or ~/.cache/cutblur_jax/decoded)',
+  "worker_processes": 'grain worker processes that build batches (0: in the training process)',
   "synthesize_lr": 'make a missing LR folder from HR instead of failing',
   "noise_seed": 'seed of synthesised DN noise',
   "valid_dataset": 'validate on this data set (e.g. Set14_SR); "": the training set\'s validation split',

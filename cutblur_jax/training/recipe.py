@@ -60,6 +60,9 @@ class InputOptions(NamedTuple):
   patch_size: int
   num_workers: int
   prefetch: int
+  data_source: str
+  data_cache_dir: str
+  worker_processes: int
   num_train_images: int | None
   num_eval_images: int | None
   num_sample_images: int
@@ -193,8 +196,11 @@ def _check_fields(c: ml_collections.ConfigDict) -> None:
     "num_workers",
     "prefetch",
     "num_sample_images",
+    "worker_processes",
   ):
     _check_int(c, name, 0)
+  if c.data_source not in ("auto", "memory", "disk"):
+    raise ValueError(f"`data_source` must be 'auto', 'memory' or 'disk', got {c.data_source!r}.")
   for name in ("seed", "noise_seed"):
     _check_int(c, name, 0, _MAX_SEED)
   _check_int(c, "keep_checkpoints", 1)
@@ -320,6 +326,9 @@ def resolve_recipe(config: Any) -> Recipe:
       c.patch_size,
       c.num_workers,
       c.prefetch,
+      str(c.data_source),
+      str(c.data_cache_dir or ""),
+      c.worker_processes,
       c.num_train_images,
       c.num_eval_images,
       c.num_sample_images,

@@ -136,6 +136,9 @@ def _pipeline(recipe: Recipe, train_set: Any) -> TrainPipeline:
     scale=train_set.scale,
     seed=recipe.seed,
     num_workers=recipe.input.num_workers,
+    source=recipe.input.data_source,
+    cache_dir=recipe.input.data_cache_dir or None,
+    worker_processes=recipe.input.worker_processes,
   )
 
 

@@ -54,6 +54,9 @@ RESUMABLE_FIELDS = frozenset(
     "progress_bar",
     "num_workers",
     "prefetch",
+    "data_source",  # the batches are the same from every source
+    "data_cache_dir",
+    "worker_processes",
     "distributed",
     "coordinator_address",
     "num_processes",
