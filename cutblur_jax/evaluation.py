@@ -209,12 +209,15 @@ def evaluate_images(
   }
 
 
-def baseline_metrics(dataset: Sequence[ImagePair], protocol: EvalProtocol) -> dict[str, float]:
+def baseline_metrics(
+  dataset: Sequence[ImagePair], protocol: EvalProtocol, *, per_image: bool = False
+) -> dict[str, float] | list[dict[str, float]]:
   """Mean PSNR/SSIM of the input alone: bicubic ``imresize`` of LR, or LR itself when same-size.
 
   Returns:
     ``{"bicubic_psnr", "bicubic_ssim"}`` for super-resolution pairs, ``{"input_psnr",
-    "input_ssim"}`` for same-size pairs (denoising, JPEG): the names training logs.
+    "input_ssim"}`` for same-size pairs (denoising, JPEG): the names training logs; with
+    ``per_image``, one such dict per image instead of the mean.
   """
   input_scale = input_scale_of(dataset)
   report = evaluate_images(
@@ -226,7 +229,10 @@ def baseline_metrics(dataset: Sequence[ImagePair], protocol: EvalProtocol) -> di
     baseline=False,
   )
   name = "input" if input_scale == 1 else "bicubic"
-  return {f"{name}_psnr": report["mean"]["psnr"], f"{name}_ssim": report["mean"]["ssim"]}
+  rows = [{f"{name}_psnr": row["psnr"], f"{name}_ssim": row["ssim"]} for row in report["images"]]
+  if per_image:
+    return rows
+  return {key: _mean(row[key] for row in rows) for key in rows[0]}
 
 
 def evaluate_model(

@@ -211,3 +211,32 @@ def from_process_0(values: Mapping[str, float]) -> dict[str, float]:
   words = np.array([values[key] for key in sorted(values)], np.float64).view(np.uint32)
   words = np.asarray(multihost_utils.broadcast_one_to_all(words), np.uint32)
   return dict(zip(sorted(values), words.view(np.float64).tolist()))
+
+
+def gather_rows(rows: np.ndarray, count: int) -> np.ndarray:
+  """Every process's rows of a ``[count, m]`` float64 table, on every process, bit for bit.
+
+  Process ``p`` of ``n`` holds rows ``p, p + n, ...`` (``training.validation.process_share``);
+  the rows travel as the uint32 words of their float64 bits, as in ``from_process_0``.
+
+  Examples:
+    >>> gather_rows(np.array([[30.5, 0.9]]), 1)
+    array([[30.5,  0.9]])
+  """
+  rows = np.asarray(rows, np.float64)
+  n, p = jax.process_count(), jax.process_index()
+  if n == 1:
+    return rows
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+
+  width = rows.shape[1]
+  padded = np.full((-(-count // n), width), np.nan)
+  padded[: len(rows)] = rows
+  words = multihost_utils.process_allgather(padded.view(np.uint32))
+  table = np.asarray(words, np.uint32).view(np.float64)  # [n, ceil(count / n), width]
+  gathered = np.empty((count, width))
+  for process in range(n):
+    share = len(range(process, count, n))
+    gathered[process::n] = table[process, :share]
+  del p
+  return gathered

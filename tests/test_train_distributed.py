@@ -164,6 +164,10 @@ def test_two_processes_agree_with_one_process(div2k, tmp_path):
   assert results[0]["loss"] == pytest.approx(single["loss"], rel=1e-5)  # step 3, after 2 updates
   for two, ref in zip(_params(tmp_path / "two"), _params(tmp_path / "one")):
     np.testing.assert_allclose(two, ref, rtol=1e-6, atol=3e-5)  # as in the 4-device test
+  # Each process measured its share of the validation images (here process 1 has none);
+  # both hold the same gathered numbers.
+  assert results[0]["psnr"] == results[1]["psnr"]
+  assert results[0]["psnr"] == pytest.approx(single["psnr"], abs=1e-3)
   # Only process 0 wrote the logs.
   assert len(list((tmp_path / "two").glob("events.out.tfevents.*"))) == 1
 
@@ -197,6 +201,69 @@ def test_every_process_takes_process_0s_validation_numbers_bit_for_bit():
     assert worker.returncode == 0, stdout[-2000:] + stderr[-4000:]
   agreed = [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs]
   assert agreed[0] == agreed[1] == {"psnr": (30.0).hex(), "ssim": (0.1 + 0.2).hex()}
+
+
+_GATHER_SCRIPT = """
+  import json, sys
+  import jax
+  import numpy as np
+  jax.distributed.initialize(sys.argv[1], num_processes=2, process_id=int(sys.argv[2]))
+  from cutblur_jax import sharding
+  from cutblur_jax.training.validation import process_share
+  p = jax.process_index()
+  share = process_share(5, p, 2)  # process 0: images 0, 2, 4; process 1: 1, 3
+  rows = np.array([[i + 2**-40, -i / 3] for i in share])
+  print(json.dumps([[v.hex() for v in row] for row in sharding.gather_rows(rows, 5).tolist()]))
+"""
+
+
+def test_validation_rows_are_gathered_in_image_order_bit_for_bit():
+  address = f"127.0.0.1:{_free_port()}"
+  workers = [
+    subprocess.Popen(
+      [sys.executable, "-c", textwrap.dedent(_GATHER_SCRIPT), address, str(process_id)],
+      env=_env(1),
+      cwd=ROOT,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
+    for process_id in range(2)
+  ]
+  outputs = [worker.communicate(timeout=120) for worker in workers]
+  for worker, (stdout, stderr) in zip(workers, outputs):
+    assert worker.returncode == 0, stdout[-2000:] + stderr[-4000:]
+  gathered = [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs]
+  expected = [[(i + 2**-40).hex(), (-i / 3).hex()] for i in range(5)]
+  assert gathered[0] == gathered[1] == expected
+
+
+_DEVICES_SCRIPT = """
+  import json, sys
+  import jax
+  import numpy as np
+  from cutblur_jax import models
+  from cutblur_jax.data.embedded import embedded_dataset
+  from cutblur_jax.data.prefetch import load_pairs
+  from cutblur_jax.data.spec import EvalProtocol
+  from cutblur_jax.training.validation import Validation
+  arch = models.model_arch("EDSR", 2, num_blocks=1, num_channels=8, res_scale=1.0)
+  params = models.create_model(arch).init(jax.random.key(0), np.zeros((1, 16, 16, 3)))["params"]
+  pairs = load_pairs(embedded_dataset("train", 2, max_size=48), count=3)
+  validation = Validation.measure_baseline(
+    pairs, EvalProtocol.of("SR", 2), count=3, input_scale=2, num_samples=2
+  )
+  scores, images = validation.run(params, arch)
+  print(json.dumps({"devices": jax.local_device_count(), "scores": scores,
+                    "baseline": validation.baseline, "images": sorted(images)}))
+"""
+
+
+def test_validation_over_two_devices_equals_one_device():
+  one, two = (json.loads(_python(_DEVICES_SCRIPT, n).strip().splitlines()[-1]) for n in (1, 2))
+  assert (one["devices"], two["devices"]) == (1, 2)
+  assert one["scores"] == two["scores"] and one["baseline"] == two["baseline"]
+  assert one["images"] == two["images"] == ["0/hr", "0/lr", "0/sr", "1/hr", "1/lr", "1/sr"]
 
 
 def _stop_at_a_random_moment(command, latest, signum, *, after_step):

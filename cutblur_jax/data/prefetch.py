@@ -26,9 +26,14 @@ class LoadedPairs(list):
 
 
 def load_pairs(
-  dataset: Sequence[ImagePair], *, num_workers: int = 2, count: int | None = None
+  dataset: Sequence[ImagePair],
+  *,
+  num_workers: int = 2,
+  count: int | None = None,
+  indices: Sequence[int] | None = None,
 ) -> list[ImagePair]:
-  """Reads every pair of ``dataset`` (or its first ``count``) with a thread pool.
+  """Reads every pair of ``dataset`` (or its first ``count``, or those at ``indices``) with a
+  thread pool.
 
   Decoding releases the GIL, so threads read in parallel.
 
@@ -36,6 +41,7 @@ def load_pairs(
     dataset: a sequence of ``ImagePair`` (folder, TFDS or embedded data set).
     num_workers: reader threads; 0 reads in the calling thread.
     count: read only the first ``count`` pairs (default: all).
+    indices: read only these pairs, in this order (e.g. one process's share).
 
   Returns:
     The pairs in order, as a list that keeps the data set's ``scale`` and ``input_scale``
@@ -44,7 +50,8 @@ def load_pairs(
   Examples:
     >>> valid = load_pairs(div2k_dataset(root, split="validation"))  # doctest: +SKIP
   """
-  indices = range(len(dataset) if count is None else min(int(count), len(dataset)))
+  if indices is None:
+    indices = range(len(dataset) if count is None else min(int(count), len(dataset)))
   if num_workers <= 0:
     pairs = [dataset[i] for i in indices]
   else:

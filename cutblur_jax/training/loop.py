@@ -196,7 +196,7 @@ def _begin(run: Run, state: TrainState, stack: contextlib.ExitStack) -> int:
     f"({jax.process_count()} process(es)) in {workdir}"
   )
   run.echo(
-    f"Validation: {len(run.validation.pairs)} images, {run.validation.protocol}; "
+    f"Validation: {run.validation.count} images, {run.validation.protocol}; "
     f"baseline {baseline_words(run.validation.baseline)}"
   )
   if start_step:
@@ -246,8 +246,9 @@ def _validate_and_keep_best(
   run: Run, state: TrainState, step: int, weights: str
 ) -> dict[str, float]:
   scores, images = run.validation.run(state.eval_params, run.recipe.arch)
-  # Every process measured the same images; process 0's numbers decide "best" for all, so
-  # all processes join the same collective save (or none does).
+  # Every process gathered the same per-image numbers; process 0's mean still decides
+  # "best" for all (a mean summed on another CPU model could round apart), so all
+  # processes join the same collective save (or none does).
   scores = sharding_lib.from_process_0(scores)
   baseline = run.validation.baseline
   if scores["psnr"] > run.best_psnr:

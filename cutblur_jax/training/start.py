@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cutblur_jax import checkpoint, data, evaluation
+from cutblur_jax import checkpoint, data
 from cutblur_jax import sharding as sharding_lib
 from cutblur_jax.data.pipeline import TrainPipeline
 from cutblur_jax.training.checkpoints import TrainCheckpointer
@@ -33,7 +33,7 @@ from cutblur_jax.training.state import (
   frozen_arch,
   initial_params,
 )
-from cutblur_jax.training.validation import Validation
+from cutblur_jax.training.validation import Validation, process_share
 from cutblur_jax.training.workdir import config_changes, run_seed
 
 __all__ = ["Run", "host_scalar", "start_run"]
@@ -180,11 +180,17 @@ def start_run(
   valid_set = data.create_dataset(recipe.valid_data, "validation")
   pipeline = _pipeline(recipe, train_set)
   try:
-    valid_pairs = data.load_pairs(
-      valid_set, num_workers=recipe.input.num_workers, count=recipe.input.num_eval_images
+    # Each process reads and measures only its share of the validation images.
+    valid_set = data.first_images(valid_set, recipe.input.num_eval_images)
+    share = process_share(len(valid_set), jax.process_index(), jax.process_count())
+    valid_pairs = data.load_pairs(valid_set, num_workers=recipe.input.num_workers, indices=share)
+    validation = Validation.measure_baseline(
+      valid_pairs,
+      recipe.protocol,
+      count=len(valid_set),
+      input_scale=data.input_scale_of(valid_set),
+      num_samples=recipe.input.num_sample_images,
     )
-    baseline = evaluation.baseline_metrics(valid_pairs, recipe.protocol)
-    validation = Validation(valid_pairs, recipe.protocol, baseline, recipe.input.num_sample_images)
     init_key, run_key = jax.random.split(jax.random.key(recipe.seed))
     note = None
     if resuming:
