@@ -43,7 +43,7 @@ import orbax.checkpoint as ocp
 from flax import traverse_util
 
 from cutblur_jax import models
-from cutblur_jax.data.io import local_path
+from cutblur_jax.paths import absolute, as_path, check_backend, is_url
 from cutblur_jax.models import check_params
 
 # The items of a checkpoint step: a model checkpoint has the first three, a training step
@@ -90,7 +90,7 @@ def save_model(
   """
   arch = models.canonical_arch(arch)
   check_params(params, arch)
-  directory = local_path(directory, what="Checkpoint directory").absolute()
+  directory = absolute(directory)
   if directory.exists() and not overwrite:
     raise FileExistsError(
       f"Checkpoint directory {str(directory)!r} exists; pass overwrite=True "
@@ -109,19 +109,27 @@ def save_model(
           **{PARAMS_ITEM: ocp.args.StandardSave(params), ARCH_ITEM: ocp.args.JsonSave(arch)}
         ),
       )
-    if directory.exists():
-      os.replace(directory, trash)
-    os.replace(temporary, directory)
+    if is_url(directory):  # no rename on an object store: orbax commits in place there
+      if directory.exists():
+        directory.rmtree()
+      temporary.rename(directory)
+    else:
+      if directory.exists():
+        os.replace(directory, trash)
+      os.replace(temporary, directory)
   finally:
     # Also orbax's own unfinished "<temporary>.orbax-checkpoint-tmp-*" after a crash.
     for leftover in directory.parent.glob(f".{glob.escape(directory.name)}.*-{tag}*"):
-      shutil.rmtree(leftover, ignore_errors=True)
+      if is_url(leftover):
+        leftover.rmtree(missing_ok=True)
+      else:
+        shutil.rmtree(leftover, ignore_errors=True)
   return directory
 
 
 def is_model_checkpoint(path: str | os.PathLike) -> bool:
   """Whether ``path`` is a model checkpoint (a ``save_model`` directory or a step folder)."""
-  path = pathlib.Path(path)
+  path = as_path(path)
   return (path / PARAMS_ITEM).is_dir() and (path / ARCH_ITEM).is_dir()
 
 
@@ -131,7 +139,7 @@ def is_work_directory(path: str | os.PathLike) -> bool:
   It is when its ``config.json`` is a training config, or when its ``checkpoints/`` holds
   nothing but ``latest`` and ``best`` (a start killed before it wrote ``config.json``).
   """
-  path = pathlib.Path(path)
+  path = as_path(path)
   try:
     config = json.loads((path / CONFIG_FILE).read_text())
     if isinstance(config, dict) and {"dataset", "num_train_steps"} <= set(config):
@@ -148,12 +156,12 @@ def latest_step_directory(root: str | os.PathLike) -> pathlib.Path | None:
   Steps are orbax's finalised step directories (its step API: unfinished
   ``*.orbax-checkpoint-tmp-*`` saves are not steps).
   """
-  root = pathlib.Path(root)
+  root = as_path(root)
   if not root.is_dir():
     return None
   steps = []
   for child in ocp.path.step.checkpoint_steps_paths(root):
-    child = pathlib.Path(child)
+    child = as_path(child)
     try:
       step = ocp.path.step.step_from_checkpoint_name(child.name)
     except ValueError:
@@ -170,7 +178,7 @@ def run_checkpoint(workdir: str | os.PathLike, kind: str = BEST_DIR) -> pathlib.
     >>> run_checkpoint("workdir", LATEST_DIR)  # doctest: +SKIP
     PosixPath('workdir/checkpoints/latest/1500')
   """
-  return latest_step_directory(pathlib.Path(workdir) / CHECKPOINTS_DIR / kind)
+  return latest_step_directory(as_path(workdir) / CHECKPOINTS_DIR / kind)
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
@@ -179,7 +187,8 @@ def resolve_checkpoint(path: str | os.PathLike) -> pathlib.Path:
   Raises:
     ValueError: ``path`` is none of them, naming the path.
   """
-  path = local_path(path, what="Checkpoint")
+  check_backend(path, what="Checkpoint")
+  path = as_path(path)
   if not path.is_dir():
     raise ValueError(f"Checkpoint {str(path)!r} does not exist or is not a directory.")
   if is_model_checkpoint(path):
@@ -234,7 +243,7 @@ def _damaged(directory: pathlib.Path, error: BaseException) -> ValueError:
   """One line: which step is damaged, why, and the other checkpoint to use instead."""
   root = directory.parent
   others = (
-    [step for step in ocp.path.step.checkpoint_steps_paths(root) if pathlib.Path(step) != directory]
+    [step for step in ocp.path.step.checkpoint_steps_paths(root) if as_path(step) != directory]
     if root.is_dir()
     else []
   )
@@ -265,7 +274,7 @@ def describe(path: str | os.PathLike) -> str:
     >>> describe("workdir")  # doctest: +SKIP
     '/abs/workdir/checkpoints/best/1500 (step 1500)'
   """
-  directory = resolve_checkpoint(path).absolute()
+  directory = absolute(resolve_checkpoint(path))
   try:
     return f"{directory} (step {ocp.path.step.step_from_checkpoint_name(directory.name)})"
   except ValueError:
@@ -302,7 +311,7 @@ def load_model(
     >>> mesh = jax.make_mesh((jax.device_count(),), ("data",))  # doctest: +SKIP
     >>> params, arch = load_model("workdir", sharding=NamedSharding(mesh, P()))  # doctest: +SKIP
   """
-  directory = resolve_checkpoint(path).absolute()  # orbax refuses relative paths.
+  directory = absolute(resolve_checkpoint(path))  # orbax refuses relative paths.
   with _checkpointer() as checkpointer:
     try:
       arch = checkpointer.restore(

@@ -44,6 +44,7 @@ from cutblur_jax.data.image_folders import hr_pairs
 from cutblur_jax.data.io import write_json
 from cutblur_jax.data.spec import EvalProtocol, parse_dataset
 from cutblur_jax.data.types import ImagePair, input_scale_of
+from cutblur_jax.paths import as_path
 
 # center_crop_pair, hr_pairs and input_scale_of live in cutblur_jax.data; they are
 # re-exported here, where evaluate.py and users first found them.
@@ -380,7 +381,7 @@ def write_report(report: Mapping[str, Any], path: str | os.PathLike) -> pathlib.
     ...   print(path.read_text().split())
     ['{', '"mean":', '{', '"psnr":', 'null,', '"ssim":', '1.0', '}', '}']
   """
-  path = pathlib.Path(path)
+  path = as_path(path)
   if path.is_dir():
     raise ValueError(f"--json path {str(path)!r} is a directory.")
   parent = path.parent

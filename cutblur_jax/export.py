@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cutblur_jax.paths import as_path
 from cutblur_jax import image as image_lib
 from cutblur_jax import models
 
@@ -176,7 +177,7 @@ def save(
 def is_export(export_format: str, path: str | os.PathLike) -> bool:
   """Whether ``path`` is a file of ``save`` in ``export_format`` (``"stablehlo"``, ``"onnx"``)."""
   try:
-    data = pathlib.Path(path).read_bytes()
+    data = as_path(path).read_bytes()
     if export_format == "stablehlo":
       jax.export.deserialize(bytearray(data))
     else:
@@ -194,7 +195,7 @@ def load(path: str | os.PathLike) -> Callable[[Any], np.ndarray]:
   Raises:
     ValueError: ``path`` is not such a file (naming it).
   """
-  path = pathlib.Path(path)
+  path = as_path(path)
   try:
     exported = jax.export.deserialize(bytearray(path.read_bytes()))
   except OSError:

@@ -35,6 +35,7 @@ import pathlib
 from typing import Callable, Literal, Mapping
 
 from cutblur_jax import checkpoint
+from cutblur_jax.paths import as_path, is_url
 
 __all__ = [
   "RULE",
@@ -59,6 +60,8 @@ Recogniser = Callable[[pathlib.Path], bool]
 
 
 def _absolute(path: str | os.PathLike) -> pathlib.Path:
+  if is_url(path):  # a URL is absolute already, and has no links to resolve
+    return as_path(path)
   return pathlib.Path(os.path.realpath(os.path.abspath(os.fspath(path))))
 
 
@@ -88,7 +91,7 @@ def _protected_by_inputs(
 ) -> str | None:
   """Why ``target`` is, holds, or lies in a folder of, one of ``inputs``, or None."""
   for flag, value in inputs.items():
-    if value is None or value == "" or not os.path.exists(value):
+    if value is None or value == "" or not as_path(value).exists():
       continue
     source = _absolute(value)
     if target == source:
@@ -129,7 +132,7 @@ def check_output(
   Raises:
     ValueError: the output breaks the rule, naming ``flag``, the path and the reason.
   """
-  given = pathlib.Path(path)
+  given = as_path(path)
   target = _absolute(path)
   reason = _protected_by_inputs(target, inputs) or _protected_by_layout(target)
   if reason is not None:
@@ -167,7 +170,7 @@ def check_replace(
 def is_png(path: pathlib.Path) -> bool:
   """Whether ``path`` is a PNG file (by its signature)."""
   try:
-    with open(path, "rb") as stream:
+    with as_path(path).open("rb") as stream:
       return stream.read(8) == b"\x89PNG\r\n\x1a\n"
   except OSError:
     return False

@@ -38,6 +38,7 @@ import pathlib
 import sys
 from typing import Any, Sequence
 
+from cutblur_jax.paths import absolute, as_path
 from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
@@ -157,7 +158,7 @@ def load_dataset(args: argparse.Namespace, scale: int) -> tuple[Any, EvalProtoco
     pairs = evaluation.hr_pairs(args.hr, scale)
     return pairs, benchmark, f"{args.hr} (LR: imresize x1/{scale})"
   value = args.dataset
-  path = pathlib.Path(value)
+  path = as_path(value)
   if path.is_dir():
     if scale == 1:
       raise ValueError(
@@ -229,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_size is not None and args.max_size < 1:
       raise ValueError(f"--max_size must be positive, got {args.max_size}.")
     if args.json is not None:  # Fail before the evaluation, not after it.
-      json_parent = pathlib.Path(args.json).resolve().parent
+      json_parent = absolute(args.json).parent
       if not json_parent.is_dir():
         raise ValueError(f"--json {args.json!r}: folder {str(json_parent)!r} does not exist.")
       outputs.check_output(

@@ -23,6 +23,7 @@ import pathlib
 import sys
 from typing import Sequence
 
+from cutblur_jax.paths import absolute, as_path
 from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
@@ -113,9 +114,9 @@ def output_paths(
   targets = [output / (p.stem + ".png") for p in inputs]
   if len(set(targets)) != len(targets):
     raise ValueError("Several inputs map to the same output name (e.g. a.png and a.jpg).")
-  sources = {p.resolve() for p in inputs}
+  sources = {absolute(p) for p in inputs}
   for target in targets:
-    if target.resolve() in sources:
+    if absolute(target) in sources:
       raise ValueError(
         f"The output {str(target)!r} would replace an input image; choose another --output folder."
       )
@@ -170,14 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
       kind="folder",
       inputs={"--checkpoint": args.checkpoint, "--input": args.input},
     )
-    paths, skipped = input_paths(pathlib.Path(args.input))
+    paths, skipped = input_paths(as_path(args.input))
     for note in skipped:
       print(f"skipped {note}", file=sys.stderr, flush=True)
-    targets = output_paths(paths, pathlib.Path(args.output), overwrite=args.overwrite)
+    targets = output_paths(paths, as_path(args.output), overwrite=args.overwrite)
     params, arch = checkpoint.load_model(args.checkpoint, use_ema=not args.raw_weights)
     check_sizes(paths, args, int(arch["scale"]))
     print(f"Checkpoint: {checkpoint.describe(args.checkpoint)}", flush=True)
-    pathlib.Path(args.output).mkdir(parents=True, exist_ok=True)
+    as_path(args.output).mkdir(parents=True, exist_ok=True)
   except cli.EXPECTED_ERRORS as error:
     return cli.report(error, verbose=args.verbose)
   failed = 0

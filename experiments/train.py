@@ -36,7 +36,7 @@ xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 from cutblur_jax import cli, train
 from cutblur_jax.training import config as config_lib
 from cutblur_jax.training import logs
-from cutblur_jax.data.io import local_path
+from cutblur_jax.paths import absolute, as_path, check_backend, is_url
 from cutblur_jax.training import workdir as workdir_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -134,15 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli.report(error)
   cli.quiet_library_logs(args.verbose)
   try:
-    workdir = (
-      local_path(args.workdir, what="--workdir")
-      if args.workdir
-      else _default_workdir(args.config_filename)
-    )
+    if args.workdir:
+      check_backend(args.workdir, what="--workdir")
+    workdir = as_path(args.workdir) if args.workdir else _default_workdir(args.config_filename)
   except ValueError as error:
     return cli.report(error)
-  hint = f"TensorBoard: tensorboard --logdir {workdir}; " if logs.tensorboard_available() else ""
-  print(f"Work directory: {workdir.absolute()}  ({hint}resume: --workdir {workdir})", flush=True)
+  events = logs.tensorboard_available() and not is_url(workdir)  # no events on a bucket
+  hint = f"TensorBoard: tensorboard --logdir {workdir}; " if events else ""
+  print(f"Work directory: {absolute(workdir)}  ({hint}resume: --workdir {workdir})", flush=True)
   try:
     result = train.train_and_evaluate(
       args.config, workdir, accept_config_changes=args.accept_config_changes

@@ -37,8 +37,9 @@ from PIL import Image
 
 from cutblur_jax.data.bicubic import imresize
 from cutblur_jax.data.degradations import align_pair, modcrop
-from cutblur_jax.data.io import read_image, write_image
+from cutblur_jax.data.io import open_file, read_image, write_image
 from cutblur_jax.data.types import ImagePair
+from cutblur_jax.paths import as_path, file_identity
 
 __all__ = [
   "FolderDataset",
@@ -72,7 +73,7 @@ def _infer_input_scale(
 def _image_size(path: pathlib.Path) -> tuple[int, int]:
   """(height, width) from the file header, without decoding pixels."""
   try:
-    with Image.open(path) as image:
+    with open_file(path) as file, Image.open(file) as image:
       width, height = image.size
   except (OSError, ValueError, Image.DecompressionBombError) as error:
     raise ValueError(f"Cannot read image {path}: {error}") from error
@@ -82,10 +83,9 @@ def _image_size(path: pathlib.Path) -> tuple[int, int]:
 def _file_identity(path: pathlib.Path) -> str:
   """``path``, its size and modification time: changes whenever the file does."""
   try:
-    stat = os.stat(path)
+    return file_identity(path)
   except OSError as error:
     raise ValueError(f"Cannot read image {path}: {error.strerror or error}") from error
-  return f"{os.path.abspath(path)} {stat.st_size} {stat.st_mtime_ns}"
 
 
 def _pair_key(stem: str, scale: int) -> str:
@@ -116,7 +116,7 @@ def list_images(folder: PathLike, *, what: str = "images") -> list[pathlib.Path]
   Examples:
     >>> list_images("/data/DIV2K/DIV2K_train_HR")  # doctest: +SKIP
   """
-  folder = pathlib.Path(folder)
+  folder = as_path(folder)
   if not folder.is_dir():
     raise ValueError(f"Folder of {what} not found: {folder}")
   paths = sorted(
@@ -204,8 +204,8 @@ class FolderDataset(collections.abc.Sequence):
     """
     if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
       raise ValueError(f"`scale` must be a positive integer, got {scale!r}.")
-    self.hr_paths = [pathlib.Path(p) for p in hr_paths]
-    self.lr_paths = None if lr_paths is None else [pathlib.Path(p) for p in lr_paths]
+    self.hr_paths = [as_path(p) for p in hr_paths]
+    self.lr_paths = None if lr_paths is None else [as_path(p) for p in lr_paths]
     if not self.hr_paths:
       raise ValueError(f"{description}: no HR images.")
     if self.lr_paths is None and degradation is None:
@@ -334,7 +334,7 @@ def write_lr_folder(
     >>> data = div2k_dataset(root, div2k_range="1-900/1-1", synthesize_lr=True)  # doctest: +SKIP
     >>> write_lr_folder(data, f"{root}/DIV2K_train_LR_bicubic/X4")  # doctest: +SKIP
   """
-  folder = pathlib.Path(folder)
+  folder = as_path(folder)
   scale = int(getattr(dataset, "input_scale", getattr(dataset, "scale", 1)))
   if name_format is None:
     name_format = "{name}x{scale}.png" if scale > 1 else "{name}.png"
@@ -377,7 +377,7 @@ def hr_pairs(path: str | os.PathLike, scale: int) -> list[ImagePair]:
     ValueError: the path does not exist, holds no image, or an image cannot be
       read or is smaller than ``scale``; the message names the path.
   """
-  path = pathlib.Path(path)
+  path = as_path(path)
   if path.is_dir():
     paths = list_images(path, what="HR images")
   elif path.is_file():

@@ -30,15 +30,17 @@ a half-written image behind.
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import re
 import uuid
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 import numpy as np
 from PIL import Image
+
+from cutblur_jax.paths import as_path, is_url
 
 PathLike = str | os.PathLike
 
@@ -52,6 +54,16 @@ _COLOR16_LOW_BYTES = {
 }
 
 
+def _readable(path: Path) -> Path | io.BytesIO:
+  """What Pillow opens: a local path, or a URL's bytes (an object store has no seek)."""
+  return io.BytesIO(path.read_bytes()) if is_url(path) else path
+
+
+def open_file(path: PathLike) -> BinaryIO:
+  """``path`` opened for reading in binary, a local file or a URL (``paths.as_path``)."""
+  return as_path(path).open("rb")
+
+
 def _from_16_bit(values: np.ndarray) -> np.ndarray:
   """Maps [0, 65535] onto [0, 255] with ``round(v / 257)`` (exact, integer arithmetic)."""
   values = values.astype(np.uint32)
@@ -63,7 +75,7 @@ def _open(path: Path) -> tuple[Image.Image, list]:
   """The decoded image and the raw modes Pillow decoded it with (``load`` clears ``tile``)."""
   image = None
   try:
-    image = Image.open(path)
+    image = Image.open(_readable(path))
     tiles = list(image.tile)
     image.load()
   except FileNotFoundError as error:
@@ -85,7 +97,7 @@ def _color_16_bit(path: Path, image: Image.Image, tiles: list) -> np.ndarray | N
   """``uint16 [H, W, 3]`` colour of a 16-bit colour PNG (alpha dropped), else None."""
   if not tiles or any(t.args not in _COLOR16_LOW_BYTES for t in tiles):
     return None
-  probe = Image.open(path)
+  probe = Image.open(_readable(path))
   try:
     high = np.asarray(image)[..., :3]
     # Decode again, asking for the low byte of every sample instead of the high one.
@@ -120,7 +132,7 @@ def read_image(path: PathLike) -> np.ndarray:
     >>> image.shape, image.dtype  # doctest: +SKIP
     ((1404, 2040, 3), dtype('uint8'))
   """
-  path = Path(path)
+  path = as_path(path)
   image, tiles = _open(path)
   with image:
     mode = image.mode
@@ -179,7 +191,7 @@ def write_image(path: PathLike, image: Any, *, compress_level: int = 6) -> Path:
     >>> write_image("/tmp/out.png", np.zeros((4, 4, 3), np.uint8))  # doctest: +SKIP
     PosixPath('/tmp/out.png')
   """
-  path = Path(path)
+  path = as_path(path)
   array = np.asarray(image)
   if array.dtype != np.uint8:
     raise TypeError(
@@ -223,10 +235,15 @@ def write_atomic(
     >>> write_atomic("/tmp/x.bin", lambda f: f.write(b"abc"))  # doctest: +SKIP
     PosixPath('/tmp/x.bin')
   """
-  path = Path(path)
+  path = as_path(path)
   if not overwrite and path.exists():
     raise FileExistsError(f"{str(path)!r} exists; pass overwrite (--overwrite) to replace it.")
   path.parent.mkdir(parents=True, exist_ok=True)
+  if is_url(path):  # an object store uploads the finished bytes in one request: atomic
+    buffer = io.BytesIO()
+    write(buffer)
+    path.write_bytes(buffer.getvalue())
+    return path
   # A unique name opened with O_EXCL (not mkstemp, whose 0600 mode would survive the
   # rename): the file gets the usual permissions from the umask.
   temp_name = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
@@ -267,30 +284,3 @@ def write_json(
     json.dumps(data, indent=2, sort_keys=sort_keys, default=default, allow_nan=allow_nan) + "\n"
   )
   return write_atomic(path, lambda stream: stream.write(text.encode()), overwrite=overwrite)
-
-
-_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+)://")
-
-
-def local_path(path: PathLike, *, what: str) -> Path:
-  """``path`` as a local ``Path``; a URL (``gs://``, ``s3://``, ...) is refused in one line.
-
-  ``pathlib`` would read ``gs://bucket/run`` as the local folder ``gs:/bucket/run``: a run
-  would start there and fail at its first save. Cloud storage mounted as a folder (gcsfuse,
-  s3fs) is a local path and works.
-
-  Raises:
-    ValueError: naming ``what`` and the URL.
-
-  Examples:
-    >>> local_path("runs/edsr", what="--workdir")
-    PosixPath('runs/edsr')
-  """
-  text = os.fspath(path)
-  match = _URL.match(text) if isinstance(text, str) else None
-  if match:
-    raise ValueError(
-      f"{what} {text!r} is a {match.group(1)}:// URL; this version reads and writes local "
-      "folders only (mount the bucket, e.g. with gcsfuse, and give the mount's path)."
-    )
-  return Path(text)

@@ -22,7 +22,7 @@ from typing import Iterable
 
 from cutblur_jax.data.degradations import Degradation
 from cutblur_jax.data.image_folders import FolderDataset, list_images, pair_by_name
-from cutblur_jax.data.io import local_path
+from cutblur_jax.paths import as_path, check_backend
 from cutblur_jax.data.spec import DataSpec
 
 __all__ = ["BENCHMARK_SETS", "folder_source", "parse_div2k_range"]
@@ -109,7 +109,7 @@ def _paired(hr_paths, lr_paths, spec: DataSpec, description: str) -> FolderDatas
 
 
 def _div2k(spec: DataSpec, split: str) -> FolderDataset:
-  root, scale, task = pathlib.Path(spec.dataset_root), spec.data_scale, spec.task
+  root, scale, task = as_path(spec.dataset_root), spec.data_scale, spec.task
   train_range, valid_range = parse_div2k_range(spec.div2k_range)
   first, last = train_range if split == "train" else valid_range
   hr_dirs = [root / "DIV2K_train_HR", root / "DIV2K_valid_HR"]
@@ -162,7 +162,7 @@ def _df2k(spec: DataSpec, split: str) -> FolderDataset:
   div2k = _div2k(spec, split)
   if split != "train":
     return div2k
-  root = pathlib.Path(spec.dataset_root)
+  root = as_path(spec.dataset_root)
   folder = _flickr2k_folder(root)
   if folder is None:
     raise ValueError(
@@ -209,7 +209,7 @@ _CAMERAS = {"canon": ["Canon"], "nikon": ["Nikon"], "all": ["Canon", "Nikon"]}
 def _realsr(spec: DataSpec, split: str) -> FolderDataset:
   if spec.camera not in _CAMERAS:
     raise ValueError(f"`camera` must be one of canon, nikon, all; got {spec.camera!r}.")
-  root, scale = pathlib.Path(spec.dataset_root), spec.scale
+  root, scale = as_path(spec.dataset_root), spec.scale
   subdir = "Train" if split == "train" else "Test"
   hr_paths, lr_paths = [], []
   for name in _CAMERAS[spec.camera]:
@@ -240,7 +240,7 @@ def _benchmark_folder(root: pathlib.Path, name: str | None) -> pathlib.Path:
 def _benchmark(spec: DataSpec, split: str) -> FolderDataset:
   del split  # a benchmark set gives the same images for every split, like the reference
   name, task, scale = spec.dataset.set_name, spec.task, spec.data_scale
-  folder = _benchmark_folder(pathlib.Path(spec.dataset_root), name)
+  folder = _benchmark_folder(as_path(spec.dataset_root), name)
   level = _level(spec)
   if task == "SR":
     layouts = [("HR", level), ("HR", f"LR_bicubic/{level}"), ("GTmod12", f"LRbicx{scale}")]
@@ -277,7 +277,7 @@ def folder_source(spec: DataSpec, split: str = "train") -> FolderDataset:
   """
   if not spec.dataset_root:
     raise ValueError(f"`dataset_root` is empty: set it to the folder that holds {spec.name}.")
-  local_path(spec.dataset_root, what="`dataset_root`")
+  check_backend(spec.dataset_root, what="`dataset_root`")
   builder = _BUILDERS.get(spec.dataset.kind)
   if builder is None:
     raise ValueError(

@@ -40,6 +40,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from cutblur_jax.paths import absolute
 from cutblur_jax.checkpoint import (
   ARCH_ITEM,
   BEST_DIR,
@@ -133,7 +134,7 @@ class TrainCheckpointer:
   """
 
   def __init__(self, workdir: str | os.PathLike, *, keep: int = 2, async_save: bool = True):
-    root = pathlib.Path(workdir).absolute() / CHECKPOINTS_DIR
+    root = absolute(workdir) / CHECKPOINTS_DIR
     self.directory = root
     self.latest = _manager(root / LATEST_DIR, _latest_items(), keep=keep, async_save=async_save)
     self.best = _manager(root / BEST_DIR, _best_items(), keep=1, async_save=async_save)

@@ -35,6 +35,7 @@ import numpy as np
 
 from cutblur_jax.checkpoint import METRICS_FILE
 from cutblur_jax.data.io import write_atomic
+from cutblur_jax.paths import as_path, is_url
 
 __all__ = [
   "LogWriteError",
@@ -64,7 +65,7 @@ def _json_value(value: Any) -> Any:
 
 def read_metrics(workdir: str | os.PathLike) -> list[dict[str, Any]]:
   """The records of ``WORKDIR/metrics.jsonl`` (a torn last line from a crash is skipped)."""
-  path = pathlib.Path(workdir) / METRICS_FILE
+  path = as_path(workdir) / METRICS_FILE
   if not path.exists():
     return []
   records = []
@@ -78,7 +79,7 @@ def read_metrics(workdir: str | os.PathLike) -> list[dict[str, Any]]:
 
 def truncate_metrics(workdir: str | os.PathLike, step: int) -> int:
   """Drops the records after ``step`` (and torn lines) from ``metrics.jsonl``; returns how many."""
-  path = pathlib.Path(workdir) / METRICS_FILE
+  path = as_path(workdir) / METRICS_FILE
   if not path.exists():
     return 0
   lines = path.read_text().splitlines(keepends=True)
@@ -133,6 +134,27 @@ class _Events:
     self._writer.close()
 
 
+class _ObjectLines:
+  """``metrics.jsonl`` on an object store, which has no append: the whole file is kept and
+  uploaded again at each flush (a long run's log is a few MB)."""
+
+  def __init__(self, path):
+    self.path = path
+    self._text = path.read_text() if path.exists() else ""
+    self._written = None
+
+  def write(self, text: str) -> None:
+    self._text += text
+
+  def flush(self) -> None:
+    if self._written != len(self._text):
+      write_atomic(self.path, lambda stream: stream.write(self._text.encode()))
+      self._written = len(self._text)
+
+  def close(self) -> None:
+    self.flush()
+
+
 class MetricWriter:
   """``metrics.jsonl`` (+ TensorBoard when installed) for one run (process 0 only).
 
@@ -157,15 +179,18 @@ class MetricWriter:
 
       enabled = jax.process_index() == 0
     self.enabled = bool(enabled)
-    self.workdir = pathlib.Path(workdir)
+    self.workdir = as_path(workdir)
     self.jsonl_path = self.workdir / METRICS_FILE
+    # An object store (gs://) cannot append, and tensorboardX writes it only through
+    # google-cloud-storage: there the log is rewritten at each flush, without events.
+    remote = is_url(self.workdir)
     self._events = None
     self._jsonl = None
     if self.enabled:
       with self._guard(self.jsonl_path):
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._jsonl = open(self.jsonl_path, "a")
-        if tensorboard_available() if tensorboard is None else tensorboard:
+        self._jsonl = _ObjectLines(self.jsonl_path) if remote else open(self.jsonl_path, "a")
+        if not remote and (tensorboard_available() if tensorboard is None else tensorboard):
           self._events = _Events(self.workdir)
 
   @contextlib.contextmanager
@@ -226,7 +251,8 @@ class MetricWriter:
       return
     with self._guard(self.jsonl_path):
       self._jsonl.flush()
-      os.fsync(self._jsonl.fileno())
+      if hasattr(self._jsonl, "fileno"):
+        os.fsync(self._jsonl.fileno())
     if self._events is not None:
       with self._guard(self._events.path):
         self._events.flush()

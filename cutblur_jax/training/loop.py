@@ -45,7 +45,7 @@ import numpy as np
 
 from cutblur_jax import checkpoint, data
 from cutblur_jax import sharding as sharding_lib
-from cutblur_jax.data.io import local_path
+from cutblur_jax.paths import absolute, check_backend
 from cutblur_jax.training.checkpoints import TrainCheckpointer
 from cutblur_jax.training.recipe import Recipe, resolve_recipe
 from cutblur_jax.training.logs import MetricWriter, truncate_metrics
@@ -109,7 +109,8 @@ def train_and_evaluate(
   sharding_lib.initialize_distributed(recipe.cluster._asdict())
   mesh = sharding_lib.create_mesh()
   sharding_lib.check_batch_size(recipe.input.batch_size, mesh)
-  workdir = local_path(workdir, what="The work directory").absolute()
+  check_backend(workdir, what="The work directory")
+  workdir = absolute(workdir)
   is_chief = jax.process_index() == 0
   check_workdir(workdir)
   with contextlib.ExitStack() as stack:  # closed in reverse: the lock last

@@ -4,7 +4,9 @@ and the checks a resume must pass before anything is written.
 * ``WorkdirLock``: ``WORKDIR/.lock`` is held with ``fcntl.flock`` while a run trains
   there. The kernel drops the lock when its process dies (even by ``kill -9``), so a
   stale lock file never blocks a new run; a second live trainer is refused in one line
-  naming the holder's PID.
+  naming the holder's PID. A work directory on an object store (``gs://``) has no lock:
+  nothing there can stand for a live process, so starting two runs in one is the user's
+  mistake to avoid.
 * ``StartGuard``: remembers what the work directory held before the run started; if
   the start fails, removes what the start created (empty checkpoint folders, the lock
   file, the directory itself), so a failed start leaves it as it was.
@@ -24,11 +26,11 @@ import errno
 import fcntl
 import json
 import os
-import pathlib
 import shutil
 from typing import Any
 
 from cutblur_jax import checkpoint
+from cutblur_jax.paths import as_path, is_url
 
 __all__ = [
   "LOCK_FILE",
@@ -82,7 +84,7 @@ class WorkdirLock:
   """
 
   def __init__(self, workdir: str | os.PathLike):
-    self.workdir = pathlib.Path(workdir)
+    self.workdir = as_path(workdir)
     self.path = self.workdir / LOCK_FILE
     self._file = None
 
@@ -90,6 +92,8 @@ class WorkdirLock:
     if self.workdir.exists() and not self.workdir.is_dir():
       raise NotADirectoryError(errno.ENOTDIR, "the work directory is a file", str(self.workdir))
     self.workdir.mkdir(parents=True, exist_ok=True)
+    if is_url(self.workdir):  # an object store has no lock: one run per work directory
+      return self
     file = open(self.path, "a+")
     try:
       fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -121,6 +125,22 @@ class WorkdirLock:
     self.release()
 
 
+def _contents(folder) -> set[str]:
+  """Every file and folder under ``folder``, relative to it (``glob("**")`` is refused on
+  an object store, where ``walk`` lists it one folder per request)."""
+  if not is_url(folder):
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+  def bare(path) -> str:  # fsspec's walk may give its folders without the scheme
+    return str(path).split("://", 1)[-1].rstrip("/")
+
+  prefix = bare(folder) + "/"
+  names = set()
+  for root, folders, files in folder.walk():
+    base = bare(root)[len(prefix) :] if bare(root).startswith(prefix) else ""
+    names.update(f"{base}/{name}" if base else name for name in (*folders, *files))
+  return names
+
+
 class StartGuard:
   """Undoes what a failed start created in a work directory.
 
@@ -135,11 +155,9 @@ class StartGuard:
   """
 
   def __init__(self, workdir: str | os.PathLike):
-    self.workdir = pathlib.Path(workdir)
+    self.workdir = as_path(workdir)
     self.existed = self.workdir.is_dir()
-    self.before = (
-      {str(p.relative_to(self.workdir)) for p in self.workdir.rglob("*")} if self.existed else set()
-    )
+    self.before = _contents(self.workdir) if self.existed else set()
     self.committed = False
 
   def commit(self) -> None:
@@ -158,10 +176,13 @@ class StartGuard:
     if not self.workdir.is_dir():
       return
     if not self.existed:
-      shutil.rmtree(self.workdir, ignore_errors=True)
+      if is_url(self.workdir):
+        self.workdir.rmtree(missing_ok=True)
+      else:
+        shutil.rmtree(self.workdir, ignore_errors=True)
       return
     added = sorted(
-      (p for p in self.workdir.rglob("*") if str(p.relative_to(self.workdir)) not in self.before),
+      (self.workdir / name for name in _contents(self.workdir) - self.before),
       key=lambda p: len(p.parts),
       reverse=True,
     )
@@ -182,7 +203,7 @@ def run_seed(workdir: str | os.PathLike, seed: int) -> tuple[int, str | None]:
   position), so another ``seed`` could not take effect; recording it in ``config.json``
   would misstate the run. The note is the one line to print, or None.
   """
-  path = pathlib.Path(workdir) / checkpoint.CONFIG_FILE
+  path = as_path(workdir) / checkpoint.CONFIG_FILE
   try:
     stored = json.loads(path.read_text()).get("seed")
   except (OSError, ValueError, AttributeError):
@@ -201,7 +222,7 @@ def check_workdir(workdir: str | os.PathLike) -> None:
   Raises:
     ValueError: naming the folder and one of the entries it holds.
   """
-  path = pathlib.Path(workdir)
+  path = as_path(workdir)
   if not path.is_dir():
     return  # new (or a file: WorkdirLock names it)
   entries = sorted(p.name for p in path.iterdir() if p.name != LOCK_FILE)
@@ -222,7 +243,7 @@ def config_changes(workdir: str | os.PathLike, config: Any) -> dict[str, tuple[A
   package) is not compared. Returns ``{}`` when there is no readable record.
   """
   try:
-    stored = json.loads((pathlib.Path(workdir) / checkpoint.CONFIG_FILE).read_text())
+    stored = json.loads((as_path(workdir) / checkpoint.CONFIG_FILE).read_text())
   except (OSError, ValueError):
     return {}
   if not isinstance(stored, dict):
