@@ -309,8 +309,10 @@ def test_a_run_validates_on_the_valid_dataset_folder(div2k, tmp_path, capsys):
   assert stored["valid_dataset"] == "Set5_SR" and np.isfinite(result["psnr"])
 
 
-def test_a_url_workdir_is_refused_before_anything_is_written(div2k, tmp_path, monkeypatch):
+def test_a_url_workdir_without_its_file_system_is_refused_before_anything_is_written(
+  div2k, tmp_path, monkeypatch
+):
   monkeypatch.chdir(tmp_path)
-  with pytest.raises(ValueError, match="'gs://bucket/run' is a gs:// URL"):
+  with pytest.raises(ValueError, match="'gs://bucket/run' needs gcsfs"):
     train.train_and_evaluate(tiny_config(div2k), "gs://bucket/run")
   assert list(tmp_path.iterdir()) == []  # no local folder gs:/bucket/run
