@@ -20,6 +20,7 @@ is the median over rounds.
   python benchmarks/train.py --models EDSR-baseline CARN EDSR RCAN --big_batch 2 --big_patch 24
   python benchmarks/train.py --paths fast --no_torch --batch_size 64 --peak_tflops 989  # a GPU
   python benchmarks/train.py --paths fast --no_torch --dtypes float32 bfloat16  # side by side
+  python benchmarks/train.py --paths fast --dtypes float32 bfloat16 --torch_compile  # a GPU
 """
 
 from __future__ import annotations
@@ -91,8 +92,11 @@ def setup_jax(*, model: str, scale: int, batch_size: int, patch: int, policy: st
   }
 
 
-def setup_torch(*, model: str, scale: int, batch_size: int, patch: int):
-  """A worker's body: the PyTorch twin in ``solver.py``'s loop."""
+def setup_torch(
+  *, model: str, scale: int, batch_size: int, patch: int, dtype: str = "float32", compile=False
+):
+  """A worker's body: the PyTorch twin in ``solver.py``'s loop (eager, or ``torch.compile``d;
+  ``bfloat16`` under ``torch.autocast``, parameters float32 as in JAX)."""
   import torch  # pylint: disable=import-outside-toplevel
   import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
   from cutblur_jax import models  # pylint: disable=import-outside-toplevel
@@ -108,6 +112,8 @@ def setup_torch(*, model: str, scale: int, batch_size: int, patch: int):
     [p for p in net.parameters() if p.requires_grad], 1e-4, betas=(0.9, 0.999), eps=1e-8
   )
   loss_fn = torch.nn.L1Loss()
+  forward = torch.compile(net) if compile else net
+  autocast_dtype = torch.bfloat16 if dtype == "bfloat16" else None
   batch = _batch(batch_size, patch, scale)
   hr, lr = (
     torch.from_numpy(batch[k]).permute(0, 3, 1, 2).float().contiguous().to(device)
@@ -115,12 +121,14 @@ def setup_torch(*, model: str, scale: int, batch_size: int, patch: int):
   )
 
   def step():
-    loss = loss_fn(net(F.interpolate(lr, scale_factor=scale, mode="nearest")), hr)
+    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+      loss = loss_fn(forward(F.interpolate(lr, scale_factor=scale, mode="nearest")).float(), hr)
     optim.zero_grad()
     loss.backward()
     optim.step()
     loss.item()  # waits for the device
 
+  step()  # torch.compile compiles here, untimed
   step()
   where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
   return {"step": step}, {
@@ -134,6 +142,7 @@ LABELS = {
   ("default", "moa"): "JAX, MoA, XLA default",
   ("default", "none"): "JAX, no augmentation, XLA default",
   ("torch", "none"): "PyTorch, no augmentation (same network and loop)",
+  ("torch.compile", "none"): "PyTorch torch.compile, no augmentation",
 }
 
 
@@ -150,10 +159,15 @@ def bench_model(args, model: str) -> dict:
           setup_jax, path=path, policy=policy, dtype=dtype, **shape
         )
   if not args.no_torch:
-    try:
-      rows[("torch", "none", "float32")] = workers.Worker(setup_torch, **shape)
-    except RuntimeError as error:
-      print(f"PyTorch row skipped: {error}", file=sys.stderr)
+    modes = ("torch", "torch.compile") if args.torch_compile else ("torch",)
+    for mode in modes:
+      for dtype in args.dtypes:
+        try:
+          rows[(mode, "none", dtype)] = workers.Worker(
+            setup_torch, dtype=dtype, compile=mode == "torch.compile", **shape
+          )
+        except RuntimeError as error:  # e.g. torch.compile without a compiler
+          print(f"{mode} {dtype} row skipped: {error}", file=sys.stderr)
   samples = {key: [] for key in rows}
   for _ in range(args.rounds):
     for key, worker in rows.items():
@@ -169,7 +183,7 @@ def bench_model(args, model: str) -> dict:
     wall = statistics.median(w for w, _ in samples[key])
     cpu = statistics.median(c for _, c in samples[key])
     path, policy, dtype = key
-    several = len(args.dtypes) > 1 and path != "torch"
+    several = len(args.dtypes) > 1
     row = {
       "label": LABELS[(path, policy)] + (f", {dtype}" if several else ""),
       "what": LABELS[(path, policy)],
@@ -189,7 +203,7 @@ def bench_model(args, model: str) -> dict:
       if args.peak_tflops:
         row["mfu"] = row["tflops_per_s"] / args.peak_tflops
     # The first dtype's rows keep the keys of a one-dtype run ("fast/moa").
-    first = dtype == args.dtypes[0] or path == "torch"  # PyTorch runs float32 only
+    first = dtype == args.dtypes[0]
     name = f"{path}/{policy}" if first else f"{path}/{policy}/{dtype}"
     results[name] = row
   return {"shape": shape, "dtypes": list(args.dtypes), "rows": results}
@@ -225,13 +239,15 @@ def _print_model(report: dict) -> None:
         f"MoA overhead ({path}): {100 * (moa['step_s'] / none['step_s'] - 1):+.1f}% wall, "
         f"{100 * (moa['cpu_s'] / none['cpu_s'] - 1):+.1f}% CPU time"
       )
-  if "torch/none" in rows:
-    for path in ("fast", "default"):
-      if f"{path}/none" in rows:
-        print(
-          f"PyTorch / JAX {path} (no augmentation): "
-          f"{rows['torch/none']['step_s'] / rows[f'{path}/none']['step_s']:.2f}x wall"
-        )
+  for mode in ("torch", "torch.compile"):
+    for suffix in ["", *(f"/{d}" for d in report.get("dtypes", [])[1:])]:
+      for path in ("fast", "default"):
+        ours, theirs = f"{path}/none{suffix}", f"{mode}/none{suffix}"
+        if ours in rows and theirs in rows:
+          print(
+            f"{rows[theirs]['label']} / JAX {path}: "
+            f"{rows[theirs]['step_s'] / rows[ours]['step_s']:.2f}x wall"
+          )
   first = report.get("dtypes", ["float32"])[0]
   for dtype in report.get("dtypes", [])[1:]:
     for key in [k for k in rows if k.endswith(f"/{dtype}")]:
@@ -273,6 +289,9 @@ def main(argv=None) -> dict:
   parser.add_argument("--rounds", type=int, default=3)
   parser.add_argument("--steps", type=int, default=2, help="timed steps per round")
   parser.add_argument("--no_torch", action="store_true")
+  parser.add_argument(
+    "--torch_compile", action="store_true", help="also time PyTorch under torch.compile"
+  )
   parser.add_argument(
     "--peak_tflops",
     type=float,
