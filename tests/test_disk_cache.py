@@ -99,7 +99,8 @@ def test_the_cache_decodes_each_pair_once_per_host(tmp_path):
   assert _Counting.decodes == len(data)
   for a, b in zip(first, second):
     assert a.name == b.name and np.array_equal(a.hr, b.hr) and np.array_equal(a.lr, b.lr)
-    assert not b.hr.flags.writeable  # memory-mapped, read-only
+    assert isinstance(b.hr, disk_cache.FileArray)  # read from disk, row by row
+    np.testing.assert_array_equal(b.hr[3:7, 2:5], a.hr[3:7, 2:5])
 
 
 def test_an_edited_image_is_decoded_again(tmp_path):
@@ -131,19 +132,23 @@ def test_a_full_disk_turns_the_cache_off_with_one_warning_and_training_goes_on(
   tmp_path, monkeypatch
 ):
   data = _dataset(_folder(tmp_path / "data"))
-  real_write = disk_cache._write_pair
 
-  def full_disk(path, hr, lr):  # the real writer, onto a disk that fills after a few bytes
-    def write_array(file, array, **kwargs):
-      raise OSError(errno.ENOSPC, "No space left on device")
+  class FullDisk:  # the real file, on a disk that fills after the header
+    def __init__(self, path, mode):
+      self.file = open(path, mode)  # pylint: disable=consider-using-with
 
-    monkeypatch.setattr(np.lib.format, "write_array", write_array)
-    try:
-      real_write(path, hr, lr)
-    finally:
-      monkeypatch.undo()
+    def write(self, data):
+      if self.file.tell() > 0:
+        raise OSError(errno.ENOSPC, "No space left on device")
+      return self.file.write(data)
 
-  monkeypatch.setattr(disk_cache, "_write_pair", full_disk)
+    def __enter__(self):
+      return self
+
+    def __exit__(self, *exc_info):
+      self.file.close()
+
+  monkeypatch.setattr(disk_cache, "open", FullDisk, raising=False)
   pipeline = TrainPipeline(data, source="disk", cache_dir=tmp_path / "cache", **KW)
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
@@ -257,3 +262,27 @@ def test_kill_9_with_worker_processes_resumes_bitwise_and_leaves_no_worker(tmp_p
   resumed.set_state(state)
   expected = [TrainPipeline(data, source="memory", **KW).batch(k) for k in range(4, 8)]
   assert _same([next(resumed) for _ in range(4)], expected)
+
+
+def test_a_file_array_reads_any_window_as_the_array_it_stores(tmp_path):
+  rng = np.random.default_rng(1)
+  width = 2 * disk_cache.STRIP + 37  # three strips, the last one narrower
+  hr = rng.integers(0, 256, (23, width, 3), dtype=np.uint8)
+  lr = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+  path = tmp_path / "x.pair"
+  disk_cache._write_pair(path, hr, lr)
+  (hr_at, hr_shape), (lr_at, lr_shape) = disk_cache._layout(path)
+  stored = disk_cache.FileArray(path, hr_at, hr_shape)
+  assert stored.shape == hr.shape and np.array_equal(np.asarray(stored), hr)
+  np.testing.assert_array_equal(np.asarray(disk_cache.FileArray(path, lr_at, lr_shape)), lr)
+  edges = [0, 1, disk_cache.STRIP - 1, disk_cache.STRIP, 2 * disk_cache.STRIP + 1, width]
+  for left in edges:
+    for right in edges:
+      for top, bottom in ((0, 23), (4, 9), (22, 23), (9, 4)):
+        np.testing.assert_array_equal(stored[top:bottom, left:right], hr[top:bottom, left:right])
+  np.testing.assert_array_equal(stored[-5:, -300:], hr[-5:, -300:])
+  np.testing.assert_array_equal(stored[3], hr[3])  # an integer index reads it whole
+  np.testing.assert_array_equal(stored[2:4, 5:9, 1], hr[2:4, 5:9, 1])
+  path.write_bytes(path.read_bytes()[:-1])
+  with pytest.raises(ValueError, match="expected"):
+    disk_cache._layout(path)

@@ -1,13 +1,14 @@
-"""A decoded copy of a data set on local disk, memory-mapped: the source for sets larger than RAM.
+"""A decoded copy of a data set on local disk, read row by row: the source for large sets.
 
 ``DecodedCache(dataset)`` is a ``Sequence[ImagePair]`` over the same pairs as ``dataset`` (a
-``FolderDataset``), whose ``hr`` and ``lr`` are read-only ``np.memmap`` views of one file per
-pair. A pair is decoded the first time any process asks for it, written once (to a temporary
-file, then renamed into place) and from then on read from the page cache:
+``FolderDataset``). A pair is decoded the first time any process asks for it, written once
+(to a temporary file, then renamed into place) and from then on read back from disk:
 
-* **Memory does not grow with the data set.** A process holds the pages it touches, which
-  belong to the kernel's page cache: shared by every process and worker on the host, and
-  dropped under memory pressure instead of swapping.
+* **Memory does not grow with the data set.** A pair's ``hr`` and ``lr`` are ``FileArray``s:
+  slicing one reads only the slice's rows of the strips it meets (one ``pread`` a strip),
+  and the process holds no image. The kernel's page cache keeps the
+  hot files, shared by every process and worker on the host and dropped under memory
+  pressure; it is not the process's memory.
 * **Each process decodes only what its rows need**, and never twice: the processes of one
   host, grain's worker processes, a resumed run and the next run share one copy.
 * **The key is the data.** A file's name is the SHA-256 of the pair's ``cache_key`` (its
@@ -18,20 +19,18 @@ The bytes are those ``dataset[i]`` decodes, so batches are the same from memory 
 cache (``tests/test_disk_cache.py``). A damaged or truncated file is decoded again; a full
 disk turns the cache off with one warning, and training reads from the files.
 
-File format (``.pair``): the HR and then the LR array, each as ``numpy.lib.format`` writes an
-``.npy`` file (header, then C-ordered ``uint8`` data).
+File format (``.pair``): one JSON line ``{"format", "strip", "shapes": [[H, W, C], [h, w, c]]}``,
+then the HR and the LR array, each as its vertical strips of ``STRIP`` columns (the last one
+narrower), each strip C-ordered ``uint8``: a crop reads contiguous bytes, not whole rows.
 """
 
 from __future__ import annotations
 
-import collections
 import collections.abc
 import hashlib
-import mmap
+import json
 import os
 import pathlib
-import resource
-import threading
 import time
 import uuid
 import warnings
@@ -45,17 +44,18 @@ __all__ = [
   "MEMORY_LIMIT_BYTES",
   "SOURCES",
   "DecodedCache",
+  "FileArray",
   "default_cache_dir",
   "resolve_source",
   "supports_disk_cache",
 ]
 
 _SUFFIX = ".pair"
-_FORMAT = "cutblur-jax decoded pair 1"  # part of every key: a new format never reads an old file
-_STALE_TEMP_S = 3600
-_MAP_FLAGS = mmap.MAP_SHARED | getattr(
-  mmap, "MAP_POPULATE", 0
-)  # temporary files older than this are left by a crash
+_FORMAT = "cutblur-jax decoded pair 2"  # part of every key: a new format never reads an old file
+# Strip width in pixels: a crop reads whole strip rows, so wider strips read more bytes and
+# narrower ones take more reads (128 was the faster of 64, 128 and 256 for 192-pixel crops).
+STRIP = 128
+_STALE_TEMP_S = 3600  # a temporary file older than this was left by a crash
 
 
 def default_cache_dir() -> pathlib.Path:
@@ -72,72 +72,113 @@ def supports_disk_cache(dataset: Any) -> bool:
 
 
 def _write_pair(path: pathlib.Path, hr: np.ndarray, lr: np.ndarray) -> None:
-  """Writes both arrays to a temporary file beside ``path``, then renames it into place."""
+  """Writes both arrays in strips to a temporary file beside ``path``, then renames it."""
   temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+  shapes = [list(np.shape(hr)), list(np.shape(lr))]
+  header = json.dumps({"format": _FORMAT, "strip": STRIP, "shapes": shapes}).encode() + b"\n"
   try:
     with open(temp, "wb") as file:
-      np.lib.format.write_array(file, np.ascontiguousarray(hr), allow_pickle=False)
-      np.lib.format.write_array(file, np.ascontiguousarray(lr), allow_pickle=False)
+      file.write(header)
+      for array in (hr, lr):
+        for left in range(0, array.shape[1], STRIP):
+          file.write(np.ascontiguousarray(array[:, left : left + STRIP], np.uint8).tobytes())
     os.replace(temp, path)
   except BaseException:
     temp.unlink(missing_ok=True)
     raise
 
 
-def _read_pair(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
-  """Read-only views of a ``.pair`` file's two arrays; ``ValueError`` if it is damaged."""
-  layout = []
+class FileArray:
+  """A ``uint8 [H, W, C]`` array stored in vertical strips ``STRIP`` pixels wide at ``offset``
+  in a file: ``array[y0:y1, x0:x1]`` reads rows ``y0:y1`` of the strips that ``x0:x1`` meets
+  (one ``pread`` each), so the process holds nothing afterwards.
+
+  It has ``shape``, ``dtype`` and ``ndim``; ``np.asarray(array)`` reads it whole.
+  """
+
+  __slots__ = ("path", "offset", "shape")
+  dtype = np.dtype(np.uint8)
+  ndim = 3
+
+  def __init__(self, path: pathlib.Path, offset: int, shape: tuple[int, int, int]):
+    self.path, self.offset, self.shape = path, offset, tuple(shape)
+
+  def __getitem__(self, key) -> np.ndarray:
+    key = key if isinstance(key, tuple) else (key,)
+    key = key + (slice(None),) * (2 - len(key))
+    rows, cols, rest = key[0], key[1], key[2:]
+    if not all(isinstance(k, slice) and k.step in (None, 1) for k in (rows, cols)):
+      return self[:, :][key]
+    height, width, channels = self.shape
+    top, bottom, _ = rows.indices(height)
+    left, right, _ = cols.indices(width)
+    bottom, right = max(top, bottom), max(left, right)
+    parts = []
+    descriptor = os.open(self.path, os.O_RDONLY)
+    try:
+      for strip in range(left // STRIP, -(-right // STRIP)):
+        strip_width = min(STRIP, width - strip * STRIP)
+        start = self.offset + strip * STRIP * height * channels + top * strip_width * channels
+        data = os.pread(descriptor, (bottom - top) * strip_width * channels, start)
+        block = np.frombuffer(data, np.uint8).reshape(bottom - top, strip_width, channels)
+        parts.append(block[:, max(0, left - strip * STRIP) : right - strip * STRIP])
+    finally:
+      os.close(descriptor)
+    if not parts:
+      return np.zeros((bottom - top, 0, channels), np.uint8)[(slice(None), slice(None), *rest)]
+    block = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+    return block[(slice(None), slice(None), *rest)]
+
+  def __array__(self, dtype=None, copy=None) -> np.ndarray:
+    whole = self[:, :]
+    return whole if dtype is None else whole.astype(dtype)
+
+  def __repr__(self) -> str:
+    return f"FileArray({str(self.path)!r}, offset={self.offset}, shape={self.shape})"
+
+
+def _layout(path: pathlib.Path) -> tuple[tuple[int, tuple[int, ...]], ...]:
+  """``((offset, shape), (offset, shape))`` of a ``.pair`` file's arrays; ``ValueError`` if
+  it is damaged or of another format."""
   with open(path, "rb") as file:
-    for _ in range(2):
-      version = np.lib.format.read_magic(file)
-      if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(file)
-      else:
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(file)
-      if fortran or dtype != np.uint8 or len(shape) != 3:
-        raise ValueError(f"{path}: not a cached uint8 [H, W, C] pair")
-      layout.append((file.tell(), tuple(shape)))
-      file.seek(int(np.prod(shape)), os.SEEK_CUR)
-    end = file.tell()
-  if os.path.getsize(path) != end:
-    raise ValueError(f"{path}: {os.path.getsize(path)} bytes, expected {end}")
-  with open(path, "rb") as file:
-    # MAP_POPULATE maps every page at once (they are in the page cache once decoded): a
-    # crop then copies without a page fault per row. Plain ndarrays over the map, not
-    # np.memmap, whose Python-level slicing costs more than the copy.
-    data = mmap.mmap(file.fileno(), 0, flags=_MAP_FLAGS, prot=mmap.PROT_READ)
-  return tuple(
-    np.frombuffer(data, np.uint8, int(np.prod(shape)), start).reshape(shape)
-    for start, shape in layout
-  )
+    line = file.readline(4096)
+  try:
+    header = json.loads(line)
+    shapes = [tuple(int(n) for n in shape) for shape in header["shapes"]]
+    ok = header["format"] == _FORMAT and header["strip"] == STRIP and len(shapes) == 2
+  except (ValueError, KeyError, TypeError) as error:
+    raise ValueError(f"{path}: not a cached pair ({error})") from None
+  if not ok or any(len(shape) != 3 for shape in shapes):
+    raise ValueError(f"{path}: not a cached pair of this format")
+  offset, layout = len(line), []
+  for shape in shapes:
+    layout.append((offset, shape))
+    offset += int(np.prod(shape))
+  if os.path.getsize(path) != offset:
+    raise ValueError(f"{path}: {os.path.getsize(path)} bytes, expected {offset}")
+  return tuple(layout)
 
 
 class DecodedCache(collections.abc.Sequence):
-  """``dataset``'s pairs, decoded once into ``directory`` and read back memory-mapped.
+  """``dataset``'s pairs, decoded once into ``directory`` and read back row by row.
 
   Args:
     dataset: a data set with ``cache_key(index)`` (``FolderDataset``).
     directory: where the ``.pair`` files go (default ``default_cache_dir()``); local disk,
       shared by every run and process that reads the same files.
-    max_open: memory maps kept open (each holds a file descriptor); default: every pair,
-      up to half the process's file limit (``RLIMIT_NOFILE``) and at most 4096.
 
   Attributes:
     scale, input_scale, names, description: ``dataset``'s.
 
   Examples:
     >>> cache = DecodedCache(div2k_dataset("/data/DIV2K", scale=4))  # doctest: +SKIP
-    >>> cache[0].hr.shape  # decoded on first use, memory-mapped from then on  # doctest: +SKIP
+    >>> cache[0].hr.shape  # decoded on first use, a FileArray from then on  # doctest: +SKIP
     (1356, 2040, 3)
+    >>> cache[0].hr[:48, :48].shape  # reads 48 rows  # doctest: +SKIP
+    (48, 48, 3)
   """
 
-  def __init__(
-    self,
-    dataset: Sequence[ImagePair],
-    directory: str | os.PathLike | None = None,
-    *,
-    max_open: int | None = None,
-  ):
+  def __init__(self, dataset: Sequence[ImagePair], directory: str | os.PathLike | None = None):
     if not supports_disk_cache(dataset):
       raise ValueError(
         f"The disk cache needs a folder data set (one whose pairs have a cache_key); "
@@ -149,11 +190,6 @@ class DecodedCache(collections.abc.Sequence):
     self.input_scale = getattr(dataset, "input_scale", None)
     self.description = getattr(dataset, "description", type(dataset).__name__)
     self.names = list(getattr(dataset, "names", []))
-    if max_open is None:
-      limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-      limit = 8192 if limit == resource.RLIM_INFINITY else limit
-      max_open = min(len(dataset), 4096, limit // 2)
-    self.max_open = max(1, int(max_open))
     try:
       self.directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -162,10 +198,7 @@ class DecodedCache(collections.abc.Sequence):
       ) from error
     self._files = [self.directory / (self._digest(index) + _SUFFIX) for index in range(len(self))]
     self._remove_stale_temporaries()
-    self._open: collections.OrderedDict[int, tuple[np.ndarray, np.ndarray]] = (
-      collections.OrderedDict()
-    )
-    self._lock = threading.Lock()
+    self._layouts: dict[int, tuple[FileArray, FileArray]] = {}  # read once per process
     self._writable = True
 
   def _digest(self, index: int) -> str:
@@ -199,10 +232,7 @@ class DecodedCache(collections.abc.Sequence):
       raise IndexError(f"index {index} out of range for {len(self)} pairs of {self.description}")
     index = int(index) % len(self)
     name = self.names[index] if self.names else str(index)
-    with self._lock:
-      arrays = self._open.get(index)
-      if arrays is not None:
-        self._open.move_to_end(index)
+    arrays = self._layouts.get(index)  # a dict read is atomic: threads need no lock
     if arrays is None:
       arrays = self._load(index)
     return ImagePair(name, *arrays)
@@ -210,15 +240,10 @@ class DecodedCache(collections.abc.Sequence):
   def _load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
     path = self._files[index]
     try:
-      arrays = _read_pair(path)
-    except FileNotFoundError:
+      layout = _layout(path)
+    except (OSError, ValueError):  # missing, or damaged: decode and write it again
       return self._decode(index)
-    except (OSError, ValueError):  # damaged: decode and write it again
-      return self._decode(index)
-    with self._lock:
-      self._open[index] = arrays
-      while len(self._open) > self.max_open:
-        self._open.popitem(last=False)
+    arrays = self._layouts[index] = tuple(FileArray(path, *where) for where in layout)
     return arrays
 
   def _decode(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -235,16 +260,6 @@ class DecodedCache(collections.abc.Sequence):
           stacklevel=2,
         )
     return pair.hr, pair.lr
-
-  def __getstate__(self) -> dict[str, Any]:
-    # Pickled into grain's worker processes: paths travel, open maps and the lock do not.
-    state = dict(self.__dict__)
-    state["_open"], state["_lock"] = collections.OrderedDict(), None
-    return state
-
-  def __setstate__(self, state: dict[str, Any]) -> None:
-    self.__dict__.update(state)
-    self._lock = threading.Lock()
 
   def __repr__(self) -> str:
     return f"DecodedCache({self.description!r}, {len(self)} pairs, in {self.directory})"

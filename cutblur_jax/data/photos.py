@@ -41,7 +41,15 @@ from PIL import Image, ImageOps
 from cutblur_jax.data.bicubic import imresize
 from cutblur_jax.data.io import write_image
 
-__all__ = ["ARCHIVES", "FOLDERS", "PHOTOS", "Photo", "default_photos_root", "fetch_photos"]
+__all__ = [
+  "ARCHIVES",
+  "FOLDERS",
+  "PHOTOS",
+  "Photo",
+  "default_photos_root",
+  "fetch_photos",
+  "write_crops",
+]
 
 # Archive key -> (pip requirement, whether it is an sdist).
 ARCHIVES = {
@@ -251,3 +259,31 @@ def fetch_photos(
           frame = imresize(frame[:height, :width], 1.0 / photo.factor)
         write_image(path, frame)
   return root
+
+
+def write_crops(root: str | os.PathLike, count: int, size: int) -> str:
+  """A tiny training set: the centre ``size`` x ``size`` crop of each of the first ``count``
+  training photos (in ``PHOTOS`` order), as the benchmark folder ``PhotosCrops{count}x{size}``
+  under ``root``; returns that set's name (``dataset=f"{name}_SR"``). Needs ``PhotosTrain``.
+
+  Examples:
+    >>> write_crops("/data/photos", 1, 64)  # doctest: +SKIP
+    'PhotosCrops1x64'
+  """
+  root = pathlib.Path(root)
+  name = f"PhotosCrops{count}x{size}"
+  train = [p for p in PHOTOS if p.split == "train"]
+  if not 1 <= count <= len(train):
+    raise ValueError(f"`count` must be in [1, {len(train)}] (the training photos), got {count}.")
+  for photo in train[:count]:
+    source = _photo_paths(photo, root, 1)[0]
+    source = source if source.exists() else _photo_paths(photo, root, 2)[0]
+    target = root / name / "HR" / source.name
+    if target.exists():
+      continue
+    image = np.asarray(Image.open(source).convert("RGB"))
+    if min(image.shape[:2]) < size:
+      raise ValueError(f"{source} ({image.shape[1]}x{image.shape[0]}) is smaller than {size}.")
+    top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+    write_image(target, image[top : top + size, left : left + size])
+  return name

@@ -1,13 +1,17 @@
 """The paper's findings at CPU scale: the studies that ``experiments/reproduce.py`` runs.
 
-* ``definitions``: the four studies, their settings and their grids of runs (``Cell``).
-* ``summary``: per-setting statistics over seeds, paired differences, the Markdown table.
+* ``definitions``: the five studies, their data, annealed budgets, settings and grids of
+  runs (``Cell``).
+* ``summary``: per-setting statistics, differences paired over seeds and over test photos,
+  their tests with Holm's correction, the Markdown tables.
+* ``regularization``: that study's registered premise and verdict.
 * ``plots``: one matplotlib figure per report (needs matplotlib).
 
 The results, their commands and their verdicts are in docs/reproducing.md.
 """
 
 from cutblur_jax.studies.definitions import (
+  ALIASES,
   AUGMENT_FIELDS,
   BASE_FIELDS,
   BASELINE,
@@ -17,10 +21,12 @@ from cutblur_jax.studies.definitions import (
   Study,
   cells,
   expected_seconds,
+  schedule,
 )
-from cutblur_jax.studies.summary import format_table, summarize
+from cutblur_jax.studies.summary import format_table, format_tests, holm, summarize
 
 __all__ = [
+  "ALIASES",
   "AUGMENT_FIELDS",
   "BASE_FIELDS",
   "BASELINE",
@@ -31,5 +37,8 @@ __all__ = [
   "cells",
   "expected_seconds",
   "format_table",
+  "format_tests",
+  "holm",
+  "schedule",
   "summarize",
 ]

@@ -1,29 +1,39 @@
-"""The four studies of ``experiments/reproduce.py``: their settings and their runs.
+"""The studies of ``experiments/reproduce.py``: their data, budgets, settings and runs.
 
 A *study* is a grid of runs. Every run starts from ``BASE_FIELDS`` over ``base_config()``:
-the default run of ``experiments/configs/default.py`` (EDSR 4 blocks x 32 channels, x2,
-batch 16, 24x24 LR patches, Adam at 1e-3, the embedded photos), with validation and
-checkpoints only at the end. It takes the study's shared fields, then its *setting* (the
-augmentation, the only thing a setting changes), its seed and, for ``regime``, a network
-size and a number of training photos. Runs that share a setting and
-a seed share the initialisation and the batch order, so a setting's difference against
-``none`` can be taken seed by seed (a paired difference).
+the default run's network and optimiser (``experiments/configs/default.py``: EDSR 4 blocks
+x 32 channels, x2, batch 16, 24x24 LR patches, Adam at 1e-3), on natural photographs only
+(``cutblur_jax.data.photos``):
+
+* it trains on ``PhotosTrain`` (36 scenes; ``regularization``'s tiny set: a few crops of it),
+* keeps its best step by PSNR on ``PhotosValid`` (3 scenes), validated every tenth of the run,
+  as ``solver.py`` keeps its best,
+* and is measured on the study's test data set (``PhotosTest``: 12 scenes that nothing trains
+  or validates on) at its final step and at its best step.
+
+Every budget ends annealed (``schedule``): the learning rate halves at 2/7, 4/7 and 6/7 of the
+run, the paper's 200k, 400k and 600k of 700k steps scaled to the budget. The run then takes
+the study's shared fields, its *setting* (the augmentation, the only thing a setting changes),
+its seed and, for ``regime``, a network size and a number of training photos, for
+``regularization`` a training set. Runs that share a seed share the initialisation and the
+batch order, so a setting's difference against ``none`` is paired by seed and by test photo.
 
 * ``hr_input``: none, moa and cutblur; the usual task and the HR-input PSNR.
 * ``ablation``: the paper's augmentations one at a time, MoA (batch and per-sample) and
   this library's soft CutBlur and degradation mixup.
 * ``regime``: none against moa over network sizes and training-set sizes.
+* ``regularization``: none against moa for a network that overfits a tiny set, on that
+  set and on every training photo (designed in docs/reproducing.md before it ran).
 * ``denoise``: a denoiser trained at sigma 30 with none, moa and degradation mixup,
   tested at sigma 10, 30 and 50.
 
-``hr_input`` trains the default run's 1500 steps (lr halved at 1k); the other studies take
-a few hundred steps per run, so that each fits in about an hour of a 2-core CPU.
-
 Examples:
   >>> [s.name for s in STUDIES.values()]
-  ['hr_input', 'ablation', 'regime', 'denoise']
-  >>> SETTINGS["cutout_25"]
+  ['hr_input', 'ablation', 'regime', 'regularization', 'denoise']
+  >>> SETTINGS["pixel_drop_25"]
   {'augs': ('cutout',), 'alpha': (0.25,)}
+  >>> schedule(1400)["decay"]
+  '0.4-0.8-1.2'
 """
 
 from __future__ import annotations
@@ -32,12 +42,13 @@ import dataclasses
 from typing import Any, Mapping, Sequence
 
 BASELINE = "none"
-# The default run's fields (experiments/configs/default.py; a test keeps them equal), with
-# validation and checkpoints only at the end: a report measures the final parameters,
-# never a best-by-validation pick on its test photos.
+# The default run's network and optimiser (experiments/configs/default.py; a test keeps them
+# equal), on the photos: trained on PhotosTrain, best step chosen on PhotosValid.
 BASE_FIELDS: Mapping[str, Any] = {
   "model": "EDSR",
-  "dataset": "embedded",
+  "dataset": "PhotosTrain_SR",
+  "valid_dataset": "PhotosValid_SR",
+  "synthesize_lr": True,
   "scale": 2,
   "num_blocks": 4,
   "num_channels": 32,
@@ -45,11 +56,19 @@ BASE_FIELDS: Mapping[str, Any] = {
   "patch_size": 24,
   "batch_size": 16,
   "lr": 1e-3,
-  "decay": "1",
-  "eval_every_steps": 0,
-  "checkpoint_every_steps": 0,
   "log_every_steps": 50,
 }
+# The paper's milestones (200k, 400k, 600k of 700k steps) as fractions of a budget.
+MILESTONE_FRACTIONS = (2 / 7, 4 / 7, 6 / 7)
+EVALUATIONS = 10  # validations per run (and latest checkpoints)
+
+
+def schedule(num_train_steps: int) -> dict[str, Any]:
+  """The fields that anneal a budget and validate it: ``decay``, ``eval_every_steps`` and
+  ``checkpoint_every_steps`` (every tenth of the run)."""
+  decay = "-".join(f"{num_train_steps * f / 1000:.6g}" for f in MILESTONE_FRACTIONS)
+  every = max(1, num_train_steps // EVALUATIONS)
+  return {"decay": decay, "eval_every_steps": every, "checkpoint_every_steps": every}
 
 
 def _single(op: str, alpha: float) -> dict[str, Any]:
@@ -65,8 +84,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
   "blend": _single("blend", 0.6),
   "rgb": _single("rgb", 1.0),
   "mixup": _single("mixup", 1.2),
-  "cutout": _single("cutout", 0.001),  # MoA's: 0.1% of the pixels
-  "cutout_25": _single("cutout", 0.25),
+  "cutout": _single("cutout", 0.001),  # MoA's: drops 0.1% of the pixels
+  # The reference's cutout at alpha 0.25 drops 25% of the pixels at random; the paper's
+  # "original Cutout" erases one rectangle of 25% of the area, which this library lacks.
+  "pixel_drop_25": _single("cutout", 0.25),
   "cutmix": _single("cutmix", 0.7),
   "cutmixup": _single("cutmixup", 0.7),
   "cutblur": _single("cutblur", 0.7),
@@ -75,6 +96,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
   "soft_cutblur": _single("soft_cutblur", 0.7),
   "degradation_mixup": _single("degradation_mixup", 1.0),
 }
+# Old setting names, still accepted by --settings.
+ALIASES = {"cutout_25": "pixel_drop_25"}
 # The fields a setting may set: nothing else differs between the settings of a study.
 AUGMENT_FIELDS = (
   "use_moa",
@@ -97,9 +120,13 @@ class Study:
     settings: the setting names it runs by default, ``none`` first.
     num_train_steps: the default budget per run.
     fields: config fields every run of the study shares (over ``BASE_FIELDS``).
+    test_dataset: the named data set every run is measured on.
     hr_input: whether runs measure the HR-input PSNR.
     sizes: ``regime``'s network sizes, ``(num_blocks, num_channels)``.
-    train_images: ``regime``'s training-set sizes (the first N embedded photos).
+    train_images: ``regime``'s training-set sizes (the first N training photos).
+    train_sets: ``regularization``'s training sets, ``"tiny"`` and ``"medium"``.
+    tiny_crops, tiny_size: ``regularization``'s tiny set: this many HR crops of this side,
+      one from each of the first training photos (``photos.write_crops``).
     test_sigmas: ``denoise``'s test noise levels.
 
   What each study tests, its claim and its verdict are in docs/reproducing.md.
@@ -109,15 +136,33 @@ class Study:
   settings: tuple[str, ...]
   num_train_steps: int
   fields: Mapping[str, Any]
+  test_dataset: str = "PhotosTest_SR"
   hr_input: bool = True
   sizes: tuple[tuple[int, int], ...] = ()
   train_images: tuple[int, ...] = ()
+  train_sets: tuple[str, ...] = ()
+  tiny_crops: int = 1
+  tiny_size: int = 64
   test_sigmas: tuple[int, ...] = ()
 
   @property
-  def metrics(self) -> tuple[str, ...]:
+  def base_metrics(self) -> tuple[str, ...]:
+    """What one checkpoint is measured by."""
     names = ("psnr", "ssim") + (("hr_input_psnr",) if self.hr_input else ())
     return names + tuple(f"psnr_sigma{sigma}" for sigma in self.test_sigmas)
+
+  @property
+  def metrics(self) -> tuple[str, ...]:
+    """Every metric of a run: the final step's (``psnr``, ...) and the best step's
+    (``best_psnr``, ...)."""
+    return self.base_metrics + tuple(f"best_{name}" for name in self.base_metrics)
+
+  @property
+  def tested(self) -> tuple[str, ...]:
+    """The metrics whose paired differences get p-values (the study's claims)."""
+    if self.test_sigmas:
+      return tuple(f"best_psnr_sigma{sigma}" for sigma in self.test_sigmas)
+    return ("psnr", "best_psnr") + (("hr_input_psnr",) if self.name == "hr_input" else ())
 
 
 STUDIES: dict[str, Study] = {
@@ -134,10 +179,19 @@ STUDIES: dict[str, Study] = {
       train_images=(1, 3, 7),
     ),
     Study(
+      "regularization",
+      ("none", "moa"),
+      2000,
+      {"num_blocks": 8, "num_channels": 64, "batch_size": 8, "patch_size": 16},
+      hr_input=False,
+      train_sets=("tiny", "medium"),
+    ),
+    Study(
       "denoise",
       ("none", "moa", "degradation_mixup"),
       300,
-      {"dataset": "embedded_DN", "sigma": 30, "scale": 1},
+      {"dataset": "PhotosTrain_DN", "valid_dataset": "PhotosValid_DN", "sigma": 30, "scale": 1},
+      test_dataset="PhotosTest_DN",
       hr_input=False,
       test_sigmas=(10, 30, 50),
     ),
@@ -147,17 +201,21 @@ STUDIES: dict[str, Study] = {
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
-  """One run of a study: a setting, a seed and (``regime``) a size and a data count."""
+  """One run of a study: a setting, a seed, and a size and data count (``regime``) or a
+  training set (``regularization``)."""
 
   setting: str
   seed: int
   num_blocks: int | None = None
   num_channels: int | None = None
   num_train_images: int | None = None
+  train_set: str | None = None
 
   @property
   def name(self) -> str:
-    """The run's sub-directory, e.g. ``moa-seed0`` or ``moa-4x32-n3-seed0``."""
+    """The run's sub-directory, e.g. ``moa-seed0``, ``moa-4x32-n3-seed0``, ``moa-tiny-seed0``."""
+    if self.train_set is not None:
+      return f"{self.setting}-{self.train_set}-seed{self.seed}"
     if self.num_blocks is None:
       return f"{self.setting}-seed{self.seed}"
     return (
@@ -173,8 +231,9 @@ class Cell:
     return {key: value for key, value in fields.items() if value is not None}
 
   def fields(self) -> dict[str, Any]:
-    """The config fields this cell sets."""
-    fields = {key: value for key, value in self.group.items() if key != "setting"}
+    """The config fields this cell sets (a tiny training set's data set is the runner's)."""
+    skip = ("setting", "train_set")
+    fields = {key: value for key, value in self.group.items() if key not in skip}
     return {**SETTINGS[self.setting], **fields, "seed": self.seed}
 
 
@@ -185,8 +244,16 @@ def cells(
   *,
   sizes: Sequence[tuple[int, int]] = (),
   train_images: Sequence[int] = (),
+  train_sets: Sequence[str] = (),
 ) -> list[Cell]:
   """Every run of a study, seed-major so that a stopped study has whole seeds done."""
+  if study.name == "regularization":
+    return [
+      Cell(setting, seed, train_set=train_set)
+      for seed in seeds
+      for train_set in train_sets or study.train_sets
+      for setting in settings
+    ]
   if study.name != "regime":
     return [Cell(setting, seed) for seed in seeds for setting in settings]
   return [
@@ -202,12 +269,15 @@ def expected_seconds(config: Mapping[str, Any]) -> float:
   """A rough CPU time of one run on this project's 2-core machine.
 
   Calibrated on the default network (4 x 32, batch 16, 24x24 LR patches at x2: about
-  0.12 s a step) and scaled by the body's multiply-adds; 25 s per run for compiling and
-  the final measurement. A per-sample policy runs every op, about 1.3x.
+  0.12 s a step) and scaled by the body's multiply-adds; 25 s per run for compiling, plus
+  each validation and the two measurements on the test photos. A per-sample policy runs
+  every op, about 1.3x.
   """
   channels, blocks = config["num_channels"], config["num_blocks"]
   work = config["batch_size"] * config["patch_size"] ** 2 * (2 * blocks + 4) * channels**2
   per_step = 0.012 + 0.12 * work / (16 * 24**2 * 12 * 32**2)
   if config.get("per_sample"):
     per_step *= 1.3
-  return 25.0 + per_step * config["num_train_steps"]
+  evaluations = config["num_train_steps"] // max(1, config.get("eval_every_steps") or 1) + 2
+  per_evaluation = 2.0 * (2 * blocks + 4) * channels**2 / (12 * 32**2)
+  return 25.0 + per_step * config["num_train_steps"] + per_evaluation * evaluations

@@ -218,31 +218,34 @@ def parse_decay(decay: str) -> tuple[int, ...]:
   """Milestone steps of ``option.py``'s ``decay`` string (thousands of steps).
 
   Args:
-    decay: "200-400-600" (or "" for no decay).
+    decay: "200-400-600" (or "" for no decay); a short budget may give fractions of a
+      thousand, "0.429-0.857-1.286", each rounded to a whole step.
 
   Returns:
     ``(200000, 400000, 600000)``.
 
   Raises:
-    ValueError: for anything but dash-separated non-negative integers in increasing order.
+    ValueError: for anything but dash-separated non-negative numbers in increasing order.
 
   Examples:
     >>> parse_decay("300-550-800")
     (300000, 550000, 800000)
+    >>> parse_decay("0.429-0.857-1.286")
+    (429, 857, 1286)
   """
   if not isinstance(decay, str):
     raise ValueError(f"`decay` must be a string like '200-400-600', got {decay!r}.")
   if not decay.strip():
     return ()
   try:
-    thousands = [int(part) for part in decay.split("-")]
-  except ValueError:
+    steps = [round(1000 * float(part)) for part in decay.split("-")]
+  except (ValueError, OverflowError):
     raise ValueError(
       f"`decay` must be like '200-400-600' (thousands of steps), got {decay!r}."
     ) from None
-  if any(t < 0 for t in thousands) or thousands != sorted(set(thousands)):
+  if any(step < 0 for step in steps) or steps != sorted(set(steps)):
     raise ValueError(f"`decay` milestones must be non-negative and increasing, got {decay!r}.")
-  return tuple(1000 * t for t in thousands)
+  return tuple(steps)
 
 
 def config_summary(

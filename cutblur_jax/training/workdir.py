@@ -130,6 +130,7 @@ def _contents(folder) -> set[str]:
   an object store, where ``walk`` lists it one folder per request)."""
   if not is_url(folder):
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
   def bare(path) -> str:  # fsspec's walk may give its folders without the scheme
     return str(path).split("://", 1)[-1].rstrip("/")
 
