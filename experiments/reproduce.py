@@ -332,16 +332,17 @@ def measure_checkpoint(study: studies.Study, config, directory, test_dataset: st
       hr_input_test=study.hr_input,
       protocol=spec.eval_protocol,
     )
-    names = {"psnr": f"psnr_sigma{sigma}"} if sigma is not None else {}
+    names = [("psnr", f"psnr_sigma{sigma}")] if sigma is not None else []
     if sigma is None or sigma == int(config.sigma):
-      names.update(
-        psnr="psnr", ssim="ssim", **({"hr_input_psnr": "hr_input_psnr"} if study.hr_input else {})
-      )
-    for key, name in names.items():
+      names += [("psnr", "psnr"), ("ssim", "ssim")]
+      names += [("hr_input_psnr", "hr_input_psnr")] if study.hr_input else []
+    for key, name in names:
       means[name] = float(report["mean"][key])
       per_image[name] = {row["name"]: float(row[key]) for row in report["images"]}
-      if key in ("psnr", "ssim"):
+      if name in ("psnr", "ssim"):
         baseline[name] = float(report["mean"][f"bicubic_{key}"])  # or the noisy input
+      elif name.startswith("psnr_sigma"):
+        baseline[name] = float(report["mean"]["bicubic_psnr"])
   return means, per_image, baseline
 
 
@@ -500,7 +501,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     "num_train_steps": int(first.num_train_steps),
     "protocol": test_spec.eval_protocol.as_dict(),
     "train_images": train_names,
-    "validation_images": list(create_dataset(first, "validation").names),
+    "validation_images": list(
+      create_dataset(first, "validation", dataset=first.valid_dataset or first.dataset).names
+    ),
     "test_dataset": args.test_dataset,
     "test_images": list(create_dataset(test_spec, "test").names),
     "metrics": list(study.metrics),

@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import pathlib
+import threading
 import time
 import uuid
 import warnings
@@ -88,6 +89,17 @@ def _write_pair(path: pathlib.Path, hr: np.ndarray, lr: np.ndarray) -> None:
     raise
 
 
+_BUFFERS = threading.local()
+
+
+def _read_buffer(size: int) -> bytearray:
+  """This thread's read buffer of at least ``size`` bytes (reused: no allocation per read)."""
+  buffer = getattr(_BUFFERS, "buffer", None)
+  if buffer is None or len(buffer) < size:
+    buffer = _BUFFERS.buffer = bytearray(max(size, 1 << 20))
+  return buffer
+
+
 class FileArray:
   """A ``uint8 [H, W, C]`` array stored in vertical strips ``STRIP`` pixels wide at ``offset``
   in a file: ``array[y0:y1, x0:x1]`` reads rows ``y0:y1`` of the strips that ``x0:x1`` meets
@@ -104,30 +116,35 @@ class FileArray:
     self.path, self.offset, self.shape = path, offset, tuple(shape)
 
   def __getitem__(self, key) -> np.ndarray:
-    key = key if isinstance(key, tuple) else (key,)
-    key = key + (slice(None),) * (2 - len(key))
-    rows, cols, rest = key[0], key[1], key[2:]
-    if not all(isinstance(k, slice) and k.step in (None, 1) for k in (rows, cols)):
-      return self[:, :][key]
+    if not (
+      type(key) is tuple  # pylint: disable=unidiomatic-typecheck
+      and len(key) == 2
+      and all(type(k) is slice and k.step in (None, 1) for k in key)  # noqa: E721
+    ):
+      return self[:, :][key]  # anything but a window reads the whole array
     height, width, channels = self.shape
-    top, bottom, _ = rows.indices(height)
-    left, right, _ = cols.indices(width)
-    bottom, right = max(top, bottom), max(left, right)
-    parts = []
+    top, bottom, _ = key[0].indices(height)
+    left, right, _ = key[1].indices(width)
+    rows, columns = max(0, bottom - top), max(0, right - left)
+    window = np.empty((rows, columns, channels), np.uint8)
+    if not rows or not columns:
+      return window
+    buffer = _read_buffer(rows * STRIP * channels)
     descriptor = os.open(self.path, os.O_RDONLY)
     try:
-      for strip in range(left // STRIP, -(-right // STRIP)):
-        strip_width = min(STRIP, width - strip * STRIP)
-        start = self.offset + strip * STRIP * height * channels + top * strip_width * channels
-        data = os.pread(descriptor, (bottom - top) * strip_width * channels, start)
-        block = np.frombuffer(data, np.uint8).reshape(bottom - top, strip_width, channels)
-        parts.append(block[:, max(0, left - strip * STRIP) : right - strip * STRIP])
+      for strip in range(left // STRIP, (right - 1) // STRIP + 1):
+        first = strip * STRIP
+        strip_width = min(STRIP, width - first)
+        size = rows * strip_width * channels
+        start = self.offset + first * height * channels + top * strip_width * channels
+        if os.preadv(descriptor, [memoryview(buffer)[:size]], start) != size:
+          raise ValueError(f"{self.path} is shorter than its header says")
+        block = np.frombuffer(buffer, np.uint8, size).reshape(rows, strip_width, channels)
+        a, b = max(left, first), min(right, first + strip_width)
+        window[:, a - left : b - left] = block[:, a - first : b - first]
     finally:
       os.close(descriptor)
-    if not parts:
-      return np.zeros((bottom - top, 0, channels), np.uint8)[(slice(None), slice(None), *rest)]
-    block = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-    return block[(slice(None), slice(None), *rest)]
+    return window
 
   def __array__(self, dtype=None, copy=None) -> np.ndarray:
     whole = self[:, :]

@@ -66,7 +66,8 @@ EVALUATIONS = 10  # validations per run (and latest checkpoints)
 def schedule(num_train_steps: int) -> dict[str, Any]:
   """The fields that anneal a budget and validate it: ``decay``, ``eval_every_steps`` and
   ``checkpoint_every_steps`` (every tenth of the run)."""
-  decay = "-".join(f"{num_train_steps * f / 1000:.6g}" for f in MILESTONE_FRACTIONS)
+  steps = sorted({max(1, round(num_train_steps * f)) for f in MILESTONE_FRACTIONS})
+  decay = "-".join(f"{step / 1000:.3f}".rstrip("0").rstrip(".") for step in steps)
   every = max(1, num_train_steps // EVALUATIONS)
   return {"decay": decay, "eval_every_steps": every, "checkpoint_every_steps": every}
 

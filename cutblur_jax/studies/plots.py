@@ -1,9 +1,11 @@
 """One figure per study report (matplotlib, written as a PNG).
 
 * ``hr_input`` and ``ablation``: each setting's paired difference against ``none``
-  (mean and sample std over seeds) on the usual task and on the HR-input test.
+  (mean and sample std over seeds) at the best step and on the HR-input test.
 * ``regime``: MoA's paired gain against the number of training photos, one line per
   network size.
+* ``regularization``: every run's validation curve, and MoA's paired gain on each
+  training set.
 * ``denoise``: each setting's paired difference against ``none`` at every test sigma.
 """
 
@@ -42,7 +44,7 @@ def plot_report(report: Mapping[str, Any], path: str | pathlib.Path) -> pathlib.
   seeds = len(report["seeds"])
   if study in ("hr_input", "ablation"):
     figure, axes = plt.subplots(1, 2, figsize=(10, 0.45 * len(paired) + 1.8), sharey=True)
-    _bar_panel(axes[0], paired, "psnr", "PSNR, LR input")
+    _bar_panel(axes[0], paired, "best_psnr", "PSNR at the best step, LR input")
     _bar_panel(axes[1], paired, "hr_input_psnr", "HR-input PSNR")
   elif study == "regime":
     figure, axis = plt.subplots(figsize=(6, 4))
@@ -54,26 +56,49 @@ def plot_report(report: Mapping[str, Any], path: str | pathlib.Path) -> pathlib.
       )
       axis.errorbar(
         [e["num_train_images"] for e in rows],
-        [e["difference_vs_none"]["psnr"]["mean"] for e in rows],
-        yerr=[e["difference_vs_none"]["psnr"]["std"] or 0.0 for e in rows],
+        [e["difference_vs_none"]["best_psnr"]["mean"] for e in rows],
+        yerr=[e["difference_vs_none"]["best_psnr"]["std"] or 0.0 for e in rows],
         marker="o",
         capsize=3,
         label=f"EDSR {blocks}x{channels}",
       )
     axis.axhline(0.0, color="black", linewidth=0.8)
     axis.set_xlabel("training photos")
-    axis.set_ylabel("MoA minus none, PSNR (dB)")
+    axis.set_ylabel("MoA minus none, PSNR at the best step (dB)")
     axis.legend()
     axis.grid(alpha=0.3)
+  elif study == "regularization":
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for run in report["runs"]:
+      curve = run.get("validation") or []
+      style = "-" if run["train_set"] == "tiny" else ":"
+      color = "tab:blue" if run["setting"] == "none" else "tab:orange"
+      axes[0].plot(
+        [step for step, _ in curve],
+        [psnr for _, psnr in curve],
+        style,
+        color=color,
+        alpha=0.7,
+        label=f"{run['setting']}, {run['train_set']}"
+        if run["seed"] == report["seeds"][0]
+        else None,
+      )
+    axes[0].set_xlabel("step")
+    axes[0].set_ylabel("validation PSNR (dB)")
+    axes[0].legend()
+    axes[0].grid(alpha=0.3)
+    for entry in paired:
+      entry["setting"] = f"{entry['setting']} ({entry['train_set']})"
+    _bar_panel(axes[1], paired, "best_psnr", "test PSNR at the best step")
   elif study == "denoise":
     figure, axis = plt.subplots(figsize=(6, 4))
+    sigmas = sorted(int(m[len("best_psnr_sigma") :]) for m in report["tested"])
     for entry in paired:
-      by_sigma = entry["difference_vs_none"]["psnr_by_sigma"]
-      sigmas = sorted(by_sigma, key=float)
+      stats = [entry["difference_vs_none"][f"best_psnr_sigma{s}"] for s in sigmas]
       axis.errorbar(
-        [float(s) for s in sigmas],
-        [by_sigma[s]["mean"] for s in sigmas],
-        yerr=[by_sigma[s]["std"] or 0.0 for s in sigmas],
+        sigmas,
+        [s["mean"] for s in stats],
+        yerr=[s["std"] or 0.0 for s in stats],
         marker="o",
         capsize=3,
         label=entry["setting"],
@@ -83,7 +108,7 @@ def plot_report(report: Mapping[str, Any], path: str | pathlib.Path) -> pathlib.
       float(report["config"]["sigma"]), color="gray", linestyle=":", label="training sigma"
     )
     axis.set_xlabel("test noise sigma")
-    axis.set_ylabel("minus none, PSNR (dB)")
+    axis.set_ylabel("minus none, PSNR at the best step (dB)")
     axis.legend()
     axis.grid(alpha=0.3)
   else:
