@@ -27,11 +27,11 @@ global batch ``k`` (``local_batches``)::
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import functools
-import signal
+import os
 import threading
+import time
 from typing import Any, Mapping, Sequence
 
 import grain
@@ -172,13 +172,21 @@ def local_batches(
 
 
 def _die_with_parent(worker_index: int, worker_count: int) -> None:
-  """grain ``worker_init_fn``: a worker ends with the training process, even on kill -9
-  (Linux ``PR_SET_PDEATHSIG``; elsewhere grain's own shutdown only)."""
+  """grain ``worker_init_fn``: a worker ends when the training process does, even on kill -9.
+
+  A thread polls the parent's pid: ``PR_SET_PDEATHSIG`` would not do, because it fires when
+  the *thread* that started the worker ends, and grain starts workers from the threads of
+  its interleave.
+  """
   del worker_index, worker_count
-  try:
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
-  except (OSError, AttributeError):
-    pass
+  parent = os.getppid()
+
+  def watch() -> None:
+    while os.getppid() == parent:
+      time.sleep(0.5)
+    os._exit(0)  # pylint: disable=protected-access
+
+  threading.Thread(target=watch, name="die_with_parent", daemon=True).start()
 
 
 def _worker_batches(
