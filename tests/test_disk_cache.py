@@ -210,6 +210,8 @@ def test_auto_reads_from_disk_above_the_memory_limit_and_checks_patches_from_hea
     resolve_source(pairs, "disk")
   with pytest.raises(ValueError, match="data_source"):
     resolve_source(data, "ram")
+  with pytest.raises(ValueError, match="must be a local folder.*data_cache_dir"):
+    DecodedCache(data, "gs://bucket/cache")
 
 
 _KILLED = """

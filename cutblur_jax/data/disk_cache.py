@@ -40,6 +40,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from cutblur_jax.data.types import ImagePair
+from cutblur_jax.paths import is_url
 
 __all__ = [
   "MEMORY_LIMIT_BYTES",
@@ -200,6 +201,11 @@ class DecodedCache(collections.abc.Sequence):
       raise ValueError(
         f"The disk cache needs a folder data set (one whose pairs have a cache_key); "
         f"{type(dataset).__name__} has none: use data_source='memory'."
+      )
+    if directory and is_url(directory):
+      raise ValueError(
+        f"The decoded-image cache must be a local folder, got {str(directory)!r} "
+        "(data_cache_dir): its files are read a few rows at a time."
       )
     self.dataset = dataset
     self.directory = pathlib.Path(directory or default_cache_dir())
