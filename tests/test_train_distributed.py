@@ -183,11 +183,12 @@ _AGREE_SCRIPT = """
 """
 
 
-def test_every_process_takes_process_0s_validation_numbers_bit_for_bit():
+def _two_processes(script: str) -> list:
+  """The last stdout line of ``script`` (JSON) from each of two processes on localhost."""
   address = f"127.0.0.1:{_free_port()}"
   workers = [
     subprocess.Popen(
-      [sys.executable, "-c", textwrap.dedent(_AGREE_SCRIPT), address, str(process_id)],
+      [sys.executable, "-c", textwrap.dedent(script), address, str(process_id)],
       env=_env(1),
       cwd=ROOT,
       stdout=subprocess.PIPE,
@@ -199,7 +200,11 @@ def test_every_process_takes_process_0s_validation_numbers_bit_for_bit():
   outputs = [worker.communicate(timeout=120) for worker in workers]
   for worker, (stdout, stderr) in zip(workers, outputs):
     assert worker.returncode == 0, stdout[-2000:] + stderr[-4000:]
-  agreed = [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs]
+  return [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs]
+
+
+def test_every_process_takes_process_0s_validation_numbers_bit_for_bit():
+  agreed = _two_processes(_AGREE_SCRIPT)
   assert agreed[0] == agreed[1] == {"psnr": (30.0).hex(), "ssim": (0.1 + 0.2).hex()}
 
 
@@ -218,22 +223,7 @@ _GATHER_SCRIPT = """
 
 
 def test_validation_rows_are_gathered_in_image_order_bit_for_bit():
-  address = f"127.0.0.1:{_free_port()}"
-  workers = [
-    subprocess.Popen(
-      [sys.executable, "-c", textwrap.dedent(_GATHER_SCRIPT), address, str(process_id)],
-      env=_env(1),
-      cwd=ROOT,
-      stdout=subprocess.PIPE,
-      stderr=subprocess.PIPE,
-      text=True,
-    )
-    for process_id in range(2)
-  ]
-  outputs = [worker.communicate(timeout=120) for worker in workers]
-  for worker, (stdout, stderr) in zip(workers, outputs):
-    assert worker.returncode == 0, stdout[-2000:] + stderr[-4000:]
-  gathered = [json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs]
+  gathered = _two_processes(_GATHER_SCRIPT)
   expected = [[(i + 2**-40).hex(), (-i / 3).hex()] for i in range(5)]
   assert gathered[0] == gathered[1] == expected
 
