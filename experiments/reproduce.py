@@ -50,9 +50,7 @@ import ast
 import dataclasses
 import functools
 import json
-import os
 import pathlib
-import platform
 import shlex
 import sys
 import time
@@ -63,11 +61,10 @@ from cutblur_jax import xla_cpu  # pylint: disable=g-import-not-at-top,wrong-imp
 xla_cpu.enable_fast_path()  # before JAX starts: XLA reads XLA_FLAGS once
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from cutblur_jax import checkpoint, cli, evaluation, outputs, studies, train
-from cutblur_jax.data import create_dataset, photos, registry
+from cutblur_jax import cli, outputs, studies, train
+from cutblur_jax.data import create_dataset, photos
 from cutblur_jax.data.io import write_json
-from cutblur_jax.studies import regularization
-from cutblur_jax.training.logs import read_metrics
+from cutblur_jax.studies import measure, regularization
 from cutblur_jax.training.workdir import WorkdirBusyError
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -312,61 +309,6 @@ def _differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]
   )
 
 
-def _test_sets(study: studies.Study, config, test_dataset: str):
-  """``(sigma or None, DataSpec)`` of every test set: the test data set, at each test sigma."""
-  sigmas = sorted({*study.test_sigmas, int(config.sigma)}) if study.test_sigmas else [None]
-  for sigma in sigmas:
-    overrides = {"dataset": test_dataset, **({"sigma": sigma} if sigma is not None else {})}
-    yield sigma, registry.data_spec(config, **overrides)
-
-
-def measure_checkpoint(study: studies.Study, config, directory, test_dataset: str):
-  """``(means, per_image, baseline)`` of one checkpoint on the study's test photos."""
-  params, arch = checkpoint.load_model(directory)
-  means, per_image, baseline = {}, {}, {}
-  for sigma, spec in _test_sets(study, config, test_dataset):
-    report = evaluation.evaluate_model(
-      params,
-      arch,
-      create_dataset(spec, "test"),
-      hr_input_test=study.hr_input,
-      protocol=spec.eval_protocol,
-    )
-    names = [("psnr", f"psnr_sigma{sigma}")] if sigma is not None else []
-    if sigma is None or sigma == int(config.sigma):
-      names += [("psnr", "psnr"), ("ssim", "ssim")]
-      names += [("hr_input_psnr", "hr_input_psnr")] if study.hr_input else []
-    for key, name in names:
-      means[name] = float(report["mean"][key])
-      per_image[name] = {row["name"]: float(row[key]) for row in report["images"]}
-      if name in ("psnr", "ssim"):
-        baseline[name] = float(report["mean"][f"bicubic_{key}"])  # or the noisy input
-      elif name.startswith("psnr_sigma"):
-        baseline[name] = float(report["mean"]["bicubic_psnr"])
-  return means, per_image, baseline
-
-
-def measure(study: studies.Study, config, run_dir: pathlib.Path, test_dataset: str):
-  """The final and the best validated step of a run, on the test photos."""
-  final = checkpoint.run_checkpoint(run_dir, checkpoint.LATEST_DIR)
-  best = checkpoint.run_checkpoint(run_dir, checkpoint.BEST_DIR) or final
-  means, per_image, baseline = measure_checkpoint(study, config, final, test_dataset)
-  best_means, best_images, _ = measure_checkpoint(study, config, best, test_dataset)
-  validation = [
-    [int(record["step"]), float(record["psnr"])]
-    for record in read_metrics(run_dir)
-    if record.get("split") == "eval" and "psnr" in record
-  ]
-  return {
-    "best_step": int(best.name),
-    **means,
-    **{f"best_{name}": value for name, value in best_means.items()},
-    "per_image": {**per_image, **{f"best_{name}": v for name, v in best_images.items()}},
-    "baseline": baseline,
-    "validation": validation,
-  }
-
-
 def run_cell(
   study: studies.Study, cell: studies.Cell, config, workdir: pathlib.Path, test_dataset: str
 ) -> dict[str, Any]:
@@ -388,7 +330,7 @@ def run_cell(
       )
     return record["run"]
   result = train.train_and_evaluate(config, run_dir)
-  measured = measure(study, config, run_dir, test_dataset)
+  measured = measure.measure(study, config, run_dir, test_dataset)
   run = {
     **dataclasses.asdict(cell),
     "num_train_steps": int(config.num_train_steps),
@@ -410,19 +352,6 @@ def shared_config(configs: Sequence[Any]) -> dict[str, Any]:
     for key, value in dicts[0].items()
     if all(other.get(key) == value for other in dicts[1:])
   }
-
-
-def machine() -> dict[str, str]:
-  """The CPU model and the JAX version: a report is bitwise reproducible on that pair only."""
-  import jax  # pylint: disable=g-import-not-at-top
-
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open("/proc/cpuinfo") as info:
-      cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-  except (OSError, StopIteration):
-    pass
-  return {"cpu": cpu, "cores": str(os.cpu_count()), "jax": jax.__version__}
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -485,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
 
   first = configs[cells[0]]
-  test_spec = next(_test_sets(study, first, args.test_dataset))[1]
+  test_spec = next(measure.test_sets(study, first, args.test_dataset))[1]
   train_names = {
     configs[cell].dataset: list(create_dataset(configs[cell], "train").names) for cell in cells
   }
@@ -509,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     "metrics": list(study.metrics),
     "tested": list(study.tested),
     "baseline": runs[0]["baseline"],
-    "machine": machine(),
+    "machine": measure.machine(),
     "runs": [{key: value for key, value in run.items() if key != "baseline"} for run in runs],
     "summary": studies.summarize(runs, study.metrics, study.tested),
   }

@@ -17,6 +17,7 @@ import pytest
 
 from cutblur_jax import studies, train
 from cutblur_jax.data import registry
+from cutblur_jax.studies import measure
 from experiments import reproduce, reproduce_hr_input
 from experiments.configs import default as default_config
 from test_train_loop import write_div2k  # pylint: disable=wrong-import-order
@@ -346,9 +347,9 @@ def test_denoise_trains_and_tests_at_its_noise_levels(monkeypatch, tmp_path):
     mean = {"psnr": psnr, "ssim": 0.9, "bicubic_psnr": 20.0, "bicubic_ssim": 0.5}
     return {"mean": mean, "images": images}
 
-  monkeypatch.setattr(reproduce.checkpoint, "load_model", lambda path: ({}, {}))
-  monkeypatch.setattr(reproduce.evaluation, "evaluate_model", fake_evaluate)
-  means, per_image, baseline = reproduce.measure_checkpoint(
+  monkeypatch.setattr(measure.checkpoint, "load_model", lambda path: ({}, {}))
+  monkeypatch.setattr(measure.evaluation, "evaluate_model", fake_evaluate)
+  means, per_image, baseline = measure.measure_checkpoint(
     studies.STUDIES["denoise"], config, tmp_path, "PhotosTest_DN"
   )
   assert [(n, h) for n, _, h in seen] == [(TEST_NAMES, False)] * 3
