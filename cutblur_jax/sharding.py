@@ -224,7 +224,7 @@ def gather_rows(rows: np.ndarray, count: int) -> np.ndarray:
     array([[30.5,  0.9]])
   """
   rows = np.asarray(rows, np.float64)
-  n, p = jax.process_count(), jax.process_index()
+  n = jax.process_count()
   if n == 1:
     return rows
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
@@ -238,5 +238,4 @@ def gather_rows(rows: np.ndarray, count: int) -> np.ndarray:
   for process in range(n):
     share = len(range(process, count, n))
     gathered[process::n] = table[process, :share]
-  del p
   return gathered
