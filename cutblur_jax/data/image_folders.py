@@ -229,8 +229,10 @@ class FolderDataset(collections.abc.Sequence):
 
   def _check_sizes(self, input_scale: int | None) -> int:
     """Checks every pair's header sizes; returns the common input scale."""
+    self._lr_sizes = []
     for hr_path, lr_path in zip(self.hr_paths, self.lr_paths):
       hr_size, lr_size = _image_size(hr_path), _image_size(lr_path)
+      self._lr_sizes.append(lr_size)
       pair_scale = _infer_input_scale(
         hr_size, lr_size, self.scale, hr_source=str(hr_path), lr_source=str(lr_path)
       )
@@ -255,11 +257,12 @@ class FolderDataset(collections.abc.Sequence):
     return "\n".join(parts)
 
   def lr_sizes(self) -> list[tuple[int, int]]:
-    """(height, width) of every pair's input, from the file headers (nothing is decoded)."""
-    if self.lr_paths is not None:
-      return [_image_size(path) for path in self.lr_paths]
-    sizes = [_image_size(path) for path in self.hr_paths]
-    return [(height // self.input_scale, width // self.input_scale) for height, width in sizes]
+    """(height, width) of every pair's input, from the file headers (nothing is decoded;
+    each header is read once, when the data set is built or on the first call)."""
+    if getattr(self, "_lr_sizes", None) is None:
+      sizes = [_image_size(path) for path in self.hr_paths]
+      self._lr_sizes = [(h // self.input_scale, w // self.input_scale) for h, w in sizes]
+    return list(self._lr_sizes)
 
   def decoded_bytes(self) -> int:
     """Bytes of every pair decoded as uint8 (HR and LR), from the file headers."""

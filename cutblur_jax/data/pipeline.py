@@ -74,6 +74,16 @@ def _convert_legacy_state(state: Mapping[str, Any], batch_size: int | None = Non
   }
 
 
+def _check_fits(name: str, lr_size, lr_patch: int, *, patch_size: int, scale: int) -> None:
+  """An image whose LR side is under the LR patch is one line naming it and the patch."""
+  if min(lr_size) < lr_patch:
+    raise ValueError(
+      f"Image {name!r} has LR size {lr_size[0]}x{lr_size[1]}, smaller than the LR patch "
+      f"{lr_patch}x{lr_patch} (patch_size={patch_size}, scale={scale}); lower patch_size or "
+      "drop the image."
+    )
+
+
 def _checked(
   pair: ImagePair, *, scale: int, input_scale: int, patch_size: int, trusted: bool
 ) -> ImagePair:
@@ -95,12 +105,7 @@ def _checked(
     pair = ImagePair(
       pair.name, *align_pair(pair.hr, pair.lr, input_scale, hr_source=where, lr_source=where)
     )
-  if min(pair.lr.shape[:2]) < lr_patch:
-    raise ValueError(
-      f"Image {pair.name!r} has LR size {pair.lr.shape[0]}x{pair.lr.shape[1]}, smaller than "
-      f"the LR patch {lr_patch}x{lr_patch} (patch_size={patch_size}, scale={scale}); lower "
-      "patch_size or drop the image."
-    )
+  _check_fits(pair.name, pair.lr.shape[:2], lr_patch, patch_size=patch_size, scale=scale)
   return pair
 
 
@@ -121,7 +126,7 @@ class TrainPipeline:
     cache: ``source``'s old switch: ``True`` is ``"memory"``, ``False`` is ``"files"``.
     source: where crops read decoded pairs: ``"memory"`` (decoded once at start, the
       reference's way), ``"disk"`` (``data.disk_cache.DecodedCache``: decoded once per host
-      into ``cache_dir``, memory-mapped; memory does not grow with the data set),
+      into ``cache_dir``, each crop read from its strips; memory does not grow with the data set),
       ``"files"`` (decodes a pair per sample) or ``"auto"`` (``"disk"`` above
       ``disk_cache.MEMORY_LIMIT_BYTES`` of decoded pairs, else ``"memory"``). Default: from
       ``cache``.
@@ -206,7 +211,8 @@ class TrainPipeline:
     if self.source == "memory":
       self._source = PairSource(tuple(check(pair) for pair in pairs))
     elif self.source == "disk":
-      self._check_patch_fits(dataset)  # from the headers: nothing is decoded at start
+      for name, size in zip(dataset.names, dataset.lr_sizes()):  # headers: nothing decoded
+        _check_fits(name, size, self.lr_patch, patch_size=self.patch_size, scale=self.scale)
       self._source = PairSource(DecodedCache(dataset, cache_dir))
     else:
       self._source = grain.MapDataset.source(dataset).map(check)
@@ -217,15 +223,6 @@ class TrainPipeline:
     self._iterator: grain.DatasetIterator | None = None
     self._next_batch = 0  # position while no iterator is open (with worker processes: its start)
     self._consumed = 0  # batches taken from the worker processes' iterator
-
-  def _check_patch_fits(self, dataset: Sequence[ImagePair]) -> None:
-    for name, (height, width) in zip(dataset.names, dataset.lr_sizes()):
-      if min(height, width) < self.lr_patch:
-        raise ValueError(
-          f"Image {name!r} has LR size {height}x{width}, smaller than the LR patch "
-          f"{self.lr_patch}x{self.lr_patch} (patch_size={self.patch_size}, scale={self.scale}); "
-          "lower patch_size or drop the image."
-        )
 
   def _local(self, seed: int) -> tuple[grain.MapDataset, grain.MapDataset]:
     """(batches, image indices) of this process for ``seed``, built once."""

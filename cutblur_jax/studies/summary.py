@@ -40,8 +40,10 @@ def _stats(values: Sequence[float]) -> dict[str, Any]:
 def _t_test(values: Sequence[float]) -> float | None:
   """Two-sided one-sample t-test of mean 0 (None below 2 values or with no spread)."""
   values = np.asarray(values, np.float64)
-  if len(values) < 2 or np.all(values == values[0]):
-    return None if len(values) < 2 or values[0] != 0 else 1.0
+  if len(values) < 2:
+    return None
+  if np.all(values == values[0]):  # no spread: t is undefined unless every value is 0
+    return 1.0 if values[0] == 0 else None
   return float(scipy_stats.ttest_1samp(values, 0.0).pvalue)
 
 

@@ -101,8 +101,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.quality = data["quality"]  # 10
   c.patch_size = PIPELINE_DEFAULTS["patch_size"]  # 48
   c.num_workers = PIPELINE_DEFAULTS["num_workers"]  # 2
-  # Where crops read decoded images: "memory", "disk" (a decoded copy on local disk,
-  # memory-mapped) or "auto" (disk above 2 GiB of decoded pairs, or with worker processes).
+  # Where crops read decoded images: "memory", "disk" (a decoded copy on local disk, read
+  # a crop at a time) or "auto" (disk above 2 GiB of decoded pairs, or with worker processes).
   c.data_source = "auto"
   c.data_cache_dir = ""  # the disk source's folder ("": $CUTBLUR_JAX_CACHE or ~/.cache/...)
   c.worker_processes = 0  # grain worker processes building batches (0: in this process)
