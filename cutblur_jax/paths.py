@@ -41,9 +41,8 @@ AnyPath = Union[pathlib.Path, Any]
 
 
 def is_url(path: Any) -> bool:
-  """Whether ``path`` is a URL (``scheme://...``) rather than a local path."""
-  if isinstance(path, pathlib.PurePath) and not isinstance(path, pathlib.Path):
-    return _URL.match(str(path)) is not None  # an epath.Path (a PurePosixPath)
+  """Whether ``path`` is a URL (``scheme://...``, an ``epath.Path``'s too) rather than a local
+  path."""
   try:
     text = os.fspath(path)
   except TypeError:
