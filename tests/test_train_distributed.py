@@ -241,7 +241,7 @@ _DEVICES_SCRIPT = """
   params = models.create_model(arch).init(jax.random.key(0), np.zeros((1, 16, 16, 3)))["params"]
   pairs = load_pairs(embedded_dataset("train", 2, max_size=48), count=3)
   validation = Validation.measure_baseline(
-    pairs, EvalProtocol.of("SR", 2), count=3, input_scale=2, num_samples=2
+    pairs, EvalProtocol.of("SR", 2), count=3, num_samples=2
   )
   scores, images = validation.run(params, arch)
   print(json.dumps({"devices": jax.local_device_count(), "scores": scores,

@@ -185,11 +185,7 @@ def start_run(
     share = process_share(len(valid_set), jax.process_index(), jax.process_count())
     valid_pairs = data.load_pairs(valid_set, num_workers=recipe.input.num_workers, indices=share)
     validation = Validation.measure_baseline(
-      valid_pairs,
-      recipe.protocol,
-      count=len(valid_set),
-      input_scale=data.input_scale_of(valid_set),
-      num_samples=recipe.input.num_sample_images,
+      valid_pairs, recipe.protocol, count=len(valid_set), num_samples=recipe.input.num_sample_images
     )
     init_key, run_key = jax.random.split(jax.random.key(recipe.seed))
     note = None

@@ -70,10 +70,11 @@ class Validation:
 
   @classmethod
   def measure_baseline(
-    cls, pairs: Sequence[Any], protocol: EvalProtocol, *, count: int, input_scale: int, **kw
+    cls, pairs: Sequence[Any], protocol: EvalProtocol, *, count: int, **kw
   ) -> "Validation":
-    """A ``Validation`` whose baseline is measured over every process's ``pairs``."""
-    name = "input" if input_scale == 1 else "bicubic"
+    """A ``Validation`` whose baseline is measured over every process's ``pairs`` (a
+    ``LoadedPairs``, which knows its ``input_scale`` even when this process has no image)."""
+    name = "input" if evaluation.input_scale_of(pairs) == 1 else "bicubic"
     names = (f"{name}_psnr", f"{name}_ssim")
     rows = evaluation.baseline_metrics(pairs, protocol, per_image=True) if len(pairs) else []
     validation = cls(pairs, protocol, {}, count=count, **kw)
