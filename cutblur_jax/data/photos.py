@@ -168,8 +168,9 @@ def _download(key: str, folder: pathlib.Path) -> pathlib.Path:
     names = {p: p.name.lower().replace("-", "_").replace(".tar.gz", "_") for p in folder.iterdir()}
     return [p for p, text in names.items() if text.startswith(stem)]
 
-  if found():
-    return found()[0]
+  existing = found()
+  if existing:
+    return existing[0]
   command = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(folder)]
   if sdist:
     command += ["--no-binary=:all:", requirement]
