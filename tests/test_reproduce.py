@@ -360,6 +360,39 @@ def test_denoise_trains_and_tests_at_its_noise_levels(monkeypatch, tmp_path):
   assert baseline["psnr"] == 20.0  # the noisy input itself
 
 
+@pytest.mark.parametrize("best_weights", [1.0, 2.0])
+def test_a_best_step_equal_to_the_final_one_is_measured_once(monkeypatch, tmp_path, best_weights):
+  steps = {"latest": 4, "best": 4 if best_weights == 1.0 else 2}
+  monkeypatch.setattr(
+    measure.checkpoint, "run_checkpoint", lambda run_dir, kind: run_dir / kind / str(steps[kind])
+  )
+  weights = {"latest": 1.0, "best": best_weights}
+  arch = {"model": "EDSR"}
+  monkeypatch.setattr(
+    measure.checkpoint,
+    "load_model",
+    lambda path: ({"w": np.full(3, weights[path.parent.name])}, arch),
+  )
+  calls = []
+
+  def fake_evaluate(params, arch, dataset, **kwargs):
+    calls.append(float(params["w"][0]))
+    psnr = 30.0 + float(params["w"][0])
+    images = [{"name": n, "psnr": psnr, "ssim": 0.9, "hr_input_psnr": 1.0} for n in dataset.names]
+    mean = {"psnr": psnr, "ssim": 0.9, "hr_input_psnr": 1.0, "bicubic_psnr": 20.0,
+            "bicubic_ssim": 0.5}  # fmt: skip
+    return {"mean": mean, "images": images}
+
+  monkeypatch.setattr(measure.evaluation, "evaluate_model", fake_evaluate)
+  args = reproduce.parse_args(["--study", "hr_input", "--seeds", "0"])
+  config = reproduce.run_config(args, studies.Cell("none", 0))
+  result = measure.measure(studies.STUDIES["hr_input"], config, tmp_path, "PhotosTest_SR")
+  assert calls == ([1.0] if best_weights == 1.0 else [1.0, 2.0])
+  assert result["best_step"] == (4 if best_weights == 1.0 else 2)
+  assert (result["psnr"], result["best_psnr"]) == (31.0, 30.0 + best_weights)
+  assert result["per_image"]["best_psnr"] == dict.fromkeys(TEST_NAMES, 30.0 + best_weights)
+
+
 def test_regime_runs_train_on_the_first_photos():
   args = reproduce.parse_args(["--study", "regime", "--sizes", "2x16", "--train_images", "3"])
   cells = studies.cells(

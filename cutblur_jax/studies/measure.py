@@ -13,6 +13,9 @@ import os
 import pathlib
 import platform
 
+import jax
+import numpy as np
+
 from cutblur_jax import checkpoint, evaluation
 from cutblur_jax.data import create_dataset, registry
 from cutblur_jax.studies.definitions import Study
@@ -32,6 +35,17 @@ def test_sets(study: Study, config, test_dataset: str):
 def measure_checkpoint(study: Study, config, directory, test_dataset: str):
   """``(means, per_image, baseline)`` of one checkpoint on the study's test photos."""
   params, arch = checkpoint.load_model(directory)
+  return _measure_params(study, config, params, arch, test_dataset)
+
+
+def _same_weights(first, second) -> bool:
+  leaves, other = jax.tree.leaves(first), jax.tree.leaves(second)
+  return len(leaves) == len(other) and all(
+    np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(leaves, other)
+  )
+
+
+def _measure_params(study: Study, config, params, arch, test_dataset: str):
   means, per_image, baseline = {}, {}, {}
   for sigma, spec in test_sets(study, config, test_dataset):
     report = evaluation.evaluate_model(
@@ -59,8 +73,16 @@ def measure(study: Study, config, run_dir: pathlib.Path, test_dataset: str):
   """The final and the best validated step of a run, on the test photos."""
   final = checkpoint.run_checkpoint(run_dir, checkpoint.LATEST_DIR)
   best = checkpoint.run_checkpoint(run_dir, checkpoint.BEST_DIR) or final
-  means, per_image, baseline = measure_checkpoint(study, config, final, test_dataset)
-  best_means, best_images, _ = measure_checkpoint(study, config, best, test_dataset)
+  params, arch = checkpoint.load_model(final)
+  means, per_image, baseline = _measure_params(study, config, params, arch, test_dataset)
+  best_params, best_arch = checkpoint.load_model(best)
+  if best_arch == arch and _same_weights(best_params, params):
+    # The best step is the final one (the common case once annealed): measured once.
+    best_means, best_images = means, per_image
+  else:
+    best_means, best_images, _ = _measure_params(
+      study, config, best_params, best_arch, test_dataset
+    )
   validation = [
     [int(record["step"]), float(record["psnr"])]
     for record in read_metrics(run_dir)
@@ -78,8 +100,6 @@ def measure(study: Study, config, run_dir: pathlib.Path, test_dataset: str):
 
 def machine() -> dict[str, str]:
   """The CPU model and the JAX version: a report is bitwise reproducible on that pair only."""
-  import jax  # pylint: disable=g-import-not-at-top
-
   cpu = platform.processor() or platform.machine()
   try:
     with open("/proc/cpuinfo") as info:
