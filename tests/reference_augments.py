@@ -244,6 +244,16 @@ def apply_degradation_mixup(params, hr, lr):
   return hr.copy(), _mix(params["v"], lr, hr)
 
 
+def apply_box_cutout(params, hr, lr):
+  """The original Cutout: LR zeroed in the box, and the loss mask of cutout (0 there)."""
+  n, h, w, _ = hr.shape
+  mask = np.ones((n, h, w, 1), hr.dtype)
+  if params["applied"]:
+    rows, cols = _box_slices(params["box"])
+    mask[:, rows, cols] = 0
+  return hr.copy(), lr * mask, mask
+
+
 # ----------------------------------------------------------------------------- policy
 
 

@@ -15,7 +15,16 @@ from absl.testing import parameterized
 
 import reference_augments as ref
 from cutblur_jax import augment
-from cutblur_jax.augment import boxes, combinators, cutblur_ops, cuts, flips, mixing, policy
+from cutblur_jax.augment import (
+  boxes,
+  combinators,
+  cutblur_ops,
+  cutouts,
+  cuts,
+  flips,
+  mixing,
+  policy,
+)
 
 # name -> (op, sampler, apply, NumPy port apply, options used in the tests)
 OPS = {
@@ -76,9 +85,16 @@ OPS = {
     ref.apply_degradation_mixup,
     dict(prob=0.8, alpha=1.0),
   ),
+  "box_cutout": (
+    augment.box_cutout,
+    augment.sample_box_cutout_params,
+    augment.apply_box_cutout,
+    ref.apply_box_cutout,
+    dict(prob=0.8, alpha=0.5),
+  ),
 }
 # Ops whose apply only selects or zeroes values: bit-exact under jit too.
-PASTING = {"rgb", "cutout", "cutmix", "cutblur"}
+PASTING = {"rgb", "cutout", "cutmix", "cutblur", "box_cutout"}
 SHAPE = (4, 8, 8, 3)
 NUM_DRAWS = 24
 
@@ -164,6 +180,7 @@ def test_eager_apply_matches_numpy_port_exactly(name):
     "cutblur",
     "soft_cutblur",
     "degradation_mixup",
+    "box_cutout",
   ],
 )
 def test_per_sample_apply_matches_numpy_port(name):
@@ -192,6 +209,26 @@ def test_cutblur_semantics_by_hand():
   hr_out, out = augment.apply_cutblur(outside, hr, lr)
   np.testing.assert_array_equal(out[0, :, :, 0], 9.0 - expected)
   np.testing.assert_array_equal(hr_out, hr)
+
+
+def test_box_cutout_semantics_by_hand():
+  hr = jnp.full((2, 6, 6, 1), 9.0)
+  lr = jnp.full((2, 6, 6, 1), 5.0)
+  box = augment.Box(*map(jnp.int32, (1, 2, 3, 2)))
+  out_hr, out_lr, mask = augment.apply_box_cutout(
+    augment.BoxCutoutParams(jnp.bool_(True), box), hr, lr
+  )
+  kept = np.ones((6, 6))
+  kept[1:4, 2:4] = 0.0
+  np.testing.assert_array_equal(mask[:, :, :, 0], np.stack([kept] * 2))
+  np.testing.assert_array_equal(out_lr[:, :, :, 0], 5.0 * np.stack([kept] * 2))
+  np.testing.assert_array_equal(out_hr, hr)
+  # alpha 0.5 erases about a quarter of the area (sides 0.5 +- 0.01 of the image's).
+  masks = jax.vmap(
+    lambda k: augment.box_cutout(k, jnp.ones((1, 100, 100, 1)), jnp.ones((1, 100, 100, 1)))[2]
+  )(jax.random.split(jax.random.key(0), 64))
+  erased = 1.0 - np.asarray(masks).mean(axis=(1, 2, 3, 4))
+  assert np.all((erased > 0.22) & (erased < 0.28)), erased
 
 
 def test_box_mask_matches_slices():
@@ -443,6 +480,7 @@ OP_NAMES = [
   "cutblur",
   "soft_cutblur",
   "degradation_mixup",
+  "box_cutout",
 ]
 DOCUMENTED_DEFAULTS = {
   "blend": dict(prob=1.0, alpha=0.6),
@@ -454,6 +492,7 @@ DOCUMENTED_DEFAULTS = {
   "cutblur": dict(prob=1.0, alpha=0.7),
   "soft_cutblur": dict(prob=1.0, alpha=0.7, mix_alpha=1.2),
   "degradation_mixup": dict(prob=1.0, alpha=1.0),
+  "box_cutout": dict(prob=1.0, alpha=0.5),
 }
 
 
@@ -521,7 +560,7 @@ def test_api_of_the_rest():
 
 
 def test_docstring_examples_run():
-  for module in (augment, boxes, combinators, cutblur_ops, cuts, flips, mixing, policy):
+  for module in (augment, boxes, combinators, cutblur_ops, cutouts, cuts, flips, mixing, policy):
     result = doctest.testmod(
       module, extraglobs={"jax": jax, "jnp": jnp}, optionflags=doctest.ELLIPSIS
     )

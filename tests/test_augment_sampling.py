@@ -277,6 +277,7 @@ def test_sparse_cutout_path_is_the_same_bernoulli_field():
     (augment.sample_cutblur_params, dict(prob=0.3)),
     (augment.sample_soft_cutblur_params, dict(prob=0.3)),
     (augment.sample_degradation_mixup_params, dict(prob=0.3)),
+    (augment.sample_box_cutout_params, dict(prob=0.3)),
   ],
 )
 def test_prob_gate_frequency(sampler, options):

@@ -3,10 +3,10 @@
 The names mirror the official ``augments.py`` so code ports line by line, but
 everything is a pure function of a JAX PRNG key:
 
-* Ops, ``op(key, hr, lr, *, options) -> (hr, lr)`` (``cutout`` also returns the
+* Ops, ``op(key, hr, lr, *, options) -> (hr, lr)`` (the cutouts also return the
   loss mask): ``blend``, ``rgb``, ``mixup``, ``cutout``, ``cutmix``,
-  ``cutmixup``, ``cutblur`` and the new ``soft_cutblur`` and
-  ``degradation_mixup``. Each has a deterministic half,
+  ``cutmixup``, ``cutblur`` and the new ``soft_cutblur``,
+  ``degradation_mixup`` and ``box_cutout``. Each has a deterministic half,
   ``apply_<op>(params, hr, lr)``, under a sampler
   ``sample_<op>_params(key, shape, *, options, per_sample=False)``.
 * ``Policy`` (a frozen, hashable dataclass), ``moa(*, realsr, same_size, carn)`` (the

@@ -1,13 +1,12 @@
-"""Region ops that cut pixels out or paste another image's: cutout, CutMix and CutMixup.
+"""Region ops that paste another image's pixels: CutMix and CutMixup.
 
-CutBlur, which pastes between HR and LR, is in ``cutblur_jax.augment.cutblur_ops``. See
+CutBlur, which pastes between HR and LR, is in ``cutblur_jax.augment.cutblur_ops``; the
+cutouts, which erase LR pixels, in ``cutblur_jax.augment.cutouts``. See
 ``cutblur_jax.augment.ops`` for each op's draws and the invariants all ops keep.
 """
 
 from __future__ import annotations
 
-import functools
-import math
 from typing import NamedTuple, Sequence
 
 import jax
@@ -15,13 +14,6 @@ import jax.numpy as jnp
 
 from cutblur_jax.augment import _checks, _common, _sampling
 from cutblur_jax.augment.boxes import BOX_WORDS, Box, box_from_bits, box_row_mask
-
-
-class CutoutParams(NamedTuple):
-  """Draws of ``cutout``: ``applied`` bool [B], ``keep`` bool [N, H, W, 1]."""
-
-  applied: jax.Array
-  keep: jax.Array
 
 
 class CutMixParams(NamedTuple):
@@ -46,107 +38,6 @@ class CutMixupParams(NamedTuple):
   mixup_applied: jax.Array
   v: jax.Array
   inside: jax.Array
-
-
-# ----------------------------------------------------------------------------- cutout
-
-
-def sample_cutout_params(
-  key: jax.Array,
-  shape: Sequence[int],
-  *,
-  prob: float = 1.0,
-  alpha: float = 0.001,
-  per_sample: bool = False,
-) -> CutoutParams:
-  """Draws ``cutout``'s gate and the kept pixels (each dropped with probability ``alpha``).
-
-  Args:
-    key: a JAX PRNG key.
-    shape: the images' shape ``(N, H, W, C)``.
-    prob: probability of applying the op.
-    alpha: per-pixel drop probability, at most 1; ``alpha <= 0`` disables the op.
-    per_sample: one gate per image instead of per batch (pixels are always per image).
-
-  Returns:
-    ``CutoutParams`` with ``keep`` bool ``[N, H, W, 1]``.
-
-  A Python ``alpha`` small enough that few pixels drop draws only the gaps
-  between dropped pixels (one random word each); a large or traced ``alpha``
-  draws one word per pixel. Both give i.i.d. ``Bernoulli(alpha)`` drops, but
-  not the same pixels for the same key.
-  """
-  shape = _checks.check_shape(shape, op="cutout")
-  _checks.check_prob(prob, "prob", op="cutout")
-  _checks.check_alpha(alpha, "alpha", op="cutout", upper=1.0)
-  return _draw_cutout(
-    key,
-    shape=shape,
-    per_sample=bool(per_sample),
-    prob=prob,
-    alpha=alpha,
-    max_drops=_sampling.sparse_bernoulli_capacity(math.prod(shape[:3]), alpha),
-  )
-
-
-@functools.partial(jax.jit, static_argnames=("shape", "per_sample", "max_drops"))
-def _draw_cutout(key, *, shape, prob, alpha, per_sample, max_drops):
-  n, h, w, _ = shape
-  if max_drops is None:  # one word per pixel
-    words, pixel_words = _common.words(key, shape, per_sample, 1, (n, h, w, 1))
-    keep = _sampling.unit(pixel_words) >= alpha
-  else:  # few drops: one word per dropped pixel (see _sampling.sparse_bernoulli)
-    words, gap_words = _common.words(key, shape, per_sample, 1, (max_drops,))
-    keep = ~_sampling.sparse_bernoulli(gap_words, alpha, n * h * w).reshape(n, h, w, 1)
-  return CutoutParams(applied=_common.gate(words[..., 0], prob, jnp.asarray(alpha) > 0), keep=keep)
-
-
-def apply_cutout(
-  params: CutoutParams, hr: jax.Array, lr: jax.Array
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """Zeroes the dropped LR pixels; returns ``(hr, lr, mask)``, hr unchanged.
-
-  ``mask`` is ``[N, H, W, 1]`` of the image dtype (1 kept, 0 dropped; all ones
-  when not applied). The reference multiplies both SR and HR by it before the
-  L1 loss, so the network is not asked to reproduce the dropped pixels.
-  """
-  hr, lr = _checks.check_images(hr, lr, op="apply_cutout")
-  return _apply_cutout(params, hr, lr)
-
-
-def _apply_cutout(
-  params: CutoutParams, hr: jax.Array, lr: jax.Array
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """``apply_cutout`` without the image checks: for callers that made them."""
-  keep = jnp.logical_or(jnp.asarray(params.keep), ~_common.per_image(params.applied))
-  keep = jnp.broadcast_to(keep, hr.shape[:3] + (1,))
-  return hr, jnp.where(keep, lr, jnp.zeros((), lr.dtype)), keep.astype(hr.dtype)
-
-
-def cutout(
-  key: jax.Array, hr: jax.Array, lr: jax.Array, *, prob: float = 1.0, alpha: float = 0.001
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """Cutout: drops random LR pixels (all channels) and returns the loss mask.
-
-  Args:
-    key: a JAX PRNG key.
-    hr: ``[N, H, W, C]`` float batch in [0, 255].
-    lr: LR batch of the same shape and dtype.
-    prob: probability of applying the op.
-    alpha: per-pixel drop probability in [0, 1]; ``alpha <= 0`` is the identity.
-
-  Returns:
-    ``(hr, lr, mask)``: hr unchanged, lr with dropped pixels zeroed, ``mask``
-    ``[N, H, W, 1]`` of the image dtype (1 kept, 0 dropped).
-
-  Examples:
-    >>> x = jnp.ones((2, 8, 8, 3))
-    >>> _, lr2, mask = cutout(jax.random.key(0), x, x, alpha=0.5)
-    >>> bool(jnp.all(lr2 == mask))
-    True
-  """
-  hr, lr = _checks.check_images(hr, lr, op="cutout")
-  return _apply_cutout(sample_cutout_params(key, hr.shape, prob=prob, alpha=alpha), hr, lr)
 
 
 # ----------------------------------------------------------------------------- cutmix

@@ -1,4 +1,4 @@
-"""The augmentations of ``augments.py`` and two new ones, as pure, jit-able JAX functions.
+"""The augmentations of ``augments.py`` and three new ones, as pure, jit-able JAX functions.
 
 Each op ``X`` comes in three parts, in the style of dm_pix:
 
@@ -17,9 +17,9 @@ Invariants:
   the reference's ``solver.py`` does before ``apply_augment``. Outputs keep the
   shape and dtype. Mixing (``v * a + (1 - v) * b``) is computed in float32
   (or wider) and cast back, so bfloat16 inputs lose nothing extra.
-* Every op returns ``(hr, lr)``; ``cutout`` returns ``(hr, lr, mask)`` with
-  ``mask`` ``[N, H, W, 1]`` of the image dtype, 1 for kept pixels and 0 for
-  dropped ones.
+* Every op returns ``(hr, lr)``; ``cutout`` and ``box_cutout`` return
+  ``(hr, lr, mask)`` with ``mask`` ``[N, H, W, 1]`` of the image dtype, 1 for
+  kept pixels and 0 for dropped ones.
 * ``prob`` gates each op: it is applied when ``u < prob`` for ``u ~ U[0, 1)``,
   like the reference's ``np.random.rand(1) >= prob`` early return, so
   ``prob = 1`` always applies and ``prob = 0`` never does. ``alpha <= 0`` is the
@@ -71,6 +71,10 @@ soft_cutblur        (new) CutBlur whose pasted region is blended,
 degradation_mixup   (new) ``lr <- v * lr + (1 - v) * hr`` over the whole image,
                     ``v ~ Beta(alpha, alpha)``: a range of degradation
                     strengths (e.g. noise levels) from one training pair.
+box_cutout          (new) the original Cutout: a box (``boxes.sample_box``;
+                    ``alpha = 0.5`` covers a quarter of the area) of LR
+                    pixels zeroed, hr unchanged, the mask returned as
+                    cutout's.
 ==================  =========================================================
 
 Deviations from ``augments.py`` (all documented where they apply): boxes past
@@ -94,15 +98,21 @@ from cutblur_jax.augment.cutblur_ops import (  # noqa: F401
 from cutblur_jax.augment.cuts import (  # noqa: F401
   CutMixParams,
   CutMixupParams,
-  CutoutParams,
   apply_cutmix,
   apply_cutmixup,
-  apply_cutout,
   cutmix,
   cutmixup,
-  cutout,
   sample_cutmix_params,
   sample_cutmixup_params,
+)
+from cutblur_jax.augment.cutouts import (  # noqa: F401
+  BoxCutoutParams,
+  CutoutParams,
+  apply_box_cutout,
+  apply_cutout,
+  box_cutout,
+  cutout,
+  sample_box_cutout_params,
   sample_cutout_params,
 )
 from cutblur_jax.augment.mixing import (  # noqa: F401
@@ -134,6 +144,7 @@ __all__ = [
   "CutBlurParams",
   "SoftCutBlurParams",
   "DegradationMixupParams",
+  "BoxCutoutParams",
   "sample_blend_params",
   "sample_rgb_params",
   "sample_mixup_params",
@@ -143,6 +154,7 @@ __all__ = [
   "sample_cutblur_params",
   "sample_soft_cutblur_params",
   "sample_degradation_mixup_params",
+  "sample_box_cutout_params",
   "apply_blend",
   "apply_rgb",
   "apply_mixup",
@@ -152,6 +164,7 @@ __all__ = [
   "apply_cutblur",
   "apply_soft_cutblur",
   "apply_degradation_mixup",
+  "apply_box_cutout",
   "blend",
   "rgb",
   "mixup",
@@ -161,4 +174,5 @@ __all__ = [
   "cutblur",
   "soft_cutblur",
   "degradation_mixup",
+  "box_cutout",
 ]

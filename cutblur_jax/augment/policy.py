@@ -15,7 +15,7 @@ function). ``apply_augment(key, hr, lr, policy)`` then:
 Batch mode (default, the reference's semantics): one index and one set of draws
 for the batch. The ops are branches of one ``lax.switch``, so only the chosen
 op runs. Outputs: ``hr, lr`` of the input shape and dtype, ``mask``
-``[N, H, W, 1]`` of the image dtype (all ones unless cutout fired) and
+``[N, H, W, 1]`` of the image dtype (all ones unless a cutout fired) and
 ``index``, an int32 scalar (the position in ``policy.augs``).
 
 Per-sample mode (``Policy(..., per_sample=True)``): each image draws its own op
@@ -28,8 +28,8 @@ single-image batches ``[1, H, W, C]``.
 
 Op names: ``"none"``, the seven of ``augments.py`` (``"blend"``, ``"rgb"``,
 ``"mixup"``, ``"cutout"``, ``"cutmix"``, ``"cutmixup"``, ``"cutblur"``) and
-the two new ones (``"soft_cutblur"``, ``"degradation_mixup"``). How a policy
-entry's numbers reach the op:
+the three new ones (``"soft_cutblur"``, ``"degradation_mixup"``,
+``"box_cutout"``). How a policy entry's numbers reach the op:
 
 ==================  ==========================================================
 none                nothing (prob and alpha ignored).
@@ -58,7 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from cutblur_jax.augment import _checks, cutblur_ops, cuts, mixing
+from cutblur_jax.augment import _checks, cutblur_ops, cutouts, cuts, mixing
 from cutblur_jax.augment.dispatch import Output, draw_index, normalize_output, op_name, select_one
 
 
@@ -93,7 +93,7 @@ _BUILTINS: dict[str, _Builtin | None] = {
     mixing._apply_rgb,
   ),
   "mixup": _simple(mixing.sample_mixup_params, mixing._apply_mixup),
-  "cutout": _simple(cuts.sample_cutout_params, cuts._apply_cutout),
+  "cutout": _simple(cutouts.sample_cutout_params, cutouts._apply_cutout),
   "cutmix": _simple(cuts.sample_cutmix_params, cuts._apply_cutmix),
   "cutmixup": _Builtin(
     lambda key, shape, e, per_sample: cuts.sample_cutmixup_params(
@@ -117,6 +117,7 @@ _BUILTINS: dict[str, _Builtin | None] = {
   "degradation_mixup": _simple(
     mixing.sample_degradation_mixup_params, mixing._apply_degradation_mixup
   ),
+  "box_cutout": _simple(cutouts.sample_box_cutout_params, cutouts._apply_box_cutout),
 }
 
 #: Every op name a ``Policy`` accepts.
@@ -316,7 +317,7 @@ def apply_augment(
   Returns:
     ``(hr, lr, mask, index)``: hr and lr of the input shape and dtype; ``mask``
     ``[N, H, W, 1]`` of the image dtype (1 kept, 0 dropped; all ones unless
-    cutout fired), to multiply both the prediction and hr by before the loss;
+    a cutout fired), to multiply both the prediction and hr by before the loss;
     ``index``, the chosen entry of ``policy.augs``: an int32 scalar, or an
     int32 ``[N]`` vector in per-sample mode.
 

@@ -1,7 +1,8 @@
 """One figure per study report (matplotlib, written as a PNG).
 
 * ``hr_input`` and ``ablation``: each setting's paired difference against ``none``
-  (mean and sample std over seeds) at the best step and on the HR-input test.
+  (mean and sample std over seeds) at the best step, and on the HR-input test
+  (``hr_input``) or at the final step (``ablation``).
 * ``regime``: MoA's paired gain against the number of training photos, one line per
   network size.
 * ``regularization``: every run's validation curve, and MoA's paired gain on each
@@ -44,8 +45,11 @@ def plot_report(report: Mapping[str, Any], path: str | pathlib.Path) -> pathlib.
   seeds = len(report["seeds"])
   if study in ("hr_input", "ablation"):
     figure, axes = plt.subplots(1, 2, figsize=(10, 0.45 * len(paired) + 1.8), sharey=True)
-    _bar_panel(axes[0], paired, "best_psnr", "PSNR at the best step, LR input")
-    _bar_panel(axes[1], paired, "hr_input_psnr", "HR-input PSNR")
+    _bar_panel(axes[0], paired, "best_psnr", "PSNR at the best step")
+    if "hr_input_psnr" in report["metrics"]:
+      _bar_panel(axes[1], paired, "hr_input_psnr", "HR-input PSNR")
+    else:
+      _bar_panel(axes[1], paired, "psnr", "PSNR at the final step")
   elif study == "regime":
     figure, axis = plt.subplots(figsize=(6, 4))
     sizes = sorted({(e["num_blocks"], e["num_channels"]) for e in paired})
