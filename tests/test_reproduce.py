@@ -260,21 +260,21 @@ def test_summary_statistics_by_hand():
   assert paired["n"] == 3 and paired["mean"] == 0.0 and paired["std"] == pytest.approx(1.0)
 
 
-def test_regime_groups_pair_within_size_and_data():
+def test_regularization_groups_pair_within_a_training_set():
   runs = [
-    {"setting": s, "seed": 0, "num_blocks": b, "num_channels": 8, "num_train_images": n, "psnr": p}
-    for s, b, n, p in [
-      ("none", 1, 1, 30.0),
-      ("moa", 1, 1, 29.0),
-      ("none", 2, 1, 31.0),
-      ("moa", 2, 1, 33.0),
+    {"setting": s, "seed": 0, "train_set": t, "psnr": p}
+    for s, t, p in [
+      ("none", "tiny", 30.0),
+      ("moa", "tiny", 29.0),
+      ("none", "medium", 31.0),
+      ("moa", "medium", 33.0),
     ]
   ]
   summary = studies.summarize(runs, ["psnr"])
   moa = [entry for entry in summary if entry["setting"] == "moa"]
-  assert [(e["num_blocks"], e["difference_vs_none"]["psnr"]["mean"]) for e in moa] == [
-    (1, -1.0),
-    (2, 2.0),
+  assert [(e["train_set"], e["difference_vs_none"]["psnr"]["mean"]) for e in moa] == [
+    ("tiny", -1.0),
+    ("medium", 2.0),
   ]
 
 
@@ -393,26 +393,6 @@ def test_a_best_step_equal_to_the_final_one_is_measured_once(monkeypatch, tmp_pa
   assert result["per_image"]["best_psnr"] == dict.fromkeys(TEST_NAMES, 30.0 + best_weights)
 
 
-def test_regime_runs_train_on_the_first_photos():
-  args = reproduce.parse_args(["--study", "regime", "--sizes", "2x16", "--train_images", "3"])
-  cells = studies.cells(
-    studies.STUDIES["regime"],
-    args.settings,
-    args.seeds,
-    sizes=args.sizes,
-    train_images=args.train_images,
-  )
-  assert [cell.name for cell in cells[:2]] == ["none-2x16-n3-seed0", "moa-2x16-n3-seed0"]
-  config = reproduce.run_config(args, cells[1])
-  assert (config.num_blocks, config.num_channels, config.num_train_images) == (2, 16, 3)
-  assert config.use_moa and config.batch_size == 8
-  train_set = registry.first_images(
-    registry.create_dataset(config, "train"), config.num_train_images
-  )
-  assert train_set.names == TRAIN_NAMES[:3] and train_set.scale == 2
-  assert len(train_set) == 3 and train_set[-1].name == TRAIN_NAMES[2]
-
-
 def test_settings_and_base_fields():
   base = default_config.get_config()
   for field, value in studies.BASE_FIELDS.items():
@@ -443,14 +423,12 @@ def test_settings_and_base_fields():
   "argv, message",
   [
     (["--study", "ablation", "--set", "seed=3"], "the study sets seed"),
+    (["--study", "regime"], "--study regime was retired in version 2 in favour of --study reg"),
+    (["--study", "regim"], "unknown study 'regim'; known: hr_input, ablation, regularization"),
     (["--study", "ablation", "--set", "augs=none"], "the study sets augs"),
-    (["--study", "regime", "--set", "num_blocks=2"], "the study sets num_blocks"),
     (["--study", "ablation", "--seeds", "0", "0"], "distinct"),
     (["--study", "ablation", "--settings", "cutblurr"], "unknown setting 'cutblurr'"),
     (["--study", "ablation", "--num_train_steps", "0"], "positive"),
-    (["--study", "ablation", "--sizes", "4x32"], "belong to --study regime"),
-    (["--study", "regime", "--sizes", "4by32"], "BLOCKSxCHANNELS"),
-    (["--study", "regime", "--train_images", "0"], "positive"),
     (["--study", "ablation", "--train_sets", "tiny"], "belong to --study regularization"),
     (["--study", "denoise", "--scale", "2"], "--scale"),
     (["--study", "ablation", "--set", "num_blocks"], "FIELD=VALUE"),
@@ -472,10 +450,12 @@ def test_a_bad_field_is_refused_before_anything_trains(tmp_path):
 
 
 def test_dry_run_prints_the_plan(capsys, tmp_path):
-  assert reproduce.main(["--study", "regime", "--dry_run", "--workdir", str(tmp_path)]) == {}
+  assert (
+    reproduce.main(["--study", "regularization", "--dry_run", "--workdir", str(tmp_path)]) == {}
+  )
   out = capsys.readouterr().out
-  assert out.startswith("Study regime: 54 runs (0 finished), 400 steps each")
-  assert "expected CPU time about" in out and "moa-8x64-n7-seed2" in out
+  assert out.startswith("Study regularization: 12 runs (0 finished), 2000 steps each")
+  assert "expected CPU time about" in out and "moa-medium-seed2" in out
   assert list(tmp_path.iterdir()) == []
 
 

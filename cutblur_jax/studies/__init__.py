@@ -1,6 +1,6 @@
 """The paper's findings at CPU scale: the studies that ``experiments/reproduce.py`` runs.
 
-* ``definitions``: the five studies, their data, annealed budgets, settings and grids of
+* ``definitions``: the four studies (and the retired one), their data, annealed budgets, settings and grids of
   runs (``Cell``).
 * ``summary``: per-setting statistics, differences paired over seeds and over test photos,
   their tests with Holm's correction, the Markdown tables.
@@ -17,6 +17,7 @@ from cutblur_jax.studies.definitions import (
   BASE_FIELDS,
   BASELINE,
   SETTINGS,
+  RETIRED,
   STUDIES,
   Cell,
   Study,
@@ -32,6 +33,7 @@ __all__ = [
   "BASE_FIELDS",
   "BASELINE",
   "Cell",
+  "RETIRED",
   "SETTINGS",
   "STUDIES",
   "Study",

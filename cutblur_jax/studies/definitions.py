@@ -14,15 +14,13 @@ x 32 channels, x2, batch 16, 24x24 LR patches, Adam at 1e-3), on natural photogr
 Every budget ends annealed (``schedule``): the learning rate halves at 2/7, 4/7 and 6/7 of the
 run, the paper's 200k, 400k and 600k of 700k steps scaled to the budget. The run then takes
 the study's shared fields, its *setting* (the augmentation, the only thing a setting changes),
-its seed and, for ``regime``, a network size and a number of training photos, for
-``regularization`` a training set. Runs that share a seed share the initialisation and the
+its seed and, for ``regularization``, a training set. Runs that share a seed share the initialisation and the
 batch order, so a setting's difference against ``none`` is paired by seed and by test photo.
 
 * ``hr_input``: none, moa and cutblur; the usual task and the HR-input PSNR.
 * ``ablation``: the paper's augmentations one at a time (the reference's cutout at MoA's
   0.1% and at 25% of the pixels, and the original Cutout, one box of 25% of the area) and
   MoA; ``--settings`` adds the library's per-sample MoA, soft CutBlur and degradation mixup.
-* ``regime``: none against moa over network sizes and training-set sizes.
 * ``regularization``: none against moa for a network that overfits a tiny set, on that
   set and on every training photo (designed in docs/reproducing.md before it ran).
 * ``denoise``: a denoiser trained at sigma 30 with none, moa and degradation mixup,
@@ -30,7 +28,7 @@ batch order, so a setting's difference against ``none`` is paired by seed and by
 
 Examples:
   >>> [s.name for s in STUDIES.values()]
-  ['hr_input', 'ablation', 'regime', 'regularization', 'denoise']
+  ['hr_input', 'ablation', 'regularization', 'denoise']
   >>> SETTINGS["pixel_drop_25"]
   {'augs': ('cutout',), 'alpha': (0.25,)}
   >>> schedule(1400)["decay"]
@@ -140,8 +138,6 @@ class Study:
     fields: config fields every run of the study shares (over ``BASE_FIELDS``).
     test_dataset: the named data set every run is measured on.
     hr_input: whether runs measure the HR-input PSNR.
-    sizes: ``regime``'s network sizes, ``(num_blocks, num_channels)``.
-    train_images: ``regime``'s training-set sizes (the first N training photos).
     train_sets: ``regularization``'s training sets, ``"tiny"`` and ``"medium"``.
     tiny_crops, tiny_size: ``regularization``'s tiny set: this many HR crops of this side,
       one from each of the first training photos (``photos.write_crops``).
@@ -156,8 +152,6 @@ class Study:
   fields: Mapping[str, Any]
   test_dataset: str = "PhotosTest_SR"
   hr_input: bool = True
-  sizes: tuple[tuple[int, int], ...] = ()
-  train_images: tuple[int, ...] = ()
   train_sets: tuple[str, ...] = ()
   tiny_crops: int = 1
   tiny_size: int = 64
@@ -183,19 +177,16 @@ class Study:
     return ("psnr", "best_psnr") + (("hr_input_psnr",) if self.name == "hr_input" else ())
 
 
+# Studies of version 1 that version 2 retired, and why (``--study`` says so).
+RETIRED = {
+  "regime": "retired in version 2 in favour of --study regularization, where a network "
+  "overfits (docs/reproducing.md)"
+}
 STUDIES: dict[str, Study] = {
   study.name: study
   for study in (
     Study("hr_input", ("none", "moa", "cutblur"), 1500, {}),
     Study("ablation", ABLATION_SETTINGS, 300, {}, hr_input=False),
-    Study(
-      "regime",
-      ("none", "moa"),
-      400,
-      {"batch_size": 8, "patch_size": 16},
-      sizes=((2, 16), (4, 32), (8, 64)),
-      train_images=(1, 3, 7),
-    ),
     Study(
       "regularization",
       ("none", "moa"),
@@ -219,27 +210,18 @@ STUDIES: dict[str, Study] = {
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
-  """One run of a study: a setting, a seed, and a size and data count (``regime``) or a
-  training set (``regularization``)."""
+  """One run of a study: a setting, a seed and, for ``regularization``, a training set."""
 
   setting: str
   seed: int
-  num_blocks: int | None = None
-  num_channels: int | None = None
-  num_train_images: int | None = None
   train_set: str | None = None
 
   @property
   def name(self) -> str:
-    """The run's sub-directory, e.g. ``moa-seed0``, ``moa-4x32-n3-seed0``, ``moa-tiny-seed0``."""
+    """The run's sub-directory, e.g. ``moa-seed0`` or ``moa-tiny-seed0``."""
     if self.train_set is not None:
       return f"{self.setting}-{self.train_set}-seed{self.seed}"
-    if self.num_blocks is None:
-      return f"{self.setting}-seed{self.seed}"
-    return (
-      f"{self.setting}-{self.num_blocks}x{self.num_channels}-n{self.num_train_images}"
-      f"-seed{self.seed}"
-    )
+    return f"{self.setting}-seed{self.seed}"
 
   @property
   def group(self) -> dict[str, Any]:
@@ -250,19 +232,11 @@ class Cell:
 
   def fields(self) -> dict[str, Any]:
     """The config fields this cell sets (a tiny training set's data set is the runner's)."""
-    skip = ("setting", "train_set")
-    fields = {key: value for key, value in self.group.items() if key not in skip}
-    return {**SETTINGS[self.setting], **fields, "seed": self.seed}
+    return {**SETTINGS[self.setting], "seed": self.seed}
 
 
 def cells(
-  study: Study,
-  settings: Sequence[str],
-  seeds: Sequence[int],
-  *,
-  sizes: Sequence[tuple[int, int]] = (),
-  train_images: Sequence[int] = (),
-  train_sets: Sequence[str] = (),
+  study: Study, settings: Sequence[str], seeds: Sequence[int], *, train_sets: Sequence[str] = ()
 ) -> list[Cell]:
   """Every run of a study, seed-major so that a stopped study has whole seeds done."""
   if study.name == "regularization":
@@ -272,15 +246,7 @@ def cells(
       for train_set in train_sets or study.train_sets
       for setting in settings
     ]
-  if study.name != "regime":
-    return [Cell(setting, seed) for seed in seeds for setting in settings]
-  return [
-    Cell(setting, seed, blocks, channels, count)
-    for seed in seeds
-    for blocks, channels in sizes
-    for count in train_images
-    for setting in settings
-  ]
+  return [Cell(setting, seed) for seed in seeds for setting in settings]
 
 
 def expected_seconds(config: Mapping[str, Any]) -> float:

@@ -3,8 +3,6 @@
 * ``hr_input`` and ``ablation``: each setting's paired difference against ``none``
   (mean and sample std over seeds) at the best step, and on the HR-input test
   (``hr_input``) or at the final step (``ablation``).
-* ``regime``: MoA's paired gain against the number of training photos, one line per
-  network size.
 * ``regularization``: every run's validation curve, and MoA's paired gain on each
   training set.
 * ``denoise``: each setting's paired difference against ``none`` at every test sigma.
@@ -50,27 +48,6 @@ def plot_report(report: Mapping[str, Any], path: str | pathlib.Path) -> pathlib.
       _bar_panel(axes[1], paired, "hr_input_psnr", "HR-input PSNR")
     else:
       _bar_panel(axes[1], paired, "psnr", "PSNR at the final step")
-  elif study == "regime":
-    figure, axis = plt.subplots(figsize=(6, 4))
-    sizes = sorted({(e["num_blocks"], e["num_channels"]) for e in paired})
-    for blocks, channels in sizes:
-      rows = sorted(
-        (e for e in paired if (e["num_blocks"], e["num_channels"]) == (blocks, channels)),
-        key=lambda e: e["num_train_images"],
-      )
-      axis.errorbar(
-        [e["num_train_images"] for e in rows],
-        [e["difference_vs_none"]["best_psnr"]["mean"] for e in rows],
-        yerr=[e["difference_vs_none"]["best_psnr"]["std"] or 0.0 for e in rows],
-        marker="o",
-        capsize=3,
-        label=f"EDSR {blocks}x{channels}",
-      )
-    axis.axhline(0.0, color="black", linewidth=0.8)
-    axis.set_xlabel("training photos")
-    axis.set_ylabel("MoA minus none, PSNR at the best step (dB)")
-    axis.legend()
-    axis.grid(alpha=0.3)
   elif study == "regularization":
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for run in report["runs"]:

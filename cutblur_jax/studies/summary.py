@@ -1,7 +1,6 @@
 """A study report's statistics and its Markdown tables.
 
-``summarize`` groups the runs by setting (and, for ``regime``, network size and data size,
-for ``regularization``, training set), gives each group ``n`` and the mean and sample
+``summarize`` groups the runs by setting (and, for ``regularization``, training set), gives each group ``n`` and the mean and sample
 standard deviation of every metric, and pairs each run with the ``none`` run of the same
 seed. A paired difference is taken two ways:
 
@@ -25,7 +24,7 @@ from scipy import stats as scipy_stats
 
 from cutblur_jax.studies.definitions import BASELINE
 
-GROUP_FIELDS = ("setting", "num_blocks", "num_channels", "num_train_images", "train_set")
+GROUP_FIELDS = ("setting", "train_set")
 ALPHA = 0.05
 
 
@@ -171,8 +170,6 @@ def _title(metric: str) -> str:
 
 
 def _label(entry: Mapping[str, Any], name: str) -> list[str]:
-  if "num_blocks" in entry:
-    return [name, f"{entry['num_blocks']}x{entry['num_channels']}", str(entry["num_train_images"])]
   if "train_set" in entry:
     return [name, entry["train_set"]]
   return [name]
@@ -187,9 +184,7 @@ def format_table(report: Mapping[str, Any], metrics: Sequence[str] | None = None
     or report.get("metrics")
     or [m for m in summary[0] if m not in (*GROUP_FIELDS, "n", "difference_vs_none")]
   )
-  extra = (["network", "photos"] if "num_blocks" in summary[0] else []) + (
-    ["train set"] if "train_set" in summary[0] else []
-  )
+  extra = ["train set"] if "train_set" in summary[0] else []
   lines = [
     "| " + " | ".join(["setting", *extra, "seeds"] + [_title(m) for m in metrics]) + " |",
     "|" + "---|" * (len(extra) + 2 + len(metrics)),
