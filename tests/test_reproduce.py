@@ -126,6 +126,10 @@ def test_report_schema(tiny_study):
       mean = np.mean(list(run["per_image"][key].values()))
       assert run[key] == pytest.approx(mean)
     assert "num_blocks" not in run
+    # The final step's PSNR under the name the report contract gives it, per photo too.
+    assert run["final_psnr"] == run["psnr"]
+    assert run["per_image"]["final_psnr"] == run["per_image"]["psnr"]
+    assert 0 < run["train_wall_time_s"] < run["wall_time_s"]
   assert [entry["setting"] for entry in report["summary"]] == ["none", "cutblur"]
   assert "difference_vs_none" not in report["summary"][0]
 
