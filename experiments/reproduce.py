@@ -441,7 +441,12 @@ def _main() -> int:
   try:
     main()
   except train.TrainingInterrupted as stop:
-    print(f"Interrupted: {stop}; {resume}.", file=sys.stderr, flush=True)
+    print(
+      f"Interrupted by signal {stop.signum} after the run in flight saved step {stop.step}; "
+      f"{resume}.",
+      file=sys.stderr,
+      flush=True,
+    )
     return stop.exit_status
   except KeyboardInterrupt:
     print(f"Interrupted; {resume}.", file=sys.stderr, flush=True)

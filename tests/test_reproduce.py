@@ -523,7 +523,7 @@ def test_plot_without_matplotlib_fails_before_training(monkeypatch, tmp_path):
     (
       train.TrainingInterrupted(15, 7, "stopped at step 7"),
       143,
-      "Interrupted: stopped at step 7; rerun the same command to resume",
+      "Interrupted by signal 15 after the run in flight saved step 7; rerun the same command",
     ),
     (KeyboardInterrupt(), 130, "Interrupted; rerun the same command to resume"),
     (ValueError("bad --set"), 1, "error: bad --set"),
