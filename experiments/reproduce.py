@@ -366,7 +366,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"--plot needs matplotlib ({error}); pip install -e \".[studies]\"."
       ) from None
   done = [cell for cell in cells if (workdir / cell.name / RUN_FILE).exists()]
-  expected = sum(studies.expected_seconds(configs[cell]) for cell in cells if cell not in done)
+
+  def expected_seconds(cell: studies.Cell) -> float:
+    return studies.expected_seconds(configs[cell], test_passes=study.test_passes)
+
+  expected = sum(expected_seconds(cell) for cell in cells if cell not in done)
   print(
     f"Study {study.name}: {len(cells)} runs ({len(done)} finished), "
     f"{configs[cells[0]].num_train_steps} steps each, in {workdir}; expected CPU time "
@@ -375,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   )
   if args.dry_run:
     for cell in cells:
-      print(f"  {cell.name}: about {studies.expected_seconds(configs[cell]):.0f} s")
+      print(f"  {cell.name}: about {expected_seconds(cell):.0f} s")
     return {}
   output.parent.mkdir(parents=True, exist_ok=True)
   prepare_photos(args)

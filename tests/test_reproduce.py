@@ -155,6 +155,16 @@ def test_budgets_end_annealed_at_the_papers_fractions():
   assert milestones == (86, 171, 257) and milestones[-1] < config.num_train_steps == 300
 
 
+def test_the_expected_time_counts_the_passes_over_the_test_photos():
+  passes = {name: study.test_passes for name, study in studies.STUDIES.items()}
+  assert passes == {"hr_input": 4, "ablation": 2, "regularization": 2, "denoise": 6}
+  config = reproduce.run_config(
+    reproduce.parse_args(["--study", "ablation"]), studies.Cell("none", 0)
+  )
+  untested = studies.expected_seconds(config, test_passes=0)
+  assert studies.expected_seconds(config, test_passes=2) == pytest.approx(untested + 24.0)
+
+
 def test_paired_differences_are_seed_by_seed_and_photo_by_photo(tiny_study):
   _, _, report = tiny_study
   runs = {(run["setting"], run["seed"]): run for run in report["runs"]}

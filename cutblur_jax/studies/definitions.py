@@ -170,6 +170,12 @@ class Study:
     return self.base_metrics + tuple(f"best_{name}" for name in self.base_metrics)
 
   @property
+  def test_passes(self) -> int:
+    """Passes over the test photos per run, at most: final and best step, each with the
+    HR-input test and at each test sigma (the best step is skipped when it is the final)."""
+    return 2 * (2 if self.hr_input else 1) * max(1, len(self.test_sigmas))
+
+  @property
   def tested(self) -> tuple[str, ...]:
     """The metrics whose paired differences get p-values (the study's claims)."""
     if self.test_sigmas:
@@ -249,19 +255,24 @@ def cells(
   return [Cell(setting, seed) for seed in seeds for setting in settings]
 
 
-def expected_seconds(config: Mapping[str, Any]) -> float:
+def expected_seconds(config: Mapping[str, Any], *, test_passes: int = 2) -> float:
   """A rough CPU time of one run on this project's 2-core machine.
 
   Calibrated on the default network (4 x 32, batch 16, 24x24 LR patches at x2: about
-  0.12 s a step) and scaled by the body's multiply-adds; 25 s per run for compiling, plus
-  each validation and the two measurements on the test photos. A per-sample policy runs
-  every op, about 1.3x.
+  0.12 s a step) and scaled by the body's multiply-adds: 25 s per run for compiling, the
+  steps, each validation (3 photos, about 2 s) and ``test_passes`` passes over the 12 test
+  photos (about 12 s each; ``Study.test_passes``). A per-sample policy runs every op,
+  about 1.3x a step.
   """
   channels, blocks = config["num_channels"], config["num_blocks"]
-  work = config["batch_size"] * config["patch_size"] ** 2 * (2 * blocks + 4) * channels**2
-  per_step = 0.012 + 0.12 * work / (16 * 24**2 * 12 * 32**2)
+  body = (2 * blocks + 4) * channels**2 / (12 * 32**2)  # relative to 4 x 32
+  per_step = 0.012 + 0.12 * body * config["batch_size"] * config["patch_size"] ** 2 / (16 * 24**2)
   if config.get("per_sample"):
     per_step *= 1.3
-  evaluations = config["num_train_steps"] // max(1, config.get("eval_every_steps") or 1) + 2
-  per_evaluation = 2.0 * (2 * blocks + 4) * channels**2 / (12 * 32**2)
-  return 25.0 + per_step * config["num_train_steps"] + per_evaluation * evaluations
+  validations = config["num_train_steps"] // max(1, config.get("eval_every_steps") or 1) + 1
+  return (
+    25.0
+    + per_step * config["num_train_steps"]
+    + 2.0 * body * validations
+    + 12.0 * body * test_passes
+  )
