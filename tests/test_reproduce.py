@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from cutblur_jax import studies, train
-from cutblur_jax.data import registry
-from cutblur_jax.studies import measure
+from cutblur_jax.data import photos, registry
+from cutblur_jax.studies import measure, regularization
 from experiments import reproduce, reproduce_hr_input
 from experiments.configs import default as default_config
 from test_train_loop import write_div2k  # pylint: disable=wrong-import-order
@@ -272,6 +274,106 @@ def test_summary_statistics_by_hand():
   paired = moa["difference_vs_none"]["psnr"]
   assert paired["by_seed"] == {"0": 1.0, "1": 0.0, "2": -1.0}
   assert paired["n"] == 3 and paired["mean"] == 0.0 and paired["std"] == pytest.approx(1.0)
+
+
+def _gain(train_set, by_seed, photos_up, photos_down):
+  mean = float(np.mean(by_seed))
+  return {
+    "setting": "moa",
+    "train_set": train_set,
+    "difference_vs_none": {
+      "best_psnr": {
+        "mean": mean,
+        "n": len(by_seed),
+        "seeds_up": sum(d > 0 for d in by_seed),
+        "seeds_down": sum(d < 0 for d in by_seed),
+        "photos_up": photos_up,
+        "photos_down": photos_down,
+      }
+    },
+  }
+
+
+def test_the_regularization_premise_and_verdict_follow_the_registered_rule():
+  def none_tiny(seed, curve):
+    return {"setting": "none", "train_set": "tiny", "seed": seed, "validation": curve}
+
+  overfits = [none_tiny(0, [[1, 30.0], [2, 30.5], [3, 30.35]])]
+  overfits.append(none_tiny(1, [[1, 30.0], [2, 30.25], [3, 30.13]]))  # a drop of 0.12
+  held = regularization.premise(overfits + [{"setting": "moa", "train_set": "tiny", "seed": 0}])
+  assert held["held"] and [row["peak_step"] for row in held["runs"]] == [2, 2]
+  assert held["runs"][0]["drop_db"] == pytest.approx(0.15)
+  failed = regularization.premise(overfits + [none_tiny(2, [[1, 30.0], [2, 30.5], [3, 30.45]])])
+  assert not failed["held"] and len(failed["runs"]) == 3
+  assert not regularization.premise([])["held"]  # no tiny run: nothing shown
+
+  medium = _gain("medium", [0.1, 0.1, 0.1], 8, 4)
+  cases = [
+    (failed, [_gain("tiny", [1.0, 1.0, 1.0], 12, 0), medium], "outside the paper's regime"),
+    (held, [_gain("tiny", [0.5, 0.3, 0.2], 7, 5), medium], "agrees"),
+    (held, [_gain("tiny", [0.5, 0.3, 0.2], 6, 6), medium], "inconclusive"),  # not most photos
+    (held, [_gain("tiny", [0.5, 0.3, -0.1], 9, 3), medium], "inconclusive"),  # a seed down
+    (held, [_gain("tiny", [0.05, 0.05, 0.05], 9, 3), medium], "inconclusive"),  # not larger
+    (held, [_gain("tiny", [-0.5, -0.3, -0.2], 2, 10), medium], "disagrees"),
+  ]
+  for premise, summary, expected in cases:
+    assert regularization.verdict(summary, premise) == expected, (summary, expected)
+
+
+def test_the_regularization_study_runs_end_to_end(tmp_path):
+  root = tmp_path / "photos"
+  shutil.copytree(os.environ["CUTBLUR_JAX_PHOTOS"], root)
+  first = next(photo for photo in photos.PHOTOS if photo.split == "train")
+  shutil.copy(
+    root / "PhotosTrain" / "HR" / "a.png", root / "PhotosTrain" / "HR" / f"{first.name}.png"
+  )
+  report = reproduce.main(
+    [
+      "--study",
+      "regularization",
+      "--seeds",
+      "0",
+      "--num_train_steps",
+      "3",
+      "--tiny_size",
+      "16",
+      "--photos_root",
+      str(root),
+      "--workdir",
+      str(tmp_path / "runs"),
+      "--output",
+      str(tmp_path / "regularization.json"),
+      "--plot",
+      str(tmp_path / "regularization.png"),
+      *TINY,
+    ]
+  )
+  assert [run["run"] for run in report["runs"]] == [
+    "none-tiny-seed0",
+    "moa-tiny-seed0",
+    "none-medium-seed0",
+    "moa-medium-seed0",
+  ]
+  assert report["train_images"] == {
+    "PhotosCrops1x16_SR": [first.name],
+    "PhotosTrain_SR": sorted([*TRAIN_NAMES, first.name]),
+  }
+  crop = np.asarray(Image.open(root / "PhotosCrops1x16" / "HR" / f"{first.name}.png"))
+  assert crop.shape == (16, 16, 3)
+  for run in report["runs"]:
+    assert _finite(run["final_psnr"]) and _finite(run["best_psnr"])
+    assert sorted(run["per_image"]["best_psnr"]) == TEST_NAMES
+  (row,) = report["premise"]["runs"]
+  curve = report["runs"][0]["validation"]
+  assert [step for step, _ in curve] == [1, 2, 3] and row["final_psnr"] == curve[-1][1]
+  assert row["drop_db"] == pytest.approx(max(p for _, p in curve) - curve[-1][1])
+  assert report["premise"]["held"] == (row["drop_db"] >= regularization.DROP_DB)
+  assert report["verdict"] == regularization.verdict(report["summary"], report["premise"])
+  assert report["tested"] == ["psnr", "best_psnr"]
+  moa = [entry for entry in report["summary"] if entry["setting"] == "moa"]
+  assert [entry["train_set"] for entry in moa] == ["tiny", "medium"]
+  assert {entry["difference_vs_none"]["best_psnr"]["comparisons"] for entry in moa} == {4}
+  assert (tmp_path / "regularization.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_regularization_groups_pair_within_a_training_set():

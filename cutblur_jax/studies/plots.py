@@ -68,9 +68,10 @@ def plot_report(report: Mapping[str, Any], path: str | pathlib.Path) -> pathlib.
     axes[0].set_ylabel("validation PSNR (dB)")
     axes[0].legend()
     axes[0].grid(alpha=0.3)
-    for entry in paired:
-      entry["setting"] = f"{entry['setting']} ({entry['train_set']})"
-    _bar_panel(axes[1], paired, "best_psnr", "test PSNR at the best step")
+    labelled = [
+      {**entry, "setting": f"{entry['setting']} ({entry['train_set']})"} for entry in paired
+    ]
+    _bar_panel(axes[1], labelled, "best_psnr", "test PSNR at the best step")
   elif study == "denoise":
     figure, axis = plt.subplots(figsize=(6, 4))
     sigmas = sorted(int(m[len("best_psnr_sigma") :]) for m in report["tested"])
