@@ -27,7 +27,6 @@ def _bar_panel(axis, entries, metric: str, title: str) -> None:
   colors = ["tab:green" if m > 0 else "tab:red" for m in means]
   axis.barh(range(len(names)), means, xerr=errors, color=colors, capsize=3)
   axis.set_yticks(range(len(names)), names)
-  axis.invert_yaxis()
   axis.axvline(0.0, color="black", linewidth=0.8)
   axis.set_xlabel(f"{title} minus none (dB)")
   axis.grid(axis="x", alpha=0.3)
@@ -48,6 +47,7 @@ def plot_report(report: Mapping[str, Any], path: str | pathlib.Path) -> pathlib.
       _bar_panel(axes[1], paired, "hr_input_psnr", "HR-input PSNR")
     else:
       _bar_panel(axes[1], paired, "psnr", "PSNR at the final step")
+    axes[0].invert_yaxis()  # the settings top down; the axes share it, so only once
   elif study == "regularization":
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for run in report["runs"]:
@@ -72,6 +72,7 @@ def plot_report(report: Mapping[str, Any], path: str | pathlib.Path) -> pathlib.
       {**entry, "setting": f"{entry['setting']} ({entry['train_set']})"} for entry in paired
     ]
     _bar_panel(axes[1], labelled, "best_psnr", "test PSNR at the best step")
+    axes[1].invert_yaxis()
   elif study == "denoise":
     figure, axis = plt.subplots(figsize=(6, 4))
     sigmas = sorted(int(m[len("best_psnr_sigma") :]) for m in report["tested"])
