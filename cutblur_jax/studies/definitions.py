@@ -14,8 +14,9 @@ x 32 channels, x2, batch 16, 24x24 LR patches, Adam at 1e-3), on natural photogr
 Every budget ends annealed (``schedule``): the learning rate halves at 2/7, 4/7 and 6/7 of the
 run, the paper's 200k, 400k and 600k of 700k steps scaled to the budget. The run then takes
 the study's shared fields, its *setting* (the augmentation, the only thing a setting changes),
-its seed and, for ``regularization``, a training set. Runs that share a seed share the initialisation and the
-batch order, so a setting's difference against ``none`` is paired by seed and by test photo.
+its seed and, for ``regularization``, a training set. Runs that share a seed share the
+initialisation and the batch order, so a setting's difference against ``none`` is paired by
+seed and by test photo.
 
 * ``hr_input``: none, moa and cutblur; the usual task and the HR-input PSNR.
 * ``ablation``: the paper's augmentations one at a time (the reference's cutout at MoA's

@@ -1,8 +1,8 @@
 """A study report's statistics and its Markdown tables.
 
-``summarize`` groups the runs by setting (and, for ``regularization``, training set), gives each group ``n`` and the mean and sample
-standard deviation of every metric, and pairs each run with the ``none`` run of the same
-seed. A paired difference is taken two ways:
+``summarize`` groups the runs by setting (and, for ``regularization``, training set), gives
+each group ``n`` and the mean and sample standard deviation of every metric, and pairs each
+run with the ``none`` run of the same seed. A paired difference is taken two ways:
 
 * **over seeds**: each seed's difference of the mean over the test photos: mean, sample
   std, the seeds that move each way, and a two-sided paired t-test (``p_seeds``, uncorrected);
