@@ -20,6 +20,7 @@ from PIL import Image
 from cutblur_jax import studies, train
 from cutblur_jax.data import photos, registry
 from cutblur_jax.studies import measure, regularization
+from cutblur_jax.studies.runs import RUN_FILE, differences
 from experiments import reproduce, reproduce_hr_input
 from experiments.configs import default as default_config
 from test_train_loop import write_div2k  # pylint: disable=wrong-import-order
@@ -240,14 +241,12 @@ def test_a_finished_run_of_another_config_is_refused(tiny_study, monkeypatch):
   with pytest.raises(ValueError, match=r"another config \(lr differ\)"):
     reproduce.main([*argv, "--set", "lr=0.01", "--overwrite"])
   # A field added to the config since a run was made counts as its default.
-  record_path = cwd / "runs" / "none-seed3" / reproduce.RUN_FILE
+  record_path = cwd / "runs" / "none-seed3" / RUN_FILE
   record = json.loads(record_path.read_text())
-  assert not reproduce._differences(  # pylint: disable=protected-access
+  assert not differences(
     {k: v for k, v in record["config"].items() if k != "per_sample"}, record["config"]
   )
-  assert reproduce._differences(  # pylint: disable=protected-access
-    record["config"], {**record["config"], "per_sample": True}
-  ) == ["per_sample"]
+  assert differences(record["config"], {**record["config"], "per_sample": True}) == ["per_sample"]
 
 
 def test_summary_statistics_by_hand():

@@ -5,6 +5,7 @@
 * ``summary``: per-setting statistics, differences paired over seeds and over test photos,
   their tests with Holm's correction, the Markdown tables.
 * ``measure``: a run's final and best validated step on the test photos, and the machine.
+* ``runs``: one run trained, measured and recorded (or read back), and shaped for the report.
 * ``regularization``: that study's registered premise and verdict.
 * ``plots``: one matplotlib figure per report (needs matplotlib).
 
