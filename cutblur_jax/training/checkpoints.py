@@ -97,6 +97,13 @@ def _manager(
 ) -> ocp.CheckpointManager:
   options = ocp.CheckpointManagerOptions(
     max_to_keep=keep,
+    # Orbax names its cross-process barriers after the operation only: two managers that
+    # save at one step (latest and best) would meet at one barrier from two threads, which
+    # the coordination service refuses ("already ongoing") and the other process then hangs
+    # in. The folder's name (latest, best) keeps each manager's barriers apart.
+    multiprocessing_options=ocp.options.MultiprocessingOptions(
+      barrier_sync_key_prefix=directory.name
+    ),
     create=not read_only,
     cleanup_tmp_directories=not read_only,
     enable_async_checkpointing=async_save,
