@@ -233,7 +233,8 @@ TINY = {
 
 def test_fast_path_matches_the_default_path(tmp_path):
   """Forward to 1e-5 of the output scale and gradients to 1e-4 relative (measured: the forward
-  bitwise equal, gradients 5e-7 to 1.1e-6; YNNPACK sums the convolutions in another order).
+  bitwise equal, gradients 5e-7 to 1.1e-6, at XLA's default optimisation level; YNNPACK sums
+  the convolutions in another order).
 
   One process per path runs all three networks (a process start costs more than a network).
   """
