@@ -241,7 +241,8 @@ def test_fast_path_matches_the_default_path(tmp_path):
   script = _FORWARD_AND_GRADIENT.format(tiny=repr(TINY))
   # Both paths at the suite's LLVM optimisation level (conftest.py): it tunes XLA's own
   # machine code, not the convolution libraries that the two paths differ by.
-  level = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split() if "optimization_level" in f)
+  flags = os.environ.get("XLA_FLAGS", "").split()
+  level = " ".join(f for f in flags if f.startswith("--xla_backend_optimization_level"))
   outputs = {}
   for path, env in (
     ("fast", _clean_env(XLA_FLAGS=f"{FAST} {level}".strip())),
